@@ -1,0 +1,44 @@
+import type { Role } from "./events";
+
+/**
+ * Commands carry facts the decider cannot compute itself (hashes, password checks): the write side
+ * computes them first, so `decide` stays pure.
+ */
+export type UserCommand =
+  | {
+      type: "CreateUser";
+      username: string;
+      email: string;
+      first_name: string;
+      last_name: string;
+      password: string;
+      password_hash: string;
+      role: Role;
+    }
+  | { type: "UpdateUser"; first_name?: string | null; last_name?: string | null; email?: string | null }
+  | {
+      type: "ChangePassword";
+      current_password_valid: boolean;
+      new_password: string;
+      new_password_same_as_current: boolean;
+      new_password_hash: string;
+    }
+  | { type: "DeleteUser" }
+  | { type: "SuspendUser" }
+  | { type: "ReactivateUser" };
+
+export type CommandType = UserCommand["type"];
+
+/** Settings the decider needs; they come from configuration, never from the environment directly. */
+export interface Policy {
+  passwordMinLength: number;
+  hashingMethod: string;
+}
+
+/** The expected "no" answers of the domain: values, so they cross RPC intact. */
+export type Rejection =
+  | { code: "ValidationFailed"; field: string; message: string; details: Record<string, unknown> }
+  | { code: "BusinessRuleViolated"; rule: string; message: string }
+  | { code: "UserNotFound"; message: string }
+  | { code: "UserAlreadyExists"; message: string }
+  | { code: "IncorrectPassword"; message: string };

@@ -1,0 +1,130 @@
+import type { Policy, Rejection, UserCommand } from "./commands";
+import type { UserEvent } from "./events";
+import { isValidEmail, normalizeEmail, USERNAME_MIN_LENGTH } from "./rules";
+import type { User, UserState } from "./user";
+
+export type Decision = { ok: true; events: UserEvent[] } | { ok: false; rejection: Rejection };
+
+const accept = (...events: UserEvent[]): Decision => ({ ok: true, events });
+const reject = (rejection: Rejection): Decision => ({ ok: false, rejection });
+
+export function decide(state: UserState, command: UserCommand, policy: Policy): Decision {
+  if (command.type === "CreateUser") return createUser(state, command, policy);
+  const user = state.user;
+  if (!user) return reject({ code: "UserNotFound", message: "User not found" });
+  switch (command.type) {
+    case "UpdateUser":
+      return updateUser(user, command);
+    case "ChangePassword":
+      return changePassword(user, command, policy);
+    case "DeleteUser":
+      return whenNotDeleted(user, "user_already_deleted", "User is already deleted", () =>
+        accept({ event_type: "USER_DELETED", data: {} }),
+      );
+    case "SuspendUser":
+      return whenNotDeleted(user, "suspend_deleted", "Cannot suspend a deleted user", () =>
+        user.status === "suspended"
+          ? businessRule("user_already_suspended", "User is already suspended")
+          : accept({ event_type: "USER_SUSPENDED", data: {} }),
+      );
+    case "ReactivateUser":
+      return whenNotDeleted(user, "reactivate_deleted", "Cannot reactivate a deleted user", () =>
+        user.status !== "suspended"
+          ? businessRule("user_not_suspended", "User is not suspended")
+          : accept({ event_type: "USER_REACTIVATED", data: {} }),
+      );
+  }
+}
+
+function createUser(
+  state: UserState,
+  command: Extract<UserCommand, { type: "CreateUser" }>,
+  policy: Policy,
+): Decision {
+  if (state.user) return reject({ code: "UserAlreadyExists", message: "User already exists" });
+  const username = command.username.trim();
+  if (username.length < USERNAME_MIN_LENGTH) {
+    return invalid("username", `Username must be at least ${USERNAME_MIN_LENGTH} characters long`, {
+      username,
+      min_length: USERNAME_MIN_LENGTH,
+    });
+  }
+  const email = normalizeEmail(command.email);
+  if (!isValidEmail(email)) return invalid("email", "Invalid email format", { email });
+  const weak = passwordProblem("password", command.password, policy);
+  if (weak) return weak;
+  const { first_name, last_name, password_hash, role } = command;
+  return accept({
+    event_type: "USER_CREATED",
+    data: {
+      username,
+      email,
+      first_name,
+      last_name,
+      password_hash,
+      hashing_method: policy.hashingMethod,
+      role,
+    },
+  });
+}
+
+function updateUser(user: User, command: Extract<UserCommand, { type: "UpdateUser" }>): Decision {
+  return whenNotDeleted(user, "user_update_deleted", "Cannot update a deleted user", () => {
+    const data: { first_name?: string; last_name?: string; email?: string } = {};
+    if (command.first_name) data.first_name = command.first_name;
+    if (command.last_name) data.last_name = command.last_name;
+    if (command.email) {
+      data.email = normalizeEmail(command.email);
+      if (!isValidEmail(data.email)) return invalid("email", "Invalid email format", { email: data.email });
+    }
+    if (Object.keys(data).length === 0) {
+      return invalid("fields", "At least one field must be provided for update", {});
+    }
+    return accept({ event_type: "USER_UPDATED", data });
+  });
+}
+
+function changePassword(
+  user: User,
+  command: Extract<UserCommand, { type: "ChangePassword" }>,
+  policy: Policy,
+): Decision {
+  // The current password is checked first, as in the reference: a wrong one answers 401 even on a
+  // deleted user, so the endpoint cannot be used to learn whether a user was deleted.
+  if (!command.current_password_valid) {
+    return reject({ code: "IncorrectPassword", message: "Password is incorrect for password change" });
+  }
+  return whenNotDeleted(user, "password_change_deleted", "Cannot change password for a deleted user", () => {
+    const weak = passwordProblem("new_password", command.new_password, policy);
+    if (weak) return weak;
+    if (command.new_password_same_as_current) {
+      return invalid("new_password", "New password must be different from the current password", {});
+    }
+    return accept({
+      event_type: "PASSWORD_CHANGED",
+      data: { password_hash: command.new_password_hash, hashing_method: policy.hashingMethod },
+    });
+  });
+}
+
+function whenNotDeleted(user: User, rule: string, message: string, then: () => Decision): Decision {
+  return user.status === "deleted" ? businessRule(rule, message) : then();
+}
+
+function passwordProblem(field: string, password: string, policy: Policy): Decision | null {
+  if (password.length === 0) return invalid(field, "Password is required", {});
+  if (password.length < policy.passwordMinLength) {
+    return invalid(field, `Password must be at least ${policy.passwordMinLength} characters long`, {
+      min_length: policy.passwordMinLength,
+    });
+  }
+  return null;
+}
+
+function invalid(field: string, message: string, details: Record<string, unknown>): Decision {
+  return reject({ code: "ValidationFailed", field, message, details });
+}
+
+function businessRule(rule: string, message: string): Decision {
+  return reject({ code: "BusinessRuleViolated", rule, message });
+}

@@ -1,0 +1,89 @@
+import { z } from "zod";
+
+/** Who did it and why: the answer to "who deleted my user, when and why". */
+export const EventMetadata = z.object({
+  actor_id: z.string().nullable(),
+  actor_username: z.string().nullable(),
+  request_id: z.string().nullable(),
+  idempotency_key: z.string().nullable(),
+  reason: z.string().nullable(),
+});
+export type EventMetadata = z.infer<typeof EventMetadata>;
+
+export const Role = z.enum(["admin", "user"]);
+export type Role = z.infer<typeof Role>;
+
+const UserCreatedData = z.object({
+  username: z.string(),
+  email: z.string(),
+  first_name: z.string(),
+  last_name: z.string(),
+  password_hash: z.string(),
+  hashing_method: z.string(),
+  role: Role,
+});
+const UserUpdatedData = z.object({
+  first_name: z.string().optional(),
+  last_name: z.string().optional(),
+  email: z.string().optional(),
+});
+const PasswordChangedData = z.object({ password_hash: z.string(), hashing_method: z.string() });
+const NoData = z.object({});
+
+/** The current schema of each event's `data`, with the schema version it is stored under. */
+export const eventSchemas = {
+  USER_CREATED: { version: 1, data: UserCreatedData },
+  USER_UPDATED: { version: 1, data: UserUpdatedData },
+  PASSWORD_CHANGED: { version: 1, data: PasswordChangedData },
+  USER_DELETED: { version: 1, data: NoData },
+  USER_SUSPENDED: { version: 1, data: NoData },
+  USER_REACTIVATED: { version: 1, data: NoData },
+} as const;
+
+export const UserEvent = z.discriminatedUnion("event_type", [
+  z.object({ event_type: z.literal("USER_CREATED"), data: UserCreatedData }),
+  z.object({ event_type: z.literal("USER_UPDATED"), data: UserUpdatedData }),
+  z.object({ event_type: z.literal("PASSWORD_CHANGED"), data: PasswordChangedData }),
+  z.object({ event_type: z.literal("USER_DELETED"), data: NoData }),
+  z.object({ event_type: z.literal("USER_SUSPENDED"), data: NoData }),
+  z.object({ event_type: z.literal("USER_REACTIVATED"), data: NoData }),
+]);
+/** What `decide` emits: the business fact, before the store gives it an id, time and revision. */
+export type UserEvent = z.infer<typeof UserEvent>;
+export type EventType = UserEvent["event_type"];
+
+const Envelope = z.object({
+  id: z.string(),
+  aggregate_id: z.string(),
+  version: z.number().int().positive(),
+  timestamp: z.string(),
+  revision: z.number().int().positive(),
+  metadata: EventMetadata,
+});
+
+/** An event as stored in the user's stream: the envelope of the contract around a `UserEvent`. */
+export const RecordedEvent = z.intersection(Envelope, UserEvent);
+export type RecordedEvent = z.infer<typeof RecordedEvent>;
+
+/** Fields that never leave the user's object. */
+const SECRET_FIELDS = ["password_hash"] as const;
+
+/**
+ * The event as it may be shown outside the object (queue messages, audit trail, exports):
+ * every secret field removed.
+ */
+export type PublicEvent = Omit<RecordedEvent, "data"> & { data: Record<string, Json> };
+/** Event data is flat: one level of scalar fields. */
+export type Json = string | number | boolean | null;
+
+export function redact(event: RecordedEvent): PublicEvent {
+  const data: Record<string, Json> = { ...event.data };
+  for (const field of SECRET_FIELDS) delete data[field];
+  return { ...event, data };
+}
+
+/** The queue's message contract: a redacted event. The consumer parses every body with it. */
+export const PublicEventSchema = Envelope.extend({
+  event_type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]),
+  data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+});

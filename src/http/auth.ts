@@ -1,0 +1,68 @@
+import { createMiddleware } from "hono/factory";
+import { sign, verify } from "hono/jwt";
+import type { Role } from "../domain/events";
+import type { PublicUser } from "../domain/user";
+import { httpError } from "./errors";
+import type { AppEnv } from "./context";
+
+export const TOKEN_TTL_SECONDS = 30 * 60;
+
+export const SCOPES = {
+  admin: ["user:create", "user:read", "user:update", "user:delete"],
+  user: ["user:read", "user:update"],
+} as const satisfies Record<Role, readonly string[]>;
+export type Scope = (typeof SCOPES)["admin"][number];
+
+/** The authenticated caller, as the token and the caller's own stream agree on it. */
+export interface Actor {
+  id: string;
+  username: string;
+  role: Role;
+  scopes: readonly string[];
+}
+
+export async function issueToken(user: PublicUser, secret: string, now: number): Promise<string> {
+  const iat = Math.floor(now / 1000);
+  return sign(
+    {
+      sub: user.username,
+      user_id: user.id,
+      role: user.role,
+      scopes: SCOPES[user.role],
+      iat,
+      exp: iat + TOKEN_TTL_SECONDS,
+      jti: crypto.randomUUID(),
+    },
+    secret,
+    "HS256",
+  );
+}
+
+/**
+ * Verifies the bearer token, then asks the caller's own object whether it is still active: a token
+ * stops working the moment its user is deleted or suspended.
+ */
+export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
+  const header = c.req.header("Authorization");
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  if (!match?.[1]) throw httpError(401, "Not authenticated");
+  const claims = await verify(match[1], c.env.JWT_SECRET, "HS256").catch(() => null);
+  if (!claims || typeof claims.user_id !== "string") throw httpError(401, "Could not validate credentials");
+  const { user } = await c.env.USER_STREAM.getByName(claims.user_id).getUser();
+  if (!user || user.status !== "active") throw httpError(401, "User not found");
+  c.set("actor", { id: user.id, username: user.username, role: user.role, scopes: SCOPES[user.role] });
+  await next();
+});
+
+export function requireScope(actor: Actor, scope: Scope): void {
+  if (!actor.scopes.includes(scope)) {
+    throw httpError(403, `Insufficient permissions. Required scope: ${scope}`);
+  }
+}
+
+export function requireSelfOrAdmin(actor: Actor, userId: string): void {
+  requireScope(actor, "user:update");
+  if (actor.role !== "admin" && actor.id !== userId) {
+    throw httpError(403, "Insufficient permissions. You can only update your own user data.");
+  }
+}

@@ -1,0 +1,33 @@
+import { createRoute } from "@hono/zod-openapi";
+import { identityKey } from "../../domain/rules";
+import { issueToken } from "../auth";
+import { httpError, tooManyRequests } from "../errors";
+import { createRouter } from "../router";
+import { LoginBody, LoginResponse, errors, jsonBody, jsonResponse } from "../schemas";
+
+const login = createRoute({
+  method: "post",
+  path: "/login",
+  summary: "Exchange username and password for a 30-minute bearer token",
+  request: jsonBody(LoginBody),
+  responses: { ...jsonResponse(LoginResponse, "Logged in"), ...errors(401, 422, 429) },
+});
+
+const INCORRECT = "Incorrect username or password";
+
+export const authRoutes = createRouter().openapi(login, async (c) => {
+  const { username, password } = c.req.valid("json");
+  if (!username || !password) throw httpError(401, INCORRECT);
+  const key = identityKey("username", username);
+  const userId = await c.env.IDENTITY_REGISTRY.getByName(key).holder(key);
+  if (!userId) throw httpError(401, INCORRECT);
+  const result = await c.env.USER_STREAM.getByName(userId).authenticate(password);
+  if (!result.ok) {
+    if (result.reason === "throttled") {
+      throw tooManyRequests("Too many failed login attempts; try again later", result.retryAfterSeconds);
+    }
+    throw httpError(401, INCORRECT);
+  }
+  const access_token = await issueToken(result.user, c.env.JWT_SECRET, Date.now());
+  return c.json({ access_token, token_type: "bearer" as const, user: result.user }, 200);
+});

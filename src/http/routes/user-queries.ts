@@ -1,0 +1,122 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { findUserRow, listUsers } from "../../read/queries";
+import { userView } from "../../read/user-projection";
+import { authenticated, requireScope } from "../auth";
+import type { AppEnv } from "../context";
+import { httpError, serviceUnavailable } from "../errors";
+import { createRouter } from "../router";
+import { User, UserIdParams, errors, jsonResponse } from "../schemas";
+
+const security = [{ bearer: [] }];
+const filter = z.string().max(40).optional();
+
+const ListQuery = z.object({
+  page: z.coerce.number().int().min(1).default(1),
+  page_size: z.coerce.number().int().min(1).max(100).default(10),
+  username: filter.openapi({ description: "Case-insensitive substring" }),
+  email: filter.openapi({ description: "Case-insensitive substring" }),
+});
+
+const GetQuery = z.object({
+  consistency: z.enum(["eventual", "strong"]).optional().openapi({
+    description: "`strong` answers from the user's own object, always current.",
+  }),
+  min_revision: z.coerce.number().int().min(1).optional().openapi({
+    description: "Wait (bounded) until the read model reflects this revision; 503 if it does not in time.",
+  }),
+});
+
+const UserList = z
+  .object({
+    next: z.string().nullable(),
+    previous: z.string().nullable(),
+    count: z.number().int(),
+    page: z.number().int(),
+    page_size: z.number().int(),
+    results: z.array(User),
+  })
+  .openapi("UserList");
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/",
+  summary: "List live users, filtered and paged",
+  security,
+  middleware: [authenticated] as const,
+  request: { query: ListQuery },
+  responses: { ...jsonResponse(UserList, "A page of users"), ...errors(401, 403, 422) },
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/{user_id}",
+  summary: "Get one live user",
+  security,
+  middleware: [authenticated] as const,
+  request: { params: UserIdParams, query: GetQuery },
+  responses: { ...jsonResponse(z.object({ user: User }), "The user"), ...errors(400, 401, 403, 404, 503) },
+});
+
+export const userQueries = createRouter()
+  .openapi(listRoute, async (c) => {
+    requireScope(c.var.actor, "user:read");
+    const query = c.req.valid("query");
+    const { rows, count } = await listUsers(c.env.DB, {
+      page: query.page,
+      pageSize: query.page_size,
+      username: query.username,
+      email: query.email,
+    });
+    const pages = Math.ceil(count / query.page_size);
+    const link = (page: number) => pageLink(page, query.page_size, query.username, query.email);
+    return c.json(
+      {
+        next: query.page < pages ? link(query.page + 1) : null,
+        previous: query.page > 1 ? link(query.page - 1) : null,
+        count,
+        page: query.page,
+        page_size: query.page_size,
+        results: rows.map(userView),
+      },
+      200,
+    );
+  })
+  .openapi(getRoute, async (c) => {
+    requireScope(c.var.actor, "user:read");
+    const { user_id } = c.req.valid("param");
+    const { consistency, min_revision } = c.req.valid("query");
+    const user = consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
+    if (!user || user.status === "deleted") throw httpError(404, "User not found");
+    return c.json({ user }, 200);
+  });
+
+async function fromObject(c: Context<AppEnv>, userId: string) {
+  const { user } = await c.env.USER_STREAM.getByName(userId).getUser();
+  if (!user) return null;
+  const { id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision } = user;
+  return { id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision };
+}
+
+const POLL_MS = 25;
+
+/** Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. */
+async function fromReadModel(c: Context<AppEnv>, userId: string, minRevision: number | undefined) {
+  const deadline = Date.now() + Number(c.env.READ_YOUR_WRITES_WAIT_MS);
+  for (;;) {
+    const row = await findUserRow(c.env.DB, userId);
+    if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
+    if (Date.now() >= deadline) {
+      throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
+    }
+    await scheduler.wait(POLL_MS);
+  }
+}
+
+/** The reference's relative links: `/users/?page=2&page_size=5`, filters appended unencoded. */
+function pageLink(page: number, pageSize: number, username?: string, email?: string): string {
+  let link = `/users/?page=${page}&page_size=${pageSize}`;
+  if (username) link += `&username=${username}`;
+  if (email) link += `&email=${email}`;
+  return link;
+}

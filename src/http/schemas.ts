@@ -1,0 +1,91 @@
+import { z } from "@hono/zod-openapi";
+
+/** Request and response shapes of the contract; HTTP-only, so the domain can change separately. */
+
+export const UserIdParams = z.object({
+  user_id: z.uuid().openapi({ param: { name: "user_id", in: "path" }, example: "0b9f2f0e-1c3a-4d5e-8f60-7a8b9c0d1e2f" }),
+});
+
+export const CommandHeaders = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .openapi({ description: "Retry-safe key: the same key and body replay the first response." }),
+  "if-match": z
+    .string()
+    .regex(/^(W\/)?"?\d+"?$/)
+    .optional()
+    .openapi({ description: 'Apply only if the user\'s stream is at this revision, e.g. "3".' }),
+});
+
+const name = z.string().max(100);
+
+export const CreateUserBody = z
+  .strictObject({
+    username: z.string().max(150),
+    email: z.string().max(254),
+    first_name: name,
+    last_name: name,
+    password: z.string().max(1024),
+    role: z.string().optional().openapi({ description: "Ignored: this endpoint always creates role `user`." }),
+  })
+  .openapi("CreateUserRequest");
+
+export const UpdateUserBody = z
+  .strictObject({ first_name: name.nullish(), last_name: name.nullish(), email: z.string().max(254).nullish() })
+  .openapi("UpdateUserRequest");
+
+export const ChangePasswordBody = z
+  .strictObject({ current_password: z.string().max(1024), new_password: z.string().max(1024) })
+  .openapi("ChangePasswordRequest");
+
+export const ReasonBody = z.strictObject({ reason: z.string().max(1000).optional() }).openapi("ReasonRequest");
+
+export const LoginBody = z
+  .strictObject({ username: z.string().max(150), password: z.string().max(1024) })
+  .openapi("LoginRequest");
+
+export const User = z
+  .object({
+    id: z.uuid(),
+    username: z.string(),
+    email: z.string(),
+    first_name: z.string().nullable(),
+    last_name: z.string().nullable(),
+    role: z.enum(["admin", "user"]),
+    status: z.enum(["active", "suspended", "deleted"]),
+    created_at: z.string(),
+    updated_at: z.string(),
+    deleted_at: z.string().nullable(),
+    revision: z.number().int(),
+  })
+  .openapi("User");
+
+export const LoginResponse = z
+  .object({ access_token: z.string(), token_type: z.literal("bearer"), user: User })
+  .openapi("LoginResponse");
+
+export const CommandResponse = z
+  .object({ message: z.string(), revision: z.number().int(), user_id: z.uuid().optional() })
+  .openapi("CommandResponse");
+
+export const ErrorResponse = z
+  .object({ error: z.string(), message: z.string(), type: z.string(), details: z.unknown().optional() })
+  .openapi("Error");
+
+const errorContent = { content: { "application/json": { schema: ErrorResponse } } };
+
+/** The error responses a route can give, for the OpenAPI document. */
+export function errors(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((status) => [status, { description: "Error", ...errorContent }]));
+}
+
+export function jsonBody<T extends z.ZodType>(schema: T, required = true) {
+  return { body: { required, content: { "application/json": { schema } } } };
+}
+
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { 200: { description, content: { "application/json": { schema } } } };
+}

@@ -1,0 +1,24 @@
+import type { SentEmailRow } from "./schema";
+
+/** Where mail goes. The local default only logs: the `sent_emails` row is the record of it. */
+export interface MailSender {
+  send(mail: SentEmailRow): Promise<void>;
+}
+
+export const logMailSender: MailSender = {
+  async send(mail) {
+    console.log(JSON.stringify({ msg: "mail sent", kind: mail.kind, user_id: mail.userId, to: mail.recipient }));
+  },
+};
+
+export function welcomeEmail(userId: string, eventId: string, email: string, firstName: string, sentAt: string): SentEmailRow {
+  return {
+    userId,
+    kind: "welcome",
+    recipient: email,
+    subject: "Welcome!",
+    body: `Hello ${firstName || "there"}, your account is ready.`,
+    eventId,
+    sentAt,
+  };
+}

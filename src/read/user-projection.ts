@@ -1,0 +1,62 @@
+import type { PublicEvent } from "../domain/events";
+import type { UserRow } from "./schema";
+
+/**
+ * The `users` read model as a pure fold over redacted events: the row after `event`, given the row
+ * before it (null before USER_CREATED). Unknown or out-of-place events leave the row as it was,
+ * with its revision advanced: a projection never rejects an event.
+ */
+export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | null {
+  const data = event.data as Record<string, string | undefined>;
+  if (event.event_type === "USER_CREATED") {
+    return {
+      id: event.aggregate_id,
+      username: data.username ?? "",
+      email: data.email ?? "",
+      firstName: data.first_name ?? "",
+      lastName: data.last_name ?? "",
+      role: data.role === "admin" ? "admin" : "user",
+      status: "active",
+      createdAt: event.timestamp,
+      updatedAt: event.timestamp,
+      deletedAt: null,
+      revision: event.revision,
+    };
+  }
+  if (!row) return null;
+  const next: UserRow = { ...row, updatedAt: event.timestamp, revision: event.revision };
+  switch (event.event_type) {
+    case "USER_UPDATED":
+      return {
+        ...next,
+        firstName: data.first_name ?? row.firstName,
+        lastName: data.last_name ?? row.lastName,
+        email: data.email ?? row.email,
+      };
+    case "PASSWORD_CHANGED":
+      return next;
+    case "USER_DELETED":
+      return { ...next, status: "deleted", deletedAt: event.timestamp };
+    case "USER_SUSPENDED":
+      return { ...next, status: "suspended" };
+    case "USER_REACTIVATED":
+      return { ...next, status: "active" };
+  }
+}
+
+/** The contract's `User` from a row. */
+export function userView(row: UserRow) {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    first_name: row.firstName,
+    last_name: row.lastName,
+    role: row.role,
+    status: row.status,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+    deleted_at: row.deletedAt,
+    revision: row.revision,
+  };
+}

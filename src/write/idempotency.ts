@@ -1,0 +1,32 @@
+/** Idempotency records live in the user's object, written in the same transaction as the events. */
+
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface IdempotencyRecord<T> {
+  fingerprint: string;
+  result: T;
+}
+
+export function findIdempotencyRecord<T>(sql: SqlStorage, key: string): IdempotencyRecord<T> | null {
+  const row = sql
+    .exec<{ fingerprint: string; result: string }>(
+      "SELECT fingerprint, result FROM idempotency WHERE key = ?",
+      key,
+    )
+    .toArray()[0];
+  return row ? { fingerprint: row.fingerprint, result: JSON.parse(row.result) as T } : null;
+}
+
+export function saveIdempotencyRecord<T>(sql: SqlStorage, key: string, record: IdempotencyRecord<T>, now: number) {
+  sql.exec(
+    "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)",
+    key,
+    record.fingerprint,
+    JSON.stringify(record.result),
+    now,
+  );
+}
+
+export function pruneIdempotencyRecords(sql: SqlStorage, now: number) {
+  sql.exec("DELETE FROM idempotency WHERE created_at < ?", now - IDEMPOTENCY_TTL_MS);
+}

@@ -1,0 +1,34 @@
+import { deleteOutboxThrough, getMeta, readOutbox, setMeta } from "./event-store";
+import { pruneIdempotencyRecords } from "./idempotency";
+import { DIRECTORY_NAME } from "./user-directory";
+
+/** One `sendBatch` holds at most 100 messages and 256 KB; user events are a few hundred bytes. */
+export const OUTBOX_BATCH = 100;
+const MAX_BACKOFF_MS = 60_000;
+
+/**
+ * Publishes the outbox in order, deleting only what the queue accepted. A crash between send and
+ * delete sends those events again: the consumer deduplicates by (user, revision). When the queue
+ * refuses, the alarm is rescheduled with backoff instead of burning the platform's six retries.
+ */
+export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<void> {
+  const sql = ctx.storage.sql;
+  try {
+    if (!getMeta(sql, "registered")) {
+      await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
+      setMeta(sql, "registered", "1");
+    }
+    for (let rows = readOutbox(sql, OUTBOX_BATCH); rows.length > 0; rows = readOutbox(sql, OUTBOX_BATCH)) {
+      await env.EVENTS.sendBatch(rows.map((row) => ({ body: JSON.parse(row.message) as unknown, contentType: "json" })));
+      deleteOutboxThrough(sql, rows[rows.length - 1]!.revision);
+    }
+    setMeta(sql, "flush_failures", "0");
+    pruneIdempotencyRecords(sql, Date.now());
+  } catch (error) {
+    const failures = Number(getMeta(sql, "flush_failures") ?? 0) + 1;
+    setMeta(sql, "flush_failures", String(failures));
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
+    console.warn(JSON.stringify({ msg: "outbox flush failed, retrying", userId, failures, delay, error: String(error) }));
+    await ctx.storage.setAlarm(Date.now() + delay);
+  }
+}

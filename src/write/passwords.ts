@@ -1,0 +1,33 @@
+/**
+ * PBKDF2-HMAC-SHA256 through WebCrypto, the slow salted KDF that Workers run natively. Workers cap
+ * PBKDF2 at 100,000 iterations, so that is the default; the count is stored in each hash, so it can
+ * be raised later without breaking old hashes. Format: `pbkdf2-sha256$<iterations>$<salt>$<hash>`.
+ */
+export const HASHING_METHOD = "pbkdf2-sha256";
+export const MAX_ITERATIONS = 100_000;
+
+const encoder = new TextEncoder();
+
+async function derive(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey("raw", encoder.encode(password), "PBKDF2", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256);
+  return new Uint8Array(bits);
+}
+
+export async function hashPassword(password: string, iterations: number): Promise<string> {
+  const rounds = Math.min(Math.max(1, Math.floor(iterations)), MAX_ITERATIONS);
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const hash = await derive(password, salt, rounds);
+  return [HASHING_METHOD, rounds, toBase64(salt), toBase64(hash)].join("$");
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [method, rounds, salt, hash] = stored.split("$");
+  if (method !== HASHING_METHOD || !rounds || !salt || !hash) return false;
+  const actual = await derive(password, fromBase64(salt), Number(rounds));
+  const expected = fromBase64(hash);
+  return actual.length === expected.length && crypto.subtle.timingSafeEqual(actual, expected);
+}
+
+const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));

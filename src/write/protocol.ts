@@ -1,0 +1,39 @@
+import type { Rejection } from "../domain/commands";
+import type { EventMetadata } from "../domain/events";
+
+/** What the HTTP layer asks of a user's object. Plain data: it crosses RPC. */
+export type CommandInput =
+  | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
+  | { type: "UpdateUser"; first_name?: string | null; last_name?: string | null; email?: string | null }
+  | { type: "ChangePassword"; current_password: string; new_password: string }
+  | { type: "DeleteUser" }
+  | { type: "SuspendUser" }
+  | { type: "ReactivateUser" };
+
+export interface CommandRequest {
+  userId: string;
+  input: CommandInput;
+  metadata: EventMetadata;
+  /** From `If-Match`: the command applies only if the stream is still at this revision. */
+  expectedRevision?: number;
+  /** From `Idempotency-Key`, with a fingerprint of the request it first came with. */
+  idempotency?: { key: string; fingerprint: string };
+  /** Role of the created user; only the admin bootstrap asks for "admin". */
+  role?: "admin" | "user";
+}
+
+export type WriteRejection =
+  | Rejection
+  | { code: "RevisionMismatch"; current_revision: number }
+  | { code: "IdentityTaken"; field: "username" | "email"; value: string }
+  | { code: "IdempotencyKeyReused" }
+  | { code: "Busy" };
+
+export type CommandResult =
+  | { ok: true; userId: string; revision: number; replayed: boolean }
+  | { ok: false; rejection: WriteRejection };
+
+export type LoginResult =
+  | { ok: true; revision: number; user: import("../domain/user").PublicUser }
+  | { ok: false; reason: "invalid" }
+  | { ok: false; reason: "throttled"; retryAfterSeconds: number };

@@ -1,0 +1,38 @@
+/**
+ * The schema of a user's own SQLite, applied in order when the object starts. `PRAGMA user_version`
+ * is not allowed in Durable Objects, so the applied steps are tracked in `_schema_migrations`.
+ * Append new steps; never edit an applied one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE events (
+     revision INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     event_type TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     timestamp TEXT NOT NULL,
+     data TEXT NOT NULL,
+     metadata TEXT NOT NULL
+   );
+   CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+   CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+   CREATE TABLE outbox (revision INTEGER PRIMARY KEY, message TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE TABLE idempotency (
+     key TEXT PRIMARY KEY,
+     fingerprint TEXT NOT NULL,
+     result TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE login_failures (at INTEGER NOT NULL);
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS _schema_migrations (step INTEGER PRIMARY KEY)");
+  const applied = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM _schema_migrations").one().n;
+  MIGRATIONS.slice(applied).forEach((statements, index) => {
+    sql.exec(statements);
+    sql.exec("INSERT INTO _schema_migrations (step) VALUES (?)", applied + index + 1);
+  });
+}

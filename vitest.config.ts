@@ -1,0 +1,29 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789",
+            ADMIN_BOOTSTRAP_TOKEN: "test-bootstrap-token",
+            // Tests create hundreds of users; production strength is checked in passwords.test.ts.
+            PASSWORD_HASH_ITERATIONS: "1000",
+          },
+          // Deliver queue batches quickly so end-to-end tests do not wait on the production timeout.
+          queueConsumers: { "user-events": { maxBatchTimeout: 0.05 }, "user-events-dlq": { maxBatchTimeout: 0.05 } },
+        },
+      }),
+    ],
+    test: {
+      setupFiles: ["./test/support/apply-migrations.ts"],
+      testTimeout: 30_000,
+    },
+  };
+});
