@@ -1,6 +1,7 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
+import { operations } from "../admin/operations";
 import { adminRoutes } from "../admin/routes";
 import { ApiError, badRequest, errorResponse } from "./errors";
 import { createRouter } from "./router";
@@ -40,6 +41,7 @@ app.route("/v1/auth", authRoutes);
 app.route("/v1/users", userCommands);
 app.route("/v1/users", userQueries);
 app.route("/admin", adminRoutes);
+app.route("/admin", operations);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 app.doc31("/v1/openapi.json", {

@@ -38,8 +38,8 @@ function toRecordedEvent(row: EventRow, aggregateId: string): RecordedEvent {
     version: row.version,
     timestamp: row.timestamp,
     revision: row.revision,
-    data: JSON.parse(row.data),
-    metadata: JSON.parse(row.metadata),
+    data: JSON.parse(row.data) as unknown,
+    metadata: JSON.parse(row.metadata) as unknown,
   } as RecordedEvent;
 }
 
@@ -53,7 +53,7 @@ export interface NewEvents {
 }
 
 /** Builds the envelopes of freshly decided events: ids and time come in, nothing is invented here. */
-export function record({ aggregateId, fromRevision, events, ids, timestamp, metadata }: NewEvents) {
+export function record({ aggregateId, fromRevision, events, ids, timestamp, metadata }: NewEvents): RecordedEvent[] {
   return events.map(
     (event, index) =>
       ({
@@ -64,7 +64,7 @@ export function record({ aggregateId, fromRevision, events, ids, timestamp, meta
         timestamp,
         revision: fromRevision + index + 1,
         metadata,
-      }) as RecordedEvent,
+      }),
   );
 }
 

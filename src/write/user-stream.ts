@@ -4,7 +4,7 @@ import { decide } from "../domain/decide";
 import { redact, type PublicEvent } from "../domain/events";
 import { identityKey } from "../domain/rules";
 import { fold, initialState, publicUser, type PublicUser, type UserState } from "../domain/user";
-import { append, getMeta, readEvents, record, setMeta } from "./event-store";
+import { append, getMeta, outboxBacklog, readEvents, record, setMeta } from "./event-store";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "./idempotency";
 import { flushOutbox } from "./outbox";
 import { HASHING_METHOD, hashPassword, verifyPassword } from "./passwords";
@@ -27,10 +27,11 @@ export class UserStream extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => {
+    void ctx.blockConcurrencyWhile(() => {
       migrate(this.sql);
       this.aggregateId = getMeta(this.sql, "aggregate_id");
       if (this.aggregateId) this.state = fold(readEvents(this.sql, this.aggregateId));
+      return Promise.resolve();
     });
   }
 
@@ -53,6 +54,12 @@ export class UserStream extends DurableObject<Env> {
   getUser(): { revision: number; user: PublicUser | null } {
     const { user, revision } = this.state;
     return { revision, user: user ? publicUser(user, revision) : null };
+  }
+
+  /** What operations need to see: how far the stream is, and what still waits to be published. */
+  status(): { revision: number; outboxSize: number; oldestOutboxAt: number | null } {
+    const { size, oldest } = outboxBacklog(this.sql);
+    return { revision: this.state.revision, outboxSize: size, oldestOutboxAt: oldest };
   }
 
   /** The stream as it may leave the object: secrets redacted. */

@@ -1,0 +1,57 @@
+import js from "@eslint/js";
+import globals from "globals";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts", "migrations/", "bench/results/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ["*.js", "*.ts", "scripts/*.mjs", "bench/*.mjs"] } },
+    },
+    rules: {
+      // An un-awaited RPC call swallows its error.
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/switch-exhaustiveness-check": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
+    files: ["src/domain/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["cloudflare:*", "hono", "hono/*", "drizzle-orm*", "../write/*", "../read/*", "../http/*", "../admin/*"], message: "The domain is pure: no I/O, no platform." }],
+      },
+      ],
+      "no-restricted-globals": [
+        "error",
+        { name: "Date", message: "The domain takes time as an argument." },
+        { name: "crypto", message: "The domain takes ids as arguments." },
+        { name: "fetch", message: "The domain does no I/O." },
+      ],
+    },
+  },
+  {
+    files: ["scripts/**", "bench/**"],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ["scripts/**", "bench/**"],
+    languageOptions: { globals: globals.node },
+  },
+  {
+    files: ["test/**"],
+    rules: {
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/require-await": "off",
+      "@typescript-eslint/no-unnecessary-type-assertion": "off",
+    },
+  },
+);
