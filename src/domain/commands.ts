@@ -23,7 +23,13 @@ export type UserCommand =
       new_password_same_as_current: boolean;
       new_password_hash: string;
     }
-  | { type: "DeleteUser" }
+  | { type: "DeleteUser"; reason?: string | undefined }
+  | {
+      type: "CorrectUser";
+      changes: { username?: string; first_name?: string; last_name?: string; email?: string };
+      reason: string;
+    }
+  | { type: "EraseUser" }
   | { type: "SuspendUser" }
   | { type: "ReactivateUser" };
 

@@ -1,7 +1,7 @@
 import type { Policy, Rejection, UserCommand } from "./commands";
 import type { UserEvent } from "./events";
 import { isValidEmail, normalizeEmail, USERNAME_MIN_LENGTH } from "./rules";
-import type { User, UserState } from "./user";
+import { isGone, type User, type UserState } from "./user";
 
 export type Decision = { ok: true; events: UserEvent[] } | { ok: false; rejection: Rejection };
 
@@ -19,8 +19,14 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
       return changePassword(user, command, policy);
     case "DeleteUser":
       return whenNotDeleted(user, "user_already_deleted", "User is already deleted", () =>
-        accept({ event_type: "USER_DELETED", data: {} }),
+        accept({ event_type: "USER_DELETED", data: { reason: command.reason ?? null } }),
       );
+    case "CorrectUser":
+      return correctUser(user, command);
+    case "EraseUser":
+      return user.status === "erased"
+        ? businessRule("user_already_erased", "User is already erased")
+        : accept({ event_type: "USER_ERASED", data: {} });
     case "SuspendUser":
       return whenNotDeleted(user, "suspend_deleted", "Cannot suspend a deleted user", () =>
         user.status === "suspended"
@@ -107,8 +113,34 @@ function changePassword(
   });
 }
 
+function correctUser(user: User, command: Extract<UserCommand, { type: "CorrectUser" }>): Decision {
+  return whenNotDeleted(user, "correct_deleted", "Cannot correct a deleted user", () => {
+    const reason = command.reason.trim();
+    if (!reason) return invalid("reason", "A correction needs a reason", {});
+    const changes: { username?: string; first_name?: string; last_name?: string; email?: string } = {};
+    const { username, first_name, last_name, email } = command.changes;
+    if (username !== undefined) {
+      changes.username = username.trim();
+      if (changes.username.length < USERNAME_MIN_LENGTH) {
+        return invalid("username", `Username must be at least ${USERNAME_MIN_LENGTH} characters long`, {
+          username: changes.username,
+          min_length: USERNAME_MIN_LENGTH,
+        });
+      }
+    }
+    if (first_name !== undefined) changes.first_name = first_name;
+    if (last_name !== undefined) changes.last_name = last_name;
+    if (email !== undefined) {
+      changes.email = normalizeEmail(email);
+      if (!isValidEmail(changes.email)) return invalid("email", "Invalid email format", { email: changes.email });
+    }
+    if (Object.keys(changes).length === 0) return invalid("changes", "A correction needs at least one change", {});
+    return accept({ event_type: "USER_CORRECTED", data: { ...changes, reason } });
+  });
+}
+
 function whenNotDeleted(user: User, rule: string, message: string, then: () => Decision): Decision {
-  return user.status === "deleted" ? businessRule(rule, message) : then();
+  return isGone(user) ? businessRule(rule, message) : then();
 }
 
 function passwordProblem(field: string, password: string, policy: Policy): Decision | null {

@@ -28,6 +28,16 @@ const UserUpdatedData = z.object({
   email: z.string().optional(),
 });
 const PasswordChangedData = z.object({ password_hash: z.string(), hashing_method: z.string() });
+/** Version 2: the reason of a deletion is part of the fact, not only of the request's metadata. */
+const UserDeletedData = z.object({ reason: z.string().nullable() });
+/** An admin's fix of wrong data, with the reason; projected like an update (username included). */
+const UserCorrectedData = z.object({
+  username: z.string().optional(),
+  first_name: z.string().optional(),
+  last_name: z.string().optional(),
+  email: z.string().optional(),
+  reason: z.string(),
+});
 const NoData = z.object({});
 
 /** The current schema of each event's `data`, with the schema version it is stored under. */
@@ -35,18 +45,23 @@ export const eventSchemas = {
   USER_CREATED: { version: 1, data: UserCreatedData },
   USER_UPDATED: { version: 1, data: UserUpdatedData },
   PASSWORD_CHANGED: { version: 1, data: PasswordChangedData },
-  USER_DELETED: { version: 1, data: NoData },
+  USER_DELETED: { version: 2, data: UserDeletedData },
   USER_SUSPENDED: { version: 1, data: NoData },
   USER_REACTIVATED: { version: 1, data: NoData },
+  USER_CORRECTED: { version: 1, data: UserCorrectedData },
+  /** The tombstone of an erasure: no personal data, by design. */
+  USER_ERASED: { version: 1, data: NoData },
 } as const;
 
 export const UserEvent = z.discriminatedUnion("event_type", [
   z.object({ event_type: z.literal("USER_CREATED"), data: UserCreatedData }),
   z.object({ event_type: z.literal("USER_UPDATED"), data: UserUpdatedData }),
   z.object({ event_type: z.literal("PASSWORD_CHANGED"), data: PasswordChangedData }),
-  z.object({ event_type: z.literal("USER_DELETED"), data: NoData }),
+  z.object({ event_type: z.literal("USER_DELETED"), data: UserDeletedData }),
   z.object({ event_type: z.literal("USER_SUSPENDED"), data: NoData }),
   z.object({ event_type: z.literal("USER_REACTIVATED"), data: NoData }),
+  z.object({ event_type: z.literal("USER_CORRECTED"), data: UserCorrectedData }),
+  z.object({ event_type: z.literal("USER_ERASED"), data: NoData }),
 ]);
 /** What `decide` emits: the business fact, before the store gives it an id, time and revision. */
 export type UserEvent = z.infer<typeof UserEvent>;
@@ -64,6 +79,13 @@ const Envelope = z.object({
 /** An event as stored in the user's stream: the envelope of the contract around a `UserEvent`. */
 export const RecordedEvent = z.intersection(Envelope, UserEvent);
 export type RecordedEvent = z.infer<typeof RecordedEvent>;
+
+/**
+ * Personal data: stored apart from the events (the object's personal-data vault), so an erasure can
+ * destroy it while the stream itself stays append-only. What remains reads as ERASED.
+ */
+export const PERSONAL_FIELDS = ["username", "email", "first_name", "last_name"] as const;
+export const ERASED = "[erased]";
 
 /** Fields that never leave the user's object. */
 const SECRET_FIELDS = ["password_hash"] as const;

@@ -1,6 +1,9 @@
-import type { RecordedEvent, Role } from "./events";
+import { ERASED, type RecordedEvent, type Role } from "./events";
 
-export type UserStatus = "active" | "suspended" | "deleted";
+export type UserStatus = "active" | "suspended" | "deleted" | "erased";
+
+/** Bump when `User` or `evolve` change: snapshots of another shape are ignored and rebuilt. */
+export const STATE_SHAPE_VERSION = 1;
 
 /** A user as its own stream knows it: everything, including the password hash. */
 export interface User {
@@ -50,6 +53,15 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
   switch (event.event_type) {
     case "USER_UPDATED":
       return { revision, user: { ...touched, ...definedOnly(event.data) } };
+    case "USER_CORRECTED": {
+      const { reason: _reason, ...changes } = event.data;
+      return { revision, user: { ...touched, ...definedOnly(changes) } };
+    }
+    case "USER_ERASED":
+      return {
+        revision,
+        user: { ...touched, ...erasedFields, status: "erased", deleted_at: user.deleted_at ?? event.timestamp },
+      };
     case "PASSWORD_CHANGED":
       return { revision, user: { ...touched, password_hash: event.data.password_hash } };
     case "USER_DELETED":
@@ -65,6 +77,13 @@ export function fold(events: Iterable<RecordedEvent>, from: UserState = initialS
   let state = from;
   for (const event of events) state = evolve(state, event);
   return state;
+}
+
+const erasedFields = { username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED, password_hash: "" };
+
+/** Deleted or erased: no command but an erasure applies any more. */
+export function isGone(user: User): boolean {
+  return user.status === "deleted" || user.status === "erased";
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

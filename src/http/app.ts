@@ -54,7 +54,10 @@ app.notFound((c) => errorResponse(c, new ApiError(404, { error: "HTTP Error", me
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorResponse(c, error);
-  if (error instanceof HTTPException && error.status === 400) return errorResponse(c, badRequest());
+  // Malformed JSON (400) and a body that is not JSON (415): the contract answers both with 400.
+  if (error instanceof HTTPException && (error.status === 400 || error.status === 415)) {
+    return errorResponse(c, badRequest());
+  }
   // Never echo the request: bodies may carry passwords.
   console.error(
     JSON.stringify({ msg: "unhandled error", requestId: c.var.requestId, path: c.req.path, error: String(error), stack: error.stack }),

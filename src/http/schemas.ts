@@ -55,7 +55,7 @@ export const User = z
     first_name: z.string().nullable(),
     last_name: z.string().nullable(),
     role: z.enum(["admin", "user"]),
-    status: z.enum(["active", "suspended", "deleted"]),
+    status: z.enum(["active", "suspended", "deleted", "erased"]),
     created_at: z.string(),
     updated_at: z.string(),
     deleted_at: z.string().nullable(),

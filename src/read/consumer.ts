@@ -68,11 +68,14 @@ async function plan(
   messages: Message<unknown>[],
 ): Promise<UserWork> {
   const at = before?.revision ?? 0;
-  const fresh = delivered.filter((e) => e.revision > at).sort((a, b) => a.revision - b.revision);
+  const byRevision = new Map(delivered.filter((e) => e.revision > at).map((e) => [e.revision, e]));
+  const fresh = [...byRevision.values()].sort((a, b) => a.revision - b.revision);
   const newest = fresh[fresh.length - 1]?.revision ?? at;
-  const contiguous = fresh.every((e, i) => e.revision === at + i + 1) && new Set(fresh.map((e) => e.revision)).size === fresh.length;
   // A gap means an earlier event is late or lost: the user's object has it.
-  const events = contiguous ? fresh : await env.USER_STREAM.getByName(userId).readStream(at + 1, newest - at);
+  const events = isRun(fresh, at) ? fresh : await env.USER_STREAM.getByName(userId).readStream(at + 1, newest - at);
+  if (!isRun(events, at) || events.length !== newest - at) {
+    throw new Error(`stream of ${userId} cannot fill revisions ${at + 1}..${newest}`);
+  }
   let after = before;
   let welcome: SentEmailRow | null = null;
   for (const event of events) {
@@ -84,8 +87,13 @@ async function plan(
   return { before, after: events.length > 0 ? after : before, messages, welcome };
 }
 
+/** Whether the events are exactly the revisions right after `at`, in order. */
+function isRun(events: PublicEvent[], at: number): boolean {
+  return events.every((event, i) => event.revision === at + i + 1);
+}
+
 async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender): Promise<void> {
-  const writes: { item: BatchItem<"sqlite">; onApplied(changed: boolean): void }[] = [];
+  const writes: { item: BatchItem<"sqlite">; onApplied(changed: boolean): Promise<void> | void }[] = [];
   for (const w of work) {
     const { before, after } = w;
     if (!after || after === before) {
@@ -105,7 +113,7 @@ async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender)
       const welcome = w.welcome;
       writes.push({
         item: db.insert(sentEmails).values(welcome).onConflictDoNothing(),
-        onApplied: (changed) => void (changed && mail.send(welcome)),
+        onApplied: (changed) => (changed ? mail.send(welcome) : undefined),
       });
     }
   }
@@ -118,7 +126,8 @@ async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender)
     work.forEach((w) => w.messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) })));
     return;
   }
-  writes.forEach((w, i) => w.onApplied(changesOf(results[i]) > 0));
+  // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
+  await Promise.all(writes.map(async (w, i) => w.onApplied(changesOf(results[i]) > 0)));
 }
 
 async function loadRows(db: DrizzleD1Database, ids: string[]): Promise<Map<string, UserRow>> {

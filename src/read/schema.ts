@@ -13,7 +13,7 @@ export const users = sqliteTable(
     firstName: text("first_name").notNull(),
     lastName: text("last_name").notNull(),
     role: text("role", { enum: ["admin", "user"] }).notNull(),
-    status: text("status", { enum: ["active", "suspended", "deleted"] }).notNull(),
+    status: text("status", { enum: ["active", "suspended", "deleted", "erased"] }).notNull(),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
     deletedAt: text("deleted_at"),

@@ -1,4 +1,4 @@
-import type { PublicEvent } from "../domain/events";
+import { ERASED, type PublicEvent } from "../domain/events";
 import type { UserRow } from "./schema";
 
 /**
@@ -41,6 +41,28 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
       return { ...next, status: "suspended" };
     case "USER_REACTIVATED":
       return { ...next, status: "active" };
+    case "USER_CORRECTED":
+      return {
+        ...next,
+        username: data.username ?? row.username,
+        firstName: data.first_name ?? row.firstName,
+        lastName: data.last_name ?? row.lastName,
+        email: data.email ?? row.email,
+      };
+    case "USER_ERASED":
+      // The row stays as a tombstone: its revision keeps redelivered old events from resurrecting it.
+      return {
+        ...next,
+        username: ERASED,
+        email: ERASED,
+        firstName: ERASED,
+        lastName: ERASED,
+        status: "erased",
+        deletedAt: row.deletedAt ?? event.timestamp,
+      };
+    default:
+      // A type from a newer writer: keep the row, but count the event as seen.
+      return { ...row, revision: event.revision };
   }
 }
 

@@ -1,6 +1,21 @@
-import { eventSchemas, type EventMetadata, type RecordedEvent, type UserEvent } from "../domain/events";
+import {
+  ERASED,
+  PERSONAL_FIELDS,
+  eventSchemas,
+  type EventMetadata,
+  type EventType,
+  type RecordedEvent,
+  type UserEvent,
+} from "../domain/events";
+import { upcast } from "../domain/upcasters";
 
-/** Plain synchronous functions over the object's SQLite: call them inside one `transactionSync`. */
+/**
+ * Plain synchronous functions over the object's SQLite: call them inside one `transactionSync`.
+ *
+ * An event's personal fields (and the actor's username) are stored in `personal_data`, with a null
+ * placeholder in the event row. The stream stays append-only; erasure deletes the vault rows, after
+ * which the placeholders read as ERASED.
+ */
 
 interface EventRow extends Record<string, SqlStorageValue> {
   revision: number;
@@ -10,7 +25,11 @@ interface EventRow extends Record<string, SqlStorageValue> {
   timestamp: string;
   data: string;
   metadata: string;
+  personal: string | null;
 }
+
+const SELECT_EVENTS = `SELECT e.*, p.data AS personal FROM events e LEFT JOIN personal_data p ON p.revision = e.revision`;
+const ACTOR = "$actor_username";
 
 export function readEvents(
   sql: SqlStorage,
@@ -19,27 +38,48 @@ export function readEvents(
   limit = Number.MAX_SAFE_INTEGER,
 ): RecordedEvent[] {
   return sql
+    .exec<EventRow>(`${SELECT_EVENTS} WHERE e.revision >= ? ORDER BY e.revision LIMIT ?`, fromRevision, limit)
+    .toArray()
+    .map((row) => toRecordedEvent(row, aggregateId));
+}
+
+/** The events up to a revision or a time, whichever is given: the stream as it was then. */
+export function readEventsUntil(
+  sql: SqlStorage,
+  aggregateId: string,
+  until: { revision?: number | undefined; timestamp?: string | undefined },
+): RecordedEvent[] {
+  return sql
     .exec<EventRow>(
-      "SELECT * FROM events WHERE revision >= ? ORDER BY revision LIMIT ?",
-      fromRevision,
-      limit,
+      `${SELECT_EVENTS} WHERE e.revision <= ? AND e.timestamp <= ? ORDER BY e.revision`,
+      until.revision ?? Number.MAX_SAFE_INTEGER,
+      until.timestamp ?? "9999",
     )
     .toArray()
     .map((row) => toRecordedEvent(row, aggregateId));
 }
 
-// Rows were validated on the way in; parsing them again on every cold start would cost more than
-// the whole fold. Old schema versions are lifted here when an event's shape changes.
+// Rows were validated on the way in; parsing them again with zod on every cold start would cost
+// more than the whole fold. Old schema versions are lifted to the current one here.
 function toRecordedEvent(row: EventRow, aggregateId: string): RecordedEvent {
+  const personal = row.personal ? (JSON.parse(row.personal) as Record<string, string>) : {};
+  const data = JSON.parse(row.data) as Record<string, unknown>;
+  const metadata = JSON.parse(row.metadata) as EventMetadata;
+  for (const field of PERSONAL_FIELDS) {
+    if (field in data && data[field] === null) data[field] = personal[field] ?? ERASED;
+  }
+  if (metadata.actor_username === "") metadata.actor_username = personal[ACTOR] ?? ERASED;
+  const eventType = row.event_type as EventType;
+  const lifted = upcast(eventType, row.version, data, metadata);
   return {
     id: row.id,
     aggregate_id: aggregateId,
-    event_type: row.event_type,
-    version: row.version,
+    event_type: eventType,
+    version: lifted.version,
     timestamp: row.timestamp,
     revision: row.revision,
-    data: JSON.parse(row.data) as unknown,
-    metadata: JSON.parse(row.metadata) as unknown,
+    data: lifted.data,
+    metadata,
   } as RecordedEvent;
 }
 
@@ -54,21 +94,33 @@ export interface NewEvents {
 
 /** Builds the envelopes of freshly decided events: ids and time come in, nothing is invented here. */
 export function record({ aggregateId, fromRevision, events, ids, timestamp, metadata }: NewEvents): RecordedEvent[] {
-  return events.map(
-    (event, index) =>
-      ({
-        ...event,
-        id: ids[index] ?? "",
-        aggregate_id: aggregateId,
-        version: eventSchemas[event.event_type].version,
-        timestamp,
-        revision: fromRevision + index + 1,
-        metadata,
-      }),
-  );
+  return events.map((event, index) => ({
+    ...event,
+    id: ids[index] ?? "",
+    aggregate_id: aggregateId,
+    version: eventSchemas[event.event_type].version,
+    timestamp,
+    revision: fromRevision + index + 1,
+    metadata,
+  }));
 }
 
-export function append(sql: SqlStorage, event: RecordedEvent, outboxMessage: string, now: number) {
+/** Appends an event, its personal data to the vault, and its outbox row. */
+export function append(sql: SqlStorage, event: RecordedEvent, now: number) {
+  const data: Record<string, unknown> = { ...event.data };
+  const personal: Record<string, unknown> = {};
+  for (const field of PERSONAL_FIELDS) {
+    if (field in data) {
+      personal[field] = data[field];
+      data[field] = null;
+    }
+  }
+  // An empty actor_username marks "stored in the vault" (null means there was none).
+  const metadata = { ...event.metadata };
+  if (metadata.actor_username !== null) {
+    personal[ACTOR] = metadata.actor_username;
+    metadata.actor_username = "";
+  }
   sql.exec(
     "INSERT INTO events (revision, id, event_type, version, timestamp, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
     event.revision,
@@ -76,19 +128,26 @@ export function append(sql: SqlStorage, event: RecordedEvent, outboxMessage: str
     event.event_type,
     event.version,
     event.timestamp,
-    JSON.stringify(event.data),
-    JSON.stringify(event.metadata),
+    JSON.stringify(data),
+    JSON.stringify(metadata),
   );
-  sql.exec("INSERT INTO outbox (revision, message, created_at) VALUES (?, ?, ?)", event.revision, outboxMessage, now);
+  if (Object.keys(personal).length > 0) {
+    sql.exec("INSERT INTO personal_data (revision, data) VALUES (?, ?)", event.revision, JSON.stringify(personal));
+  }
+  sql.exec("INSERT INTO outbox (revision, created_at) VALUES (?, ?)", event.revision, now);
 }
 
-export function readOutbox(sql: SqlStorage, limit: number) {
+/** Erasure: personal data of every event is destroyed, and with it every snapshot holding copies. */
+export function destroyPersonalData(sql: SqlStorage) {
+  sql.exec("DELETE FROM personal_data");
+  sql.exec("DELETE FROM snapshots");
+}
+
+export function pendingOutboxRevisions(sql: SqlStorage, limit: number): number[] {
   return sql
-    .exec<{ revision: number; message: string }>(
-      "SELECT revision, message FROM outbox ORDER BY revision LIMIT ?",
-      limit,
-    )
-    .toArray();
+    .exec<{ revision: number }>("SELECT revision FROM outbox ORDER BY revision LIMIT ?", limit)
+    .toArray()
+    .map((row) => row.revision);
 }
 
 export function deleteOutboxThrough(sql: SqlStorage, revision: number) {
@@ -106,5 +165,9 @@ export function getMeta(sql: SqlStorage, key: string): string | null {
 }
 
 export function setMeta(sql: SqlStorage, key: string, value: string) {
-  sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+  sql.exec(
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    key,
+    value,
+  );
 }

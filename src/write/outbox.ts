@@ -1,4 +1,5 @@
-import { deleteOutboxThrough, getMeta, readOutbox, setMeta } from "./event-store";
+import { redact } from "../domain/events";
+import { deleteOutboxThrough, getMeta, pendingOutboxRevisions, readEvents, setMeta } from "./event-store";
 import { pruneIdempotencyRecords } from "./idempotency";
 import { DIRECTORY_NAME } from "./user-directory";
 
@@ -18,9 +19,14 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
       setMeta(sql, "registered", "1");
     }
-    for (let rows = readOutbox(sql, OUTBOX_BATCH); rows.length > 0; rows = readOutbox(sql, OUTBOX_BATCH)) {
-      await env.EVENTS.sendBatch(rows.map((row) => ({ body: JSON.parse(row.message) as unknown, contentType: "json" })));
-      deleteOutboxThrough(sql, rows[rows.length - 1]!.revision);
+    for (let pending = pendingOutboxRevisions(sql, OUTBOX_BATCH); pending.length > 0; pending = pendingOutboxRevisions(sql, OUTBOX_BATCH)) {
+      const first = pending[0]!;
+      const last = pending[pending.length - 1]!;
+      const wanted = new Set(pending);
+      // Messages are built from the stream at send time, so an erasure also reaches unsent ones.
+      const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
+      await env.EVENTS.sendBatch(events.map((event) => ({ body: redact(event), contentType: "json" as const })));
+      deleteOutboxThrough(sql, last);
     }
     setMeta(sql, "flush_failures", "0");
     pruneIdempotencyRecords(sql, Date.now());

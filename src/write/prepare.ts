@@ -22,7 +22,8 @@ export type Prepared =
       ok: true;
       command: UserCommand;
       stillValid(state: UserState): boolean;
-      settle(committed: boolean): Promise<void>;
+      /** After the transaction, given whether it committed and the state it decided on. */
+      settle(committed: boolean, before: UserState): Promise<void>;
     }
   | { ok: false; rejection: WriteRejection };
 
@@ -37,12 +38,13 @@ export async function prepare(request: CommandRequest, state: UserState, service
     case "CreateUser":
       return prepareCreate(input, request, state, services);
     case "UpdateUser":
-      return prepareUpdate(input, request.userId, state, services);
+      return prepareIdentityChange(input, request.userId, state, services);
     case "ChangePassword":
       return prepareChangePassword(input, state, services);
     case "DeleteUser":
-      return plain({ type: "DeleteUser" }, state, services, async (committed) => {
-        const user = state.user;
+    case "EraseUser":
+      return plain(input, state, services, async (committed, before) => {
+        const user = before.user;
         if (committed && user) {
           await releaseAll(services, request.userId, [
             identityKey("username", user.username),
@@ -50,6 +52,8 @@ export async function prepare(request: CommandRequest, state: UserState, service
           ]);
         }
       });
+    case "CorrectUser":
+      return prepareIdentityChange(input, request.userId, state, services);
     case "SuspendUser":
     case "ReactivateUser":
       return plain({ type: input.type }, state, services, nothing);
@@ -83,28 +87,46 @@ async function prepareCreate(
   };
 }
 
-async function prepareUpdate(
-  input: Input<"UpdateUser">,
+/**
+ * An update or correction that may change the email (or, for corrections, the username): the new
+ * value is claimed first; after the change the old one is released, or the new one if it failed.
+ */
+async function prepareIdentityChange(
+  command: Input<"UpdateUser"> | Input<"CorrectUser">,
   userId: string,
   state: UserState,
   services: Services,
 ): Promise<Prepared> {
-  const decided = firstEvent(decide(state, input, services.policy));
+  const decided = firstEvent(decide(state, command, services.policy));
   if (!decided.ok) return decided;
-  const newEmail = decided.event.event_type === "USER_UPDATED" ? decided.event.data.email : undefined;
-  const oldEmail = state.user?.email ?? "";
-  if (!newEmail || identityKey("email", newEmail) === identityKey("email", oldEmail)) {
-    return { ok: true, command: input, stillValid: always, settle: nothing };
-  }
-  const claims = await claimAll(services, userId, [["email", newEmail]]);
+  const user = state.user;
+  const event = decided.event;
+  const changes = event.event_type === "USER_UPDATED" || event.event_type === "USER_CORRECTED" ? event.data : {};
+  const changed = (["username", "email"] as const).flatMap((field) => {
+    const next = (changes as { username?: string; email?: string })[field];
+    return next && identityKey(field, next) !== identityKey(field, user?.[field] ?? "") ? [{ field, next }] : [];
+  });
+  if (changed.length === 0) return { ok: true, command, stillValid: always, settle: nothing };
+  const claims = await claimAll(
+    services,
+    userId,
+    changed.map((c): [Field, string] => [c.field, c.next]),
+  );
   if (!claims.ok) return claims;
   return {
     ok: true,
-    command: input,
-    // The old email is released after the change, so it must still be the one we saw.
-    stillValid: (now) => now.user?.email === oldEmail,
-    settle: (committed) =>
-      releaseAll(services, userId, [committed ? identityKey("email", oldEmail) : identityKey("email", newEmail)]),
+    command,
+    stillValid: always,
+    // What is released is decided from the state the change applied to, which concurrent changes
+    // may have moved since this preparation: that value, unless it is also the new one.
+    settle: (committed, before) => {
+      if (!committed) return releaseAll(services, userId, claims.keys);
+      const replaced = changed.flatMap(({ field, next }) => {
+        const old = identityKey(field, before.user?.[field] ?? "");
+        return old === identityKey(field, next) ? [] : [old];
+      });
+      return releaseAll(services, userId, replaced);
+    },
   };
 }
 
@@ -137,7 +159,7 @@ function plain(
   command: UserCommand,
   state: UserState,
   services: Services,
-  settle: (committed: boolean) => Promise<void>,
+  settle: (committed: boolean, before: UserState) => Promise<void>,
 ): Prepared {
   const decided = firstEvent(decide(state, command, services.policy));
   if (!decided.ok) return decided;

@@ -6,7 +6,13 @@ export type CommandInput =
   | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
   | { type: "UpdateUser"; first_name?: string | null; last_name?: string | null; email?: string | null }
   | { type: "ChangePassword"; current_password: string; new_password: string }
-  | { type: "DeleteUser" }
+  | { type: "DeleteUser"; reason?: string | undefined }
+  | {
+      type: "CorrectUser";
+      changes: { username?: string; first_name?: string; last_name?: string; email?: string };
+      reason: string;
+    }
+  | { type: "EraseUser" }
   | { type: "SuspendUser" }
   | { type: "ReactivateUser" };
 

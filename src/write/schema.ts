@@ -17,7 +17,9 @@ const MIGRATIONS: readonly string[] = [
      BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
      BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-   CREATE TABLE outbox (revision INTEGER PRIMARY KEY, message TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE TABLE personal_data (revision INTEGER PRIMARY KEY, data TEXT NOT NULL);
+   CREATE TABLE outbox (revision INTEGER PRIMARY KEY, created_at INTEGER NOT NULL);
+   CREATE TABLE snapshots (revision INTEGER PRIMARY KEY, shape INTEGER NOT NULL, state TEXT NOT NULL);
    CREATE TABLE idempotency (
      key TEXT PRIMARY KEY,
      fingerprint TEXT NOT NULL,

@@ -4,7 +4,17 @@ import { decide } from "../domain/decide";
 import { redact, type PublicEvent } from "../domain/events";
 import { identityKey } from "../domain/rules";
 import { fold, initialState, publicUser, type PublicUser, type UserState } from "../domain/user";
-import { append, getMeta, outboxBacklog, readEvents, record, setMeta } from "./event-store";
+import {
+  append,
+  destroyPersonalData,
+  getMeta,
+  outboxBacklog,
+  readEvents,
+  readEventsUntil,
+  record,
+  setMeta,
+} from "./event-store";
+import { latestSnapshot, maybeSnapshot } from "./snapshots";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "./idempotency";
 import { flushOutbox } from "./outbox";
 import { HASHING_METHOD, hashPassword, verifyPassword } from "./passwords";
@@ -30,7 +40,10 @@ export class UserStream extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(() => {
       migrate(this.sql);
       this.aggregateId = getMeta(this.sql, "aggregate_id");
-      if (this.aggregateId) this.state = fold(readEvents(this.sql, this.aggregateId));
+      if (this.aggregateId) {
+        const snapshot = latestSnapshot(this.sql) ?? initialState;
+        this.state = fold(readEvents(this.sql, this.aggregateId, snapshot.revision + 1), snapshot);
+      }
       return Promise.resolve();
     });
   }
@@ -43,10 +56,11 @@ export class UserStream extends DurableObject<Env> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const prepared = await prepare(request, this.state, this.services());
       if (!prepared.ok) return prepared;
+      // The transaction is synchronous: the state it decides on is the state right now.
+      const before = this.state;
       const outcome = this.commit(request, prepared);
-      if (outcome === "stale") continue;
-      await prepared.settle(outcome.ok);
-      return outcome;
+      await prepared.settle(outcome !== "stale" && outcome.ok, before);
+      if (outcome !== "stale") return outcome;
     }
     return { ok: false, rejection: { code: "Busy" } };
   }
@@ -60,6 +74,13 @@ export class UserStream extends DurableObject<Env> {
   status(): { revision: number; outboxSize: number; oldestOutboxAt: number | null } {
     const { size, oldest } = outboxBacklog(this.sql);
     return { revision: this.state.revision, outboxSize: size, oldestOutboxAt: oldest };
+  }
+
+  /** The user as it was at a revision or an instant: null if it did not exist yet. */
+  history(until: { revision?: number; timestamp?: string }): PublicUser | null {
+    if (!this.aggregateId) return null;
+    const state = fold(readEventsUntil(this.sql, this.aggregateId, until));
+    return state.user ? publicUser(state.user, state.revision) : null;
   }
 
   /** The stream as it may leave the object: secrets redacted. */
@@ -141,7 +162,8 @@ export class UserStream extends DurableObject<Env> {
         timestamp: new Date(now).toISOString(),
         metadata: request.metadata,
       });
-      for (const event of events) append(this.sql, event, JSON.stringify(redact(event)), now);
+      for (const event of events) append(this.sql, event, now);
+      if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(this.sql);
       if (!this.aggregateId) {
         setMeta(this.sql, "aggregate_id", request.userId);
         this.aggregateId = request.userId;
@@ -152,7 +174,9 @@ export class UserStream extends DurableObject<Env> {
         saveIdempotencyRecord(this.sql, key, { fingerprint, result }, now);
       }
       void this.ctx.storage.setAlarm(now);
+      const before = this.state.revision;
       this.state = fold(events, this.state);
+      maybeSnapshot(this.sql, before, this.state, Number(this.env.SNAPSHOT_EVERY));
       return result;
     });
   }

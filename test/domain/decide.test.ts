@@ -244,13 +244,19 @@ describe("changing the password", () => {
 
 describe("deleting a user", () => {
   it("records the deletion", () => {
-    given(userCreated()).when({ type: "DeleteUser" }).then({ event_type: "USER_DELETED", data: {} });
+    given(userCreated()).when({ type: "DeleteUser" }).then({ event_type: "USER_DELETED", data: { reason: null } });
+  });
+
+  it("records the reason of the deletion as part of the fact", () => {
+    given(userCreated())
+      .when({ type: "DeleteUser", reason: "GDPR request #42" })
+      .then({ event_type: "USER_DELETED", data: { reason: "GDPR request #42" } });
   });
 
   it("may delete a suspended user", () => {
     given(userCreated(), userSuspended())
       .when({ type: "DeleteUser" })
-      .then({ event_type: "USER_DELETED", data: {} });
+      .then({ event_type: "USER_DELETED", data: { reason: null } });
   });
 
   it("refuses to delete a user twice", () => {

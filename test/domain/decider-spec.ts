@@ -1,7 +1,7 @@
 /**
  * A tiny given/when/then for the decider:
  *
- *   given(userCreated()).when({ type: "DeleteUser" }).then({ event_type: "USER_DELETED", data: {} });
+ *   given(userCreated()).when({ type: "DeleteUser" }).then({ event_type: "USER_DELETED", data: { reason: null } });
  *   given().when({ type: "DeleteUser" }).rejects({ code: "UserNotFound" });
  *
  * `given` takes plain `UserEvent`s and records them itself (ids, timestamps, revisions 1..n).
@@ -84,7 +84,7 @@ export const passwordChanged = (password_hash: string): UserEvent => ({
   event_type: "PASSWORD_CHANGED",
   data: { password_hash, hashing_method: policy.hashingMethod },
 });
-export const userDeleted = (): UserEvent => ({ event_type: "USER_DELETED", data: {} });
+export const userDeleted = (): UserEvent => ({ event_type: "USER_DELETED", data: { reason: null } });
 export const userSuspended = (): UserEvent => ({ event_type: "USER_SUSPENDED", data: {} });
 export const userReactivated = (): UserEvent => ({ event_type: "USER_REACTIVATED", data: {} });
 

@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { authenticated, requireScope, requireSelfOrAdmin } from "../auth";
-import { newUserId, runCommand } from "../commands";
+import { emptyBodyIsNoBody, newUserId, runCommand } from "../commands";
 import { createRouter } from "../router";
 import {
   ChangePasswordBody,
@@ -53,7 +53,7 @@ const deleteUser = createRoute({
   path: "/{user_id}",
   summary: "Delete a user (soft: the stream keeps everything), with an optional reason",
   security,
-  middleware: [authenticated] as const,
+  middleware: [emptyBodyIsNoBody, authenticated] as const,
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
   responses: { ...jsonResponse(CommandResponse, "User deleted successfully"), ...commandErrors },
 });
@@ -64,7 +64,7 @@ const statusChange = (action: "suspend" | "reactivate") =>
     path: `/{user_id}/${action}`,
     summary: action === "suspend" ? "Suspend a user: no login, tokens stop working" : "Reactivate a suspended user",
     security,
-    middleware: [authenticated] as const,
+    middleware: [emptyBodyIsNoBody, authenticated] as const,
     request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
     responses: { ...jsonResponse(CommandResponse, `User ${action}d successfully`), ...commandErrors },
   });
@@ -112,7 +112,7 @@ export const userCommands = createRouter()
     const body = reasonOf(c.req.valid("json"));
     return c.json(await runCommand(c, {
       userId: user_id,
-      input: { type: "DeleteUser" },
+      input: { type: "DeleteUser", reason: body.reason },
       body,
       reason: body.reason,
       message: "User deleted successfully",

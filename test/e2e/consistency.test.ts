@@ -1,0 +1,80 @@
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { adminSession, call, createUser, login } from "../support/api";
+
+interface ProjectionStatus {
+  users_total: number;
+  users_scanned: number;
+  users_behind: number;
+  outbox: { backlog: number; oldest_age_ms: number | null };
+  dead_letters: number;
+}
+
+let admin: string;
+beforeAll(async () => {
+  ({ token: admin } = await adminSession());
+});
+
+describe("read-your-writes", () => {
+  it("a revision the stream never reached: 503 with Retry-After after the bounded wait", async () => {
+    const user = await createUser(admin);
+    const started = Date.now();
+    const res = await call("GET", `/v1/users/${user.id}/?min_revision=${user.revision + 5}`, { token: admin });
+    const waited = Date.now() - started;
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ error: "Service Unavailable", type: "ServiceUnavailable" });
+    expect(Number(res.headers.get("Retry-After"))).toBeGreaterThan(0);
+    // READ_YOUR_WRITES_WAIT_MS is 2000: it did wait, and gave up.
+    expect(waited).toBeGreaterThanOrEqual(1900);
+
+    // The revision that exists is served.
+    const ok = await call("GET", `/v1/users/${user.id}/?min_revision=${user.revision}`, { token: admin });
+    expect(ok.status).toBe(200);
+    expect(ok.body.user).toMatchObject({ id: user.id, revision: user.revision });
+  }, 15_000);
+
+  it("min_revision must be a positive integer", async () => {
+    const user = await createUser(admin);
+    for (const bad of ["0", "-1", "abc", "1.5"]) {
+      const res = await call("GET", `/v1/users/${user.id}/?min_revision=${bad}`, { token: admin });
+      expect(res.status, bad).toBe(422);
+    }
+  });
+
+  it("an unknown user is 404", async () => {
+    const missing = crypto.randomUUID();
+    expect((await call("GET", `/v1/users/${missing}/`, { token: admin })).status).toBe(404);
+  });
+});
+
+describe("GET /admin/projections/status", () => {
+  it("reports nothing behind and an empty outbox once everything is projected", async () => {
+    const users = await Promise.all(Array.from({ length: 5 }, () => createUser(admin)));
+    const last = users[users.length - 1]!;
+    await call("PUT", `/v1/users/${last.id}/`, { token: admin, body: { first_name: "Changed" } });
+
+    let status: ProjectionStatus | undefined;
+    await vi.waitUntil(
+      async () => {
+        const res = await call<ProjectionStatus>("GET", "/admin/projections/status", { token: admin });
+        expect(res.status).toBe(200);
+        status = res.body;
+        return status.users_behind === 0 && status.outbox.backlog === 0 && status.users_total >= users.length + 1;
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(status).toMatchObject({ users_behind: 0, outbox: { backlog: 0, oldest_age_ms: null }, dead_letters: 0 });
+    expect(status!.users_scanned).toBe(status!.users_total);
+    for (const user of users) {
+      const res = await call("GET", `/v1/users/${user.id}/`, { token: admin });
+      expect(res.status).toBe(200);
+    }
+    expect((await call("GET", `/v1/users/${last.id}/`, { token: admin })).body.user).toMatchObject({ first_name: "Changed", revision: 2 });
+  });
+
+  it("needs an admin", async () => {
+    const user = await createUser(admin);
+    expect((await call("GET", "/admin/projections/status")).status).toBe(401);
+    const token = await login(user.username);
+    expect((await call("GET", "/admin/projections/status", { token })).status).toBe(403);
+  });
+});

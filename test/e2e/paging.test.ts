@@ -1,0 +1,85 @@
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { adminSession, call, createUser } from "../support/api";
+
+interface UserView {
+  id: string;
+  username: string;
+  created_at: string;
+  revision: number;
+}
+interface UserList {
+  next: string | null;
+  previous: string | null;
+  count: number;
+  page: number;
+  page_size: number;
+  results: UserView[];
+}
+
+const TOTAL = 200;
+const CHUNK = 50;
+const PAGE_SIZE = 7;
+const prefix = `pg${Date.now().toString(36)}x`;
+
+let admin: string;
+const created: { id: string; username: string }[] = [];
+
+beforeAll(async () => {
+  ({ token: admin } = await adminSession());
+  for (let start = 0; start < TOTAL; start += CHUNK) {
+    const chunk = Array.from({ length: Math.min(CHUNK, TOTAL - start) }, (_, i) =>
+      createUser(admin, { username: `${prefix}${String(start + i).padStart(3, "0")}`, email: `${prefix}${start + i}@example.com` }),
+    );
+    created.push(...(await Promise.all(chunk)));
+  }
+}, 120_000);
+
+async function page(n: number, size: number, username = prefix) {
+  const res = await call<UserList>("GET", `/v1/users/?page=${n}&page_size=${size}&username=${username}`, { token: admin });
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+describe("200 users created concurrently", () => {
+  it("all reach the list, then paging by 7 returns each exactly once in (created_at, id) order", async () => {
+    expect(new Set(created.map((u) => u.id)).size).toBe(TOTAL);
+    await vi.waitUntil(async () => (await page(1, 100)).count === TOTAL, { timeout: 60_000, interval: 100 });
+
+    // Another user whose name does not match the filter is not counted.
+    expect((await page(1, 100, `${prefix}000`)).count).toBe(1);
+
+    const pages = Math.ceil(TOTAL / PAGE_SIZE);
+    const seen: UserView[] = [];
+    for (let n = 1; n <= pages; n++) {
+      const body = await page(n, PAGE_SIZE);
+      expect(body).toMatchObject({ count: TOTAL, page: n, page_size: PAGE_SIZE });
+      expect(body.results).toHaveLength(n < pages ? PAGE_SIZE : TOTAL - PAGE_SIZE * (pages - 1));
+      expect(body.next).toBe(n < pages ? `/users/?page=${n + 1}&page_size=${PAGE_SIZE}&username=${prefix}` : null);
+      expect(body.previous).toBe(n > 1 ? `/users/?page=${n - 1}&page_size=${PAGE_SIZE}&username=${prefix}` : null);
+      seen.push(...body.results);
+    }
+    expect(await page(pages + 1, PAGE_SIZE)).toMatchObject({ count: TOTAL, results: [], next: null });
+
+    const ids = seen.map((u) => u.id);
+    expect(new Set(ids).size).toBe(TOTAL);
+    expect(new Set(ids)).toEqual(new Set(created.map((u) => u.id)));
+    const ordered = [...seen].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+    expect(ids).toEqual(ordered.map((u) => u.id));
+    expect(seen.every((u) => u.username.startsWith(prefix) && u.revision === 1)).toBe(true);
+
+    // Stable: the same walk again gives the same sequence.
+    const again: string[] = [];
+    for (let n = 1; n <= pages; n++) again.push(...(await page(n, PAGE_SIZE)).results.map((u) => u.id));
+    expect(again).toEqual(ids);
+  }, 90_000);
+
+  it("the filter is a case-insensitive substring", async () => {
+    await vi.waitUntil(async () => (await page(1, 100)).count === TOTAL, { timeout: 60_000, interval: 100 });
+    const upper = await page(1, 5, prefix.toUpperCase());
+    expect(upper.count).toBe(TOTAL);
+    expect(upper.next).toBe(`/users/?page=2&page_size=5&username=${prefix.toUpperCase()}`);
+    const byEmail = await call<UserList>("GET", `/v1/users/?email=${prefix}19&page_size=100`, { token: admin });
+    // 19 and 190..199
+    expect(byEmail.body.count).toBe(11);
+  }, 90_000);
+});

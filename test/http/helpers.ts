@@ -1,0 +1,120 @@
+import { env } from "cloudflare:workers";
+import { sign } from "hono/jwt";
+import { expect } from "vitest";
+import type { PublicEvent } from "../../src/domain/events";
+import type { ErrorBody } from "../../src/http/errors";
+import type { ApiResponse } from "../support/api";
+
+/** Helpers shared by the HTTP tests: typed bodies, the error envelope, the user's stream. */
+
+export type { ErrorBody };
+
+export const TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789";
+
+/** What every command answers: `{message, revision}`, plus `user_id` on create. */
+export interface CommandBody {
+  message: string;
+  revision: number;
+  user_id?: string;
+}
+
+export interface UserBody {
+  id: string;
+  username: string;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  role: "admin" | "user";
+  status: "active" | "suspended" | "deleted";
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  revision: number;
+}
+
+export interface LoginBody {
+  access_token: string;
+  token_type: string;
+  user: UserBody;
+}
+
+export interface ListBody {
+  next: string | null;
+  previous: string | null;
+  count: number;
+  page: number;
+  page_size: number;
+  results: UserBody[];
+}
+
+export interface ValidationIssue {
+  loc: string[];
+  msg: string;
+  type: string;
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Asserts the status and the contract's envelope `{error, message, type[, details]}`. */
+export function expectError(res: ApiResponse<unknown>, status: number, envelope: Partial<ErrorBody>): ErrorBody {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  const body = res.body as ErrorBody;
+  expect(typeof body.error).toBe("string");
+  expect(typeof body.message).toBe("string");
+  expect(typeof body.type).toBe("string");
+  expect(body).toMatchObject(envelope);
+  const allowed = ["error", "message", "type", "details"];
+  expect(Object.keys(body).filter((key) => !allowed.includes(key))).toEqual([]);
+  return body;
+}
+
+/** The user's stored stream, read from its own object (secrets redacted there). */
+export async function streamOf(userId: string): Promise<PublicEvent[]> {
+  return (await env.USER_STREAM.getByName(userId).readStream(1, 100)) as PublicEvent[];
+}
+
+export async function eventTypes(userId: string): Promise<string[]> {
+  return (await streamOf(userId)).map((event) => event.event_type);
+}
+
+/** A token in the server's format, signed by the test: expired, forged or otherwise crafted. */
+export async function craftToken(
+  claims: { user_id: string; username: string; role: "admin" | "user"; exp: number },
+  secret = TEST_JWT_SECRET,
+): Promise<string> {
+  const scopes =
+    claims.role === "admin" ? ["user:create", "user:read", "user:update", "user:delete"] : ["user:read", "user:update"];
+  return sign(
+    {
+      sub: claims.username,
+      user_id: claims.user_id,
+      role: claims.role,
+      scopes,
+      iat: claims.exp - 30 * 60,
+      exp: claims.exp,
+      jti: crypto.randomUUID(),
+    },
+    secret,
+    "HS256",
+  );
+}
+
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** Everything a response shows: its headers and its body as text. */
+export function responseText(res: ApiResponse<unknown>): string {
+  const headers = [...res.headers.entries()].map(([name, value]) => `${name}: ${value}`).join("\n");
+  const body = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
+  return `${headers}\n\n${body}`;
+}
+
+/**
+ * Asserts a response leaks no secret: none of the plaintext passwords, no hash (`pbkdf2…`), no
+ * `password_hash` field.
+ */
+export function expectNoSecrets(res: ApiResponse<unknown>, passwords: readonly string[]): void {
+  const text = responseText(res);
+  for (const password of passwords) expect(text).not.toContain(password);
+  expect(text).not.toContain("pbkdf2");
+  expect(text).not.toContain("password_hash");
+}

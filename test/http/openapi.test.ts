@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { call } from "../support/api";
+
+interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, { security?: unknown[]; responses?: Record<string, unknown> }>>;
+  components?: { schemas?: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
+}
+
+describe("OpenAPI", () => {
+  it("GET /v1/openapi.json describes the user routes", async () => {
+    const res = await call<OpenApiDocument>("GET", "/v1/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("Content-Type")).toContain("application/json");
+    const doc = res.body;
+    expect(doc.openapi).toMatch(/^3\./);
+    const paths = doc.paths;
+    expect(Object.keys(paths["/v1/auth/login"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(paths["/v1/users"] ?? {}).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(paths["/v1/users/{user_id}"] ?? {}).sort()).toEqual(["delete", "get", "put"]);
+    expect(Object.keys(paths["/v1/users/{user_id}/password"] ?? {})).toEqual(["put"]);
+    expect(Object.keys(paths["/v1/users/{user_id}/suspend"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(paths["/v1/users/{user_id}/reactivate"] ?? {})).toEqual(["post"]);
+    // Commands are documented as bearer-protected, with the contract's error statuses.
+    const create = paths["/v1/users"]?.post;
+    expect(create?.security).toEqual([{ bearer: [] }]);
+    expect(Object.keys(create?.responses ?? {})).toEqual(expect.arrayContaining(["200", "401", "403", "409", "412", "413", "422"]));
+    expect(doc.components?.securitySchemes).toHaveProperty("bearer");
+    expect(doc.components?.schemas).toHaveProperty("Error");
+  });
+
+  it("GET /docs serves the Swagger UI page", async () => {
+    const res = await call<string>("GET", "/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("Content-Type")).toContain("text/html");
+    expect(res.body).toContain("<html");
+    expect(res.body).toContain("/v1/openapi.json");
+  });
+});

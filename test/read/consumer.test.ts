@@ -1,0 +1,331 @@
+import { env } from "cloudflare:workers";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
+import {
+  createCommand,
+  dbWithBatch,
+  envWith,
+  fakeMessage,
+  mailSpy,
+  mailsTo,
+  quietUser,
+  userCreated,
+  userEvent,
+  userRow,
+} from "./fixtures";
+
+const newId = () => crypto.randomUUID();
+
+describe("duplicates", () => {
+  it("the same message twice in one batch: applied once, both acked, one welcome mail", async () => {
+    const userId = newId();
+    const event = userCreated(userId);
+    const first = fakeMessage(event);
+    const again = fakeMessage(event);
+    const mail = mailSpy();
+
+    await projectBatch([first, again], env, mail);
+
+    expect(await userRow(userId)).toMatchObject({ id: userId, username: event.data.username, revision: 1 });
+    for (const m of [first, again]) {
+      expect(m.ack).toHaveBeenCalledOnce();
+      expect(m.retry).not.toHaveBeenCalled();
+    }
+    expect(await mailsTo(userId)).toHaveLength(1);
+    expect(mail.send).toHaveBeenCalledOnce();
+  });
+
+  it("the same event twice in one batch for a user with a real object: applied once, both acked, one mail", async () => {
+    const userId = newId();
+    const [e1, e2] = await quietUser(userId, [createCommand(`dob${userId.slice(0, 8)}`), { type: "UpdateUser", first_name: "Again" }]);
+    const mail = mailSpy();
+    const messages = [fakeMessage(e1), fakeMessage(e1), fakeMessage(e2), fakeMessage(e2)];
+    await projectBatch(messages, env, mail);
+
+    expect(await userRow(userId)).toMatchObject({ firstName: "Again", revision: 2 });
+    for (const m of messages) {
+      expect(m.ack).toHaveBeenCalledOnce();
+      expect(m.retry).not.toHaveBeenCalled();
+    }
+    expect(await mailsTo(userId)).toHaveLength(1);
+    expect(mail.send).toHaveBeenCalledOnce();
+  });
+
+  it("the same update twice in one batch, for a live user: applied once, both acked", async () => {
+    const userId = newId();
+    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    const update = userEvent(userId, 2, "USER_UPDATED", { first_name: "Twice" });
+    const a = fakeMessage(update);
+    const b = fakeMessage(update);
+
+    await projectBatch([a, b], env, mailSpy());
+
+    expect(await userRow(userId)).toMatchObject({ firstName: "Twice", revision: 2 });
+    expect(a.ack).toHaveBeenCalledOnce();
+    expect(b.ack).toHaveBeenCalledOnce();
+    expect(a.retry).not.toHaveBeenCalled();
+    expect(b.retry).not.toHaveBeenCalled();
+  });
+
+  it("the same message across two batches: applied once, both acked, one welcome mail", async () => {
+    const userId = newId();
+    const event = userCreated(userId);
+    const mail = mailSpy();
+    const first = fakeMessage(event);
+    await projectBatch([first], env, mail);
+    const rowAfterFirst = await userRow(userId);
+
+    const redelivered = fakeMessage(event, { attempts: 2 });
+    await projectBatch([redelivered], env, mail);
+
+    expect(rowAfterFirst).toMatchObject({ revision: 1 });
+    expect(await userRow(userId)).toEqual(rowAfterFirst);
+    expect(first.ack).toHaveBeenCalledOnce();
+    expect(redelivered.ack).toHaveBeenCalledOnce();
+    expect(redelivered.retry).not.toHaveBeenCalled();
+    const mails = await mailsTo(userId);
+    expect(mails).toHaveLength(1);
+    expect(mails[0]).toMatchObject({ kind: "welcome", eventId: event.id, recipient: event.data.email });
+    expect(mail.send).toHaveBeenCalledOnce();
+  });
+
+  it("an older event after a newer one changes nothing and is acked", async () => {
+    const userId = newId();
+    await projectBatch(
+      [fakeMessage(userCreated(userId)), fakeMessage(userEvent(userId, 2, "USER_UPDATED", { last_name: "Second" }))],
+      env,
+      mailSpy(),
+    );
+    const stale = fakeMessage(userEvent(userId, 2, "USER_UPDATED", { last_name: "Stale copy" }));
+    await projectBatch([stale], env, mailSpy());
+    expect(await userRow(userId)).toMatchObject({ lastName: "Second", revision: 2 });
+    expect(stale.ack).toHaveBeenCalledOnce();
+  });
+
+  it("through the worker's queue handler: duplicates in one batch are all acked, nothing retried", async () => {
+    const userId = newId();
+    const event = userCreated(userId);
+    const batch = createMessageBatch(EVENTS_QUEUE, [
+      { id: "dup-a", timestamp: new Date(), attempts: 1, body: event },
+      { id: "dup-b", timestamp: new Date(), attempts: 1, body: event },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    const result = await getQueueResult(batch, ctx);
+
+    expect(result.retryMessages).toEqual([]);
+    expect(result.retryBatch.retry).toBe(false);
+    expect([...result.explicitAcks].sort()).toEqual(["dup-a", "dup-b"]);
+    expect(await userRow(userId)).toMatchObject({ revision: 1 });
+    expect(await mailsTo(userId)).toHaveLength(1);
+  });
+});
+
+describe("the welcome mail", () => {
+  it("is handed to the sender before the batch is done (a queue handler's unawaited work may be cut off)", async () => {
+    const userId = newId();
+    let delivered = false;
+    const slowMail = mailSpy();
+    slowMail.send.mockImplementation(async () => {
+      await scheduler.wait(20);
+      delivered = true;
+    });
+    await projectBatch([fakeMessage(userCreated(userId))], env, slowMail);
+    expect(slowMail.send).toHaveBeenCalledOnce();
+    expect(delivered).toBe(true);
+  });
+});
+
+describe("gaps", () => {
+  it("revision 3 before 2, with 1 never delivered: healed from the user's object, acked only after commit", async () => {
+    const userId = newId();
+    const events = await quietUser(userId, [
+      createCommand(`gap${userId.slice(0, 8)}`),
+      { type: "UpdateUser", first_name: "Second" },
+      { type: "UpdateUser", last_name: "Third" },
+    ]);
+    expect(events.map((e) => e.revision)).toEqual([1, 2, 3]);
+    const [e1, e2, e3] = events as [(typeof events)[0], (typeof events)[0], (typeof events)[0]];
+
+    const log: string[] = [];
+    const db = dbWithBatch(async (real, statements) => {
+      const results = await real.batch(statements);
+      log.push("committed");
+      return results;
+    });
+    const mail = mailSpy();
+    const third = fakeMessage(e3, { id: "third", log });
+    await projectBatch([third], envWith({ DB: db }), mail);
+
+    expect(await userRow(userId)).toMatchObject({
+      username: e1.data.username,
+      firstName: "Second",
+      lastName: "Third",
+      createdAt: e1.timestamp,
+      updatedAt: e3.timestamp,
+      revision: 3,
+    });
+    expect(log).toEqual(["committed", "ack third"]);
+    expect(mail.send).toHaveBeenCalledOnce();
+    expect(await mailsTo(userId)).toMatchObject([{ eventId: e1.id }]);
+
+    // Revision 2 arrives late: already part of the row.
+    const second = fakeMessage(e2, { id: "second" });
+    await projectBatch([second], env, mail);
+    expect(second.ack).toHaveBeenCalledOnce();
+    expect(second.retry).not.toHaveBeenCalled();
+    expect(await userRow(userId)).toMatchObject({ firstName: "Second", lastName: "Third", revision: 3 });
+    expect(mail.send).toHaveBeenCalledOnce();
+  });
+
+  it("a gap over a projected row is filled from the object: 1 projected, then 3 alone", async () => {
+    const userId = newId();
+    const [e1, , e3] = await quietUser(userId, [
+      createCommand(`gbp${userId.slice(0, 8)}`),
+      { type: "UpdateUser", email: `moved${userId.slice(0, 8)}@example.org` },
+      { type: "DeleteUser" },
+    ]);
+    await projectBatch([fakeMessage(e1)], env, mailSpy());
+    expect(await userRow(userId)).toMatchObject({ revision: 1, status: "active" });
+
+    const third = fakeMessage(e3);
+    await projectBatch([third], env, mailSpy());
+    expect(await userRow(userId)).toMatchObject({
+      revision: 3,
+      email: `moved${userId.slice(0, 8)}@example.org`,
+      status: "deleted",
+      deletedAt: e3!.timestamp,
+    });
+    expect(third.ack).toHaveBeenCalledOnce();
+  });
+
+  it("when the object cannot be reached the messages are retried, not acked, and the row is unchanged", async () => {
+    const userId = newId();
+    const [e1, , e3] = await quietUser(userId, [
+      createCommand(`gur${userId.slice(0, 8)}`),
+      { type: "UpdateUser", first_name: "Second" },
+      { type: "UpdateUser", first_name: "Third" },
+    ]);
+    await projectBatch([fakeMessage(e1)], env, mailSpy());
+    const before = await userRow(userId);
+
+    const unreachable = {
+      getByName: () => ({
+        readStream: async () => {
+          throw new Error("object unreachable");
+        },
+      }),
+    } as unknown as Env["USER_STREAM"];
+    const third = fakeMessage(e3, { attempts: 3 });
+    await projectBatch([third], envWith({ USER_STREAM: unreachable }), mailSpy());
+
+    expect(third.ack).not.toHaveBeenCalled();
+    expect(third.retry).toHaveBeenCalledOnce();
+    expect(third.retry.mock.calls[0]?.[0]?.delaySeconds).toBeGreaterThan(0);
+    expect(await userRow(userId)).toEqual(before);
+
+    // The retry, with the object back, heals the gap.
+    const retried = fakeMessage(e3, { attempts: 4 });
+    await projectBatch([retried], env, mailSpy());
+    expect(retried.ack).toHaveBeenCalledOnce();
+    expect(await userRow(userId)).toMatchObject({ firstName: "Third", revision: 3 });
+  });
+
+  it("a gap the object cannot fill is retried, never acked with the row left behind", async () => {
+    // The object's stream does not (yet) reach the delivered revision: acking would drop the
+    // event for good; retrying lets it reach the dead-letter queue after max_retries, visibly.
+    const userId = newId();
+    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    const orphan = fakeMessage(userEvent(userId, 3, "USER_UPDATED", { first_name: "Orphan" }));
+    await projectBatch([orphan], env, mailSpy());
+
+    expect(await userRow(userId)).toMatchObject({ revision: 1 });
+    expect(orphan.ack).not.toHaveBeenCalled();
+    expect(orphan.retry).toHaveBeenCalledOnce();
+  });
+
+  it("an unreachable object for one user does not hold back another user's messages in the batch", async () => {
+    const healthy = newId();
+    const gapped = newId();
+    const unreachable = {
+      getByName: () => ({
+        readStream: async () => {
+          throw new Error("object unreachable");
+        },
+      }),
+    } as unknown as Env["USER_STREAM"];
+    const ok = fakeMessage(userCreated(healthy));
+    const behind = fakeMessage(userEvent(gapped, 3, "USER_UPDATED", { first_name: "Later" }));
+    await projectBatch([ok, behind], envWith({ USER_STREAM: unreachable }), mailSpy());
+
+    expect(ok.ack).toHaveBeenCalledOnce();
+    expect(await userRow(healthy)).toMatchObject({ revision: 1 });
+    expect(behind.ack).not.toHaveBeenCalled();
+    expect(behind.retry).toHaveBeenCalledOnce();
+    expect(await userRow(gapped)).toBeUndefined();
+  });
+});
+
+describe("D1 failures", () => {
+  const failingDb = dbWithBatch(async () => {
+    throw new Error("D1_ERROR: simulated outage");
+  });
+
+  it("a failed D1 batch retries the messages, acks none, leaves the row unchanged and sends no mail", async () => {
+    const userId = newId();
+    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    const before = await userRow(userId);
+
+    const update = fakeMessage(userEvent(userId, 2, "USER_UPDATED", { first_name: "Lost?" }), { attempts: 2 });
+    await projectBatch([update], envWith({ DB: failingDb }), mailSpy());
+
+    expect(update.ack).not.toHaveBeenCalled();
+    expect(update.retry).toHaveBeenCalledOnce();
+    expect(await userRow(userId)).toEqual(before);
+
+    // Delivered again once D1 is back: applied.
+    const again = fakeMessage(update.body, { attempts: 3 });
+    await projectBatch([again], env, mailSpy());
+    expect(again.ack).toHaveBeenCalledOnce();
+    expect(await userRow(userId)).toMatchObject({ firstName: "Lost?", revision: 2 });
+  });
+
+  it("a failed create sends no welcome mail; the retry sends exactly one", async () => {
+    const userId = newId();
+    const created = userCreated(userId);
+    const mail = mailSpy();
+    const first = fakeMessage(created);
+    await projectBatch([first], envWith({ DB: failingDb }), mail);
+
+    expect(first.retry).toHaveBeenCalledOnce();
+    expect(first.ack).not.toHaveBeenCalled();
+    expect(await userRow(userId)).toBeUndefined();
+    expect(await mailsTo(userId)).toEqual([]);
+    expect(mail.send).not.toHaveBeenCalled();
+
+    const retried = fakeMessage(created, { attempts: 2 });
+    await projectBatch([retried], env, mail);
+    expect(retried.ack).toHaveBeenCalledOnce();
+    expect(await mailsTo(userId)).toHaveLength(1);
+    expect(mail.send).toHaveBeenCalledOnce();
+  });
+
+  it("through the worker's queue handler: every message of the failed batch is retried, none acked", async () => {
+    const a = newId();
+    const b = newId();
+    const batch = createMessageBatch(EVENTS_QUEUE, [
+      { id: "fail-a", timestamp: new Date(), attempts: 1, body: userCreated(a) },
+      { id: "fail-b", timestamp: new Date(), attempts: 1, body: userCreated(b) },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, envWith({ DB: failingDb }));
+    const result = await getQueueResult(batch, ctx);
+
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages.map((m) => m.msgId).sort()).toEqual(["fail-a", "fail-b"]);
+    expect(await userRow(a)).toBeUndefined();
+    expect(await userRow(b)).toBeUndefined();
+  });
+});

@@ -1,0 +1,119 @@
+import { env } from "cloudflare:workers";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import { DEAD_LETTER_QUEUE, EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
+import { adminSession, call } from "../support/api";
+import { fakeMessage, mailSpy, userCreated, userEvent, userRow } from "./fixtures";
+
+interface DeadLetter {
+  id: number;
+  message_id: string;
+  aggregate_id: string | null;
+  revision: number | null;
+  body: string;
+  error: string;
+  attempts: number;
+  failed_at: string;
+}
+
+let token: string;
+beforeAll(async () => {
+  ({ token } = await adminSession());
+});
+
+async function deadLetters(): Promise<DeadLetter[]> {
+  const res = await call<{ results: DeadLetter[] }>("GET", "/admin/dead-letters", { token });
+  expect(res.status).toBe(200);
+  return res.body.results;
+}
+
+async function runQueue(queue: string, messages: { id: string; body: unknown }[]) {
+  const batch = createMessageBatch(
+    queue,
+    messages.map((m) => ({ ...m, timestamp: new Date(), attempts: 1 })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env);
+  return getQueueResult(batch, ctx);
+}
+
+describe("poison messages", () => {
+  it("a malformed message is dead-lettered with its error and acked, and the valid ones in its batch are projected", async () => {
+    const valid = crypto.randomUUID();
+    const later = crypto.randomUUID();
+    const garbageId = `garbage-${crypto.randomUUID()}`;
+    const badTypeId = `badtype-${crypto.randomUUID()}`;
+    const badType = { ...userEvent(later, 2, "USER_UPDATED"), event_type: "USER_EXPLODED" };
+
+    const result = await runQueue(EVENTS_QUEUE, [
+      { id: garbageId, body: { hello: "world" } },
+      { id: "valid-create", body: userCreated(valid) },
+      { id: badTypeId, body: badType },
+    ]);
+
+    expect(result.retryMessages).toEqual([]);
+    expect(result.retryBatch.retry).toBe(false);
+    expect([...result.explicitAcks].sort()).toEqual([badTypeId, garbageId, "valid-create"].sort());
+    expect(await userRow(valid)).toMatchObject({ revision: 1 });
+
+    const letters = await deadLetters();
+    const garbage = letters.find((l) => l.message_id === garbageId);
+    expect(garbage).toMatchObject({ aggregate_id: null, revision: null, attempts: 1 });
+    expect(JSON.parse(garbage!.body)).toEqual({ hello: "world" });
+    expect(garbage!.error).toMatch(/aggregate_id/);
+    const typed = letters.find((l) => l.message_id === badTypeId);
+    expect(typed).toMatchObject({ aggregate_id: later, revision: 2 });
+    expect(typed!.error).toMatch(/event_type/);
+  });
+
+  it("the same poison message delivered twice is recorded once", async () => {
+    const id = `twice-${crypto.randomUUID()}`;
+    const first = fakeMessage({ nonsense: true }, { id });
+    const second = fakeMessage({ nonsense: true }, { id, attempts: 2 });
+    await projectBatch([first], env, mailSpy());
+    await projectBatch([second], env, mailSpy());
+    expect(first.ack).toHaveBeenCalledOnce();
+    expect(second.ack).toHaveBeenCalledOnce();
+    expect((await deadLetters()).filter((l) => l.message_id === id)).toHaveLength(1);
+  });
+
+  it("the dead-letter listing needs an admin", async () => {
+    expect((await call("GET", "/admin/dead-letters")).status).toBe(401);
+  });
+});
+
+describe("redrive", () => {
+  it("a message the projector gave up on is listed, and redrive sends it back through the projector", async () => {
+    const userId = crypto.randomUUID();
+    const event = userCreated(userId);
+    const messageId = `given-up-${crypto.randomUUID()}`;
+    // After max_retries the runtime moves a message to the dead-letter queue; its consumer records it.
+    const result = await runQueue(DEAD_LETTER_QUEUE, [{ id: messageId, body: event }]);
+    expect(result.explicitAcks).toEqual([messageId]);
+
+    const letter = (await deadLetters()).find((l) => l.message_id === messageId);
+    expect(letter).toMatchObject({ aggregate_id: userId, revision: 1, error: "projection failed after all retries" });
+    expect(await userRow(userId)).toBeUndefined();
+
+    const redriven = await call("POST", `/admin/dead-letters/${letter!.id}/redrive`, { token });
+    expect(redriven.status).toBe(200);
+    expect(redriven.body).toEqual({ message: "Dead letter re-driven" });
+
+    // The real queue delivers it to the real consumer: read-your-writes waits for the row.
+    const read = await call("GET", `/v1/users/${userId}/?min_revision=1`, { token });
+    expect(read.status).toBe(200);
+    expect(read.body.user).toMatchObject({ id: userId, username: event.data.username, revision: 1 });
+    expect((await deadLetters()).some((l) => l.id === letter!.id)).toBe(false);
+    await vi.waitUntil(async () => (await env.DB.prepare("SELECT 1 FROM sent_emails WHERE user_id = ?").bind(userId).first()) !== null);
+  });
+
+  it("redrive of an unknown dead letter is 404; of a bad id 400", async () => {
+    const unknown = await call("POST", "/admin/dead-letters/987654321/redrive", { token });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ error: "HTTP Error" });
+    const bad = await call("POST", "/admin/dead-letters/abc/redrive", { token });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: "Bad Request" });
+  });
+});

@@ -1,0 +1,121 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { vi, type Mock } from "vitest";
+import type { EventMetadata, PublicEvent } from "../../src/domain/events";
+import type { MailSender } from "../../src/read/mail";
+import { sentEmails, users, type SentEmailRow, type UserRow } from "../../src/read/schema";
+import type { CommandInput } from "../../src/write/protocol";
+import type { UserStream } from "../../src/write/user-stream";
+
+/** Builders for redacted events (queue message bodies) and hand-made queue messages. */
+
+export const noMetadata: EventMetadata = { actor_id: null, actor_username: null, request_id: null, idempotency_key: null, reason: null };
+
+let clock = Date.parse("2030-01-01T00:00:00.000Z");
+/** Strictly increasing event times, so every event of a test has its own timestamp. */
+export function nextTime(): string {
+  clock += 1000;
+  return new Date(clock).toISOString();
+}
+
+export function userCreated(userId: string, name = `u${userId.slice(0, 8)}`, timestamp = nextTime()): PublicEvent {
+  return {
+    id: crypto.randomUUID(),
+    aggregate_id: userId,
+    event_type: "USER_CREATED",
+    version: 1,
+    timestamp,
+    revision: 1,
+    data: {
+      username: name,
+      email: `${name}@example.com`,
+      first_name: "Ada",
+      last_name: "Lovelace",
+      hashing_method: "pbkdf2-sha256",
+      role: "user",
+    },
+    metadata: noMetadata,
+  };
+}
+
+export function userEvent(
+  userId: string,
+  revision: number,
+  event_type: Exclude<PublicEvent["event_type"], "USER_CREATED">,
+  data: PublicEvent["data"] = {},
+  timestamp = nextTime(),
+): PublicEvent {
+  return { id: crypto.randomUUID(), aggregate_id: userId, event_type, version: 1, timestamp, revision, data, metadata: noMetadata };
+}
+
+export interface FakeMessage extends Message<unknown> {
+  ack: Mock<() => void>;
+  retry: Mock<(options?: QueueRetryOptions) => void>;
+}
+
+/** A queue message as the runtime hands it to the consumer, with spies for ack and retry. */
+export function fakeMessage(body: unknown, options: { id?: string; attempts?: number; log?: string[] } = {}): FakeMessage {
+  const id = options.id ?? crypto.randomUUID();
+  const log = options.log;
+  return {
+    id,
+    timestamp: new Date(),
+    body,
+    attempts: options.attempts ?? 1,
+    ack: vi.fn(() => void log?.push(`ack ${id}`)),
+    retry: vi.fn(() => void log?.push(`retry ${id}`)),
+  };
+}
+
+export function mailSpy(): MailSender & { send: Mock<MailSender["send"]> } {
+  return { send: vi.fn<MailSender["send"]>(async () => {}) };
+}
+
+export async function userRow(userId: string): Promise<UserRow | undefined> {
+  return drizzle(env.DB).select().from(users).where(eq(users.id, userId)).get();
+}
+
+export async function mailsTo(userId: string): Promise<SentEmailRow[]> {
+  return drizzle(env.DB).select().from(sentEmails).where(eq(sentEmails.userId, userId));
+}
+
+/** `env` with some bindings replaced: the rest are the real ones. */
+export function envWith(overrides: Partial<Env>): Env {
+  return new Proxy(env, {
+    get: (target, key) => (key in overrides ? overrides[key as keyof Env] : Reflect.get(target, key)),
+  });
+}
+
+/** The real D1 database, except that `batch` runs `around` instead. */
+export function dbWithBatch(around: (real: D1Database, statements: D1PreparedStatement[]) => Promise<D1Result[]>): D1Database {
+  const real = env.DB;
+  return new Proxy(real, {
+    get(target, key) {
+      if (key === "batch") return (statements: D1PreparedStatement[]) => around(real, statements);
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * A real user object (so `readStream` can heal gaps) whose outbox is never published: its alarm is
+ * held, so the real queue consumer never sees these events and only the batches a test builds do.
+ */
+export async function quietUser(userId: string, commands: CommandInput[]): Promise<PublicEvent[]> {
+  const stub = env.USER_STREAM.getByName(userId);
+  await runInDurableObject(stub, (instance: UserStream) => {
+    vi.spyOn(instance, "alarm").mockResolvedValue(undefined);
+  });
+  for (const input of commands) {
+    const result = await stub.execute({ userId, input, metadata: noMetadata });
+    if (!result.ok) throw new Error(`command ${input.type} rejected: ${JSON.stringify(result.rejection)}`);
+  }
+  return stub.readStream(1, 100);
+}
+
+export function createCommand(name: string): CommandInput {
+  return { type: "CreateUser", username: name, email: `${name}@example.com`, first_name: "Ada", last_name: "Lovelace", password: "password-1" };
+}

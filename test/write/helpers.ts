@@ -1,0 +1,214 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { vi } from "vitest";
+import type { EventMetadata } from "../../src/domain/events";
+import { DIRECTORY_NAME } from "../../src/write/user-directory";
+import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
+import type { UserStream } from "../../src/write/user-stream";
+
+/** Helpers for the Durable Object layer: commands go straight to `UserStream`, no HTTP in between. */
+
+export const PASSWORD = "correct-horse-1";
+
+export type Stub = DurableObjectStub<UserStream>;
+
+export function stubFor(userId: string): Stub {
+  return env.USER_STREAM.getByName(userId);
+}
+
+let counter = 0;
+/** A username no other test in the file uses (storage is shared by every test in a file). */
+export function uniqueName(prefix = "u"): string {
+  counter += 1;
+  return `${prefix}${Date.now().toString(36)}${counter}${crypto.randomUUID().slice(0, 6)}`;
+}
+
+export function metadata(overrides: Partial<EventMetadata> = {}): EventMetadata {
+  return { actor_id: null, actor_username: null, request_id: crypto.randomUUID(), idempotency_key: null, reason: null, ...overrides };
+}
+
+export type CreateInput = Extract<CommandInput, { type: "CreateUser" }>;
+
+export function createInput(overrides: Partial<Omit<CreateInput, "type">> = {}): CreateInput {
+  const username = overrides.username ?? uniqueName();
+  return {
+    type: "CreateUser",
+    username,
+    email: `${username}@example.com`,
+    first_name: "First",
+    last_name: "Last",
+    password: PASSWORD,
+    ...overrides,
+  };
+}
+
+/** Every user object a test sent a command to, so `settleAlarms` can run what they left pending. */
+const touched = new Set<string>();
+const holds = new Set<{ release(): void }>();
+
+export function send(userId: string, input: CommandInput, extra: Partial<Omit<CommandRequest, "userId" | "input">> = {}) {
+  touched.add(userId);
+  return stubFor(userId).execute({ userId, input, metadata: metadata(), ...extra });
+}
+
+/** Creates a user in its own object; fails the test unless it worked. */
+export async function createUser(overrides: Partial<Omit<CreateInput, "type">> = {}) {
+  const userId = crypto.randomUUID();
+  const input = createInput(overrides);
+  const result = await send(userId, input);
+  if (!result.ok) throw new Error(`create failed: ${JSON.stringify(result.rejection)}`);
+  return { userId, stub: stubFor(userId), username: input.username, email: input.email, revision: result.revision };
+}
+
+export function update(userId: string, fields: Omit<Extract<CommandInput, { type: "UpdateUser" }>, "type">, extra: Partial<Omit<CommandRequest, "userId" | "input">> = {}) {
+  return send(userId, { type: "UpdateUser", ...fields }, extra);
+}
+
+export function expectOk(result: CommandResult): Extract<CommandResult, { ok: true }> {
+  if (!result.ok) throw new Error(`expected ok, got ${JSON.stringify(result.rejection)}`);
+  return result;
+}
+
+export function rejectionOf(result: CommandResult): WriteRejection {
+  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result)}`);
+  return result.rejection;
+}
+
+export interface EventRow extends Record<string, SqlStorageValue> {
+  revision: number;
+  id: string;
+  event_type: string;
+  version: number;
+  timestamp: string;
+  data: string;
+  metadata: string;
+}
+export interface OutboxRow extends Record<string, SqlStorageValue> {
+  revision: number;
+  created_at: number;
+}
+export interface IdempotencyRow extends Record<string, SqlStorageValue> {
+  key: string;
+  fingerprint: string;
+  result: string;
+  created_at: number;
+}
+export interface MetaRow extends Record<string, SqlStorageValue> {
+  key: string;
+  value: string;
+}
+export type Row = Record<string, SqlStorageValue>;
+
+export interface Tables {
+  events: EventRow[];
+  outbox: OutboxRow[];
+  idempotency: IdempotencyRow[];
+  meta: MetaRow[];
+  /** Every table of the object (whatever the schema grows to), by name: for "nothing changed" checks. */
+  all: Record<string, Row[]>;
+}
+
+/** Everything a command may write, read from the object's own SQLite in one go. */
+export function tables(stub: Stub): Promise<Tables> {
+  return runInDurableObject(stub, (_instance, state) => {
+    const sql = state.storage.sql;
+    const names = sql
+      .exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
+      )
+      .toArray()
+      .map((row) => row.name);
+    const all: Record<string, Row[]> = {};
+    for (const name of names) all[name] = sql.exec<Row>(`SELECT * FROM "${name}" ORDER BY rowid`).toArray();
+    return {
+      events: sql.exec<EventRow>("SELECT * FROM events ORDER BY revision").toArray(),
+      outbox: sql.exec<OutboxRow>("SELECT * FROM outbox ORDER BY revision").toArray(),
+      idempotency: sql.exec<IdempotencyRow>("SELECT * FROM idempotency ORDER BY key").toArray(),
+      meta: sql.exec<MetaRow>("SELECT * FROM meta ORDER BY key").toArray(),
+      all,
+    };
+  });
+}
+
+/** Every password hash stored anywhere in the object, found by its format rather than by column. */
+export function storedHashes(all: Record<string, Row[]>): string[] {
+  const hashes = new Set<string>();
+  for (const rows of Object.values(all)) {
+    for (const row of rows) {
+      for (const value of Object.values(row)) {
+        if (typeof value !== "string") continue;
+        for (const match of value.matchAll(/pbkdf2-sha256\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+/g)) hashes.add(match[0]);
+      }
+    }
+  }
+  return [...hashes];
+}
+
+/** A queue that records what it is sent, as `flushOutbox` would hand it to Cloudflare Queues. */
+export function recordingQueue(): { queue: Queue; batches: unknown[][] } {
+  const batches: unknown[][] = [];
+  const queue: Queue = {
+    metrics: () => Promise.reject(new Error("not used by the outbox")),
+    send: () => Promise.reject(new Error("not used by the outbox")),
+    sendBatch: async (messages) => {
+      batches.push([...messages].map((m) => m.body));
+      return { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } };
+    },
+  };
+  return { queue, batches };
+}
+
+export async function revisions(stub: Stub): Promise<number[]> {
+  return (await tables(stub)).events.map((row) => row.revision);
+}
+
+/**
+ * Holds the object's outbox publisher: while held, the alarm that each command schedules (for "now")
+ * only re-arms itself a minute later instead of publishing, so a test can look at the outbox before
+ * the queue takes it. `release()` restores the real alarm; `runDurableObjectAlarm` then publishes.
+ * Only valid until the object is evicted (the spy lives on the instance).
+ */
+export async function holdPublisher(stub: Stub): Promise<{ release(): void }> {
+  const spy = await runInDurableObject(stub, (instance: UserStream, state) =>
+    vi.spyOn(instance, "alarm").mockImplementation(async () => {
+      await state.storage.setAlarm(Date.now() + 60_000);
+    }),
+  );
+  const hold = {
+    release() {
+      spy.mockRestore();
+      holds.delete(hold);
+    },
+  };
+  holds.add(hold);
+  return hold;
+}
+
+/** Runs the object's pending alarm now (if any), so it cannot run later in another test. */
+export async function settleAlarm(stub: Stub): Promise<boolean> {
+  return runDurableObjectAlarm(stub);
+}
+
+/**
+ * Use in `afterEach`: releases every held publisher and runs each touched object's pending alarm
+ * with `runDurableObjectAlarm`, so no outbox flush (or backoff retry) leaks into the next test.
+ */
+export async function settleAlarms(): Promise<void> {
+  for (const hold of [...holds]) hold.release();
+  const ids = [...touched];
+  touched.clear();
+  await Promise.all(ids.map((id) => runDurableObjectAlarm(stubFor(id))));
+}
+
+/** Whether the user directory lists `userId`, paging through every entry. */
+export async function directoryHas(userId: string): Promise<boolean> {
+  const directory = env.USER_DIRECTORY.getByName(DIRECTORY_NAME);
+  let after = "";
+  for (;;) {
+    const page = await directory.list(after, 100);
+    if (page.ids.includes(userId)) return true;
+    const last = page.ids[page.ids.length - 1];
+    if (last === undefined) return false;
+    after = last;
+  }
+}
