@@ -2,9 +2,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { newUserId, runCommand } from "../http/commands";
 import { createRouter } from "../http/router";
 import { CommandResponse, CreateUserBody, UserIdParams, errors, jsonBody, jsonResponse } from "../http/schemas";
+import { readWholeStream } from "../read/replay";
 import { adminOnly, bootstrapToken } from "./auth";
-
-const STREAM_PAGE = 500;
 
 const bootstrap = createRoute({
   method: "post",
@@ -45,12 +44,7 @@ export const adminRoutes = createRouter()
   })
   .openapi(exportStream, async (c) => {
     const { user_id } = c.req.valid("param");
-    const stream = c.env.USER_STREAM.getByName(user_id);
-    const lines: string[] = [];
-    for (let from = 1; ; from += STREAM_PAGE) {
-      const page = await stream.readStream(from, STREAM_PAGE);
-      lines.push(...page.map((event) => JSON.stringify(event)));
-      if (page.length < STREAM_PAGE) break;
-    }
-    return c.body(lines.map((line) => `${line}\n`).join(""), 200, { "Content-Type": "application/x-ndjson" });
+    const events = await readWholeStream(c.env, user_id);
+    const ndjson = events.map((event) => `${JSON.stringify(event)}\n`).join("");
+    return c.body(ndjson, 200, { "Content-Type": "application/x-ndjson" });
   });

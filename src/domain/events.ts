@@ -84,7 +84,7 @@ export type RecordedEvent = z.infer<typeof RecordedEvent>;
  * Personal data: stored apart from the events (the object's personal-data vault), so an erasure can
  * destroy it while the stream itself stays append-only. What remains reads as ERASED.
  */
-export const PERSONAL_FIELDS = ["username", "email", "first_name", "last_name"] as const;
+export const PERSONAL_FIELDS = ["username", "email", "first_name", "last_name", "password_hash"] as const;
 export const ERASED = "[erased]";
 
 /** Fields that never leave the user's object. */

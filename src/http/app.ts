@@ -2,11 +2,13 @@ import { swaggerUI } from "@hono/swagger-ui";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { operations } from "../admin/operations";
+import { repair } from "../admin/repair";
 import { adminRoutes } from "../admin/routes";
 import { ApiError, badRequest, errorResponse } from "./errors";
 import { createRouter } from "./router";
 import { authRoutes } from "./routes/auth";
 import { userCommands } from "./routes/user-commands";
+import { userHistory } from "./routes/user-history";
 import { userQueries } from "./routes/user-queries";
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -40,8 +42,10 @@ app.get("/ht", (c) => c.json({ status: "UP" }));
 app.route("/v1/auth", authRoutes);
 app.route("/v1/users", userCommands);
 app.route("/v1/users", userQueries);
+app.route("/v1/users", userHistory);
 app.route("/admin", adminRoutes);
 app.route("/admin", operations);
+app.route("/admin", repair);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 app.doc31("/v1/openapi.json", {

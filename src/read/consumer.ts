@@ -1,10 +1,10 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
-import { PublicEventSchema, type PublicEvent } from "../domain/events";
+import { ERASED, PublicEventSchema, type PublicEvent } from "../domain/events";
 import { logMailSender, welcomeEmail, type MailSender } from "./mail";
 import { recordDeadLetters, recordPoison } from "./dead-letters";
-import { sentEmails, users, type SentEmailRow, type UserRow } from "./schema";
+import { deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "./schema";
 import { projectUser } from "./user-projection";
 
 export const EVENTS_QUEUE = "user-events";
@@ -22,6 +22,7 @@ interface UserWork {
   after: UserRow | null;
   messages: Message<unknown>[];
   welcome: SentEmailRow | null;
+  erased: boolean;
 }
 
 /**
@@ -84,7 +85,8 @@ async function plan(
       welcome = welcomeEmail(userId, event.id, after.email, after.firstName, event.timestamp);
     }
   }
-  return { before, after: events.length > 0 ? after : before, messages, welcome };
+  const erased = events.some((event) => event.event_type === "USER_ERASED");
+  return { before, after: events.length > 0 ? after : before, messages, welcome: erased ? null : welcome, erased };
 }
 
 /** Whether the events are exactly the revisions right after `at`, in order. */
@@ -109,6 +111,12 @@ async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender)
       // A concurrent consumer moved the row first: redo these events on top of its result.
       onApplied: (changed) => w.messages.forEach((m) => (changed ? m.ack() : m.retry({ delaySeconds: 1 }))),
     });
+    if (w.erased) {
+      // The mail record stays as the marker that the welcome was sent; its personal data goes.
+      const userId = after.id;
+      const forget = { item: db.update(sentEmails).set({ recipient: ERASED, body: ERASED }).where(eq(sentEmails.userId, userId)), onApplied: () => {} };
+      writes.push(forget, { item: db.delete(deadLetters).where(eq(deadLetters.aggregateId, userId)), onApplied: () => {} });
+    }
     if (w.welcome) {
       const welcome = w.welcome;
       writes.push({

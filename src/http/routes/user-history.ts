@@ -1,0 +1,96 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { authenticated, requireScope, requireSelfOrAdmin } from "../auth";
+import { ApiError, badRequest, httpError } from "../errors";
+import { createRouter } from "../router";
+import { User, UserIdParams, errors, jsonResponse } from "../schemas";
+
+const security = [{ bearer: [] }];
+
+const HistoryQuery = z.object({
+  timestamp: z.string().optional().openapi({ description: "ISO 8601; without a zone it is UTC", example: "2026-11-23T15:47:00Z" }),
+  revision: z.coerce.number().int().min(1).optional().openapi({ description: "The stream revision to look at" }),
+});
+
+const EventsQuery = z.object({
+  from_revision: z.coerce.number().int().min(1).default(1),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+const Event = z
+  .object({
+    id: z.string(),
+    aggregate_id: z.string(),
+    event_type: z.string(),
+    version: z.number().int(),
+    timestamp: z.string(),
+    revision: z.number().int(),
+    data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+    metadata: z.object({
+      actor_id: z.string().nullable(),
+      actor_username: z.string().nullable(),
+      request_id: z.string().nullable(),
+      idempotency_key: z.string().nullable(),
+      reason: z.string().nullable(),
+    }),
+  })
+  .openapi("Event");
+
+const historyRoute = createRoute({
+  method: "get",
+  path: "/{user_id}/history",
+  summary: "The user as it was at an instant (`timestamp`) or a revision, with its true role and deleted_at",
+  security,
+  middleware: [authenticated] as const,
+  request: { params: UserIdParams, query: HistoryQuery },
+  responses: { ...jsonResponse(User, "The user as it was"), ...errors(400, 401, 403, 404, 422) },
+});
+
+const eventsRoute = createRoute({
+  method: "get",
+  path: "/{user_id}/events",
+  summary: "The audit trail: the user's events with who, when and why; secrets redacted",
+  security,
+  middleware: [authenticated] as const,
+  request: { params: UserIdParams, query: EventsQuery },
+  responses: {
+    ...jsonResponse(z.object({ results: z.array(Event), next_revision: z.number().int().nullable() }), "A page of events"),
+    ...errors(400, 401, 403),
+  },
+});
+
+export const userHistory = createRouter()
+  .openapi(historyRoute, async (c) => {
+    requireScope(c.var.actor, "user:read");
+    const { user_id } = c.req.valid("param");
+    const { timestamp, revision } = c.req.valid("query");
+    if (timestamp === undefined && revision === undefined) {
+      throw new ApiError(422, {
+        error: "Request Validation Error",
+        message: "Request validation failed",
+        type: "RequestValidationError",
+        details: [{ loc: ["query", "timestamp"], msg: "Give a timestamp or a revision", type: "missing" }],
+      });
+    }
+    const until: { revision?: number; timestamp?: string } = {};
+    if (revision !== undefined) until.revision = revision;
+    if (timestamp !== undefined) until.timestamp = parseInstant(timestamp);
+    const user = await c.env.USER_STREAM.getByName(user_id).history(until);
+    if (!user) throw httpError(404, "User not found at that point in time");
+    return c.json(user, 200);
+  })
+  .openapi(eventsRoute, async (c) => {
+    const { user_id } = c.req.valid("param");
+    requireSelfOrAdmin(c.var.actor, user_id);
+    const { from_revision, limit } = c.req.valid("query");
+    const results = await c.env.USER_STREAM.getByName(user_id).readStream(from_revision, limit);
+    const last = results[results.length - 1];
+    return c.json({ results, next_revision: results.length === limit && last ? last.revision + 1 : null }, 200);
+  });
+
+/** ISO 8601 with or without a zone (none means UTC), as the stored event times: `…T…Z`. */
+function parseInstant(text: string): string {
+  const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
+  const ms = Date.parse(zoned);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(ms)) throw badRequest();
+  return new Date(ms).toISOString();
+}
