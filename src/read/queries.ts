@@ -1,4 +1,4 @@
-import { and, asc, count, eq, ne, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 import { drizzle } from "drizzle-orm/d1";
 import { users, type UserRow } from "./schema";
@@ -17,7 +17,7 @@ export async function findUserRow(db: D1Database, id: string): Promise<UserRow |
 /** Live users matching case-insensitive substrings, in creation order (then id, for ties). */
 export async function listUsers(db: D1Database, filters: ListFilters) {
   const where = and(
-    ne(users.status, "deleted"),
+    inArray(users.status, ["active", "suspended"]),
     contains(users.username, filters.username),
     contains(users.email, filters.email),
   );

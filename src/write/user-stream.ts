@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Policy, UserCommand } from "../domain/commands";
+import type { Policy } from "../domain/commands";
 import { decide } from "../domain/decide";
 import { redact, type PublicEvent } from "../domain/events";
 import { identityKey } from "../domain/rules";
-import { fold, initialState, publicUser, type PublicUser, type UserState } from "../domain/user";
+import { fold, initialState, isGone, publicUser, type PublicUser, type UserState } from "../domain/user";
 import {
   append,
   destroyPersonalData,
@@ -106,7 +106,7 @@ export class UserStream extends DurableObject<Env> {
   /** Whether this user, live, holds a username or email key: the truth behind the registry. */
   holdsIdentity(key: string): boolean {
     const user = this.state.user;
-    if (!user || user.status === "deleted") return false;
+    if (!user || isGone(user)) return false;
     return key === identityKey("username", user.username) || key === identityKey("email", user.email);
   }
 
@@ -185,5 +185,3 @@ export class UserStream extends DurableObject<Env> {
 function rejected(rejection: WriteRejection): CommandResult {
   return { ok: false, rejection };
 }
-
-export type { UserCommand };

@@ -87,15 +87,12 @@ export const userQueries = createRouter()
     const { user_id } = c.req.valid("param");
     const { consistency, min_revision } = c.req.valid("query");
     const user = consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
-    if (!user || user.status === "deleted") throw httpError(404, "User not found");
+    if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
     return c.json({ user }, 200);
   });
 
 async function fromObject(c: Context<AppEnv>, userId: string) {
-  const { user } = await c.env.USER_STREAM.getByName(userId).getUser();
-  if (!user) return null;
-  const { id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision } = user;
-  return { id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision };
+  return (await c.env.USER_STREAM.getByName(userId).getUser()).user;
 }
 
 const POLL_MS = 25;

@@ -1,0 +1,558 @@
+// Shared helpers of the benchmark scripts: start/stop `wrangler dev` on loopback, admin setup,
+// a keep-alive HTTP load generator with percentiles, and the JSON line + table output.
+//
+// Everything here bounds itself: every loop has a request count and a deadline, and the server a
+// script started is killed (wrangler and its workerd child, as one process group) on exit, on
+// error and on SIGINT/SIGTERM.
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+const PORT_MIN = 8800;
+const PORT_MAX = 8849; // the inspector of a server on port P listens on P + 50 (8850–8899)
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export const now = () => performance.now();
+
+// ───────────────────────────── arguments ─────────────────────────────
+
+/** `--name value` / `--flag` arguments over defaults; numbers stay numbers. */
+export function args(defaults) {
+  const out = { ...defaults };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) continue;
+    const [rawKey, inline] = a.slice(2).split("=", 2);
+    const key = rawKey.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    let value = inline;
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (typeof defaults[key] === "boolean" || next === undefined || next.startsWith("--")) value = "true";
+      else value = argv[++i];
+    }
+    const d = defaults[key];
+    out[key] = typeof d === "number" ? Number(value) : typeof d === "boolean" ? value !== "false" : value;
+  }
+  return out;
+}
+
+// ───────────────────────────── server lifecycle ─────────────────────────────
+
+const started = new Set();
+
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+let cleanupInstalled = false;
+function installCleanup() {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on("exit", () => {
+    for (const server of started) {
+      killGroup(server.child, "SIGKILL");
+      if (server.ownDir) rmSync(server.dir, { recursive: true, force: true });
+    }
+  });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping servers`);
+      process.exit(130);
+    });
+  }
+  process.on("uncaughtException", (error) => {
+    console.error(error);
+    process.exit(1);
+  });
+  process.on("unhandledRejection", (error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
+
+async function portFree(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+export async function freePort() {
+  const start = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
+  for (let i = 0; i <= PORT_MAX - PORT_MIN; i++) {
+    const port = PORT_MIN + ((start - PORT_MIN + i) % (PORT_MAX - PORT_MIN + 1));
+    if ((await portFree(port)) && (await portFree(port + 50))) return port;
+  }
+  throw new Error(`no free port pair in ${PORT_MIN}–${PORT_MAX} (+50)`);
+}
+
+function ensureDevVars() {
+  const vars = path.join(ROOT, ".dev.vars");
+  if (!existsSync(vars)) copyFileSync(path.join(ROOT, ".dev.vars.example"), vars);
+  const out = {};
+  for (const line of readFileSync(vars, "utf8").split("\n")) {
+    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*)\s*$/);
+    if (m) out[m[1]] = m[2].replace(/^"(.*)"$/, "$1");
+  }
+  return out;
+}
+
+export const BENCH_VARS = { PASSWORD_HASH_ITERATIONS: "1000" };
+
+/**
+ * Starts `wrangler dev` on a free loopback port with a fresh (or given) `--persist-to` directory,
+ * after applying the D1 migrations there. `vars` become `--var NAME:VALUE` overrides.
+ */
+export async function startServer({ vars = {}, dir, port, inspect = false, quiet = true, timeoutMs = 120_000 } = {}) {
+  installCleanup();
+  const devVars = ensureDevVars();
+  const ownDir = !dir;
+  dir ??= mkdtempSync(path.join(os.tmpdir(), "bench-state-"));
+  port ??= await freePort();
+  if (!existsSync(path.join(dir, "v3", "d1"))) {
+    const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+    });
+    if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
+  }
+  const merged = { ...BENCH_VARS, ...vars };
+  const argv = [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 50),
+    "--persist-to", dir, "--log-level", "warn", "--show-interactive-dev-session=false"];
+  for (const [name, value] of Object.entries(merged)) argv.push("--var", `${name}:${value}`);
+  const child = spawn(process.execPath, argv, {
+    cwd: ROOT,
+    detached: true, // its own process group: wrangler and workerd are stopped together
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
+  });
+  const server = { child, dir, ownDir, port, inspectorPort: port + 50, url: `http://127.0.0.1:${port}`, vars: merged, devVars, log: [] };
+  started.add(server);
+  const keep = (chunk) => {
+    const text = chunk.toString();
+    server.log.push(text);
+    if (server.log.length > 200) server.log.shift();
+    if (!quiet || /error/i.test(text)) {
+      if (!/Unable to fetch the Request\.cf object/.test(text)) process.stderr.write(`[wrangler] ${text}`);
+    }
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  let exited = null;
+  child.once("exit", (code, signal) => (exited = { code, signal }));
+  server.exited = () => exited;
+
+  const deadline = Date.now() + timeoutMs;
+  const t0 = now();
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited (${JSON.stringify(exited)}):\n${server.log.join("")}`);
+    if (Date.now() > deadline) {
+      await stopServer(server);
+      throw new Error(`wrangler dev did not answer /ht/ within ${timeoutMs} ms:\n${server.log.join("")}`);
+    }
+    try {
+      const r = await request(server.url, "GET", "/ht/", { timeoutMs: 2000 });
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  server.startMs = now() - t0;
+  return server;
+}
+
+/** Stops the server's whole process group: SIGTERM, then SIGKILL after a grace period. */
+export async function stopServer(server, { keepDir = false } = {}) {
+  if (!server || !started.has(server)) return;
+  if (!server.exited()) {
+    killGroup(server.child, "SIGTERM");
+    const deadline = Date.now() + 5000;
+    while (!server.exited() && Date.now() < deadline) await sleep(50);
+    killGroup(server.child, "SIGKILL");
+    await sleep(200);
+  }
+  // workerd may outlive wrangler for a moment: make sure nothing of the group is left.
+  for (const pid of groupPids(server.child.pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  started.delete(server);
+  if (server.ownDir && !keepDir) rmSync(server.dir, { recursive: true, force: true });
+  agents.delete(server.url);
+}
+
+/** Restart on the same state directory (for cold starts); returns the new server. */
+export async function restartServer(server) {
+  const { dir, vars, ownDir } = server;
+  await stopServer(server, { keepDir: true });
+  const next = await startServer({ dir, vars });
+  next.ownDir = ownDir; // the first owner created it: the last one removes it
+  return next;
+}
+
+function groupPids(pgid) {
+  const pids = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid) pids.push(Number(entry));
+    } catch {
+      // raced with an exit
+    }
+  }
+  return pids;
+}
+
+/** RSS (MB) of the workerd process(es) of a server: an approximation of the runtime's memory. */
+export function workerdRssMb(server) {
+  let kb = 0;
+  const procs = [];
+  for (const pid of groupPids(server.child.pid)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      if (!comm.startsWith("workerd")) continue;
+      const rss = Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+      kb += rss;
+      procs.push({ pid, rss_mb: round(rss / 1024, 1) });
+    } catch {
+      // gone
+    }
+  }
+  return { rss_mb: round(kb / 1024, 1), processes: procs };
+}
+
+// ───────────────────────────── HTTP ─────────────────────────────
+
+const agents = new Map();
+function agentFor(base, maxSockets = 256) {
+  let agent = agents.get(base);
+  if (!agent) {
+    agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    agents.set(base, agent);
+  }
+  return agent;
+}
+
+/**
+ * One HTTP request over a keep-alive agent. Resolves `{status, headers, body (parsed if JSON), text, ms}`;
+ * rejects only on network errors and timeouts.
+ */
+export function request(base, method, pathname, { token, body, headers = {}, timeoutMs = 30_000 } = {}) {
+  const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+  const url = new URL(pathname, base);
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  if (payload !== undefined) {
+    h["content-type"] = "application/json";
+    h["content-length"] = Buffer.byteLength(payload);
+  }
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h, agent: agentFor(base) },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const ms = now() - t0;
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed = text;
+          if ((res.headers["content-type"] ?? "").includes("json")) {
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              // leave as text
+            }
+          }
+          resolve({ status: res.statusCode, headers: res.headers, body: parsed, text, ms });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${pathname}`)));
+    req.on("error", reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** request() that throws unless the status is the expected one. */
+export async function expectOk(base, method, pathname, options = {}, expected = 200) {
+  const r = await request(base, method, pathname, options);
+  if (r.status !== expected) throw new Error(`${method} ${pathname} → ${r.status} ${r.text.slice(0, 300)}`);
+  return r;
+}
+
+// ───────────────────────────── service setup ─────────────────────────────
+
+/** Creates the admin through the bootstrap route, logs in, returns `{token, id, login()}`. */
+export async function setupAdmin(server) {
+  const { ADMIN_BOOTSTRAP_TOKEN: bootstrap } = server.devVars;
+  const username = "benchadmin";
+  const password = "bench-admin-password";
+  const created = await request(server.url, "POST", "/admin/bootstrap/admins", {
+    token: bootstrap,
+    body: { username, email: "benchadmin@example.com", first_name: "Bench", last_name: "Admin", password },
+  });
+  if (created.status !== 200 && created.status !== 409) throw new Error(`bootstrap → ${created.status} ${created.text}`);
+  const admin = { username, password, login: () => login(server, username, password) };
+  Object.assign(admin, await admin.login());
+  return admin;
+}
+
+export async function login(server, username, password) {
+  const r = await expectOk(server.url, "POST", "/v1/auth/login/", { body: { username, password } });
+  return { token: r.body.access_token, id: r.body.user.id };
+}
+
+/**
+ * Creates `count` users (concurrency-bounded), returning `[{id, username, password}]`. Creation
+ * hashes the password: run the server with PASSWORD_HASH_ITERATIONS low (BENCH_VARS does).
+ */
+export async function createUsers(server, token, count, { concurrency = 16, prefix = "u", timeoutMs = 120_000 } = {}) {
+  const tag = `${prefix}${Date.now().toString(36)}`;
+  const users = new Array(count);
+  let next = 0;
+  const deadline = Date.now() + timeoutMs;
+  const worker = async () => {
+    while (next < count) {
+      if (Date.now() > deadline) throw new Error(`creating ${count} users took longer than ${timeoutMs} ms`);
+      const i = next++;
+      const username = `${tag}_${i}`;
+      const password = `password-${i}-long`;
+      const r = await expectOk(server.url, "POST", "/v1/users/", {
+        token,
+        body: { username, email: `${username}@example.com`, first_name: "F", last_name: "L", password },
+      });
+      users[i] = { id: r.body.user_id, username, password, revision: r.body.revision };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return users;
+}
+
+/** Waits until the read model shows every given user at its revision (bounded). */
+export async function waitProjected(server, token, users, { timeoutMs = 60_000 } = {}) {
+  const t0 = now();
+  const deadline = Date.now() + timeoutMs;
+  for (const user of users) {
+    for (;;) {
+      const r = await request(server.url, "GET", `/v1/users/${user.id}/`, { token });
+      if (r.status === 200 && r.body.user.revision >= user.revision) break;
+      if (Date.now() > deadline) throw new Error(`read model did not reach ${user.id}@${user.revision} in ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+  return now() - t0;
+}
+
+/** Waits until the outbox of every user is empty and no user is behind (admin status), bounded. */
+export async function waitDrained(server, token, { timeoutMs = 60_000, limit = 10_000 } = {}) {
+  const t0 = now();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await request(server.url, "GET", `/admin/projections/status?limit=${limit}`, { token });
+    if (r.status === 200 && r.body.users_behind === 0 && r.body.outbox.backlog === 0) return now() - t0;
+    if (Date.now() > deadline) throw new Error(`projection did not drain in ${timeoutMs} ms: ${r.text}`);
+    await sleep(250);
+  }
+}
+
+// ───────────────────────────── load generator ─────────────────────────────
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export function summarize(latencies, extra = {}) {
+  const sorted = Float64Array.from(latencies).sort();
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    n: sorted.length,
+    mean_ms: round(sorted.length ? sum / sorted.length : null),
+    p50_ms: round(percentile(sorted, 50)),
+    p95_ms: round(percentile(sorted, 95)),
+    p99_ms: round(percentile(sorted, 99)),
+    max_ms: round(sorted.length ? sorted[sorted.length - 1] : null),
+    ...extra,
+  };
+}
+
+export function round(x, digits = 2) {
+  if (x === null || x === undefined || Number.isNaN(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/**
+ * Closed-loop load: `concurrency` workers, each sending `make(i)` → `{method, path, body, token}`
+ * back to back, until `durationMs` has passed or `maxRequests` were sent. Only 2xx count as done;
+ * other statuses and network errors are counted apart. Latency percentiles are over the 2xx.
+ */
+export async function load(server, { concurrency = 32, durationMs = 5000, maxRequests = 200_000, warmupMs = 0, make, check }) {
+  if (warmupMs > 0) await load(server, { concurrency, durationMs: warmupMs, maxRequests, make, check });
+  const latencies = [];
+  const statuses = {};
+  let errors = 0;
+  let sent = 0;
+  const t0 = now();
+  const stopAt = t0 + durationMs;
+  const worker = async () => {
+    while (sent < maxRequests && now() < stopAt) {
+      const i = sent++;
+      const spec = make(i);
+      try {
+        const r = await request(server.url, spec.method ?? "GET", spec.path, spec);
+        statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+        if (r.status >= 200 && r.status < 300) {
+          latencies.push(r.ms);
+          check?.(r, spec, i);
+        }
+      } catch {
+        errors += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (now() - t0) / 1000;
+  return summarize(latencies, {
+    concurrency,
+    seconds: round(seconds),
+    rps: round(latencies.length / seconds, 1),
+    statuses,
+    errors,
+  });
+}
+
+/**
+ * Interleaves the baseline and each candidate in `rounds` rounds (baseline, a, b, baseline, a, b …)
+ * so slow phases of a noisy machine hit both; `between` runs after each candidate (e.g. to let the
+ * projection drain). Returns per-name merged stats and the median per-round ratio to the baseline.
+ */
+export async function compare(server, { rounds = 3, baseline, candidates, between, log = console.error }) {
+  const runs = { baseline: [] };
+  for (const name of Object.keys(candidates)) runs[name] = [];
+  for (let r = 0; r < rounds; r++) {
+    const b = await load(server, baseline);
+    runs.baseline.push(b);
+    log(`  round ${r + 1}/${rounds} baseline: ${b.rps} rps, p50 ${b.p50_ms} ms, p99 ${b.p99_ms} ms`);
+    for (const [name, spec] of Object.entries(candidates)) {
+      const c = await load(server, spec);
+      runs[name].push(c);
+      log(`  round ${r + 1}/${rounds} ${name}: ${c.rps} rps, p50 ${c.p50_ms} ms, p99 ${c.p99_ms} ms ${JSON.stringify(c.statuses)}`);
+      if (between) await between(name);
+    }
+  }
+  const out = {};
+  for (const [name, list] of Object.entries(runs)) {
+    const ratios = list.map((run, i) => run.rps / runs.baseline[i].rps);
+    out[name] = {
+      rps: median(list.map((x) => x.rps)),
+      p50_ms: median(list.map((x) => x.p50_ms)),
+      p95_ms: median(list.map((x) => x.p95_ms)),
+      p99_ms: median(list.map((x) => x.p99_ms)),
+      ratio_to_baseline: round(median(ratios), 3),
+      ratios: ratios.map((x) => round(x, 3)),
+      requests: list.reduce((n, x) => n + x.n, 0),
+      non_2xx: list.reduce((n, x) => n + Object.entries(x.statuses).filter(([s]) => !s.startsWith("2")).reduce((a, [, c]) => a + c, 0), 0),
+      errors: list.reduce((n, x) => n + x.errors, 0),
+      concurrency: list[0]?.concurrency,
+    };
+  }
+  return out;
+}
+
+export function median(values) {
+  const xs = values.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+  if (xs.length === 0) return null;
+  const mid = Math.floor(xs.length / 2);
+  return xs.length % 2 ? xs[mid] : round((xs[mid - 1] + xs[mid]) / 2, 3);
+}
+
+// ───────────────────────────── output ─────────────────────────────
+
+export function machine() {
+  const wrangler = JSON.parse(readFileSync(path.join(ROOT, "node_modules", "wrangler", "package.json"), "utf8")).version;
+  let workerd = null;
+  try {
+    workerd = JSON.parse(readFileSync(path.join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
+  } catch {
+    // not hoisted
+  }
+  return {
+    cpus: os.availableParallelism(),
+    mem_gb: round(os.totalmem() / 2 ** 30, 1),
+    load_avg_1m: round(os.loadavg()[0]),
+    node: process.version,
+    wrangler,
+    workerd,
+  };
+}
+
+/**
+ * Prints the short table (stderr-free, to stdout) and the one machine-readable JSON line, and
+ * saves the JSON under bench/results/<name>.json.
+ */
+export function report(name, result, rows) {
+  const record = { bench: name, at: new Date().toISOString(), machine: machine(), ...result };
+  console.log("");
+  console.log(table(rows));
+  console.log("");
+  console.log(JSON.stringify(record));
+  const dir = path.join(ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
+  return record;
+}
+
+export function table(rows) {
+  if (rows.length === 0) return "";
+  const headers = Object.keys(rows[0]);
+  const cells = rows.map((row) => headers.map((h) => (row[h] === null || row[h] === undefined ? "–" : String(row[h]))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (values) => `| ${values.map((v, i) => v.padEnd(widths[i])).join(" | ")} |`;
+  return [line(headers), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)].join("\n");
+}
+
+export const verdict = (ok) => (ok === null || ok === undefined ? "n/a" : ok ? "PASS" : "MISS");
+
+/** Runs `main(ctx)` with a global time bound; servers are stopped whatever happens. */
+export async function run(name, maxMs, main) {
+  installCleanup();
+  const timer = setTimeout(() => {
+    console.error(`${name}: exceeded its ${Math.round(maxMs / 1000)} s bound, stopping`);
+    process.exit(3);
+  }, maxMs);
+  timer.unref();
+  try {
+    await main();
+  } catch (error) {
+    console.error(`${name} failed:`, error);
+    process.exitCode = 1;
+  } finally {
+    for (const server of [...started]) await stopServer(server);
+    clearTimeout(timer);
+  }
+  process.exit(process.exitCode ?? 0);
+}
