@@ -1,20 +1,15 @@
-import type { Rejection } from "../domain/commands";
+import type { Rejection, UserCommand } from "../domain/commands";
 import type { EventMetadata } from "../domain/events";
 
-/** What the HTTP layer asks of a user's object. Plain data: it crosses RPC. */
+/**
+ * What the HTTP layer asks of a user's object. Plain data: it crosses RPC. Most commands are the
+ * domain's own; create and password change carry plaintext passwords that the object turns into the
+ * facts the domain needs (hashes, checks) before deciding.
+ */
 export type CommandInput =
+  | Extract<UserCommand, { type: "UpdateUser" | "DeleteUser" | "CorrectUser" | "EraseUser" | "SuspendUser" | "ReactivateUser" }>
   | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
-  | { type: "UpdateUser"; first_name?: string | null; last_name?: string | null; email?: string | null }
-  | { type: "ChangePassword"; current_password: string; new_password: string }
-  | { type: "DeleteUser"; reason?: string | undefined }
-  | {
-      type: "CorrectUser";
-      changes: { username?: string; first_name?: string; last_name?: string; email?: string };
-      reason: string;
-    }
-  | { type: "EraseUser" }
-  | { type: "SuspendUser" }
-  | { type: "ReactivateUser" };
+  | { type: "ChangePassword"; current_password: string; new_password: string };
 
 export interface CommandRequest {
   userId: string;

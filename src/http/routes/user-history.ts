@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { PublicEventSchema } from "../../domain/events";
 import { authenticated, requireScope, requireSelfOrAdmin } from "../auth";
 import { ApiError, badRequest, httpError } from "../errors";
 import { createRouter } from "../router";
@@ -16,24 +17,7 @@ const EventsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-const Event = z
-  .object({
-    id: z.string(),
-    aggregate_id: z.string(),
-    event_type: z.string(),
-    version: z.number().int(),
-    timestamp: z.string(),
-    revision: z.number().int(),
-    data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
-    metadata: z.object({
-      actor_id: z.string().nullable(),
-      actor_username: z.string().nullable(),
-      request_id: z.string().nullable(),
-      idempotency_key: z.string().nullable(),
-      reason: z.string().nullable(),
-    }),
-  })
-  .openapi("Event");
+const Event = PublicEventSchema.openapi("Event");
 
 const historyRoute = createRoute({
   method: "get",
