@@ -86,17 +86,19 @@ export class ProjectionRebuild extends DurableObject<Env> {
       const finished = page.ids.length < USERS_PER_STEP;
       this.sql.exec(
         `UPDATE job SET cursor = ?, users_done = users_done + ?, users_total = ?, events = events + ?,
-           status = ?, finished_at = ?, last_error = NULL WHERE id = 1`,
+           status = ?, finished_at = ?, last_error = NULL WHERE id = 1 AND started_at = ?`,
         page.ids[page.ids.length - 1] ?? job.cursor,
         done.users,
         page.total,
         done.events,
         finished ? "done" : "running",
         finished ? Date.now() : null,
+        // A restart while this step ran started a new job: this step's result is not its.
+        job.started_at,
       );
       if (!finished) await this.ctx.storage.setAlarm(Date.now());
     } catch (error) {
-      this.sql.exec("UPDATE job SET last_error = ? WHERE id = 1", String(error));
+      this.sql.exec("UPDATE job SET last_error = ? WHERE id = 1 AND started_at = ?", String(error), job.started_at);
       await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
     }
   }

@@ -137,9 +137,20 @@ export function append(sql: SqlStorage, event: RecordedEvent, now: number) {
   sql.exec("INSERT INTO outbox (revision, created_at) VALUES (?, ?)", event.revision, now);
 }
 
-/** Erasure: personal data of every event is destroyed, and with it every snapshot holding copies. */
-export function destroyPersonalData(sql: SqlStorage) {
-  sql.exec("DELETE FROM personal_data");
+/**
+ * Erasure: the subject's personal data in every event is destroyed, and with it every snapshot
+ * holding copies. Who else acted on the subject (an admin's username) is not the subject's data and
+ * stays, so the audit trail still names them.
+ */
+export function destroyPersonalData(sql: SqlStorage, subjectId: string) {
+  const byOthers = `SELECT revision FROM events WHERE json_extract(metadata, '$.actor_id') IS NOT ?`;
+  const actorName = `json_extract(data, '$."${ACTOR}"')`;
+  sql.exec(
+    `UPDATE personal_data SET data = json_object('${ACTOR}', ${actorName})
+     WHERE ${actorName} IS NOT NULL AND revision IN (${byOthers})`,
+    subjectId,
+  );
+  sql.exec(`DELETE FROM personal_data WHERE ${actorName} IS NULL OR revision NOT IN (${byOthers})`, subjectId);
   sql.exec("DELETE FROM snapshots");
 }
 

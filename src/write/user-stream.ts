@@ -162,8 +162,9 @@ export class UserStream extends DurableObject<Env> {
         timestamp: new Date(now).toISOString(),
         metadata: request.metadata,
       });
+      // Before the tombstone is appended: it names the admin who erased, and that stays.
+      if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(this.sql, request.userId);
       for (const event of events) append(this.sql, event, now);
-      if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(this.sql);
       if (!this.aggregateId) {
         setMeta(this.sql, "aggregate_id", request.userId);
         this.aggregateId = request.userId;
