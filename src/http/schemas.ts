@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { PublicEventSchema } from "../domain/events";
 
 /** Request and response shapes of the contract; HTTP-only, so the domain can change separately. */
 
@@ -62,6 +63,21 @@ export const User = z
     revision: z.number().int(),
   })
   .openapi("User");
+
+export const UserList = z
+  .object({
+    next: z.string().nullable(),
+    previous: z.string().nullable(),
+    count: z.number().int(),
+    page: z.number().int(),
+    page_size: z.number().int(),
+    results: z.array(User),
+  })
+  .openapi("UserList");
+
+export const EventsPage = z
+  .object({ results: z.array(PublicEventSchema.openapi("Event")), next_revision: z.number().int().nullable() })
+  .openapi("EventsPage");
 
 export const LoginResponse = z
   .object({ access_token: z.string(), token_type: z.literal("bearer"), user: User })

@@ -2,36 +2,13 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import { PASSWORD, adminSession, call, createUser, login, uniqueName } from "../support/api";
+import type { UserView, UserListBody as UserList, CommandBody as CommandResponse } from "../support/types";
 
 /**
  * The real path: HTTP command → the user's Durable Object → its alarm publishes the outbox → the
  * local queue → the consumer → D1 → the query endpoints. Waiting is done by `?min_revision=`.
  */
 
-interface UserView {
-  id: string;
-  username: string;
-  email: string;
-  first_name: string;
-  last_name: string;
-  role: string;
-  status: string;
-  created_at: string;
-  updated_at: string;
-  revision: number;
-}
-interface UserList {
-  next: string | null;
-  previous: string | null;
-  count: number;
-  page: number;
-  page_size: number;
-  results: UserView[];
-}
-interface CommandResponse {
-  message: string;
-  revision: number;
-}
 
 let admin: string;
 beforeAll(async () => {

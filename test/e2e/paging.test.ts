@@ -1,20 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser } from "../support/api";
+import type { UserView, UserListBody as UserList } from "../support/types";
 
-interface UserView {
-  id: string;
-  username: string;
-  created_at: string;
-  revision: number;
-}
-interface UserList {
-  next: string | null;
-  previous: string | null;
-  count: number;
-  page: number;
-  page_size: number;
-  results: UserView[];
-}
 
 const TOTAL = 200;
 const CHUNK = 50;

@@ -2,12 +2,13 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ProjectionRebuild, type RebuildProgress } from "../../src/admin/projection-rebuild";
-import { ERASED, type PublicEvent } from "../../src/domain/events";
+import { ERASED } from "../../src/domain/events";
 import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import { fakeMessage } from "../read/fixtures";
 import { PASSWORD, adminSession, call, createUser as createUserOverHttp, login, newUserBody, uniqueName } from "../support/api";
+import type { UserView, UserListBody as UserList, EventsPageBody as EventsPage, ErrorBody, CommandBody as CommandResponse } from "../support/types";
 
 /**
  * Repairs, end to end: corrections are events, erasure leaves only a tombstone, and the read model
@@ -15,38 +16,6 @@ import { PASSWORD, adminSession, call, createUser as createUserOverHttp, login, 
  * projector built, without sending any mail again.
  */
 
-interface UserView {
-  id: string;
-  username: string;
-  email: string;
-  first_name: string;
-  last_name: string;
-  role: string;
-  status: string;
-  created_at: string;
-  updated_at: string;
-  deleted_at: string | null;
-  revision: number;
-}
-interface UserList {
-  next: string | null;
-  count: number;
-  results: UserView[];
-}
-interface EventsPage {
-  results: PublicEvent[];
-  next_revision: number | null;
-}
-interface ErrorBody {
-  error: string;
-  message: string;
-  type: string;
-  details?: unknown;
-}
-interface CommandResponse {
-  message: string;
-  revision: number;
-}
 type Row = Record<string, SqlStorageValue>;
 
 let admin: { id: string; token: string; username: string };

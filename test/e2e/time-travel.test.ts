@@ -4,6 +4,7 @@ import type { PublicEvent } from "../../src/domain/events";
 import { publicUser, type PublicUser } from "../../src/domain/user";
 import { stateFromExport } from "../domain/from-export";
 import { PASSWORD, adminSession, call, createUser, login, uniqueName } from "../support/api";
+import type { EventsPageBody as EventsPage, ErrorBody, CommandBody as CommandResponse } from "../support/types";
 
 /**
  * Time travel and the audit trail, through HTTP: `GET /v1/users/{id}/history/` folds the user's
@@ -11,20 +12,6 @@ import { PASSWORD, adminSession, call, createUser, login, uniqueName } from "../
  * with who did what, when and why.
  */
 
-interface EventsPage {
-  results: PublicEvent[];
-  next_revision: number | null;
-}
-interface ErrorBody {
-  error: string;
-  message: string;
-  type: string;
-  details?: unknown;
-}
-interface CommandResponse {
-  message: string;
-  revision: number;
-}
 
 const NEW_PASSWORD = "battery-staple-9";
 

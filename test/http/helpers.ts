@@ -8,44 +8,9 @@ import type { ApiResponse } from "../support/api";
 /** Helpers shared by the HTTP tests: typed bodies, the error envelope, the user's stream. */
 
 export type { ErrorBody };
+export type { CommandBody, LoginBody, UserListBody as ListBody, UserView as UserBody } from "../support/types";
 
 export const TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789";
-
-/** What every command answers: `{message, revision}`, plus `user_id` on create. */
-export interface CommandBody {
-  message: string;
-  revision: number;
-  user_id?: string;
-}
-
-export interface UserBody {
-  id: string;
-  username: string;
-  email: string;
-  first_name: string | null;
-  last_name: string | null;
-  role: "admin" | "user";
-  status: "active" | "suspended" | "deleted";
-  created_at: string;
-  updated_at: string;
-  deleted_at: string | null;
-  revision: number;
-}
-
-export interface LoginBody {
-  access_token: string;
-  token_type: string;
-  user: UserBody;
-}
-
-export interface ListBody {
-  next: string | null;
-  previous: string | null;
-  count: number;
-  page: number;
-  page_size: number;
-  results: UserBody[];
-}
 
 export interface ValidationIssue {
   loc: string[];

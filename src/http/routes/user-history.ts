@@ -1,9 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { PublicEventSchema } from "../../domain/events";
 import { authenticated, requireScope, requireSelfOrAdmin } from "../auth";
 import { ApiError, badRequest, httpError } from "../errors";
 import { createRouter } from "../router";
-import { User, UserIdParams, errors, jsonResponse } from "../schemas";
+import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../schemas";
 
 const security = [{ bearer: [] }];
 
@@ -16,8 +15,6 @@ const EventsQuery = z.object({
   from_revision: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
-
-const Event = PublicEventSchema.openapi("Event");
 
 const historyRoute = createRoute({
   method: "get",
@@ -37,7 +34,7 @@ const eventsRoute = createRoute({
   middleware: [authenticated] as const,
   request: { params: UserIdParams, query: EventsQuery },
   responses: {
-    ...jsonResponse(z.object({ results: z.array(Event), next_revision: z.number().int().nullable() }), "A page of events"),
+    ...jsonResponse(EventsPage, "A page of events"),
     ...errors(400, 401, 403),
   },
 });

@@ -6,7 +6,7 @@ import { authenticated, requireScope } from "../auth";
 import type { AppEnv } from "../context";
 import { httpError, serviceUnavailable } from "../errors";
 import { createRouter } from "../router";
-import { User, UserIdParams, errors, jsonResponse } from "../schemas";
+import { User, UserIdParams, UserList, errors, jsonResponse } from "../schemas";
 
 const security = [{ bearer: [] }];
 const filter = z.string().max(40).optional();
@@ -26,17 +26,6 @@ const GetQuery = z.object({
     description: "Wait (bounded) until the read model reflects this revision; 503 if it does not in time.",
   }),
 });
-
-const UserList = z
-  .object({
-    next: z.string().nullable(),
-    previous: z.string().nullable(),
-    count: z.number().int(),
-    page: z.number().int(),
-    page_size: z.number().int(),
-    results: z.array(User),
-  })
-  .openapi("UserList");
 
 const listRoute = createRoute({
   method: "get",
