@@ -115,7 +115,7 @@ export const BENCH_VARS = { PASSWORD_HASH_ITERATIONS: "1000" };
  * Starts `wrangler dev` on a free loopback port with a fresh (or given) `--persist-to` directory,
  * after applying the D1 migrations there. `vars` become `--var NAME:VALUE` overrides.
  */
-export async function startServer({ vars = {}, dir, port, inspect = false, quiet = true, timeoutMs = 120_000 } = {}) {
+export async function startServer({ vars = {}, dir, port, quiet = true, timeoutMs = 120_000, batchTimeout } = {}) {
   installCleanup();
   const devVars = ensureDevVars();
   const ownDir = !dir;
@@ -133,20 +133,36 @@ export async function startServer({ vars = {}, dir, port, inspect = false, quiet
   const argv = [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 50),
     "--persist-to", dir, "--log-level", "warn", "--show-interactive-dev-session=false"];
   for (const [name, value] of Object.entries(merged)) argv.push("--var", `${name}:${value}`);
+  if (batchTimeout !== undefined) {
+    // An experiment, not the project's config: a copy of wrangler.toml with another queue
+    // max_batch_timeout, under bench/results/ (ignored by git). Paths are rewritten relative to it,
+    // and the secrets, which wrangler reads from .dev.vars next to the config, are passed as vars.
+    const dirOfConfig = path.join(ROOT, "bench", "results");
+    mkdirSync(dirOfConfig, { recursive: true });
+    const config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
+      .replace(/^main = "(.*)"$/m, 'main = "../../$1"')
+      .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"')
+      .replace(/^(\[\[queues\.consumers\]\]\nqueue = "user-events"\n(?:.*\n)*?)max_batch_timeout = .*$/m, `$1max_batch_timeout = ${batchTimeout}`);
+    const file = path.join(dirOfConfig, `wrangler.batch-timeout-${batchTimeout}.toml`);
+    writeFileSync(file, config);
+    argv.push("--config", file);
+    for (const name of ["JWT_SECRET", "ADMIN_BOOTSTRAP_TOKEN"]) argv.push("--var", `${name}:${devVars[name]}`);
+  }
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     detached: true, // its own process group: wrangler and workerd are stopped together
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
   });
-  const server = { child, dir, ownDir, port, inspectorPort: port + 50, url: `http://127.0.0.1:${port}`, vars: merged, devVars, log: [] };
+  const server = { child, dir, ownDir, port, batchTimeout, inspectorPort: port + 50, url: `http://127.0.0.1:${port}`, vars: merged, devVars, log: [] };
   started.add(server);
   const keep = (chunk) => {
     const text = chunk.toString();
+    server.lastOutputAt = Date.now();
     server.log.push(text);
     if (server.log.length > 200) server.log.shift();
     if (!quiet || /error/i.test(text)) {
-      if (!/Unable to fetch the Request\.cf object/.test(text)) process.stderr.write(`[wrangler] ${text}`);
+      if (!/Request\.cf|workers\.cloudflare\.com|^\s+at /m.test(text)) process.stderr.write(`[wrangler] ${text}`);
     }
   };
   child.stdout.on("data", keep);
@@ -171,6 +187,11 @@ export async function startServer({ vars = {}, dir, port, inspect = false, quiet
     }
     await sleep(100);
   }
+  // Offline, wrangler reloads the worker once more right after it first answers (the Request.cf
+  // fetch fails); a POST caught by that reload gets a 503. Wait for the output to go quiet.
+  const readyAt = Date.now();
+  server.lastOutputAt ??= readyAt;
+  while (Date.now() - readyAt < 10_000 && (Date.now() - readyAt < 1500 || Date.now() - server.lastOutputAt < 2000)) await sleep(100);
   server.startMs = now() - t0;
   return server;
 }
@@ -200,9 +221,9 @@ export async function stopServer(server, { keepDir = false } = {}) {
 
 /** Restart on the same state directory (for cold starts); returns the new server. */
 export async function restartServer(server) {
-  const { dir, vars, ownDir } = server;
+  const { dir, vars, ownDir, port, batchTimeout } = server;
   await stopServer(server, { keepDir: true });
-  const next = await startServer({ dir, vars });
+  const next = await startServer({ dir, vars, batchTimeout, port: (await portFree(port)) && (await portFree(port + 50)) ? port : undefined });
   next.ownDir = ownDir; // the first owner created it: the last one removes it
   return next;
 }
@@ -314,7 +335,8 @@ export async function setupAdmin(server) {
     body: { username, email: "benchadmin@example.com", first_name: "Bench", last_name: "Admin", password },
   });
   if (created.status !== 200 && created.status !== 409) throw new Error(`bootstrap → ${created.status} ${created.text}`);
-  const admin = { username, password, login: () => login(server, username, password) };
+  // login(s) after a restart: the server object (and maybe its port) is new.
+  const admin = { username, password, login: (s = server) => login(s, username, password) };
   Object.assign(admin, await admin.login());
   return admin;
 }
@@ -370,6 +392,7 @@ export async function waitDrained(server, token, { timeoutMs = 60_000, limit = 1
   const t0 = now();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // The status route can answer 500 while the consumer writes (see BENCHMARKS.md): poll on.
     const r = await request(server.url, "GET", `/admin/projections/status?limit=${limit}`, { token });
     if (r.status === 200 && r.body.users_behind === 0 && r.body.outbox.backlog === 0) return now() - t0;
     if (Date.now() > deadline) throw new Error(`projection did not drain in ${timeoutMs} ms: ${r.text}`);
@@ -555,4 +578,73 @@ export async function run(name, maxMs, main) {
     clearTimeout(timer);
   }
   process.exit(process.exitCode ?? 0);
+}
+
+// ───────────────────────────── profiling ─────────────────────────────
+
+/**
+ * Samples a CPU profile of the Worker's isolate through the inspector `wrangler dev` exposes
+ * (port + 50) while `during()` runs, and returns the top functions by self time (and the raw
+ * profile, which Chrome DevTools opens as a .cpuprofile file).
+ */
+export async function cpuProfile(server, during, { top = 25, samplingUs = 200 } = {}) {
+  const targets = await (await fetch(`http://127.0.0.1:${server.inspectorPort}/json`)).json();
+  const results = [];
+  const sockets = [];
+  for (const target of targets) {
+    // The inspector proxy wants a local Origin (browsers send one; Node does not).
+    const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    let id = 0;
+    const pending = new Map();
+    ws.onmessage = (event) => {
+      const msg = JSON.parse(event.data);
+      if (msg.id && pending.has(msg.id)) {
+        pending.get(msg.id)(msg);
+        pending.delete(msg.id);
+      }
+    };
+    const send = (method, params = {}) =>
+      new Promise((resolve) => {
+        const mid = ++id;
+        pending.set(mid, resolve);
+        ws.send(JSON.stringify({ id: mid, method, params }));
+      });
+    sockets.push({ ws, send, target });
+  }
+  for (const s of sockets) {
+    await s.send("Profiler.enable");
+    await s.send("Profiler.setSamplingInterval", { interval: samplingUs });
+    await s.send("Profiler.start");
+  }
+  const value = await during();
+  for (const s of sockets) {
+    const stopped = await s.send("Profiler.stop");
+    s.ws.close();
+    const profile = stopped.result?.profile;
+    if (!profile) continue;
+    results.push({ target: s.target.title ?? s.target.url, profile, top: topFunctions(profile, top) });
+  }
+  return { value, profiles: results };
+}
+
+function topFunctions(profile, top) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map();
+  for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const total = profile.samples.length;
+  const self = new Map();
+  for (const [id, n] of counts) {
+    const node = byId.get(id);
+    const cf = node.callFrame;
+    const key = `${cf.functionName || "(anonymous)"} ${cf.url ? `${cf.url.split("/").slice(-2).join("/")}:${cf.lineNumber + 1}` : ""}`.trim();
+    self.set(key, (self.get(key) ?? 0) + n);
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([fn, n]) => ({ fn, self_pct: round((100 * n) / total, 1) }));
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Queries: throughput and p50/p95/p99 of GET /v1/users/{id}/ and GET /v1/users/ (list, page of 10)
+// against the do-nothing baseline GET /ht/ of the same Worker, interleaved in rounds.
+// Usage: npm run bench:queries [-- --users 200 --concurrency 32 --seconds 5 --rounds 3]
+import * as L from "./lib.mjs";
+
+const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 100_000 });
+
+await L.run("queries", 180_000, async () => {
+  const server = await L.startServer();
+  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
+  const admin = await L.setupAdmin(server);
+  const users = await L.createUsers(server, admin.token, opt.users);
+  await L.waitProjected(server, admin.token, users);
+  console.error(`${users.length} users created and projected`);
+  const pages = Math.max(1, Math.floor(opt.users / 10));
+  const common = { concurrency: opt.concurrency, durationMs: opt.seconds * 1000, maxRequests: opt.maxRequests };
+  const result = await L.compare(server, {
+    rounds: opt.rounds,
+    baseline: { ...common, make: () => ({ path: "/ht/" }) },
+    candidates: {
+      get: { ...common, make: (i) => ({ path: `/v1/users/${users[(i * 7919) % users.length].id}/`, token: admin.token }) },
+      list: { ...common, make: (i) => ({ path: `/v1/users/?page=${(i % pages) + 1}&page_size=10`, token: admin.token }) },
+    },
+  });
+  const target = 0.7;
+  const rows = Object.entries(result).map(([name, r]) => ({
+    case: name,
+    "req/s": r.rps,
+    "p50 ms": r.p50_ms,
+    "p95 ms": r.p95_ms,
+    "p99 ms": r.p99_ms,
+    "× baseline": r.ratio_to_baseline,
+    "non-2xx": r.non_2xx + r.errors,
+    target: name === "baseline" ? "–" : `≥ ${target}`,
+    verdict: name === "baseline" ? "" : L.verdict(r.ratio_to_baseline >= target),
+  }));
+  L.report("queries", {
+    options: opt,
+    results: result,
+    targets: {
+      ratio_min: target,
+      get_pass: result.get.ratio_to_baseline >= target,
+      list_pass: result.list.ratio_to_baseline >= target,
+    },
+  }, rows);
+});

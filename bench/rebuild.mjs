@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Rebuild: events per second of a full projection rebuild (POST /admin/projections/rebuild, then
+// poll GET until "done"), as the job reports it and as measured from here (wall clock).
+// Usage: npm run bench:rebuild [-- --users 1000 --updates 4]   (events = users × (1 + updates))
+import * as L from "./lib.mjs";
+
+const opt = L.args({ users: 1000, updates: 4, concurrency: 24 });
+
+await L.run("rebuild", 180_000, async () => {
+  const server = await L.startServer();
+  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
+  const admin = await L.setupAdmin(server);
+  let t = L.now();
+  const users = await L.createUsers(server, admin.token, opt.users, { concurrency: opt.concurrency, timeoutMs: 100_000 });
+  console.error(`${users.length} users created in ${Math.round(L.now() - t)} ms`);
+  t = L.now();
+  const updates = await L.load(server, {
+    concurrency: opt.concurrency,
+    durationMs: 90_000,
+    maxRequests: users.length * opt.updates,
+    make: (i) => ({ method: "PUT", path: `/v1/users/${users[i % users.length].id}/`, token: admin.token, body: { first_name: `F${i}` } }),
+    check: (r, spec) => {
+      const user = users.find((u) => spec.path.includes(u.id));
+      user.revision = Math.max(user.revision, r.body.revision);
+    },
+  });
+  console.error(`${updates.n} updates in ${Math.round(L.now() - t)} ms`);
+  await L.waitProjected(server, admin.token, users, { timeoutMs: 90_000 });
+  const expectedEvents = users.reduce((n, u) => n + u.revision, 0) + 1; // + the admin's USER_CREATED
+
+  const t0 = L.now();
+  await L.expectOk(server.url, "POST", "/admin/projections/rebuild", { token: admin.token });
+  let progress;
+  for (;;) {
+    const r = await L.expectOk(server.url, "GET", "/admin/projections/rebuild", { token: admin.token });
+    progress = r.body;
+    if (progress.status === "done") break;
+    if (L.now() - t0 > 120_000) throw new Error(`rebuild not done after 120 s: ${r.text}`);
+    await L.sleep(100);
+  }
+  const wallMs = L.now() - t0;
+  const wallEps = progress.events / (wallMs / 1000);
+  const target = 10_000;
+  L.report("rebuild", {
+    options: opt,
+    users: progress.users_total,
+    events: progress.events,
+    expected_events: expectedEvents,
+    job_events_per_second: progress.events_per_second,
+    wall_ms: L.round(wallMs),
+    wall_events_per_second: L.round(wallEps, 0),
+    last_error: progress.last_error,
+    targets: { events_per_second_min: target, pass: (progress.events_per_second ?? 0) >= target },
+  }, [
+    { measure: "users / events rebuilt", value: `${progress.users_total} / ${progress.events} (expected ${expectedEvents})`, target: "–", verdict: "" },
+    { measure: "events/s (job's own clock)", value: progress.events_per_second, target: `≥ ${target}`, verdict: L.verdict((progress.events_per_second ?? 0) >= target) },
+    { measure: "events/s (wall clock, incl. polling)", value: L.round(wallEps, 0), target: "–", verdict: "" },
+    { measure: "wall time", value: `${Math.round(wallMs)} ms`, target: "–", verdict: "" },
+  ]);
+});
