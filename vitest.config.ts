@@ -15,6 +15,8 @@ export default defineConfig(async () => {
             ADMIN_BOOTSTRAP_TOKEN: "test-bootstrap-token",
             // Tests create hundreds of users; production strength is checked in passwords.test.ts.
             PASSWORD_HASH_ITERATIONS: "1000",
+            // Small rebuild steps, so a rebuild of a few dozen users has a middle to interrupt.
+            REBUILD_USERS_PER_STEP: "50",
           },
           // Deliver queue batches quickly so end-to-end tests do not wait on the production timeout.
           queueConsumers: { "user-events": { maxBatchTimeout: 0.05 }, "user-events-dlq": { maxBatchTimeout: 0.05 } },

@@ -32,18 +32,27 @@ async function ensureAdmin() {
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  try {
-    const result = await createAdmin({
-      url: URL_BASE,
-      token: vars.ADMIN_BOOTSTRAP_TOKEN,
-      username: vars.ADMIN_USERNAME,
-      email: vars.ADMIN_EMAIL,
-      password: vars.ADMIN_PASSWORD,
-    });
-    console.log(
-      `${result.created ? "created" : "found"} admin '${vars.ADMIN_USERNAME}' (password in .dev.vars); serving on ${URL_BASE}`,
-    );
-  } catch (error) {
-    console.error(`could not make sure the admin exists: ${error.message}`);
+  // Offline, wrangler reloads the worker once right after it first answers; a request caught by
+  // that reload fails, so the (idempotent) creation is retried a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await createAdmin({
+        url: URL_BASE,
+        token: vars.ADMIN_BOOTSTRAP_TOKEN,
+        username: vars.ADMIN_USERNAME,
+        email: vars.ADMIN_EMAIL,
+        password: vars.ADMIN_PASSWORD,
+      });
+      console.log(
+        `${result.created ? "created" : "found"} admin '${vars.ADMIN_USERNAME}' (password in .dev.vars); serving on ${URL_BASE}`,
+      );
+      return;
+    } catch (error) {
+      if (attempt >= 20) {
+        console.error(`could not make sure the admin exists: ${error.message}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }

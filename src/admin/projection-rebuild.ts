@@ -2,8 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { rebuildRows } from "../read/replay";
 import { DIRECTORY_NAME } from "../write/user-directory";
 
-/** Users per step: their streams are read in parallel and written in one D1 batch. */
-const USERS_PER_STEP = 50;
+/** Users per step (`REBUILD_USERS_PER_STEP`): their streams are read in parallel, written in one D1 batch. */
+const DEFAULT_USERS_PER_STEP = 200;
 const RETRY_MS = 5_000;
 
 export interface RebuildProgress {
@@ -80,10 +80,11 @@ export class ProjectionRebuild extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const job = this.job();
     if (job?.status !== "running") return;
+    const perStep = Number(this.env.REBUILD_USERS_PER_STEP) || DEFAULT_USERS_PER_STEP;
     try {
-      const page = await this.env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(job.cursor, USERS_PER_STEP);
+      const page = await this.env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(job.cursor, perStep);
       const done = await rebuildRows(this.env, page.ids);
-      const finished = page.ids.length < USERS_PER_STEP;
+      const finished = page.ids.length < perStep;
       this.sql.exec(
         `UPDATE job SET cursor = ?, users_done = users_done + ?, users_total = ?, events = events + ?,
            status = ?, finished_at = ?, last_error = NULL WHERE id = 1 AND started_at = ?`,

@@ -64,7 +64,14 @@ app.onError((error, c) => {
   }
   // Never echo the request: bodies may carry passwords.
   console.error(
-    JSON.stringify({ msg: "unhandled error", requestId: c.var.requestId, path: c.req.path, error: String(error), stack: error.stack }),
+    JSON.stringify({
+      msg: "unhandled error",
+      requestId: c.var.requestId,
+      path: c.req.path,
+      error: String(error),
+      cause: error.cause instanceof Error ? error.cause.message : undefined,
+      stack: error.stack,
+    }),
   );
   return c.json({ error: "Internal Server Error", message: "An unexpected error occurred", type: "InternalServerError" }, 500);
 });

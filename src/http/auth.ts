@@ -21,6 +21,21 @@ export interface Actor {
   scopes: readonly string[];
 }
 
+const keys = new Map<string, Promise<CryptoKey>>();
+
+/** The HMAC key for a secret, imported once per isolate rather than on every request. */
+function signingKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 export async function issueToken(user: PublicUser, secret: string, now: number): Promise<string> {
   const iat = Math.floor(now / 1000);
   return sign(
@@ -33,7 +48,7 @@ export async function issueToken(user: PublicUser, secret: string, now: number):
       exp: iat + TOKEN_TTL_SECONDS,
       jti: crypto.randomUUID(),
     },
-    secret,
+    await signingKey(secret),
     "HS256",
   );
 }
@@ -46,7 +61,7 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("Authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match?.[1]) throw httpError(401, "Not authenticated");
-  const claims = await verify(match[1], c.env.JWT_SECRET, "HS256").catch(() => null);
+  const claims = await verify(match[1], await signingKey(c.env.JWT_SECRET), "HS256").catch(() => null);
   if (!claims || typeof claims.user_id !== "string") throw httpError(401, "Could not validate credentials");
   const { user } = await c.env.USER_STREAM.getByName(claims.user_id).getUser();
   if (!user || user.status !== "active") throw httpError(401, "User not found");

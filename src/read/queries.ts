@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, inArray, sql, type SQL } from "drizzle-orm";
 import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 import { drizzle } from "drizzle-orm/d1";
 import { users, type UserRow } from "./schema";
@@ -10,8 +10,12 @@ export interface ListFilters {
   email?: string | undefined;
 }
 
+const FIND_USER = `SELECT id, username, email, first_name AS firstName, last_name AS lastName, role, status,
+  created_at AS createdAt, updated_at AS updatedAt, deleted_at AS deletedAt, revision FROM users WHERE id = ?`;
+
+/** The hot read path: one prepared statement, no query building (see BENCHMARKS.md). */
 export async function findUserRow(db: D1Database, id: string): Promise<UserRow | undefined> {
-  return drizzle(db).select().from(users).where(eq(users.id, id)).get();
+  return (await db.prepare(FIND_USER).bind(id).first<UserRow>()) ?? undefined;
 }
 
 /** Live users matching case-insensitive substrings, in creation order (then id, for ties). */

@@ -6,6 +6,7 @@ import { DIRECTORY_NAME } from "./user-directory";
 /** One `sendBatch` holds at most 100 messages and 256 KB; user events are a few hundred bytes. */
 export const OUTBOX_BATCH = 100;
 const MAX_BACKOFF_MS = 60_000;
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 /**
  * Publishes the outbox in order, deleting only what the queue accepted. A crash between send and
@@ -14,6 +15,8 @@ const MAX_BACKOFF_MS = 60_000;
  */
 export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<void> {
   const sql = ctx.storage.sql;
+  // Each flush follows a command: it writes to storage only what changed, to stay cheap.
+  const failures = Number(getMeta(sql, "flush_failures") ?? 0);
   try {
     if (!getMeta(sql, "registered")) {
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
@@ -28,13 +31,18 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
       await env.EVENTS.sendBatch(events.map((event) => ({ body: redact(event), contentType: "json" as const })));
       deleteOutboxThrough(sql, last);
     }
-    setMeta(sql, "flush_failures", "0");
-    pruneIdempotencyRecords(sql, Date.now());
+    if (failures > 0) setMeta(sql, "flush_failures", "0");
+    const now = Date.now();
+    if (now - Number(getMeta(sql, "pruned_at") ?? 0) > PRUNE_EVERY_MS) {
+      pruneIdempotencyRecords(sql, now);
+      setMeta(sql, "pruned_at", String(now));
+    }
   } catch (error) {
-    const failures = Number(getMeta(sql, "flush_failures") ?? 0) + 1;
-    setMeta(sql, "flush_failures", String(failures));
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
-    console.warn(JSON.stringify({ msg: "outbox flush failed, retrying", userId, failures, delay, error: String(error) }));
+    setMeta(sql, "flush_failures", String(failures + 1));
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures);
+    console.warn(
+      JSON.stringify({ msg: "outbox flush failed, retrying", userId, failures: failures + 1, delay, error: String(error) }),
+    );
     await ctx.storage.setAlarm(Date.now() + delay);
   }
 }

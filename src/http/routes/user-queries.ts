@@ -84,7 +84,7 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
   return (await c.env.USER_STREAM.getByName(userId).getUser()).user;
 }
 
-const POLL_MS = 25;
+const POLL_MS = 10;
 
 /** Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. */
 async function fromReadModel(c: Context<AppEnv>, userId: string, minRevision: number | undefined) {
