@@ -113,9 +113,12 @@ async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender)
     });
     if (w.erased) {
       // The mail record stays as the marker that the welcome was sent; its personal data goes.
-      const userId = after.id;
-      const forget = { item: db.update(sentEmails).set({ recipient: ERASED, body: ERASED }).where(eq(sentEmails.userId, userId)), onApplied: () => {} };
-      writes.push(forget, { item: db.delete(deadLetters).where(eq(deadLetters.aggregateId, userId)), onApplied: () => {} });
+      const forgetMail = db
+        .update(sentEmails)
+        .set({ recipient: ERASED, body: ERASED })
+        .where(eq(sentEmails.userId, after.id));
+      const dropDeadLetters = db.delete(deadLetters).where(eq(deadLetters.aggregateId, after.id));
+      writes.push({ item: forgetMail, onApplied: () => {} }, { item: dropDeadLetters, onApplied: () => {} });
     }
     if (w.welcome) {
       const welcome = w.welcome;
