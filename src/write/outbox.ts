@@ -1,10 +1,12 @@
-import { redact } from "../domain/events";
+import { redact, type PublicEvent } from "../domain/events";
 import { deleteOutboxThrough, getMeta, pendingOutboxRevisions, readEvents, setMeta } from "./event-store";
 import { pruneIdempotencyRecords } from "./idempotency";
 import { DIRECTORY_NAME } from "./user-directory";
 
-/** One `sendBatch` holds at most 100 messages and 256 KB; user events are a few hundred bytes. */
+/** One `sendBatch` holds at most 100 messages and 256 KB in all. */
 export const OUTBOX_BATCH = 100;
+const BATCH_BYTES = 200_000;
+const encoder = new TextEncoder();
 const MAX_BACKOFF_MS = 60_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
@@ -28,8 +30,10 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
       const wanted = new Set(pending);
       // Messages are built from the stream at send time, so an erasure also reaches unsent ones.
       const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
-      await env.EVENTS.sendBatch(events.map((event) => ({ body: redact(event), contentType: "json" as const })));
-      deleteOutboxThrough(sql, last);
+      for (const chunk of bySize(events.map(redact))) {
+        await env.EVENTS.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
+        deleteOutboxThrough(sql, chunk[chunk.length - 1]!.revision);
+      }
     }
     if (failures > 0) setMeta(sql, "flush_failures", "0");
     const now = Date.now();
@@ -45,4 +49,22 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
     );
     await ctx.storage.setAlarm(Date.now() + delay);
   }
+}
+
+/** Consecutive runs of messages that fit one `sendBatch` by size (events can reach a few KB each). */
+function bySize(messages: PublicEvent[]): PublicEvent[][] {
+  const chunks: PublicEvent[][] = [];
+  let size = 0;
+  for (const message of messages) {
+    const bytes = encoder.encode(JSON.stringify(message)).length;
+    const current = chunks[chunks.length - 1];
+    if (!current || size + bytes > BATCH_BYTES) {
+      chunks.push([message]);
+      size = bytes;
+    } else {
+      current.push(message);
+      size += bytes;
+    }
+  }
+  return chunks;
 }
