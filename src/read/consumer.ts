@@ -1,4 +1,4 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, ne, sql } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ERASED, PublicEventSchema, type PublicEvent } from "../domain/events";
@@ -77,16 +77,16 @@ async function plan(
   if (!isRun(events, at) || events.length !== newest - at) {
     throw new Error(`stream of ${userId} cannot fill revisions ${at + 1}..${newest}`);
   }
-  let after = before;
-  let welcome: SentEmailRow | null = null;
-  for (const event of events) {
-    after = projectUser(after, event);
-    if (event.event_type === "USER_CREATED" && after) {
-      welcome = welcomeEmail(userId, event.id, after.email, after.firstName, event.timestamp);
-    }
-  }
-  const erased = events.some((event) => event.event_type === "USER_ERASED");
-  return { before, after: events.length > 0 ? after : before, messages, welcome: erased ? null : welcome, erased };
+  const after = events.reduce<UserRow | null>((row, event) => projectUser(row, event), before);
+  // The welcome and the erasure clean-up follow from the row as it ends up, not only from events
+  // applied here: a replay or rebuild may have moved the row past them already.
+  const erased = after?.status === "erased";
+  const created = [...delivered, ...events].find((event) => event.event_type === "USER_CREATED");
+  const welcome =
+    created && after && !erased
+      ? welcomeEmail(userId, created.id, String(created.data.email), String(created.data.first_name ?? ""), created.timestamp)
+      : null;
+  return { before, after, messages, welcome, erased };
 }
 
 /** Whether the events are exactly the revisions right after `at`, in order. */
@@ -96,22 +96,23 @@ function isRun(events: PublicEvent[], at: number): boolean {
 
 async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender): Promise<void> {
   const writes: { item: BatchItem<"sqlite">; onApplied(changed: boolean): Promise<void> | void }[] = [];
+  const settled: Message<unknown>[] = [];
   for (const w of work) {
     const { before, after } = w;
-    if (!after || after === before) {
-      // Only duplicates (or events before any USER_CREATED): their effect is already committed.
-      w.messages.forEach((m) => m.ack());
-      continue;
+    if (after && after !== before) {
+      const guarded = before
+        ? db.update(users).set(after).where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
+        : db.insert(users).values(after).onConflictDoNothing();
+      writes.push({
+        item: guarded,
+        // A concurrent consumer moved the row first: redo these events on top of its result.
+        onApplied: (changed) => w.messages.forEach((m) => (changed ? m.ack() : m.retry({ delaySeconds: 1 }))),
+      });
+    } else {
+      // Only duplicates: the row already holds their effect; acked once the rest commits.
+      settled.push(...w.messages);
     }
-    const guarded = before
-      ? db.update(users).set(after).where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
-      : db.insert(users).values(after).onConflictDoNothing();
-    writes.push({
-      item: guarded,
-      // A concurrent consumer moved the row first: redo these events on top of its result.
-      onApplied: (changed) => w.messages.forEach((m) => (changed ? m.ack() : m.retry({ delaySeconds: 1 }))),
-    });
-    if (w.erased) {
+    if (w.erased && after) {
       // The mail record stays as the marker that the welcome was sent; its personal data goes.
       const forgetMail = db
         .update(sentEmails)
@@ -120,25 +121,50 @@ async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender)
       const dropDeadLetters = db.delete(deadLetters).where(eq(deadLetters.aggregateId, after.id));
       writes.push({ item: forgetMail, onApplied: () => {} }, { item: dropDeadLetters, onApplied: () => {} });
     }
-    if (w.welcome) {
-      const welcome = w.welcome;
-      writes.push({
-        item: db.insert(sentEmails).values(welcome).onConflictDoNothing(),
-        onApplied: (changed) => (changed ? mail.send(welcome) : undefined),
-      });
+    const welcome = w.welcome;
+    if (welcome) {
+      writes.push({ item: welcomeUnlessErased(db, welcome), onApplied: (changed) => (changed ? mail.send(welcome) : undefined) });
     }
   }
-  if (writes.length === 0) return;
-  let results: unknown[];
-  try {
-    results = await db.batch(writes.map((w) => w.item) as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  } catch (error) {
-    console.warn(JSON.stringify({ msg: "projection batch failed, retrying", error: String(error) }));
-    work.forEach((w) => w.messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) })));
-    return;
+  if (writes.length > 0) {
+    let results: unknown[];
+    try {
+      results = await db.batch(writes.map((w) => w.item) as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+    } catch (error) {
+      console.warn(JSON.stringify({ msg: "projection batch failed, retrying", error: String(error) }));
+      work.forEach((w) => w.messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) })));
+      return;
+    }
+    // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
+    await Promise.all(writes.map(async (w, i) => w.onApplied(changesOf(results[i]) > 0)));
   }
-  // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
-  await Promise.all(writes.map(async (w, i) => w.onApplied(changesOf(results[i]) > 0)));
+  settled.forEach((m) => m.ack());
+}
+
+/**
+ * The welcome's record, inserted once per user and never for an erased one: it is selected from the
+ * user's row, written earlier in the same D1 batch, so an erasure projected by a concurrent consumer
+ * wins over a late create.
+ */
+function welcomeUnlessErased(db: DrizzleD1Database, mail: SentEmailRow) {
+  const value = (v: string, column: string) => sql<string>`${v}`.as(column);
+  return db
+    .insert(sentEmails)
+    .select(
+      db
+        .select({
+          userId: users.id,
+          kind: value(mail.kind, "kind"),
+          recipient: value(mail.recipient, "recipient"),
+          subject: value(mail.subject, "subject"),
+          body: value(mail.body, "body"),
+          eventId: value(mail.eventId, "event_id"),
+          sentAt: value(mail.sentAt, "sent_at"),
+        })
+        .from(users)
+        .where(and(eq(users.id, mail.userId), ne(users.status, "erased"))),
+    )
+    .onConflictDoNothing();
 }
 
 async function loadRows(db: DrizzleD1Database, ids: string[]): Promise<Map<string, UserRow>> {
