@@ -1,4 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
+import { loginThrottle } from "./login-throttle";
+import { decoyHash, verifyPassword } from "./passwords";
+import type { LoginResult } from "./protocol";
 
 /**
  * One object per unique key (`username:alice`, `email:a@x.io`): exactly one user may hold it, so
@@ -22,6 +25,21 @@ export class IdentityRegistry extends DurableObject<Env> {
     this.sql.exec(
       "CREATE TABLE IF NOT EXISTS claim (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, claimed_at INTEGER NOT NULL)",
     );
+    this.sql.exec("CREATE TABLE IF NOT EXISTS login_failures (at INTEGER NOT NULL)");
+  }
+
+  /**
+   * A login for a username nobody holds answers like a wrong password for one somebody holds: as
+   * slow (a PBKDF2 of the same cost) and throttled the same way, so neither the timing nor the 429
+   * tells whether the username exists.
+   */
+  async failLogin(password: string): Promise<LoginResult> {
+    const throttle = loginThrottle(this.sql, Date.now());
+    const retryAfterSeconds = throttle.retryAfterSeconds();
+    if (retryAfterSeconds > 0) return { ok: false, reason: "throttled", retryAfterSeconds };
+    throttle.recordFailure();
+    await verifyPassword(password, decoyHash(Number(this.env.PASSWORD_HASH_ITERATIONS)));
+    return { ok: false, reason: "invalid" };
   }
 
   async claim(key: string, owner: string): Promise<boolean> {

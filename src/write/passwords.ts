@@ -31,3 +31,9 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/** A well-formed hash no password matches, for answering at the same cost when there is no user. */
+export function decoyHash(iterations: number): string {
+  const rounds = Math.min(Math.max(1, Math.floor(iterations)), MAX_ITERATIONS);
+  return [HASHING_METHOD, rounds, "AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="].join("$");
+}

@@ -19,9 +19,11 @@ export const authRoutes = createRouter().openapi(login, async (c) => {
   const { username, password } = c.req.valid("json");
   if (!username || !password) throw httpError(401, INCORRECT);
   const key = identityKey("username", username);
-  const userId = await c.env.IDENTITY_REGISTRY.getByName(key).holder(key);
-  if (!userId) throw httpError(401, INCORRECT);
-  const result = await c.env.USER_STREAM.getByName(userId).authenticate(password);
+  const registry = c.env.IDENTITY_REGISTRY.getByName(key);
+  const userId = await registry.holder(key);
+  const result = userId
+    ? await c.env.USER_STREAM.getByName(userId).authenticate(password)
+    : await registry.failLogin(password);
   if (!result.ok) {
     if (result.reason === "throttled") {
       throw tooManyRequests("Too many failed login attempts; try again later", result.retryAfterSeconds);
