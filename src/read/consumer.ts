@@ -3,7 +3,7 @@ import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ERASED, PublicEventSchema, type PublicEvent } from "../domain/events";
 import { logMailSender, welcomeEmail, type MailSender } from "./mail";
-import { recordDeadLetters, recordPoison } from "./dead-letters";
+import { recordDeadLetters, recordLastErrors, recordPoison } from "./dead-letters";
 import { deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "./schema";
 import { projectUser } from "./user-projection";
 
@@ -55,10 +55,16 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
       work.push(await plan(env, userId, rows.get(userId) ?? null, group.events, group.messages));
     } catch (error) {
       console.warn(JSON.stringify({ msg: "cannot fill gap, retrying", userId, error: String(error) }));
-      group.messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) }));
+      await giveBack(env.DB, group.messages, error);
     }
   }
-  await commit(db, work, mail);
+  await commit(env.DB, work, mail);
+}
+
+/** Retries messages with backoff; on their last delivery, the error goes on record first. */
+async function giveBack(db: D1Database, messages: Message<unknown>[], error: unknown): Promise<void> {
+  await recordLastErrors(db, messages, String(error));
+  messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) }));
 }
 
 async function plan(
@@ -94,7 +100,8 @@ function isRun(events: PublicEvent[], at: number): boolean {
   return events.every((event, i) => event.revision === at + i + 1);
 }
 
-async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender): Promise<void> {
+async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promise<void> {
+  const db = drizzle(d1);
   const writes: { item: BatchItem<"sqlite">; onApplied(changed: boolean): Promise<void> | void }[] = [];
   const settled: Message<unknown>[] = [];
   for (const w of work) {
@@ -132,7 +139,7 @@ async function commit(db: DrizzleD1Database, work: UserWork[], mail: MailSender)
       results = await db.batch(writes.map((w) => w.item) as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
     } catch (error) {
       console.warn(JSON.stringify({ msg: "projection batch failed, retrying", error: String(error) }));
-      work.forEach((w) => w.messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) })));
+      await giveBack(d1, work.flatMap((w) => w.messages), error);
       return;
     }
     // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.

@@ -4,10 +4,18 @@ import { deadLetters, type DeadLetterRow } from "./schema";
 
 /** Dead letters are kept in D1 with their error, so an admin can list and re-drive them. */
 
+/**
+ * Deliveries of one message before the queue moves it to the dead-letter queue: `max_retries` of
+ * the `user-events` consumer in wrangler.toml, plus the first delivery.
+ */
+export const FINAL_ATTEMPT = 6;
+
 function rowFor(message: Message<unknown>, error: string): typeof deadLetters.$inferInsert {
-  const body = message.body as { aggregate_id?: unknown; revision?: unknown } | null;
+  const body = message.body as { id?: unknown; aggregate_id?: unknown; revision?: unknown } | null;
   return {
-    messageId: message.id,
+    // Keyed by the event's id where there is one: the projector's record of the last error and the
+    // dead-letter queue's record of the same event are then one row.
+    messageId: typeof body?.id === "string" ? body.id : message.id,
     aggregateId: typeof body?.aggregate_id === "string" ? body.aggregate_id : null,
     revision: typeof body?.revision === "number" ? body.revision : null,
     body: JSON.stringify(message.body ?? null),
@@ -20,6 +28,21 @@ function rowFor(message: Message<unknown>, error: string): typeof deadLetters.$i
 /** A message no retry can fix (it does not parse): recorded at once instead of blocking retries. */
 export async function recordPoison(db: D1Database, message: Message<unknown>, error: string): Promise<void> {
   await drizzle(db).insert(deadLetters).values(rowFor(message, error)).onConflictDoNothing();
+}
+
+/**
+ * Before the projector retries a message for the last time, it records why: the dead-letter queue
+ * only hands over the message, not the error. Best effort: D1 may be what failed.
+ */
+export async function recordLastErrors(db: D1Database, messages: Message<unknown>[], error: string): Promise<void> {
+  const last = messages.filter((message) => message.attempts >= FINAL_ATTEMPT);
+  try {
+    for (const message of last) {
+      await drizzle(db).insert(deadLetters).values(rowFor(message, error)).onConflictDoNothing();
+    }
+  } catch {
+    // The dead-letter queue's consumer still records the message, with a generic error.
+  }
 }
 
 /** The dead-letter queue's consumer: messages the projector gave up on after its retries. */

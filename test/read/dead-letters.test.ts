@@ -62,7 +62,7 @@ describe("poison messages", () => {
     expect(garbage).toMatchObject({ aggregate_id: null, revision: null, attempts: 1 });
     expect(JSON.parse(garbage!.body)).toEqual({ hello: "world" });
     expect(garbage!.error).toMatch(/aggregate_id/);
-    const typed = letters.find((l) => l.message_id === badTypeId);
+    const typed = letters.find((l) => l.aggregate_id === later);
     expect(typed).toMatchObject({ aggregate_id: later, revision: 2 });
     expect(typed!.error).toMatch(/event_type/);
   });
@@ -92,7 +92,8 @@ describe("redrive", () => {
     const result = await runQueue(DEAD_LETTER_QUEUE, [{ id: messageId, body: event }]);
     expect(result.explicitAcks).toEqual([messageId]);
 
-    const letter = (await deadLetters()).find((l) => l.message_id === messageId);
+    // An event's dead letter is keyed by the event's id, whatever queue message carried it.
+    const letter = (await deadLetters()).find((l) => l.message_id === event.id);
     expect(letter).toMatchObject({ aggregate_id: userId, revision: 1, error: "projection failed after all retries" });
     expect(await userRow(userId)).toBeUndefined();
 
