@@ -33,8 +33,6 @@ export type UserCommand =
   | { type: "SuspendUser" }
   | { type: "ReactivateUser" };
 
-export type CommandType = UserCommand["type"];
-
 /** Settings the decider needs; they come from configuration, never from the environment directly. */
 export interface Policy {
   passwordMinLength: number;
