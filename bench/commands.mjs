@@ -7,12 +7,7 @@ import * as L from "./lib.mjs";
 const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 50_000 });
 
 await L.run("commands", 180_000, async () => {
-  const server = await L.startServer();
-  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
-  const admin = await L.setupAdmin(server);
-  const users = await L.createUsers(server, admin.token, opt.users);
-  await L.waitProjected(server, admin.token, users);
-  console.error(`${users.length} users created and projected`);
+  const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
   const latest = new Map();
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId) ?? 0, r.body.revision));

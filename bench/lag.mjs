@@ -10,11 +10,10 @@ const opt = L.args({ users: 200, concurrency: 32, maxSeconds: 5, seconds: 20, bu
 
 await L.run("lag", 180_000, async () => {
   // --batch-timeout N: an experiment with the consumer's max_batch_timeout set to N s (see BENCHMARKS.md).
-  const server = await L.startServer(opt.batchTimeout >= 0 ? { batchTimeout: opt.batchTimeout } : {});
-  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
-  const admin = await L.setupAdmin(server);
-  const users = await L.createUsers(server, admin.token, opt.users);
-  await L.waitProjected(server, admin.token, users);
+  const { server, admin, users } = await L.startWithUsers(
+    opt.users,
+    opt.batchTimeout >= 0 ? { batchTimeout: opt.batchTimeout } : {},
+  );
   const latest = new Map(users.map((u) => [u.id, u.revision]));
   const put = (i) => {
     const user = users[i % users.length];

@@ -648,3 +648,14 @@ function topFunctions(profile, top) {
     .slice(0, top)
     .map(([fn, n]) => ({ fn, self_pct: round((100 * n) / total, 1) }));
 }
+
+/** A fresh server, an admin, and `count` users already in the read model: how most benches begin. */
+export async function startWithUsers(count, serverOptions) {
+  const server = await startServer(serverOptions);
+  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
+  const admin = await setupAdmin(server);
+  const users = await createUsers(server, admin.token, count);
+  await waitProjected(server, admin.token, users);
+  console.error(`${users.length} users created and projected`);
+  return { server, admin, users };
+}

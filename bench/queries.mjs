@@ -7,12 +7,7 @@ import * as L from "./lib.mjs";
 const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 100_000 });
 
 await L.run("queries", 180_000, async () => {
-  const server = await L.startServer();
-  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
-  const admin = await L.setupAdmin(server);
-  const users = await L.createUsers(server, admin.token, opt.users);
-  await L.waitProjected(server, admin.token, users);
-  console.error(`${users.length} users created and projected`);
+  const { server, admin, users } = await L.startWithUsers(opt.users);
   const pages = Math.max(1, Math.floor(opt.users / 10));
   const common = { concurrency: opt.concurrency, durationMs: opt.seconds * 1000, maxRequests: opt.maxRequests };
   const result = await L.compare(server, {
