@@ -38,17 +38,7 @@ await L.run("commands", 180_000, async () => {
     },
   });
   const target = 0.5;
-  const rows = Object.entries(result).map(([name, r]) => ({
-    case: name,
-    "req/s": r.rps,
-    "p50 ms": r.p50_ms,
-    "p95 ms": r.p95_ms,
-    "p99 ms": r.p99_ms,
-    "× baseline": r.ratio_to_baseline,
-    "non-2xx": r.non_2xx + r.errors,
-    target: name === "many_users" ? `≥ ${target}` : "–",
-    verdict: name === "many_users" ? L.verdict(r.ratio_to_baseline >= target) : "",
-  }));
+  const rows = L.ratioRows(result, target, (name) => name === "many_users");
   L.report("commands", {
     options: opt,
     results: result,

@@ -659,3 +659,18 @@ export async function startWithUsers(count, serverOptions) {
   console.error(`${users.length} users created and projected`);
   return { server, admin, users };
 }
+
+/** The table rows of a ratio benchmark; `targeted(name)` says which cases the target applies to. */
+export function ratioRows(result, target, targeted) {
+  return Object.entries(result).map(([name, r]) => ({
+    case: name,
+    "req/s": r.rps,
+    "p50 ms": r.p50_ms,
+    "p95 ms": r.p95_ms,
+    "p99 ms": r.p99_ms,
+    "× baseline": r.ratio_to_baseline,
+    "non-2xx": r.non_2xx + r.errors,
+    target: targeted(name) ? `≥ ${target}` : "–",
+    verdict: targeted(name) ? verdict(r.ratio_to_baseline >= target) : "",
+  }));
+}

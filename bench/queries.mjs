@@ -19,17 +19,7 @@ await L.run("queries", 180_000, async () => {
     },
   });
   const target = 0.7;
-  const rows = Object.entries(result).map(([name, r]) => ({
-    case: name,
-    "req/s": r.rps,
-    "p50 ms": r.p50_ms,
-    "p95 ms": r.p95_ms,
-    "p99 ms": r.p99_ms,
-    "× baseline": r.ratio_to_baseline,
-    "non-2xx": r.non_2xx + r.errors,
-    target: name === "baseline" ? "–" : `≥ ${target}`,
-    verdict: name === "baseline" ? "" : L.verdict(r.ratio_to_baseline >= target),
-  }));
+  const rows = L.ratioRows(result, target, (name) => name !== "baseline");
   L.report("queries", {
     options: opt,
     results: result,

@@ -17,7 +17,8 @@ import { upcast } from "../domain/upcasters";
  * which the placeholders read as ERASED.
  */
 
-interface EventRow extends Record<string, SqlStorageValue> {
+/** A row of the `events` table. */
+export interface EventTableRow extends Record<string, SqlStorageValue> {
   revision: number;
   id: string;
   event_type: string;
@@ -25,6 +26,10 @@ interface EventRow extends Record<string, SqlStorageValue> {
   timestamp: string;
   data: string;
   metadata: string;
+}
+
+/** An event row with its vault row (`personal`) joined in. */
+interface EventRow extends EventTableRow {
   personal: string | null;
 }
 

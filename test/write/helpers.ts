@@ -5,6 +5,7 @@ import type { EventMetadata } from "../../src/domain/events";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
+import type { EventTableRow } from "../../src/write/event-store";
 
 /** Helpers for the Durable Object layer: commands go straight to `UserStream`, no HTTP in between. */
 
@@ -74,15 +75,7 @@ export function rejectionOf(result: CommandResult): WriteRejection {
   return result.rejection;
 }
 
-export interface EventRow extends Record<string, SqlStorageValue> {
-  revision: number;
-  id: string;
-  event_type: string;
-  version: number;
-  timestamp: string;
-  data: string;
-  metadata: string;
-}
+export type EventRow = EventTableRow;
 export interface OutboxRow extends Record<string, SqlStorageValue> {
   revision: number;
   created_at: number;
