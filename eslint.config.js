@@ -22,8 +22,23 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["cloudflare:*", "hono", "hono/*", "drizzle-orm*", "../write/*", "../read/*", "../http/*", "../admin/*"], message: "The domain is pure: no I/O, no platform." }],
-      },
+        {
+          patterns: [
+            {
+              group: [
+                "cloudflare:*",
+                "hono",
+                "hono/*",
+                "drizzle-orm*",
+                "../write/*",
+                "../read/*",
+                "../http/*",
+                "../admin/*",
+              ],
+              message: "The domain is pure: no I/O, no platform.",
+            },
+          ],
+        },
       ],
       "no-restricted-globals": [
         "error",

@@ -21,13 +21,25 @@ await L.run("commands", 180_000, async () => {
         check: track,
         make: (i) => {
           const user = users[i % users.length];
-          return { method: "PUT", path: `/v1/users/${user.id}/`, token: admin.token, body: { first_name: `F${i}` }, userId: user.id };
+          return {
+            method: "PUT",
+            path: `/v1/users/${user.id}/`,
+            token: admin.token,
+            body: { first_name: `F${i}` },
+            userId: user.id,
+          };
         },
       },
       hot_user: {
         ...common,
         check: track,
-        make: (i) => ({ method: "PUT", path: `/v1/users/${hot.id}/`, token: admin.token, body: { last_name: `L${i}` }, userId: hot.id }),
+        make: (i) => ({
+          method: "PUT",
+          path: `/v1/users/${hot.id}/`,
+          token: admin.token,
+          body: { last_name: `L${i}` },
+          userId: hot.id,
+        }),
       },
     },
     // Let the projection catch up so the next baseline does not run against a draining backlog.
@@ -39,9 +51,13 @@ await L.run("commands", 180_000, async () => {
   });
   const target = 0.5;
   const rows = L.ratioRows(result, target, (name) => name === "many_users");
-  L.report("commands", {
-    options: opt,
-    results: result,
-    targets: { many_users_ratio_min: target, pass: result.many_users.ratio_to_baseline >= target },
-  }, rows);
+  L.report(
+    "commands",
+    {
+      options: opt,
+      results: result,
+      targets: { many_users_ratio_min: target, pass: result.many_users.ratio_to_baseline >= target },
+    },
+    rows,
+  );
 });

@@ -6,7 +6,16 @@
 // Usage: npm run bench:lag [-- --users 200 --seconds 20 --burst-seconds 5 --sample-every 4]
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 200, concurrency: 32, maxSeconds: 5, seconds: 20, burstSeconds: 5, sampleEvery: 4, rate: 0, batchTimeout: -1 });
+const opt = L.args({
+  users: 200,
+  concurrency: 32,
+  maxSeconds: 5,
+  seconds: 20,
+  burstSeconds: 5,
+  sampleEvery: 4,
+  rate: 0,
+  batchTimeout: -1,
+});
 
 await L.run("lag", 180_000, async () => {
   // --batch-timeout N: an experiment with the consumer's max_batch_timeout set to N s (see BENCHMARKS.md).
@@ -17,13 +26,24 @@ await L.run("lag", 180_000, async () => {
   const latest = new Map(users.map((u) => [u.id, u.revision]));
   const put = (i) => {
     const user = users[i % users.length];
-    return { method: "PUT", path: `/v1/users/${user.id}/`, token: admin.token, body: { first_name: `F${i}` }, userId: user.id };
+    return {
+      method: "PUT",
+      path: `/v1/users/${user.id}/`,
+      token: admin.token,
+      body: { first_name: `F${i}` },
+      userId: user.id,
+    };
   };
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId), r.body.revision));
   const pending = () => users.map((u) => ({ id: u.id, revision: latest.get(u.id) }));
 
   // 1. The maximum command rate (closed loop), then let the projection drain.
-  const max = await L.load(server, { concurrency: opt.concurrency, durationMs: opt.maxSeconds * 1000, make: put, check: track });
+  const max = await L.load(server, {
+    concurrency: opt.concurrency,
+    durationMs: opt.maxSeconds * 1000,
+    make: put,
+    check: track,
+  });
   await L.waitProjected(server, admin.token, pending());
   const rate = opt.rate > 0 ? opt.rate : Math.max(1, Math.round(max.rps / 2));
   console.error(`max ${max.rps} commands/s (p50 ${max.p50_ms} ms); steady rate ${rate}/s for ${opt.seconds} s`);
@@ -47,7 +67,9 @@ await L.run("lag", 180_000, async () => {
       commandLatencies.push(r.ms);
       track(r, spec);
       if (i % opt.sampleEvery !== 0) return;
-      const g = await L.request(server.url, "GET", `/v1/users/${spec.userId}/?min_revision=${r.body.revision}`, { token: admin.token }).catch(() => null);
+      const g = await L.request(server.url, "GET", `/v1/users/${spec.userId}/?min_revision=${r.body.revision}`, {
+        token: admin.token,
+      }).catch(() => null);
       if (!g) return void (failed += 1);
       if (g.status === 503) late503 += 1;
       else if (g.status === 200) lags.push(g.ms);
@@ -60,30 +82,54 @@ await L.run("lag", 180_000, async () => {
   const achieved = total / ((L.now() - t0) / 1000);
   const lag = L.summarize(lags, { samples: lags.length, over_2s_503: late503 });
   const steadyCommands = L.summarize(commandLatencies);
-  console.error(`steady: ${L.round(achieved, 1)} commands/s, lag p50 ${lag.p50_ms} ms p99 ${lag.p99_ms} ms, ${late503} × 503`);
+  console.error(
+    `steady: ${L.round(achieved, 1)} commands/s, lag p50 ${lag.p50_ms} ms p99 ${lag.p99_ms} ms, ${late503} × 503`,
+  );
   await L.waitProjected(server, admin.token, pending());
 
   // 3. Burst at full speed, then time until every user's row shows its last revision.
-  const burst = await L.load(server, { concurrency: opt.concurrency, durationMs: opt.burstSeconds * 1000, make: put, check: track });
+  const burst = await L.load(server, {
+    concurrency: opt.concurrency,
+    durationMs: opt.burstSeconds * 1000,
+    make: put,
+    check: track,
+  });
   const burstEnd = L.now();
   const catchUp = await L.waitProjected(server, admin.token, pending(), { timeoutMs: 90_000 });
-  console.error(`burst: ${burst.n} commands at ${burst.rps}/s; read model caught up ${Math.round(catchUp)} ms after it ended`);
+  console.error(
+    `burst: ${burst.n} commands at ${burst.rps}/s; read model caught up ${Math.round(catchUp)} ms after it ended`,
+  );
 
   const target = 250;
   const pass = lag.p99_ms !== null && lag.p99_ms <= target && late503 === 0;
-  L.report(opt.batchTimeout >= 0 ? `lag-batch-timeout-${opt.batchTimeout}` : "lag", {
-    options: opt,
-    max_command_rps: max.rps,
-    steady: { target_rate: rate, achieved_rate: L.round(achieved, 1), commands: steadyCommands, lag, failed },
-    burst: { commands: burst.n, rps: burst.rps, catch_up_ms: L.round(catchUp), catch_up_events_per_s: L.round(burst.n / (catchUp / 1000 + opt.burstSeconds), 1), measured_from: L.round(burstEnd) },
-    targets: { lag_p99_max_ms: target, pass },
-  }, [
-    { measure: "max command rate (closed loop)", value: `${max.rps}/s`, target: "–", verdict: "" },
-    { measure: "steady rate (open loop)", value: `${L.round(achieved, 1)}/s`, target: `≈ ${rate}/s`, verdict: "" },
-    { measure: "lag p50", value: `${lag.p50_ms} ms`, target: "–", verdict: "" },
-    { measure: "lag p99", value: `${lag.p99_ms} ms`, target: `≤ ${target} ms`, verdict: L.verdict(pass) },
-    { measure: "lag samples / > 2 s (503)", value: `${lags.length} / ${late503}`, target: "–", verdict: "" },
-    { measure: `burst (${opt.burstSeconds} s) commands`, value: `${burst.n} at ${burst.rps}/s`, target: "–", verdict: "" },
-    { measure: "catch-up after burst", value: `${Math.round(catchUp)} ms`, target: "–", verdict: "" },
-  ]);
+  L.report(
+    opt.batchTimeout >= 0 ? `lag-batch-timeout-${opt.batchTimeout}` : "lag",
+    {
+      options: opt,
+      max_command_rps: max.rps,
+      steady: { target_rate: rate, achieved_rate: L.round(achieved, 1), commands: steadyCommands, lag, failed },
+      burst: {
+        commands: burst.n,
+        rps: burst.rps,
+        catch_up_ms: L.round(catchUp),
+        catch_up_events_per_s: L.round(burst.n / (catchUp / 1000 + opt.burstSeconds), 1),
+        measured_from: L.round(burstEnd),
+      },
+      targets: { lag_p99_max_ms: target, pass },
+    },
+    [
+      { measure: "max command rate (closed loop)", value: `${max.rps}/s`, target: "–", verdict: "" },
+      { measure: "steady rate (open loop)", value: `${L.round(achieved, 1)}/s`, target: `≈ ${rate}/s`, verdict: "" },
+      { measure: "lag p50", value: `${lag.p50_ms} ms`, target: "–", verdict: "" },
+      { measure: "lag p99", value: `${lag.p99_ms} ms`, target: `≤ ${target} ms`, verdict: L.verdict(pass) },
+      { measure: "lag samples / > 2 s (503)", value: `${lags.length} / ${late503}`, target: "–", verdict: "" },
+      {
+        measure: `burst (${opt.burstSeconds} s) commands`,
+        value: `${burst.n} at ${burst.rps}/s`,
+        target: "–",
+        verdict: "",
+      },
+      { measure: "catch-up after burst", value: `${Math.round(catchUp)} ms`, target: "–", verdict: "" },
+    ],
+  );
 });

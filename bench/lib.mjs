@@ -5,7 +5,16 @@
 // script started is killed (wrangler and its workerd child, as one process group) on exit, on
 // error and on SIGINT/SIGTERM.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -122,16 +131,33 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
   dir ??= mkdtempSync(path.join(os.tmpdir(), "bench-state-"));
   port ??= await freePort();
   if (!existsSync(path.join(dir, "v3", "d1"))) {
-    const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
-    });
+    const migrate = spawnSync(
+      process.execPath,
+      [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+      },
+    );
     if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
   }
   const merged = { ...BENCH_VARS, ...vars };
-  const argv = [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 50),
-    "--persist-to", dir, "--log-level", "warn", "--show-interactive-dev-session=false"];
+  const argv = [
+    WRANGLER,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(port + 50),
+    "--persist-to",
+    dir,
+    "--log-level",
+    "warn",
+    "--show-interactive-dev-session=false",
+  ];
   for (const [name, value] of Object.entries(merged)) argv.push("--var", `${name}:${value}`);
   if (batchTimeout !== undefined) {
     // An experiment, not the project's config: a copy of wrangler.toml with another queue
@@ -142,7 +168,10 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
     const config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
       .replace(/^main = "(.*)"$/m, 'main = "../../$1"')
       .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"')
-      .replace(/^(\[\[queues\.consumers\]\]\nqueue = "user-events"\n(?:.*\n)*?)max_batch_timeout = .*$/m, `$1max_batch_timeout = ${batchTimeout}`);
+      .replace(
+        /^(\[\[queues\.consumers\]\]\nqueue = "user-events"\n(?:.*\n)*?)max_batch_timeout = .*$/m,
+        `$1max_batch_timeout = ${batchTimeout}`,
+      );
     const file = path.join(dirOfConfig, `wrangler.batch-timeout-${batchTimeout}.toml`);
     writeFileSync(file, config);
     argv.push("--config", file);
@@ -154,7 +183,18 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
   });
-  const server = { child, dir, ownDir, port, batchTimeout, inspectorPort: port + 50, url: `http://127.0.0.1:${port}`, vars: merged, devVars, log: [] };
+  const server = {
+    child,
+    dir,
+    ownDir,
+    port,
+    batchTimeout,
+    inspectorPort: port + 50,
+    url: `http://127.0.0.1:${port}`,
+    vars: merged,
+    devVars,
+    log: [],
+  };
   started.add(server);
   const keep = (chunk) => {
     const text = chunk.toString();
@@ -191,7 +231,8 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
   // fetch fails); a POST caught by that reload gets a 503. Wait for the output to go quiet.
   const readyAt = Date.now();
   server.lastOutputAt ??= readyAt;
-  while (Date.now() - readyAt < 10_000 && (Date.now() - readyAt < 1500 || Date.now() - server.lastOutputAt < 2000)) await sleep(100);
+  while (Date.now() - readyAt < 10_000 && (Date.now() - readyAt < 1500 || Date.now() - server.lastOutputAt < 2000))
+    await sleep(100);
   server.startMs = now() - t0;
   return server;
 }
@@ -223,7 +264,12 @@ export async function stopServer(server, { keepDir = false } = {}) {
 export async function restartServer(server) {
   const { dir, vars, ownDir, port, batchTimeout } = server;
   await stopServer(server, { keepDir: true });
-  const next = await startServer({ dir, vars, batchTimeout, port: (await portFree(port)) && (await portFree(port + 50)) ? port : undefined });
+  const next = await startServer({
+    dir,
+    vars,
+    batchTimeout,
+    port: (await portFree(port)) && (await portFree(port + 50)) ? port : undefined,
+  });
   next.ownDir = ownDir; // the first owner created it: the last one removes it
   return next;
 }
@@ -289,7 +335,14 @@ export function request(base, method, pathname, { token, body, headers = {}, tim
   return new Promise((resolve, reject) => {
     const t0 = now();
     const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h, agent: agentFor(base) },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        headers: h,
+        agent: agentFor(base),
+      },
       (res) => {
         const chunks = [];
         res.on("data", (c) => chunks.push(c));
@@ -334,7 +387,8 @@ export async function setupAdmin(server) {
     token: bootstrap,
     body: { username, email: "benchadmin@example.com", first_name: "Bench", last_name: "Admin", password },
   });
-  if (created.status !== 200 && created.status !== 409) throw new Error(`bootstrap → ${created.status} ${created.text}`);
+  if (created.status !== 200 && created.status !== 409)
+    throw new Error(`bootstrap → ${created.status} ${created.text}`);
   // login(s) after a restart: the server object (and maybe its port) is new.
   const admin = { username, password, login: (s = server) => login(s, username, password) };
   Object.assign(admin, await admin.login());
@@ -380,7 +434,8 @@ export async function waitProjected(server, token, users, { timeoutMs = 60_000 }
     for (;;) {
       const r = await request(server.url, "GET", `/v1/users/${user.id}/`, { token });
       if (r.status === 200 && r.body.user.revision >= user.revision) break;
-      if (Date.now() > deadline) throw new Error(`read model did not reach ${user.id}@${user.revision} in ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`read model did not reach ${user.id}@${user.revision} in ${timeoutMs} ms`);
       await sleep(50);
     }
   }
@@ -433,7 +488,10 @@ export function round(x, digits = 2) {
  * back to back, until `durationMs` has passed or `maxRequests` were sent. Only 2xx count as done;
  * other statuses and network errors are counted apart. Latency percentiles are over the 2xx.
  */
-export async function load(server, { concurrency = 32, durationMs = 5000, maxRequests = 200_000, warmupMs = 0, make, check }) {
+export async function load(
+  server,
+  { concurrency = 32, durationMs = 5000, maxRequests = 200_000, warmupMs = 0, make, check },
+) {
   if (warmupMs > 0) await load(server, { concurrency, durationMs: warmupMs, maxRequests, make, check });
   const latencies = [];
   const statuses = {};
@@ -483,7 +541,9 @@ export async function compare(server, { rounds = 3, baseline, candidates, betwee
     for (const [name, spec] of Object.entries(candidates)) {
       const c = await load(server, spec);
       runs[name].push(c);
-      log(`  round ${r + 1}/${rounds} ${name}: ${c.rps} rps, p50 ${c.p50_ms} ms, p99 ${c.p99_ms} ms ${JSON.stringify(c.statuses)}`);
+      log(
+        `  round ${r + 1}/${rounds} ${name}: ${c.rps} rps, p50 ${c.p50_ms} ms, p99 ${c.p99_ms} ms ${JSON.stringify(c.statuses)}`,
+      );
       if (between) await between(name);
     }
   }
@@ -498,7 +558,14 @@ export async function compare(server, { rounds = 3, baseline, candidates, betwee
       ratio_to_baseline: round(median(ratios), 3),
       ratios: ratios.map((x) => round(x, 3)),
       requests: list.reduce((n, x) => n + x.n, 0),
-      non_2xx: list.reduce((n, x) => n + Object.entries(x.statuses).filter(([s]) => !s.startsWith("2")).reduce((a, [, c]) => a + c, 0), 0),
+      non_2xx: list.reduce(
+        (n, x) =>
+          n +
+          Object.entries(x.statuses)
+            .filter(([s]) => !s.startsWith("2"))
+            .reduce((a, [, c]) => a + c, 0),
+        0,
+      ),
       errors: list.reduce((n, x) => n + x.errors, 0),
       concurrency: list[0]?.concurrency,
     };
@@ -516,7 +583,9 @@ export function median(values) {
 // ───────────────────────────── output ─────────────────────────────
 
 export function machine() {
-  const wrangler = JSON.parse(readFileSync(path.join(ROOT, "node_modules", "wrangler", "package.json"), "utf8")).version;
+  const wrangler = JSON.parse(
+    readFileSync(path.join(ROOT, "node_modules", "wrangler", "package.json"), "utf8"),
+  ).version;
   let workerd = null;
   try {
     workerd = JSON.parse(readFileSync(path.join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
@@ -640,7 +709,8 @@ function topFunctions(profile, top) {
   for (const [id, n] of counts) {
     const node = byId.get(id);
     const cf = node.callFrame;
-    const key = `${cf.functionName || "(anonymous)"} ${cf.url ? `${cf.url.split("/").slice(-2).join("/")}:${cf.lineNumber + 1}` : ""}`.trim();
+    const key =
+      `${cf.functionName || "(anonymous)"} ${cf.url ? `${cf.url.split("/").slice(-2).join("/")}:${cf.lineNumber + 1}` : ""}`.trim();
     self.set(key, (self.get(key) ?? 0) + n);
   }
   return [...self.entries()]

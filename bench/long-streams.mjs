@@ -35,7 +35,12 @@ await L.run("long-streams", (opt.buildMinutes + 10) * 60_000, async () => {
         concurrency: opt.concurrency,
         durationMs: 60_000,
         maxRequests: Math.min(5000, s.size - done),
-        make: (i) => ({ method: "PUT", path: `/v1/users/${s.id}/`, token: admin.token, body: { first_name: `F${done + i}` } }),
+        make: (i) => ({
+          method: "PUT",
+          path: `/v1/users/${s.id}/`,
+          token: admin.token,
+          body: { first_name: `F${done + i}` },
+        }),
       });
       done += r.n;
       if (r.n === 0) throw new Error(`no progress building ${s.size}: ${JSON.stringify(r.statuses)}`);
@@ -52,7 +57,10 @@ await L.run("long-streams", (opt.buildMinutes + 10) * 60_000, async () => {
 
   let serial = 0;
   const command = (s) =>
-    L.expectOk(server.url, "PUT", `/v1/users/${s.id}/`, { token: admin.token, body: { last_name: `L${serial++}` } }).then((r) => r.ms);
+    L.expectOk(server.url, "PUT", `/v1/users/${s.id}/`, {
+      token: admin.token,
+      body: { last_name: `L${serial++}` },
+    }).then((r) => r.ms);
 
   async function measure(mode) {
     const cold = Object.fromEntries(streams.map((s) => [s.size, []]));
@@ -75,9 +83,17 @@ await L.run("long-streams", (opt.buildMinutes + 10) * 60_000, async () => {
     }
     const out = {};
     for (const s of streams) {
-      out[s.size] = { cold_ms: L.median(cold[s.size]), cold_runs_ms: cold[s.size].map((x) => L.round(x)), warm: warm[s.size] };
+      out[s.size] = {
+        cold_ms: L.median(cold[s.size]),
+        cold_runs_ms: cold[s.size].map((x) => L.round(x)),
+        warm: warm[s.size],
+      };
     }
-    const memory = { before_mb: L.median(rss.map((x) => x.before_mb)), after_mb: L.median(rss.map((x) => x.after_mb)), runs: rss };
+    const memory = {
+      before_mb: L.median(rss.map((x) => x.before_mb)),
+      after_mb: L.median(rss.map((x) => x.after_mb)),
+      runs: rss,
+    };
     memory.delta_mb = L.round(memory.after_mb - memory.before_mb, 1);
     console.error(`${mode}: ${JSON.stringify(out)} memory ${JSON.stringify(memory)}`);
     return { latency: out, memory };
@@ -124,18 +140,37 @@ await L.run("long-streams", (opt.buildMinutes + 10) * 60_000, async () => {
       "warm p99 ms": l.warm.p99_ms,
       "warm × 1-event": c.warmRatio ?? "1",
       target: [c.size === 10_000 ? "warm ≤ 2×" : null, ct ? `cold ≤ ${ct} ms` : null].filter(Boolean).join(", ") || "–",
-      verdict: [warmOk, coldOk].filter((x) => x !== null).map(L.verdict).join(", "),
+      verdict: [warmOk, coldOk]
+        .filter((x) => x !== null)
+        .map(L.verdict)
+        .join(", "),
     };
   });
   const largest = Math.max(...sizes);
-  for (const [mode, m] of [["no snapshots", withoutSnapshots], ["snapshots", withSnapshots]]) {
-    rows.push({ snapshots: mode, events: `RSS workerd before/after ${largest}`, "cold ms (median)": `${m.memory.before_mb} → ${m.memory.after_mb} MB`, "warm p50 ms": "", "warm p99 ms": "", "warm × 1-event": "", target: "–", verdict: `Δ ${m.memory.delta_mb} MB` });
+  for (const [mode, m] of [
+    ["no snapshots", withoutSnapshots],
+    ["snapshots", withSnapshots],
+  ]) {
+    rows.push({
+      snapshots: mode,
+      events: `RSS workerd before/after ${largest}`,
+      "cold ms (median)": `${m.memory.before_mb} → ${m.memory.after_mb} MB`,
+      "warm p50 ms": "",
+      "warm p99 ms": "",
+      "warm × 1-event": "",
+      target: "–",
+      verdict: `Δ ${m.memory.delta_mb} MB`,
+    });
   }
-  L.report(opt.quick ? "long-streams-quick" : "long-streams", {
-    options: { ...opt, sizes },
-    build: streams.map((s) => ({ events: s.size, seconds: s.buildSeconds })),
-    without_snapshots: withoutSnapshots,
-    with_snapshots: withSnapshots,
-    checks: rows,
-  }, rows);
+  L.report(
+    opt.quick ? "long-streams-quick" : "long-streams",
+    {
+      options: { ...opt, sizes },
+      build: streams.map((s) => ({ events: s.size, seconds: s.buildSeconds })),
+      without_snapshots: withoutSnapshots,
+      with_snapshots: withSnapshots,
+      checks: rows,
+    },
+    rows,
+  );
 });

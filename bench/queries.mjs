@@ -14,19 +14,29 @@ await L.run("queries", 180_000, async () => {
     rounds: opt.rounds,
     baseline: { ...common, make: () => ({ path: "/ht/" }) },
     candidates: {
-      get: { ...common, make: (i) => ({ path: `/v1/users/${users[(i * 7919) % users.length].id}/`, token: admin.token }) },
-      list: { ...common, make: (i) => ({ path: `/v1/users/?page=${(i % pages) + 1}&page_size=10`, token: admin.token }) },
+      get: {
+        ...common,
+        make: (i) => ({ path: `/v1/users/${users[(i * 7919) % users.length].id}/`, token: admin.token }),
+      },
+      list: {
+        ...common,
+        make: (i) => ({ path: `/v1/users/?page=${(i % pages) + 1}&page_size=10`, token: admin.token }),
+      },
     },
   });
   const target = 0.7;
   const rows = L.ratioRows(result, target, (name) => name !== "baseline");
-  L.report("queries", {
-    options: opt,
-    results: result,
-    targets: {
-      ratio_min: target,
-      get_pass: result.get.ratio_to_baseline >= target,
-      list_pass: result.list.ratio_to_baseline >= target,
+  L.report(
+    "queries",
+    {
+      options: opt,
+      results: result,
+      targets: {
+        ratio_min: target,
+        get_pass: result.get.ratio_to_baseline >= target,
+        list_pass: result.list.ratio_to_baseline >= target,
+      },
     },
-  }, rows);
+    rows,
+  );
 });

@@ -11,14 +11,22 @@ await L.run("rebuild", 180_000, async () => {
   console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
   const admin = await L.setupAdmin(server);
   let t = L.now();
-  const users = await L.createUsers(server, admin.token, opt.users, { concurrency: opt.concurrency, timeoutMs: 100_000 });
+  const users = await L.createUsers(server, admin.token, opt.users, {
+    concurrency: opt.concurrency,
+    timeoutMs: 100_000,
+  });
   console.error(`${users.length} users created in ${Math.round(L.now() - t)} ms`);
   t = L.now();
   const updates = await L.load(server, {
     concurrency: opt.concurrency,
     durationMs: 90_000,
     maxRequests: users.length * opt.updates,
-    make: (i) => ({ method: "PUT", path: `/v1/users/${users[i % users.length].id}/`, token: admin.token, body: { first_name: `F${i}` } }),
+    make: (i) => ({
+      method: "PUT",
+      path: `/v1/users/${users[i % users.length].id}/`,
+      token: admin.token,
+      body: { first_name: `F${i}` },
+    }),
     check: (r, spec) => {
       const user = users.find((u) => spec.path.includes(u.id));
       user.revision = Math.max(user.revision, r.body.revision);
@@ -41,20 +49,34 @@ await L.run("rebuild", 180_000, async () => {
   const wallMs = L.now() - t0;
   const wallEps = progress.events / (wallMs / 1000);
   const target = 10_000;
-  L.report("rebuild", {
-    options: opt,
-    users: progress.users_total,
-    events: progress.events,
-    expected_events: expectedEvents,
-    job_events_per_second: progress.events_per_second,
-    wall_ms: L.round(wallMs),
-    wall_events_per_second: L.round(wallEps, 0),
-    last_error: progress.last_error,
-    targets: { events_per_second_min: target, pass: (progress.events_per_second ?? 0) >= target },
-  }, [
-    { measure: "users / events rebuilt", value: `${progress.users_total} / ${progress.events} (expected ${expectedEvents})`, target: "–", verdict: "" },
-    { measure: "events/s (job's own clock)", value: progress.events_per_second, target: `≥ ${target}`, verdict: L.verdict((progress.events_per_second ?? 0) >= target) },
-    { measure: "events/s (wall clock, incl. polling)", value: L.round(wallEps, 0), target: "–", verdict: "" },
-    { measure: "wall time", value: `${Math.round(wallMs)} ms`, target: "–", verdict: "" },
-  ]);
+  L.report(
+    "rebuild",
+    {
+      options: opt,
+      users: progress.users_total,
+      events: progress.events,
+      expected_events: expectedEvents,
+      job_events_per_second: progress.events_per_second,
+      wall_ms: L.round(wallMs),
+      wall_events_per_second: L.round(wallEps, 0),
+      last_error: progress.last_error,
+      targets: { events_per_second_min: target, pass: (progress.events_per_second ?? 0) >= target },
+    },
+    [
+      {
+        measure: "users / events rebuilt",
+        value: `${progress.users_total} / ${progress.events} (expected ${expectedEvents})`,
+        target: "–",
+        verdict: "",
+      },
+      {
+        measure: "events/s (job's own clock)",
+        value: progress.events_per_second,
+        target: `≥ ${target}`,
+        verdict: L.verdict((progress.events_per_second ?? 0) >= target),
+      },
+      { measure: "events/s (wall clock, incl. polling)", value: L.round(wallEps, 0), target: "–", verdict: "" },
+      { measure: "wall time", value: `${Math.round(wallMs)} ms`, target: "–", verdict: "" },
+    ],
+  );
 });

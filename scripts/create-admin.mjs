@@ -41,12 +41,19 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     firstName: values["first-name"],
     lastName: values["last-name"],
   };
-  for (const [name, value] of Object.entries({ ADMIN_BOOTSTRAP_TOKEN: token, username: args.username, email: args.email, password: args.password })) {
+  for (const [name, value] of Object.entries({
+    ADMIN_BOOTSTRAP_TOKEN: token,
+    username: args.username,
+    email: args.email,
+    password: args.password,
+  })) {
     if (!value) {
       console.error(`missing ${name}`);
       process.exit(2);
     }
   }
   const result = await createAdmin(args);
-  console.log(result.created ? `admin ${args.username} created (${result.userId})` : `admin ${args.username} already exists`);
+  console.log(
+    result.created ? `admin ${args.username} created (${result.userId})` : `admin ${args.username} already exists`,
+  );
 }

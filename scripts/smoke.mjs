@@ -35,7 +35,13 @@ const token = login.json.access_token;
 const name = `smoke${Date.now().toString(36)}`;
 const created = await call("POST", "/v1/users/", {
   token,
-  body: { username: name, email: `${name}@example.com`, first_name: "Smoke", last_name: "Test", password: "smoke-password-1" },
+  body: {
+    username: name,
+    email: `${name}@example.com`,
+    first_name: "Smoke",
+    last_name: "Test",
+    password: "smoke-password-1",
+  },
 });
 expect("create", created.status === 200 && created.json?.user_id && created.json?.revision === 1, created);
 const id = created.json.user_id;

@@ -24,6 +24,7 @@ export const bootstrapToken = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 async function sameSecret(a: string, b: string): Promise<boolean> {
-  const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
+  const digest = async (s: string) =>
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
   return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
 }

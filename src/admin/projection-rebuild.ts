@@ -62,7 +62,16 @@ export class ProjectionRebuild extends DurableObject<Env> {
   progress(): RebuildProgress {
     const job = this.job();
     if (!job) {
-      return { status: "idle", users_done: 0, users_total: 0, events: 0, events_per_second: null, started_at: null, finished_at: null, last_error: null };
+      return {
+        status: "idle",
+        users_done: 0,
+        users_total: 0,
+        events: 0,
+        events_per_second: null,
+        started_at: null,
+        finished_at: null,
+        last_error: null,
+      };
     }
     const seconds = ((job.finished_at ?? Date.now()) - job.started_at) / 1000;
     return {

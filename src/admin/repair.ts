@@ -12,7 +12,12 @@ const field = z.string().max(150);
 const CorrectionBody = z
   .strictObject({
     changes: z
-      .strictObject({ username: field.optional(), email: z.string().max(254).optional(), first_name: field.optional(), last_name: field.optional() })
+      .strictObject({
+        username: field.optional(),
+        email: z.string().max(254).optional(),
+        first_name: field.optional(),
+        last_name: field.optional(),
+      })
       .openapi({ description: "The corrected values; username included, unlike a normal update" }),
     reason: z.string().min(1).max(1000),
   })
@@ -93,7 +98,13 @@ export const repair = createRouter()
     const body = c.req.valid("json");
     const input = { type: "CorrectUser" as const, changes: body.changes, reason: body.reason };
     return c.json(
-      await runCommand(c, { userId: user_id, input, body, reason: body.reason, message: "User corrected successfully" }),
+      await runCommand(c, {
+        userId: user_id,
+        input,
+        body,
+        reason: body.reason,
+        message: "User corrected successfully",
+      }),
       200,
     );
   })
@@ -120,4 +131,6 @@ export const repair = createRouter()
     const restart = c.req.valid("query").restart === "true";
     return c.json(await c.env.PROJECTION_REBUILD.getByName(REBUILD_NAME).start(restart), 200);
   })
-  .openapi(rebuildProgress, async (c) => c.json(await c.env.PROJECTION_REBUILD.getByName(REBUILD_NAME).progress(), 200));
+  .openapi(rebuildProgress, async (c) =>
+    c.json(await c.env.PROJECTION_REBUILD.getByName(REBUILD_NAME).progress(), 200),
+  );

@@ -33,14 +33,17 @@ export const adminRoutes = createRouter()
     const body = c.req.valid("json");
     // Deterministic per username: re-running the bootstrap lands on the same object and is a no-op.
     const userId = await newUserId("bootstrap", body.username.trim().toLowerCase());
-    return c.json(await runCommand(c, {
-      userId,
-      input: { type: "CreateUser", ...body },
-      body,
-      role: "admin",
-      message: "Admin created successfully",
-      includeUserId: true,
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId,
+        input: { type: "CreateUser", ...body },
+        body,
+        role: "admin",
+        message: "Admin created successfully",
+        includeUserId: true,
+      }),
+      200,
+    );
   })
   .openapi(exportStream, async (c) => {
     const { user_id } = c.req.valid("param");

@@ -42,11 +42,7 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
   }
 }
 
-function createUser(
-  state: UserState,
-  command: Extract<UserCommand, { type: "CreateUser" }>,
-  policy: Policy,
-): Decision {
+function createUser(state: UserState, command: Extract<UserCommand, { type: "CreateUser" }>, policy: Policy): Decision {
   if (state.user) return reject({ code: "UserAlreadyExists", message: "User already exists" });
   const username = command.username.trim();
   if (username.length < USERNAME_MIN_LENGTH) {

@@ -47,14 +47,20 @@ app.route("/admin", adminRoutes);
 app.route("/admin", operations);
 app.route("/admin", repair);
 
-app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+});
 app.doc31("/v1/openapi.json", {
   openapi: "3.1.0",
   info: { title: "Event-sourced user service", version: "1.0.0" },
 });
 app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
 
-app.notFound((c) => errorResponse(c, new ApiError(404, { error: "HTTP Error", message: "Not Found", type: "HTTPException" })));
+app.notFound((c) =>
+  errorResponse(c, new ApiError(404, { error: "HTTP Error", message: "Not Found", type: "HTTPException" })),
+);
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorResponse(c, error);
@@ -73,5 +79,8 @@ app.onError((error, c) => {
       stack: error.stack,
     }),
   );
-  return c.json({ error: "Internal Server Error", message: "An unexpected error occurred", type: "InternalServerError" }, 500);
+  return c.json(
+    { error: "Internal Server Error", message: "An unexpected error occurred", type: "InternalServerError" },
+    500,
+  );
 });

@@ -4,7 +4,9 @@ import { PublicEventSchema } from "../domain/events";
 /** Request and response shapes of the contract; HTTP-only, so the domain can change separately. */
 
 export const UserIdParams = z.object({
-  user_id: z.uuid().openapi({ param: { name: "user_id", in: "path" }, example: "0b9f2f0e-1c3a-4d5e-8f60-7a8b9c0d1e2f" }),
+  user_id: z
+    .uuid()
+    .openapi({ param: { name: "user_id", in: "path" }, example: "0b9f2f0e-1c3a-4d5e-8f60-7a8b9c0d1e2f" }),
 });
 
 export const CommandHeaders = z.object({

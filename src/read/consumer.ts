@@ -90,7 +90,13 @@ async function plan(
   const created = [...delivered, ...events].find((event) => event.event_type === "USER_CREATED");
   const welcome =
     created && after && !erased
-      ? welcomeEmail(userId, created.id, String(created.data.email), String(created.data.first_name ?? ""), created.timestamp)
+      ? welcomeEmail(
+          userId,
+          created.id,
+          String(created.data.email),
+          String(created.data.first_name ?? ""),
+          created.timestamp,
+        )
       : null;
   return { before, after, messages, welcome, erased };
 }
@@ -108,7 +114,10 @@ async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promi
     const { before, after } = w;
     if (after && after !== before) {
       const guarded = before
-        ? db.update(users).set(after).where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
+        ? db
+            .update(users)
+            .set(after)
+            .where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
         : db.insert(users).values(after).onConflictDoNothing();
       writes.push({
         item: guarded,
@@ -130,7 +139,10 @@ async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promi
     }
     const welcome = w.welcome;
     if (welcome) {
-      writes.push({ item: welcomeUnlessErased(db, welcome), onApplied: (changed) => (changed ? mail.send(welcome) : undefined) });
+      writes.push({
+        item: welcomeUnlessErased(db, welcome),
+        onApplied: (changed) => (changed ? mail.send(welcome) : undefined),
+      });
     }
   }
   if (writes.length > 0) {
@@ -139,7 +151,11 @@ async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promi
       results = await db.batch(writes.map((w) => w.item) as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
     } catch (error) {
       console.warn(JSON.stringify({ msg: "projection batch failed, retrying", error: String(error) }));
-      await giveBack(d1, work.flatMap((w) => w.messages), error);
+      await giveBack(
+        d1,
+        work.flatMap((w) => w.messages),
+        error,
+      );
       return;
     }
     // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
@@ -177,7 +193,10 @@ function welcomeUnlessErased(db: DrizzleD1Database, mail: SentEmailRow) {
 async function loadRows(db: DrizzleD1Database, ids: string[]): Promise<Map<string, UserRow>> {
   const rows = new Map<string, UserRow>();
   for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
-    const found = await db.select().from(users).where(inArray(users.id, ids.slice(i, i + IDS_PER_QUERY)));
+    const found = await db
+      .select()
+      .from(users)
+      .where(inArray(users.id, ids.slice(i, i + IDS_PER_QUERY)));
     for (const row of found) rows.set(row.id, row);
   }
   return rows;

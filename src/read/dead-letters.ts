@@ -57,7 +57,12 @@ export async function recordDeadLetters(messages: readonly Message<unknown>[], d
 }
 
 export async function listDeadLetters(db: D1Database, limit: number): Promise<DeadLetterRow[]> {
-  return drizzle(db).select().from(deadLetters).where(isNull(deadLetters.redrivenAt)).orderBy(desc(deadLetters.id)).limit(limit);
+  return drizzle(db)
+    .select()
+    .from(deadLetters)
+    .where(isNull(deadLetters.redrivenAt))
+    .orderBy(desc(deadLetters.id))
+    .limit(limit);
 }
 
 export async function pendingDeadLetters(db: D1Database): Promise<number> {

@@ -13,7 +13,13 @@ export const logMailSender: MailSender = {
   },
 };
 
-export function welcomeEmail(userId: string, eventId: string, email: string, firstName: string, sentAt: string): SentEmailRow {
+export function welcomeEmail(
+  userId: string,
+  eventId: string,
+  email: string,
+  firstName: string,
+  sentAt: string,
+): SentEmailRow {
   return {
     userId,
     kind: "welcome",

@@ -9,10 +9,7 @@ export interface IdempotencyRecord<T> {
 
 export function findIdempotencyRecord<T>(sql: SqlStorage, key: string): IdempotencyRecord<T> | null {
   const row = sql
-    .exec<{ fingerprint: string; result: string }>(
-      "SELECT fingerprint, result FROM idempotency WHERE key = ?",
-      key,
-    )
+    .exec<{ fingerprint: string; result: string }>("SELECT fingerprint, result FROM idempotency WHERE key = ?", key)
     .toArray()[0];
   return row ? { fingerprint: row.fingerprint, result: JSON.parse(row.result) as T } : null;
 }

@@ -24,7 +24,11 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
       setMeta(sql, "registered", "1");
     }
-    for (let pending = pendingOutboxRevisions(sql, OUTBOX_BATCH); pending.length > 0; pending = pendingOutboxRevisions(sql, OUTBOX_BATCH)) {
+    for (
+      let pending = pendingOutboxRevisions(sql, OUTBOX_BATCH);
+      pending.length > 0;
+      pending = pendingOutboxRevisions(sql, OUTBOX_BATCH)
+    ) {
       const first = pending[0]!;
       const last = pending[pending.length - 1]!;
       const wanted = new Set(pending);
@@ -45,7 +49,13 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
     setMeta(sql, "flush_failures", String(failures + 1));
     const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures);
     console.warn(
-      JSON.stringify({ msg: "outbox flush failed, retrying", userId, failures: failures + 1, delay, error: String(error) }),
+      JSON.stringify({
+        msg: "outbox flush failed, retrying",
+        userId,
+        failures: failures + 1,
+        delay,
+        error: String(error),
+      }),
     );
     await ctx.storage.setAlarm(Date.now() + delay);
   }

@@ -7,7 +7,10 @@ import type { EventMetadata } from "../domain/events";
  * facts the domain needs (hashes, checks) before deciding.
  */
 export type CommandInput =
-  | Extract<UserCommand, { type: "UpdateUser" | "DeleteUser" | "CorrectUser" | "EraseUser" | "SuspendUser" | "ReactivateUser" }>
+  | Extract<
+      UserCommand,
+      { type: "UpdateUser" | "DeleteUser" | "CorrectUser" | "EraseUser" | "SuspendUser" | "ReactivateUser" }
+    >
   | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
   | { type: "ChangePassword"; current_password: string; new_password: string };
 
@@ -31,8 +34,7 @@ export type WriteRejection =
   | { code: "Busy" };
 
 export type CommandResult =
-  | { ok: true; userId: string; revision: number; replayed: boolean }
-  | { ok: false; rejection: WriteRejection };
+  { ok: true; userId: string; revision: number; replayed: boolean } | { ok: false; rejection: WriteRejection };
 
 export type LoginResult =
   | { ok: true; revision: number; user: import("../domain/user").PublicUser }

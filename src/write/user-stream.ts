@@ -197,7 +197,12 @@ export class UserStream extends DurableObject<Env> {
         setMeta(this.sql, "aggregate_id", request.userId);
         this.aggregateId = request.userId;
       }
-      const result: Success = { ok: true, userId: request.userId, revision: this.state.revision + events.length, replayed: false };
+      const result: Success = {
+        ok: true,
+        userId: request.userId,
+        revision: this.state.revision + events.length,
+        replayed: false,
+      };
       if (request.idempotency) {
         const { key, fingerprint } = request.idempotency;
         saveIdempotencyRecord(this.sql, key, { fingerprint, result }, now);

@@ -244,7 +244,9 @@ describe("changing the password", () => {
 
 describe("deleting a user", () => {
   it("records the deletion", () => {
-    given(userCreated()).when({ type: "DeleteUser" }).then({ event_type: "USER_DELETED", data: { reason: null } });
+    given(userCreated())
+      .when({ type: "DeleteUser" })
+      .then({ event_type: "USER_DELETED", data: { reason: null } });
   });
 
   it("records the reason of the deletion as part of the fact", () => {

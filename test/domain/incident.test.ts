@@ -20,17 +20,32 @@ describe("a production incident as a unit test", () => {
     // The exported history, as it was: deleted at 15:47 by the admin, for the reason on record.
     expect(stateFromExport(DELETED_USER_EXPORT)).toMatchObject({
       revision: 4,
-      user: { username: "mallory", email: "mallory.moss@example.com", status: "deleted", deleted_at: "2026-11-23T15:47:00.511Z" },
+      user: {
+        username: "mallory",
+        email: "mallory.moss@example.com",
+        status: "deleted",
+        deleted_at: "2026-11-23T15:47:00.511Z",
+      },
     });
 
     const history = historyFromExport(DELETED_USER_EXPORT);
-    given(...history).when({ type: "UpdateUser", first_name: "Mal" }).rejects({ code: "BusinessRuleViolated", rule: "user_update_deleted" });
-    given(...history).when({ type: "UpdateUser", email: "new@example.com" }).rejects({ code: "BusinessRuleViolated", rule: "user_update_deleted" });
+    given(...history)
+      .when({ type: "UpdateUser", first_name: "Mal" })
+      .rejects({ code: "BusinessRuleViolated", rule: "user_update_deleted" });
+    given(...history)
+      .when({ type: "UpdateUser", email: "new@example.com" })
+      .rejects({ code: "BusinessRuleViolated", rule: "user_update_deleted" });
     // Nor could the client have changed the password or deleted the user again.
-    given(...history).when(changePassword()).rejects({ code: "BusinessRuleViolated", rule: "password_change_deleted" });
-    given(...history).when({ type: "DeleteUser" }).rejects({ code: "BusinessRuleViolated", rule: "user_already_deleted" });
+    given(...history)
+      .when(changePassword())
+      .rejects({ code: "BusinessRuleViolated", rule: "password_change_deleted" });
+    given(...history)
+      .when({ type: "DeleteUser" })
+      .rejects({ code: "BusinessRuleViolated", rule: "user_already_deleted" });
     // Up to the deletion, the same update was fine: the rejection is due to the deletion alone.
-    given(...history.slice(0, 3)).when({ type: "UpdateUser", first_name: "Mal" }).then({ event_type: "USER_UPDATED", data: { first_name: "Mal" } });
+    given(...history.slice(0, 3))
+      .when({ type: "UpdateUser", first_name: "Mal" })
+      .then({ event_type: "USER_UPDATED", data: { first_name: "Mal" } });
   });
 
   it("the helper fills redacted hashes, keeps the envelopes and lifts old schema versions", () => {
@@ -41,12 +56,20 @@ describe("a production incident as a unit test", () => {
       [3, "PASSWORD_CHANGED", 1],
       [4, "USER_DELETED", 2],
     ]);
-    expect(events[0]).toMatchObject({ timestamp: "2026-11-20T09:12:03.417Z", data: { password_hash: REDACTED_PASSWORD_HASH } });
-    expect(events[2]).toMatchObject({ data: { password_hash: REDACTED_PASSWORD_HASH, hashing_method: "pbkdf2-sha256" } });
+    expect(events[0]).toMatchObject({
+      timestamp: "2026-11-20T09:12:03.417Z",
+      data: { password_hash: REDACTED_PASSWORD_HASH },
+    });
+    expect(events[2]).toMatchObject({
+      data: { password_hash: REDACTED_PASSWORD_HASH, hashing_method: "pbkdf2-sha256" },
+    });
     expect(events[3]?.metadata).toMatchObject({ actor_username: "admin", reason: "Fraud report #5521" });
 
     // An export taken before USER_DELETED v2 (data `{}`, the reason only in metadata) reads the same.
-    const v1 = DELETED_USER_EXPORT.replace('"version":2,"timestamp":"2026-11-23T15:47:00.511Z","revision":4,"data":{"reason":"Fraud report #5521"}', '"version":1,"timestamp":"2026-11-23T15:47:00.511Z","revision":4,"data":{}');
+    const v1 = DELETED_USER_EXPORT.replace(
+      '"version":2,"timestamp":"2026-11-23T15:47:00.511Z","revision":4,"data":{"reason":"Fraud report #5521"}',
+      '"version":1,"timestamp":"2026-11-23T15:47:00.511Z","revision":4,"data":{}',
+    );
     expect(v1).not.toBe(DELETED_USER_EXPORT);
     expect(eventsFromExport(v1)[3]).toMatchObject({ version: 2, data: { reason: "Fraud report #5521" } });
 

@@ -68,7 +68,10 @@ describe("GET /admin/projections/status", () => {
       const res = await call("GET", `/v1/users/${user.id}/`, { token: admin });
       expect(res.status).toBe(200);
     }
-    expect((await call("GET", `/v1/users/${last.id}/`, { token: admin })).body.user).toMatchObject({ first_name: "Changed", revision: 2 });
+    expect((await call("GET", `/v1/users/${last.id}/`, { token: admin })).body.user).toMatchObject({
+      first_name: "Changed",
+      revision: 2,
+    });
   });
 
   it("needs an admin", async () => {

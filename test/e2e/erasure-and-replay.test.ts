@@ -3,10 +3,14 @@ import { describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser } from "../support/api";
 
 async function row(userId: string) {
-  return env.DB.prepare("SELECT revision, status, email FROM users WHERE id = ?").bind(userId).first<{ revision: number; status: string; email: string }>();
+  return env.DB.prepare("SELECT revision, status, email FROM users WHERE id = ?")
+    .bind(userId)
+    .first<{ revision: number; status: string; email: string }>();
 }
 async function mail(userId: string) {
-  return env.DB.prepare("SELECT recipient, body FROM sent_emails WHERE user_id = ?").bind(userId).first<{ recipient: string; body: string }>();
+  return env.DB.prepare("SELECT recipient, body FROM sent_emails WHERE user_id = ?")
+    .bind(userId)
+    .first<{ recipient: string; body: string }>();
 }
 
 /**
@@ -27,7 +31,10 @@ describe("an erasure and a replay racing it", () => {
   it("an erasure followed at once by a replay still blanks the mail record", async () => {
     const admin = await adminSession();
     const user = await createUser(admin.token, { first_name: "Secretname" });
-    await vi.waitUntil(async () => (await mail(user.id)) !== null && (await row(user.id)) !== null, { timeout: 10_000, interval: 20 });
+    await vi.waitUntil(async () => (await mail(user.id)) !== null && (await row(user.id)) !== null, {
+      timeout: 10_000,
+      interval: 20,
+    });
     const erase = await call("POST", `/admin/users/${user.id}/erase`, { token: admin.token, body: { reason: "gdpr" } });
     expect(erase.status).toBe(200);
     const replay = await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token });

@@ -9,7 +9,6 @@ import type { UserView, UserListBody as UserList, CommandBody as CommandResponse
  * local queue → the consumer → D1 → the query endpoints. Waiting is done by `?min_revision=`.
  */
 
-
 let admin: string;
 beforeAll(async () => {
   ({ token: admin } = await adminSession());
@@ -26,7 +25,9 @@ async function listByName(username: string) {
 }
 
 async function welcomeMails(userId: string) {
-  const { results } = await env.DB.prepare("SELECT event_id, recipient, sent_at FROM sent_emails WHERE user_id = ? AND kind = 'welcome'")
+  const { results } = await env.DB.prepare(
+    "SELECT event_id, recipient, sent_at FROM sent_emails WHERE user_id = ? AND kind = 'welcome'",
+  )
     .bind(userId)
     .all<{ event_id: string; recipient: string; sent_at: string }>();
   return results;
@@ -62,10 +63,20 @@ describe("a user's life, as the read model sees it", () => {
     expect(updated.headers.get("ETag")).toBe('"2"');
     const afterUpdate = await readAt(user.id, updated.body.revision);
     expect(afterUpdate.status).toBe(200);
-    expect(afterUpdate.body.user).toMatchObject({ first_name: "Amazing", last_name: "Hopper", email: `amazing.${user.email}`, revision: 2 });
+    expect(afterUpdate.body.user).toMatchObject({
+      first_name: "Amazing",
+      last_name: "Hopper",
+      email: `amazing.${user.email}`,
+      revision: 2,
+    });
     expect(afterUpdate.body.user.created_at).toBe(created.body.user.created_at);
-    expect(Date.parse(afterUpdate.body.user.updated_at)).toBeGreaterThanOrEqual(Date.parse(created.body.user.updated_at));
-    expect(await listByName(user.username)).toMatchObject({ count: 1, results: [{ first_name: "Amazing", revision: 2 }] });
+    expect(Date.parse(afterUpdate.body.user.updated_at)).toBeGreaterThanOrEqual(
+      Date.parse(created.body.user.updated_at),
+    );
+    expect(await listByName(user.username)).toMatchObject({
+      count: 1,
+      results: [{ first_name: "Amazing", revision: 2 }],
+    });
 
     const changed = await call<CommandResponse>("PUT", `/v1/users/${user.id}/password/`, {
       token,
@@ -78,7 +89,10 @@ describe("a user's life, as the read model sees it", () => {
     expect(afterPassword.body.user).toMatchObject({ first_name: "Amazing", revision: 3 });
     expect(JSON.stringify(afterPassword.body)).not.toMatch(/battery|password|hash/i);
 
-    const deleted = await call<CommandResponse>("DELETE", `/v1/users/${user.id}/`, { token: admin, body: { reason: "test" } });
+    const deleted = await call<CommandResponse>("DELETE", `/v1/users/${user.id}/`, {
+      token: admin,
+      body: { reason: "test" },
+    });
     expect(deleted.status).toBe(200);
     expect(deleted.body.revision).toBe(4);
     const afterDelete = await readAt(user.id, deleted.body.revision);
@@ -90,12 +104,24 @@ describe("a user's life, as the read model sees it", () => {
 
   it("suspend and reactivate are projected too", async () => {
     const user = await createUser(admin);
-    const suspended = await call<CommandResponse>("POST", `/v1/users/${user.id}/suspend/`, { token: admin, body: { reason: "spam" } });
+    const suspended = await call<CommandResponse>("POST", `/v1/users/${user.id}/suspend/`, {
+      token: admin,
+      body: { reason: "spam" },
+    });
     expect(suspended.status).toBe(200);
-    expect((await readAt(user.id, suspended.body.revision)).body.user).toMatchObject({ status: "suspended", revision: 2 });
-    const reactivated = await call<CommandResponse>("POST", `/v1/users/${user.id}/reactivate/`, { token: admin, body: { reason: "ok" } });
+    expect((await readAt(user.id, suspended.body.revision)).body.user).toMatchObject({
+      status: "suspended",
+      revision: 2,
+    });
+    const reactivated = await call<CommandResponse>("POST", `/v1/users/${user.id}/reactivate/`, {
+      token: admin,
+      body: { reason: "ok" },
+    });
     expect(reactivated.status).toBe(200);
-    expect((await readAt(user.id, reactivated.body.revision)).body.user).toMatchObject({ status: "active", revision: 3 });
+    expect((await readAt(user.id, reactivated.body.revision)).body.user).toMatchObject({
+      status: "active",
+      revision: 3,
+    });
   });
 
   it("the eventual read and the strong read agree once the read model caught up", async () => {
@@ -111,7 +137,10 @@ describe("the welcome email", () => {
   it("is sent exactly once per user, even when the same events are delivered again", async () => {
     const logs = vi.spyOn(console, "log");
     const user = await createUser(admin);
-    const update = await call<CommandResponse>("PUT", `/v1/users/${user.id}/`, { token: admin, body: { last_name: "Twice" } });
+    const update = await call<CommandResponse>("PUT", `/v1/users/${user.id}/`, {
+      token: admin,
+      body: { last_name: "Twice" },
+    });
     expect((await readAt(user.id, update.body.revision)).status).toBe(200);
     // The mail is recorded in the same D1 batch as the row.
     const [mail] = await welcomeMails(user.id);
@@ -130,12 +159,16 @@ describe("the welcome email", () => {
       aggregate_id: marker,
       data: { ...events[0]!.data, username: uniqueName("marker"), email: `${marker}@example.com` },
     };
-    await env.EVENTS.sendBatch([...events, ...events, markerEvent].map((body) => ({ body, contentType: "json" as const })));
+    await env.EVENTS.sendBatch(
+      [...events, ...events, markerEvent].map((body) => ({ body, contentType: "json" as const })),
+    );
     expect((await readAt(marker, 1)).status).toBe(200);
 
     expect(await welcomeMails(user.id)).toEqual([mail]);
     expect((await readAt(user.id, 2)).body.user).toMatchObject({ last_name: "Twice", revision: 2 });
-    const sent = logs.mock.calls.filter(([line]) => typeof line === "string" && line.includes('"mail sent"') && line.includes(user.id));
+    const sent = logs.mock.calls.filter(
+      ([line]) => typeof line === "string" && line.includes('"mail sent"') && line.includes(user.id),
+    );
     expect(sent).toHaveLength(1);
     logs.mockRestore();
   });

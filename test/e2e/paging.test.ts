@@ -2,7 +2,6 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser } from "../support/api";
 import type { UserView, UserListBody as UserList } from "../support/types";
 
-
 const TOTAL = 200;
 const CHUNK = 50;
 const PAGE_SIZE = 7;
@@ -15,14 +14,19 @@ beforeAll(async () => {
   ({ token: admin } = await adminSession());
   for (let start = 0; start < TOTAL; start += CHUNK) {
     const chunk = Array.from({ length: Math.min(CHUNK, TOTAL - start) }, (_, i) =>
-      createUser(admin, { username: `${prefix}${String(start + i).padStart(3, "0")}`, email: `${prefix}${start + i}@example.com` }),
+      createUser(admin, {
+        username: `${prefix}${String(start + i).padStart(3, "0")}`,
+        email: `${prefix}${start + i}@example.com`,
+      }),
     );
     created.push(...(await Promise.all(chunk)));
   }
 }, 120_000);
 
 async function page(n: number, size: number, username = prefix) {
-  const res = await call<UserList>("GET", `/v1/users/?page=${n}&page_size=${size}&username=${username}`, { token: admin });
+  const res = await call<UserList>("GET", `/v1/users/?page=${n}&page_size=${size}&username=${username}`, {
+    token: admin,
+  });
   expect(res.status).toBe(200);
   return res.body;
 }

@@ -7,8 +7,22 @@ import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import { fakeMessage } from "../read/fixtures";
-import { PASSWORD, adminSession, call, createUser as createUserOverHttp, login, newUserBody, uniqueName } from "../support/api";
-import type { UserView, UserListBody as UserList, EventsPageBody as EventsPage, ErrorBody, CommandBody as CommandResponse } from "../support/types";
+import {
+  PASSWORD,
+  adminSession,
+  call,
+  createUser as createUserOverHttp,
+  login,
+  newUserBody,
+  uniqueName,
+} from "../support/api";
+import type {
+  UserView,
+  UserListBody as UserList,
+  EventsPageBody as EventsPage,
+  ErrorBody,
+  CommandBody as CommandResponse,
+} from "../support/types";
 
 /**
  * Repairs, end to end: corrections are events, erasure leaves only a tombstone, and the read model
@@ -40,7 +54,9 @@ async function command(method: string, path: string, token: string, body?: unkno
 }
 
 async function d1Revision(userId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT revision FROM users WHERE id = ?").bind(userId).first<{ revision: number }>();
+  const row = await env.DB.prepare("SELECT revision FROM users WHERE id = ?")
+    .bind(userId)
+    .first<{ revision: number }>();
   return row?.revision ?? 0;
 }
 
@@ -135,7 +151,13 @@ describe("corrections", () => {
 
     const read = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?min_revision=2`, { token: admin.token });
     expect(read.status).toBe(200);
-    expect(read.body.user).toMatchObject({ username: right, first_name: "John", last_name: "Last", email: user.email, revision: 2 });
+    expect(read.body.user).toMatchObject({
+      username: right,
+      first_name: "John",
+      last_name: "Last",
+      email: user.email,
+      revision: 2,
+    });
 
     const events = await call<EventsPage>("GET", `/v1/users/${user.id}/events/`, { token: admin.token });
     expect(events.body.results[1]).toMatchObject({
@@ -145,7 +167,10 @@ describe("corrections", () => {
       metadata: { actor_id: admin.id, actor_username: admin.username, reason },
     });
     // The original event is untouched: the stream says what was entered and what it was corrected to.
-    expect(events.body.results[0]).toMatchObject({ event_type: "USER_CREATED", data: { username: wrong, first_name: "Jhon" } });
+    expect(events.body.results[0]).toMatchObject({
+      event_type: "USER_CREATED",
+      data: { username: wrong, first_name: "Jhon" },
+    });
 
     const byOld = await call<UserList>("GET", `/v1/users/?username=${wrong}`, { token: admin.token });
     expect(byOld.body.count).toBe(0);
@@ -153,11 +178,16 @@ describe("corrections", () => {
     expect(byNew.body.results.map((u) => u.id)).toEqual([user.id]);
 
     // The corrected user logs in under the new name.
-    const loggedIn = await call<{ user: { id: string } }>("POST", "/v1/auth/login/", { body: { username: right, password: PASSWORD } });
+    const loggedIn = await call<{ user: { id: string } }>("POST", "/v1/auth/login/", {
+      body: { username: right, password: PASSWORD },
+    });
     expect(loggedIn.status).toBe(200);
     expect(loggedIn.body.user.id).toBe(user.id);
     // The new name is taken (in any case); the old one is free again.
-    const taken = await call<ErrorBody>("POST", "/v1/users/", { token: admin.token, body: newUserBody(right.toUpperCase()) });
+    const taken = await call<ErrorBody>("POST", "/v1/users/", {
+      token: admin.token,
+      body: newUserBody(right.toUpperCase()),
+    });
     expect(taken.status).toBe(409);
     expect(taken.body).toMatchObject({ type: "UsernameAlreadyExistsError" });
     const reused = await createUser({ username: wrong.toLowerCase(), password: "another-password-1" });
@@ -169,21 +199,38 @@ describe("corrections", () => {
     const own = await login(user.username);
     const path = `/admin/users/${user.id}/corrections`;
 
-    const noReason = await call<ErrorBody>("POST", path, { token: admin.token, body: { changes: { first_name: "X" } } });
+    const noReason = await call<ErrorBody>("POST", path, {
+      token: admin.token,
+      body: { changes: { first_name: "X" } },
+    });
     expect(noReason.status).toBe(422);
     expect(noReason.body).toMatchObject({ type: "RequestValidationError" });
-    expect((await call("POST", path, { token: admin.token, body: { changes: { first_name: "X" }, reason: "" } })).status).toBe(422);
-    const blank = await call<ErrorBody>("POST", path, { token: admin.token, body: { changes: { first_name: "X" }, reason: "   " } });
+    expect(
+      (await call("POST", path, { token: admin.token, body: { changes: { first_name: "X" }, reason: "" } })).status,
+    ).toBe(422);
+    const blank = await call<ErrorBody>("POST", path, {
+      token: admin.token,
+      body: { changes: { first_name: "X" }, reason: "   " },
+    });
     expect(blank.status).toBe(422);
     expect(blank.body).toMatchObject({ type: "ValidationError" });
-    expect((await call("POST", path, { token: admin.token, body: { changes: {}, reason: "nothing" } })).status).toBe(422);
+    expect((await call("POST", path, { token: admin.token, body: { changes: {}, reason: "nothing" } })).status).toBe(
+      422,
+    );
 
-    const notAdmin = await call<ErrorBody>("POST", path, { token: own, body: { changes: { first_name: "Me" }, reason: "I want to" } });
+    const notAdmin = await call<ErrorBody>("POST", path, {
+      token: own,
+      body: { changes: { first_name: "Me" }, reason: "I want to" },
+    });
     expect(notAdmin.status).toBe(403);
-    expect((await call("POST", path, { body: { changes: { first_name: "Me" }, reason: "anonymous" } })).status).toBe(401);
+    expect((await call("POST", path, { body: { changes: { first_name: "Me" }, reason: "anonymous" } })).status).toBe(
+      401,
+    );
 
     // None of the refused corrections left a trace.
-    const strong = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?consistency=strong`, { token: admin.token });
+    const strong = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?consistency=strong`, {
+      token: admin.token,
+    });
     expect(strong.body.user).toMatchObject({ first_name: "First", revision: 1 });
   });
 });
@@ -222,7 +269,9 @@ describe("erasure", () => {
     const eventual = await call<ErrorBody>("GET", `/v1/users/${user.id}/`, { token: admin.token });
     const strong = await call<ErrorBody>("GET", `/v1/users/${user.id}/?consistency=strong`, { token: admin.token });
     const list = await wholeList();
-    const filtered = await call<UserList>("GET", `/v1/users/?username=${encodeURIComponent(username)}`, { token: admin.token });
+    const filtered = await call<UserList>("GET", `/v1/users/?username=${encodeURIComponent(username)}`, {
+      token: admin.token,
+    });
     const histories = await Promise.all(
       ["revision=1", "revision=2", "revision=3", "timestamp=2999-01-01T00:00:00Z"].map((q) =>
         call<PublicUser>("GET", `/v1/users/${user.id}/history/?${q}`, { token: admin.token }),
@@ -236,7 +285,12 @@ describe("erasure", () => {
     expect(leaks([eventual.body, strong.body], personal)).toEqual([]);
     expect(leaks(list, personal)).toEqual([]);
     expect(leaks(filtered.body, personal)).toEqual([]);
-    expect(leaks(histories.map((h) => h.body), personal)).toEqual([]);
+    expect(
+      leaks(
+        histories.map((h) => h.body),
+        personal,
+      ),
+    ).toEqual([]);
     expect(leaks(events.body, personal)).toEqual([]);
     expect(leaks(exported.text, personal)).toEqual([]);
     expect(leaks([deadLetters.body, status.body], personal)).toEqual([]);
@@ -247,7 +301,9 @@ describe("erasure", () => {
     expect(leaks(await rows("dead_letters"), personal)).toEqual([]);
     // The user's own object: every row of every table.
     const storage = await objectStorage(user.id);
-    expect(Object.keys(storage)).toEqual(expect.arrayContaining(["events", "personal_data", "snapshots", "outbox", "idempotency", "meta"]));
+    expect(Object.keys(storage)).toEqual(
+      expect.arrayContaining(["events", "personal_data", "snapshots", "outbox", "idempotency", "meta"]),
+    );
     expect(leaks(storage, personal)).toEqual([]);
 
     // The tombstone stays: the stream still has its three events, the last one saying why.
@@ -258,7 +314,12 @@ describe("erasure", () => {
       data: {},
       metadata: { actor_id: admin.id, reason: "Data protection request #1234" },
     });
-    expect(events.body.results[0]!.data).toMatchObject({ username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED });
+    expect(events.body.results[0]!.data).toMatchObject({
+      username: ERASED,
+      email: ERASED,
+      first_name: ERASED,
+      last_name: ERASED,
+    });
     expect(events.body.results[1]!.metadata).toMatchObject({ actor_id: user.id, actor_username: ERASED });
     expect(exported.text.trimEnd().split("\n")).toHaveLength(3);
     expect(histories[2]!.status).toBe(200);
@@ -278,12 +339,19 @@ describe("erasure", () => {
     const failedLogin = await call<ErrorBody>("POST", "/v1/auth/login/", { body: { username, password: PASSWORD } });
     expect(failedLogin.status).toBe(401);
     expect((await call("GET", "/v1/users/", { token: own })).status).toBe(401);
-    const again = await call<ErrorBody>("POST", `/admin/users/${user.id}/erase`, { token: admin.token, body: { reason: "again" } });
+    const again = await call<ErrorBody>("POST", `/admin/users/${user.id}/erase`, {
+      token: admin.token,
+      body: { reason: "again" },
+    });
     expect(again.status).toBe(422);
     expect(again.body).toMatchObject({ type: "BusinessRuleViolationError", details: { rule: "user_already_erased" } });
 
     // The username and both emails it ever had are free for someone else.
-    const heir = await createUser({ username: username.toUpperCase(), email: email.toLowerCase(), password: "heir-password-1" });
+    const heir = await createUser({
+      username: username.toUpperCase(),
+      email: email.toLowerCase(),
+      password: "heir-password-1",
+    });
     const other = await createUser({ email: movedEmail.toUpperCase() });
     expect(heir.id).not.toBe(user.id);
     expect(other.id).not.toBe(user.id);
@@ -291,7 +359,9 @@ describe("erasure", () => {
 
   it("the tombstone still says who erased the user, by id and by name", async () => {
     const user = await createUser();
-    expect(await command("POST", `/admin/users/${user.id}/erase`, admin.token, { reason: "Data protection request #77" })).toBe(2);
+    expect(
+      await command("POST", `/admin/users/${user.id}/erase`, admin.token, { reason: "Data protection request #77" }),
+    ).toBe(2);
     const events = await call<EventsPage>("GET", `/v1/users/${user.id}/events/`, { token: admin.token });
     // The admin's name is not the erased user's personal data: the audit trail keeps it.
     expect(events.body.results[1]).toMatchObject({
@@ -306,7 +376,9 @@ describe("erasure", () => {
     const path = `/admin/users/${user.id}/erase`;
     expect((await call<ErrorBody>("POST", path, { token: admin.token, body: {} })).status).toBe(422);
     expect((await call<ErrorBody>("POST", path, { token: own, body: { reason: "forget me" } })).status).toBe(403);
-    const strong = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?consistency=strong`, { token: admin.token });
+    const strong = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?consistency=strong`, {
+      token: admin.token,
+    });
     expect(strong.body.user).toMatchObject({ username: user.username, status: "active", revision: 1 });
   });
 });
@@ -316,7 +388,10 @@ describe("replay of one user", () => {
     const user = await createUser();
     await command("PUT", `/v1/users/${user.id}/`, admin.token, { first_name: "Replayed", email: `r.${user.email}` });
     await command("POST", `/v1/users/${user.id}/suspend/`, admin.token, { reason: "for the replay" });
-    await command("POST", `/admin/users/${user.id}/corrections`, admin.token, { changes: { last_name: "Fixed" }, reason: "typo" });
+    await command("POST", `/admin/users/${user.id}/corrections`, admin.token, {
+      changes: { last_name: "Fixed" },
+      reason: "typo",
+    });
     await projected(user.id, 4);
     const live = (await rows("users")).filter((r) => r.id === user.id);
     expect(live).toMatchObject([{ first_name: "Replayed", last_name: "Fixed", status: "suspended", revision: 4 }]);
@@ -326,14 +401,18 @@ describe("replay of one user", () => {
     await env.DB.prepare("DELETE FROM users WHERE id = ?").bind(user.id).run();
     expect((await call("GET", `/v1/users/${user.id}/`, { token: admin.token })).status).toBe(404);
     // …and replayed from the stream.
-    const replay = await call<{ user_id: string; events: number }>("POST", `/admin/users/${user.id}/replay`, { token: admin.token });
+    const replay = await call<{ user_id: string; events: number }>("POST", `/admin/users/${user.id}/replay`, {
+      token: admin.token,
+    });
     expect(replay.status).toBe(200);
     expect(replay.body).toEqual({ user_id: user.id, events: 4 });
     expect((await rows("users")).filter((r) => r.id === user.id)).toEqual(live);
     expect((await call("GET", `/v1/users/${user.id}/`, { token: admin.token })).status).toBe(200);
 
     // A row left behind (an event never projected) is brought forward; a second replay changes nothing.
-    await env.DB.prepare("UPDATE users SET first_name = 'First', status = 'active', revision = 1 WHERE id = ?").bind(user.id).run();
+    await env.DB.prepare("UPDATE users SET first_name = 'First', status = 'active', revision = 1 WHERE id = ?")
+      .bind(user.id)
+      .run();
     expect((await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token })).status).toBe(200);
     expect((await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token })).status).toBe(200);
     expect((await rows("users")).filter((r) => r.id === user.id)).toEqual(live);
@@ -385,7 +464,9 @@ describe("full rebuild of the read model", () => {
     await env.DB.prepare("DELETE FROM users").run();
     expect((await wholeList()).length).toBe(0);
 
-    const started = await call<RebuildProgress>("POST", "/admin/projections/rebuild?restart=true", { token: admin.token });
+    const started = await call<RebuildProgress>("POST", "/admin/projections/rebuild?restart=true", {
+      token: admin.token,
+    });
     expect(started.status).toBe(200);
     expect(started.body).toMatchObject({ status: "running", users_done: 0, events: 0, finished_at: null });
     const done = await driveToDone();
@@ -420,9 +501,13 @@ describe("full rebuild of the read model", () => {
     await runInDurableObject(rebuild(), (instance: ProjectionRebuild) => {
       vi.spyOn(instance, "alarm").mockResolvedValue(undefined);
     });
-    const started = await call<RebuildProgress>("POST", "/admin/projections/rebuild?restart=true", { token: admin.token });
+    const started = await call<RebuildProgress>("POST", "/admin/projections/rebuild?restart=true", {
+      token: admin.token,
+    });
     expect(started.body).toMatchObject({ status: "running", users_done: 0 });
-    await runInDurableObject(rebuild(), (instance: ProjectionRebuild) => ProjectionRebuild.prototype.alarm.call(instance));
+    await runInDurableObject(rebuild(), (instance: ProjectionRebuild) =>
+      ProjectionRebuild.prototype.alarm.call(instance),
+    );
 
     const midway = await progress();
     expect(midway.status).toBe("running");
@@ -447,7 +532,12 @@ describe("full rebuild of the read model", () => {
     expect(resumed.body.users_done).toBeGreaterThanOrEqual(midway.users_done);
     const done = await driveToDone();
 
-    expect(done).toMatchObject({ status: "done", users_done: ids.length, users_total: ids.length, started_at: midway.started_at });
+    expect(done).toMatchObject({
+      status: "done",
+      users_done: ids.length,
+      users_total: ids.length,
+      started_at: midway.started_at,
+    });
     // Each stream was read once: the events counted are exactly the events there are.
     expect(done.events).toBe(eventsIn(before));
     expect(await rows("users")).toEqual(before);

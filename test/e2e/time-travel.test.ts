@@ -12,7 +12,6 @@ import type { EventsPageBody as EventsPage, ErrorBody, CommandBody as CommandRes
  * with who did what, when and why.
  */
 
-
 const NEW_PASSWORD = "battery-staple-9";
 
 let admin: { id: string; token: string; username: string };
@@ -57,12 +56,20 @@ describe("a user's life, looked at afterwards", () => {
     const own = await login(user.username);
     const u = `/v1/users/${user.id}`;
     expect(await command("PUT", `${u}/`, own, { first_name: "Augusta" })).toBe(2);
-    expect(await command("PUT", `${u}/password/`, own, { current_password: PASSWORD, new_password: NEW_PASSWORD })).toBe(3);
+    expect(
+      await command("PUT", `${u}/password/`, own, { current_password: PASSWORD, new_password: NEW_PASSWORD }),
+    ).toBe(3);
     expect(await command("POST", `${u}/suspend/`, admin.token, { reason: "Chargeback under review" })).toBe(4);
     expect(await command("POST", `${u}/reactivate/`, admin.token, { reason: "Chargeback resolved" })).toBe(5);
     expect(await command("PUT", `${u}/`, admin.token, { last_name: "King", email: newEmail })).toBe(6);
     expect(
-      await command("DELETE", `${u}/`, admin.token, { reason: deleteReason }, { "X-Request-Id": deleteRequestId, "Idempotency-Key": deleteKey }),
+      await command(
+        "DELETE",
+        `${u}/`,
+        admin.token,
+        { reason: deleteReason },
+        { "X-Request-Id": deleteRequestId, "Idempotency-Key": deleteKey },
+      ),
     ).toBe(7);
 
     const page = await events(user.id);
@@ -89,7 +96,16 @@ describe("a user's life, looked at afterwards", () => {
       4: { ...base, first_name: "Augusta", status: "suspended", updated_at: t(4), revision: 4 },
       5: { ...base, first_name: "Augusta", updated_at: t(5), revision: 5 },
       6: { ...base, first_name: "Augusta", last_name: "King", email: newEmail, updated_at: t(6), revision: 6 },
-      7: { ...base, first_name: "Augusta", last_name: "King", email: newEmail, status: "deleted", updated_at: t(7), deleted_at: t(7), revision: 7 },
+      7: {
+        ...base,
+        first_name: "Augusta",
+        last_name: "King",
+        email: newEmail,
+        status: "deleted",
+        updated_at: t(7),
+        deleted_at: t(7),
+        revision: 7,
+      },
     };
   });
 
@@ -107,7 +123,8 @@ describe("a user's life, looked at afterwards", () => {
 
   it("at each event's timestamp, history returns the user as of that instant", async () => {
     // Two events may share a millisecond: at an instant, every event up to it counts.
-    const revisionAt = (instant: string) => Math.max(...stream.filter((e) => e.timestamp <= instant).map((e) => e.revision));
+    const revisionAt = (instant: string) =>
+      Math.max(...stream.filter((e) => e.timestamp <= instant).map((e) => e.revision));
     for (const event of stream) {
       const res = await history(user.id, `timestamp=${encodeURIComponent(event.timestamp)}`);
       expect(res.status, event.timestamp).toBe(200);
@@ -142,7 +159,11 @@ describe("a user's life, looked at afterwards", () => {
   it("before the user was created, or for a user that never existed, history is 404", async () => {
     const created = stream[0]!.timestamp;
     const justBefore = new Date(Date.parse(created) - 1).toISOString();
-    for (const query of [`timestamp=${encodeURIComponent(justBefore)}`, "timestamp=2000-01-01T00:00:00", "timestamp=1999-12-31T23:59:59Z"]) {
+    for (const query of [
+      `timestamp=${encodeURIComponent(justBefore)}`,
+      "timestamp=2000-01-01T00:00:00",
+      "timestamp=1999-12-31T23:59:59Z",
+    ]) {
       const res = await historyError(user.id, query);
       expect(res.status, query).toBe(404);
       expect(res.body).toMatchObject({ error: "HTTP Error", type: "HTTPException" });
@@ -152,7 +173,13 @@ describe("a user's life, looked at afterwards", () => {
   });
 
   it("a malformed timestamp is 400; no timestamp and no revision is 422", async () => {
-    for (const bad of ["yesterday", "2026-13-01T00:00:00Z", "2026-01-01T25:00:00", "12/24/2026", "2026-01-01T00:00:00+99:99"]) {
+    for (const bad of [
+      "yesterday",
+      "2026-13-01T00:00:00Z",
+      "2026-01-01T25:00:00",
+      "12/24/2026",
+      "2026-01-01T00:00:00+99:99",
+    ]) {
       const res = await historyError(user.id, `timestamp=${encodeURIComponent(bad)}`);
       expect(res.status, bad).toBe(400);
       expect(res.body).toMatchObject({ error: "Bad Request" });
@@ -185,7 +212,10 @@ describe("a user's life, looked at afterwards", () => {
     expect(deleted.timestamp).toBe(expected[7]!.deleted_at);
     // The user's own change is attributed to the user, the suspension to the admin with its reason.
     expect(stream[1]!.metadata).toMatchObject({ actor_id: user.id, actor_username: user.username, reason: null });
-    expect(stream[3]!).toMatchObject({ event_type: "USER_SUSPENDED", metadata: { actor_id: admin.id, reason: "Chargeback under review" } });
+    expect(stream[3]!).toMatchObject({
+      event_type: "USER_SUSPENDED",
+      metadata: { actor_id: admin.id, reason: "Chargeback under review" },
+    });
     expect(stream.map((e) => e.event_type)).toEqual([
       "USER_CREATED",
       "USER_UPDATED",
@@ -213,11 +243,17 @@ describe("a user's life, looked at afterwards", () => {
     expect((await events(user.id, "limit=0")).status).toBe(422);
     expect((await events(user.id, "limit=501")).status).toBe(422);
     expect((await events(user.id, "from_revision=0")).status).toBe(422);
-    expect(await events(user.id, "from_revision=8")).toMatchObject({ status: 200, body: { results: [], next_revision: null } });
+    expect(await events(user.id, "from_revision=8")).toMatchObject({
+      status: 200,
+      body: { results: [], next_revision: null },
+    });
   });
 
   it("no password, and no hash of one, in the events or the history", async () => {
-    const everything = JSON.stringify([stream, ...(await Promise.all([1, 3, 7].map((r) => history(user.id, `revision=${r}`)))).map((r) => r.body)]);
+    const everything = JSON.stringify([
+      stream,
+      ...(await Promise.all([1, 3, 7].map((r) => history(user.id, `revision=${r}`)))).map((r) => r.body),
+    ]);
     expect(everything).not.toMatch(/password_hash|pbkdf2-sha256\$/);
     expect(everything).not.toContain(PASSWORD);
     expect(everything).not.toContain(NEW_PASSWORD);
@@ -251,15 +287,27 @@ describe("who may read the audit trail", () => {
   it("history shows the true role: an admin's own history says admin", async () => {
     const res = await history(admin.id, "revision=1");
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: admin.id, username: admin.username, role: "admin", status: "active", revision: 1 });
+    expect(res.body).toMatchObject({
+      id: admin.id,
+      username: admin.username,
+      role: "admin",
+      status: "active",
+      revision: 1,
+    });
   });
 });
 
 describe("the export of a stream", () => {
   async function exportOf(userId: string, token = admin.token) {
-    const res = await exports.default.fetch(`http://localhost/admin/users/${userId}/stream`, { headers: { Authorization: `Bearer ${token}` } });
+    const res = await exports.default.fetch(`http://localhost/admin/users/${userId}/stream`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
     // NDJSON is UTF-8 text; decoded explicitly (`.text()` warns on a non-text content type).
-    return { status: res.status, contentType: res.headers.get("Content-Type"), text: new TextDecoder().decode(await res.arrayBuffer()) };
+    return {
+      status: res.status,
+      contentType: res.headers.get("Content-Type"),
+      text: new TextDecoder().decode(await res.arrayBuffer()),
+    };
   }
 
   it("folds, through the test helper, to the user the strong read returns", async () => {
@@ -270,7 +318,10 @@ describe("the export of a stream", () => {
     await command("PUT", `${u}/password/`, own, { current_password: PASSWORD, new_password: NEW_PASSWORD });
     await command("POST", `${u}/suspend/`, admin.token, { reason: "check" });
     await command("POST", `${u}/reactivate/`, admin.token, { reason: "checked" });
-    const last = await command("POST", `/admin/users/${user.id}/corrections`, admin.token, { changes: { last_name: "Corrected" }, reason: "typo" });
+    const last = await command("POST", `/admin/users/${user.id}/corrections`, admin.token, {
+      changes: { last_name: "Corrected" },
+      reason: "typo",
+    });
 
     const exported = await exportOf(user.id);
     expect(exported.status).toBe(200);
@@ -283,7 +334,12 @@ describe("the export of a stream", () => {
     const folded = stateFromExport(exported.text);
     expect(folded.user).not.toBeNull();
     expect(publicUser(folded.user!, folded.revision)).toEqual(strong.body.user);
-    expect(strong.body.user).toMatchObject({ first_name: "Exported", last_name: "Corrected", status: "active", revision: last });
+    expect(strong.body.user).toMatchObject({
+      first_name: "Exported",
+      last_name: "Corrected",
+      status: "active",
+      revision: last,
+    });
   });
 
   it("is for admins only", async () => {

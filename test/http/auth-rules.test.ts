@@ -18,7 +18,9 @@ async function userSession() {
 describe("login", () => {
   it("answers a bearer token and the user, without secrets", async () => {
     const user = await createUser(admin.token);
-    const res = await call<LoginBody>("POST", "/v1/auth/login/", { body: { username: user.username, password: PASSWORD } });
+    const res = await call<LoginBody>("POST", "/v1/auth/login/", {
+      body: { username: user.username, password: PASSWORD },
+    });
     expect(res.status).toBe(200);
     expect(res.body.token_type).toBe("bearer");
     expect(res.body.access_token.split(".")).toHaveLength(3);
@@ -28,7 +30,9 @@ describe("login", () => {
 
   it("works without the trailing slash", async () => {
     const user = await createUser(admin.token);
-    const res = await call<LoginBody>("POST", "/v1/auth/login", { body: { username: user.username, password: PASSWORD } });
+    const res = await call<LoginBody>("POST", "/v1/auth/login", {
+      body: { username: user.username, password: PASSWORD },
+    });
     expect(res.status).toBe(200);
   });
 
@@ -76,7 +80,10 @@ describe("who may update whom", () => {
 
   it("an admin may update another user", async () => {
     const other = await createUser(admin.token);
-    const res = await call<CommandBody>("PUT", `/v1/users/${other.id}/`, { token: admin.token, body: { first_name: "ByAdmin" } });
+    const res = await call<CommandBody>("PUT", `/v1/users/${other.id}/`, {
+      token: admin.token,
+      body: { first_name: "ByAdmin" },
+    });
     expect(res.status).toBe(200);
   });
 
@@ -130,14 +137,19 @@ describe("tokens die with their user's status", () => {
 
   it("a suspended user's token stops working, and works again after reactivation", async () => {
     const me = await userSession();
-    expect((await call("POST", `/v1/users/${me.id}/suspend/`, { token: admin.token, body: { reason: "abuse" } })).status).toBe(200);
+    expect(
+      (await call("POST", `/v1/users/${me.id}/suspend/`, { token: admin.token, body: { reason: "abuse" } })).status,
+    ).toBe(200);
     const blocked = await call("PUT", `/v1/users/${me.id}/`, { token: me.token, body: { first_name: "Sneaky" } });
     expectError(blocked, 401, { error: "HTTP Error", type: "HTTPException" });
     expectError(await call("GET", "/v1/users/", { token: me.token }), 401, { error: "HTTP Error" });
     expect(await eventTypes(me.id)).toEqual(["USER_CREATED", "USER_SUSPENDED"]);
 
     expect((await call("POST", `/v1/users/${me.id}/reactivate/`, { token: admin.token })).status).toBe(200);
-    const again = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, { token: me.token, body: { first_name: "Back" } });
+    const again = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, {
+      token: me.token,
+      body: { first_name: "Back" },
+    });
     expect(again.status).toBe(200);
     expect(again.body.revision).toBe(4);
   });
@@ -173,10 +185,14 @@ describe("failed-login throttle", () => {
   it("5 failures answer 401, the 6th attempt 429 with Retry-After, even with the right password", async () => {
     const user = await createUser(admin.token);
     for (let i = 0; i < 5; i++) {
-      const res = await call("POST", "/v1/auth/login/", { body: { username: user.username, password: `wrong-${i}-pass` } });
+      const res = await call("POST", "/v1/auth/login/", {
+        body: { username: user.username, password: `wrong-${i}-pass` },
+      });
       expectError(res, 401, INCORRECT);
     }
-    const sixth = await call("POST", "/v1/auth/login/", { body: { username: user.username, password: "wrong-6-pass" } });
+    const sixth = await call("POST", "/v1/auth/login/", {
+      body: { username: user.username, password: "wrong-6-pass" },
+    });
     expectError(sixth, 429, { error: "Too Many Requests", type: "RateLimitExceeded" });
     const retryAfter = Number(sixth.headers.get("Retry-After"));
     expect(Number.isInteger(retryAfter)).toBe(true);
@@ -200,11 +216,19 @@ describe("failed-login throttle", () => {
   it("a success before the limit resets the count", async () => {
     const user = await createUser(admin.token);
     for (let i = 0; i < 4; i++) {
-      expectError(await call("POST", "/v1/auth/login/", { body: { username: user.username, password: "nope-nope" } }), 401, INCORRECT);
+      expectError(
+        await call("POST", "/v1/auth/login/", { body: { username: user.username, password: "nope-nope" } }),
+        401,
+        INCORRECT,
+      );
     }
     await login(user.username);
     for (let i = 0; i < 4; i++) {
-      expectError(await call("POST", "/v1/auth/login/", { body: { username: user.username, password: "nope-nope" } }), 401, INCORRECT);
+      expectError(
+        await call("POST", "/v1/auth/login/", { body: { username: user.username, password: "nope-nope" } }),
+        401,
+        INCORRECT,
+      );
     }
     await login(user.username);
   });

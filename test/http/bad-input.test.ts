@@ -93,14 +93,19 @@ describe("bodies without a JSON Content-Type", () => {
 
   it("update without Content-Type: 400, nothing appended", async () => {
     const user = await target();
-    const res = await call("PUT", `/v1/users/${user.id}/`, { token: user.token, raw: JSON.stringify({ first_name: "NoType" }) });
+    const res = await call("PUT", `/v1/users/${user.id}/`, {
+      token: user.token,
+      raw: JSON.stringify({ first_name: "NoType" }),
+    });
     expectError(res, 400, BAD_REQUEST);
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });
 
   it("login without Content-Type: 400, not 500", async () => {
     const user = await target();
-    const res = await call("POST", "/v1/auth/login/", { raw: JSON.stringify({ username: user.username, password: "x" }) });
+    const res = await call("POST", "/v1/auth/login/", {
+      raw: JSON.stringify({ username: user.username, password: "x" }),
+    });
     expectError(res, 400, BAD_REQUEST);
   });
 
@@ -141,22 +146,35 @@ describe("schema violations: 422 Request Validation Error with {loc, msg, type} 
   it("reports a wrong type on update and appends nothing", async () => {
     const user = await target();
     const res = await call("PUT", `/v1/users/${user.id}`, { token: user.token, body: { first_name: 42 } });
-    const issues = validationIssues(expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }));
+    const issues = validationIssues(
+      expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }),
+    );
     expect(issues).toEqual([expect.objectContaining({ loc: ["body", "first_name"], type: "invalid_type" })]);
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });
 
   it("reports missing fields on password change and appends nothing", async () => {
     const user = await target();
-    const res = await call("PUT", `/v1/users/${user.id}/password/`, { token: user.token, body: { new_password: "another-pass-9" } });
-    const issues = validationIssues(expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }));
+    const res = await call("PUT", `/v1/users/${user.id}/password/`, {
+      token: user.token,
+      body: { new_password: "another-pass-9" },
+    });
+    const issues = validationIssues(
+      expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }),
+    );
     expect(issues).toEqual([expect.objectContaining({ loc: ["body", "current_password"], type: "invalid_type" })]);
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });
 
   it("a JSON body that is not an object: 422 at loc [body]", async () => {
-    const res = await call("POST", "/v1/users/", { token: admin.token, raw: "null", headers: { "Content-Type": "application/json" } });
-    const issues = validationIssues(expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }));
+    const res = await call("POST", "/v1/users/", {
+      token: admin.token,
+      raw: "null",
+      headers: { "Content-Type": "application/json" },
+    });
+    const issues = validationIssues(
+      expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }),
+    );
     expect(issues).toEqual([expect.objectContaining({ loc: ["body"], type: "invalid_type" })]);
   });
 
@@ -165,7 +183,9 @@ describe("schema violations: 422 Request Validation Error with {loc, msg, type} 
       token: admin.token,
       body: { ...newUserBody(), is_superuser: true },
     });
-    const issues = validationIssues(expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }));
+    const issues = validationIssues(
+      expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }),
+    );
     expect(issues).toEqual([expect.objectContaining({ loc: ["body"], type: "unrecognized_keys" })]);
     expect(issues[0]?.msg).toContain("is_superuser");
   });
@@ -173,14 +193,18 @@ describe("schema violations: 422 Request Validation Error with {loc, msg, type} 
   it("rejects unknown fields on update (username is immutable) and appends nothing", async () => {
     const user = await target();
     const res = await call("PUT", `/v1/users/${user.id}/`, { token: user.token, body: { username: "renamed" } });
-    const issues = validationIssues(expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }));
+    const issues = validationIssues(
+      expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }),
+    );
     expect(issues).toEqual([expect.objectContaining({ type: "unrecognized_keys" })]);
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });
 
   it("reports an out-of-range query parameter", async () => {
     const res = await call("GET", "/v1/users/?page_size=1000", { token: admin.token });
-    const issues = validationIssues(expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }));
+    const issues = validationIssues(
+      expectError(res, 422, { error: "Request Validation Error", type: "RequestValidationError" }),
+    );
     expect(issues).toEqual([expect.objectContaining({ loc: ["query", "page_size"] })]);
   });
 });
@@ -193,7 +217,10 @@ describe("invalid UUID in the path", () => {
     ["DELETE", "/v1/users/not-a-uuid"],
     ["POST", "/v1/users/zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz/suspend/"],
   ])("%s %s answers 400 Bad Request", async (method, path) => {
-    const body = method === "PUT" && path.endsWith("password") ? { current_password: "x", new_password: "y" } : { first_name: "X" };
+    const body =
+      method === "PUT" && path.endsWith("password")
+        ? { current_password: "x", new_password: "y" }
+        : { first_name: "X" };
     const res = await call(method, path, { token: admin.token, body: method === "GET" ? undefined : body });
     expectError(res, 400, BAD_REQUEST);
   });
@@ -211,7 +238,10 @@ describe("oversized body", () => {
 
   it("answers 413 on create before anything is decided", async () => {
     const name = uniqueName();
-    const res = await call("POST", "/v1/users/", { token: admin.token, body: { ...newUserBody(name), first_name: huge } });
+    const res = await call("POST", "/v1/users/", {
+      token: admin.token,
+      body: { ...newUserBody(name), first_name: huge },
+    });
     expectError(res, 413, { error: "Payload Too Large", type: "PayloadTooLarge" });
     const created = await call("POST", "/v1/users/", { token: admin.token, body: newUserBody(name) });
     expect(created.status).toBe(200);
@@ -238,7 +268,10 @@ describe("oversized body", () => {
 
   it("accepts a body just under the limit", async () => {
     const user = await target();
-    const res = await call<CommandBody>("PUT", `/v1/users/${user.id}/`, { token: user.token, body: { first_name: "y".repeat(100) } });
+    const res = await call<CommandBody>("PUT", `/v1/users/${user.id}/`, {
+      token: user.token,
+      body: { first_name: "y".repeat(100) },
+    });
     expect(res.status).toBe(200);
   });
 });
@@ -264,13 +297,25 @@ describe("bad tokens", () => {
 
   it("expired token: 401, nothing appended", async () => {
     const user = await target();
-    const expired = await craftToken({ user_id: user.id, username: user.username, role: "user", exp: nowSeconds() - 60 });
+    const expired = await craftToken({
+      user_id: user.id,
+      username: user.username,
+      role: "user",
+      exp: nowSeconds() - 60,
+    });
     const res = await call("PUT", `/v1/users/${user.id}/`, { token: expired, body: { first_name: "Late" } });
     expectError(res, 401, BAD_CREDENTIALS);
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
     // The same claims, not expired, are accepted: it is the expiry that was refused.
-    const fresh = await craftToken({ user_id: user.id, username: user.username, role: "user", exp: nowSeconds() + 600 });
-    expect((await call("PUT", `/v1/users/${user.id}/`, { token: fresh, body: { first_name: "OnTime" } })).status).toBe(200);
+    const fresh = await craftToken({
+      user_id: user.id,
+      username: user.username,
+      role: "user",
+      exp: nowSeconds() + 600,
+    });
+    expect((await call("PUT", `/v1/users/${user.id}/`, { token: fresh, body: { first_name: "OnTime" } })).status).toBe(
+      200,
+    );
   });
 
   it("forged token (wrong secret, claiming admin): 401, nothing created or appended", async () => {
@@ -291,7 +336,12 @@ describe("bad tokens", () => {
 
   it("a garbage token and a token for a user that does not exist are refused", async () => {
     expectError(await call("GET", "/v1/users/", { token: "not.a.jwt" }), 401, BAD_CREDENTIALS);
-    const ghost = await craftToken({ user_id: crypto.randomUUID(), username: "ghost", role: "admin", exp: nowSeconds() + 600 });
+    const ghost = await craftToken({
+      user_id: crypto.randomUUID(),
+      username: "ghost",
+      role: "admin",
+      exp: nowSeconds() + 600,
+    });
     expectError(await call("GET", "/v1/users/", { token: ghost }), 401, { error: "HTTP Error", type: "HTTPException" });
   });
 

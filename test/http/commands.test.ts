@@ -13,7 +13,11 @@ async function strongRead(id: string) {
 }
 
 /** Asserts a command's 200: the contract's message, a revision, and the matching ETag. */
-function expectCommand(res: { status: number; headers: Headers; body: CommandBody }, message: string, revision: number) {
+function expectCommand(
+  res: { status: number; headers: Headers; body: CommandBody },
+  message: string,
+  revision: number,
+) {
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   expect(res.body).toMatchObject({ message, revision });
   expect(res.headers.get("ETag")).toBe(`"${revision}"`);
@@ -39,7 +43,12 @@ describe.each([
     expectCommand(updated, "User updated successfully", 2);
     expect(updated.body).not.toHaveProperty("user_id");
     const afterUpdate = await strongRead(id);
-    expect(afterUpdate.body.user).toMatchObject({ first_name: "Ada", last_name: "Last", email: "ada.new@example.org", revision: 2 });
+    expect(afterUpdate.body.user).toMatchObject({
+      first_name: "Ada",
+      last_name: "Last",
+      email: "ada.new@example.org",
+      revision: 2,
+    });
 
     const newPassword = "brand-new-pass-2";
     const changed = await call<CommandBody>("PUT", `/v1/users/${id}/password${slash}`, {
@@ -82,7 +91,14 @@ describe.each([
       [5, "USER_REACTIVATED"],
       [6, "USER_DELETED"],
     ]);
-    expect(events.map((e) => e.metadata.reason)).toEqual([null, null, null, "chargeback", "resolved", "asked to leave"]);
+    expect(events.map((e) => e.metadata.reason)).toEqual([
+      null,
+      null,
+      null,
+      "chargeback",
+      "resolved",
+      "asked to leave",
+    ]);
     expect(events.map((e) => e.metadata.actor_id)).toEqual([admin.id, id, id, admin.id, admin.id, admin.id]);
   });
 });
@@ -107,7 +123,11 @@ describe("create", () => {
 
   it("rejects a password shorter than the minimum with 422 Validation Error", async () => {
     const res = await call("POST", "/v1/users/", { token: admin.token, body: { ...newUserBody(), password: "short" } });
-    expectError(res, 422, { error: "Validation Error", type: "ValidationError", details: { field: "password", min_length: 8 } });
+    expectError(res, 422, {
+      error: "Validation Error",
+      type: "ValidationError",
+      details: { field: "password", min_length: 8 },
+    });
   });
 
   it("rejects a too-short username with the reference's details", async () => {
@@ -128,7 +148,11 @@ describe("update", () => {
   it("of a missing user: 404 Resource Not Found", async () => {
     const missing = crypto.randomUUID();
     const res = await call("PUT", `/v1/users/${missing}/`, { token: admin.token, body: { first_name: "X" } });
-    expectError(res, 404, { error: "Resource Not Found", message: `User ${missing} not found`, type: "UserNotFoundError" });
+    expectError(res, 404, {
+      error: "Resource Not Found",
+      message: `User ${missing} not found`,
+      type: "UserNotFoundError",
+    });
     expect(await streamOf(missing)).toEqual([]);
   });
 
@@ -220,7 +244,10 @@ describe("password change", () => {
   it("an empty new password: 422, nothing appended", async () => {
     const user = await createUser(admin.token);
     const token = await login(user.username);
-    const res = await call("PUT", `/v1/users/${user.id}/password/`, { token, body: { current_password: PASSWORD, new_password: "" } });
+    const res = await call("PUT", `/v1/users/${user.id}/password/`, {
+      token,
+      body: { current_password: PASSWORD, new_password: "" },
+    });
     expectError(res, 422, { error: "Validation Error", details: { field: "new_password" } });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });
@@ -262,7 +289,11 @@ describe("suspend and reactivate", () => {
       error: "Business Rule Violation",
       details: { rule: "user_not_suspended", user_id: user.id },
     });
-    expectCommand(await call<CommandBody>("POST", `/v1/users/${user.id}/suspend/`, { token: admin.token }), "User suspended successfully", 2);
+    expectCommand(
+      await call<CommandBody>("POST", `/v1/users/${user.id}/suspend/`, { token: admin.token }),
+      "User suspended successfully",
+      2,
+    );
     expectError(await call("POST", `/v1/users/${user.id}/suspend/`, { token: admin.token }), 422, {
       error: "Business Rule Violation",
       details: { rule: "user_already_suspended", user_id: user.id },

@@ -18,7 +18,10 @@ describe("concurrent commands over HTTP", () => {
     expect(revisions).toEqual(Array.from({ length: 50 }, (_, i) => i + 2));
     const stream = await env.USER_STREAM.getByName(user.id).readStream(1, 100);
     expect(stream.map((e) => e.revision)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
-    const names = stream.slice(1).map((e) => e.data.first_name).sort();
+    const names = stream
+      .slice(1)
+      .map((e) => e.data.first_name)
+      .sort();
     expect(names).toEqual(Array.from({ length: 50 }, (_, i) => `name-${i}`).sort());
   });
 });

@@ -15,7 +15,11 @@ describe("Idempotency-Key on POST /v1/users/", () => {
     const responses = [];
     for (let i = 0; i < 10; i++) {
       responses.push(
-        await call<CommandBody>("POST", "/v1/users/", { token: admin.token, body, headers: { "Idempotency-Key": key } }),
+        await call<CommandBody>("POST", "/v1/users/", {
+          token: admin.token,
+          body,
+          headers: { "Idempotency-Key": key },
+        }),
       );
     }
     const [first, ...retries] = responses;
@@ -60,10 +64,18 @@ describe("Idempotency-Key on POST /v1/users/", () => {
   it("the same key with another body: 422, nothing appended, nothing created", async () => {
     const key = crypto.randomUUID();
     const body = newUserBody();
-    const first = await call<CommandBody>("POST", "/v1/users/", { token: admin.token, body, headers: { "Idempotency-Key": key } });
+    const first = await call<CommandBody>("POST", "/v1/users/", {
+      token: admin.token,
+      body,
+      headers: { "Idempotency-Key": key },
+    });
     expect(first.status).toBe(200);
     const other = newUserBody();
-    const res = await call("POST", "/v1/users/", { token: admin.token, body: other, headers: { "Idempotency-Key": key } });
+    const res = await call("POST", "/v1/users/", {
+      token: admin.token,
+      body: other,
+      headers: { "Idempotency-Key": key },
+    });
     expectError(res, 422, {
       error: "Validation Error",
       message: "This Idempotency-Key was already used with a different request",
@@ -78,7 +90,11 @@ describe("Idempotency-Key on POST /v1/users/", () => {
   it("a changed field order is the same body (replayed), a changed value is not", async () => {
     const key = crypto.randomUUID();
     const body = newUserBody();
-    const first = await call<CommandBody>("POST", "/v1/users/", { token: admin.token, body, headers: { "Idempotency-Key": key } });
+    const first = await call<CommandBody>("POST", "/v1/users/", {
+      token: admin.token,
+      body,
+      headers: { "Idempotency-Key": key },
+    });
     const reordered = {
       password: body.password,
       last_name: body.last_name,
@@ -86,7 +102,11 @@ describe("Idempotency-Key on POST /v1/users/", () => {
       email: body.email,
       username: body.username,
     };
-    const replay = await call<CommandBody>("POST", "/v1/users", { token: admin.token, body: reordered, headers: { "Idempotency-Key": key } });
+    const replay = await call<CommandBody>("POST", "/v1/users", {
+      token: admin.token,
+      body: reordered,
+      headers: { "Idempotency-Key": key },
+    });
     expect(replay.status).toBe(200);
     expect(replay.body).toEqual(first.body);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
@@ -112,7 +132,12 @@ describe("Idempotency-Key on PUT", () => {
     const user = await createUser(admin.token);
     const token = await login(user.username);
     const key = crypto.randomUUID();
-    const send = () => call<CommandBody>("PUT", `/v1/users/${user.id}/`, { token, body: { first_name: "Once" }, headers: { "Idempotency-Key": key } });
+    const send = () =>
+      call<CommandBody>("PUT", `/v1/users/${user.id}/`, {
+        token,
+        body: { first_name: "Once" },
+        headers: { "Idempotency-Key": key },
+      });
     const first = await send();
     const second = await send();
     expect(first.status).toBe(200);
@@ -138,14 +163,21 @@ describe("Idempotency-Key on PUT", () => {
     expect(retry.body).toEqual({ message: "User updated successfully", revision: 2 });
     expect(retry.headers.get("ETag")).toBe('"2"');
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED", "USER_UPDATED"]);
-    const read = await call<{ user: UserBody }>("GET", `/v1/users/${user.id}/?consistency=strong`, { token: admin.token });
+    const read = await call<{ user: UserBody }>("GET", `/v1/users/${user.id}/?consistency=strong`, {
+      token: admin.token,
+    });
     expect(read.body.user.revision).toBe(2);
   });
 
   it("a retried delete is replayed, not answered 'already deleted'", async () => {
     const user = await createUser(admin.token);
     const key = crypto.randomUUID();
-    const send = () => call<CommandBody>("DELETE", `/v1/users/${user.id}/`, { token: admin.token, body: { reason: "x" }, headers: { "Idempotency-Key": key } });
+    const send = () =>
+      call<CommandBody>("DELETE", `/v1/users/${user.id}/`, {
+        token: admin.token,
+        body: { reason: "x" },
+        headers: { "Idempotency-Key": key },
+      });
     const first = await send();
     const retry = await send();
     expect(first.status).toBe(200);

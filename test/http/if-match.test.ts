@@ -59,7 +59,9 @@ describe("If-Match", () => {
 
   it("a stale revision on update: 412 with details.current_revision, nothing appended", async () => {
     const user = await createUser(admin.token);
-    expect((await call("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { first_name: "Newer" } })).status).toBe(200);
+    expect(
+      (await call("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { first_name: "Newer" } })).status,
+    ).toBe(200);
     const res = await call("PUT", `/v1/users/${user.id}/`, {
       token: admin.token,
       body: { first_name: "Lost update" },
@@ -71,7 +73,9 @@ describe("If-Match", () => {
       details: { current_revision: 2 },
     });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED", "USER_UPDATED"]);
-    const read = await call<{ user: UserBody }>("GET", `/v1/users/${user.id}/?consistency=strong`, { token: admin.token });
+    const read = await call<{ user: UserBody }>("GET", `/v1/users/${user.id}/?consistency=strong`, {
+      token: admin.token,
+    });
     expect(read.body.user.first_name).toBe("Newer");
   });
 
@@ -88,7 +92,9 @@ describe("If-Match", () => {
 
   it("a stale revision on delete: 412, the user is not deleted", async () => {
     const user = await createUser(admin.token);
-    expect((await call("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { last_name: "Moved" } })).status).toBe(200);
+    expect(
+      (await call("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { last_name: "Moved" } })).status,
+    ).toBe(200);
     const res = await call("DELETE", `/v1/users/${user.id}/`, {
       token: admin.token,
       body: { reason: "stale view" },
@@ -113,21 +119,30 @@ describe("If-Match", () => {
     await login(user.username, PASSWORD);
   });
 
-  it.each(["abc", "1.5", '"-1"', '"one"', 'W/""'])("a malformed If-Match %j: 400, nothing appended", async (ifMatch) => {
-    const user = await createUser(admin.token);
-    const res = await call("PUT", `/v1/users/${user.id}/`, {
-      token: admin.token,
-      body: { first_name: "Malformed" },
-      headers: { "If-Match": ifMatch },
-    });
-    expectError(res, 400, BAD_REQUEST);
-    expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
-  });
+  it.each(["abc", "1.5", '"-1"', '"one"', 'W/""'])(
+    "a malformed If-Match %j: 400, nothing appended",
+    async (ifMatch) => {
+      const user = await createUser(admin.token);
+      const res = await call("PUT", `/v1/users/${user.id}/`, {
+        token: admin.token,
+        body: { first_name: "Malformed" },
+        headers: { "If-Match": ifMatch },
+      });
+      expectError(res, 400, BAD_REQUEST);
+      expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
+    },
+  );
 
   it("without If-Match the last writer wins", async () => {
     const user = await createUser(admin.token);
-    const a = await call<CommandBody>("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { first_name: "A" } });
-    const b = await call<CommandBody>("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { first_name: "B" } });
+    const a = await call<CommandBody>("PUT", `/v1/users/${user.id}/`, {
+      token: admin.token,
+      body: { first_name: "A" },
+    });
+    const b = await call<CommandBody>("PUT", `/v1/users/${user.id}/`, {
+      token: admin.token,
+      body: { first_name: "B" },
+    });
     expect([a.status, b.status]).toEqual([200, 200]);
     expect([a.body.revision, b.body.revision]).toEqual([2, 3]);
   });
@@ -136,7 +151,11 @@ describe("If-Match", () => {
     const user = await createUser(admin.token);
     const results = await Promise.all(
       ["Left", "Right"].map((first_name) =>
-        call("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { first_name }, headers: { "If-Match": '"1"' } }),
+        call("PUT", `/v1/users/${user.id}/`, {
+          token: admin.token,
+          body: { first_name },
+          headers: { "If-Match": '"1"' },
+        }),
       ),
     );
     expect(results.map((r) => r.status).sort()).toEqual([200, 412]);

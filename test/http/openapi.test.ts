@@ -25,7 +25,9 @@ describe("OpenAPI", () => {
     // Commands are documented as bearer-protected, with the contract's error statuses.
     const create = paths["/v1/users"]?.post;
     expect(create?.security).toEqual([{ bearer: [] }]);
-    expect(Object.keys(create?.responses ?? {})).toEqual(expect.arrayContaining(["200", "401", "403", "409", "412", "413", "422"]));
+    expect(Object.keys(create?.responses ?? {})).toEqual(
+      expect.arrayContaining(["200", "401", "403", "409", "412", "413", "422"]),
+    );
     expect(doc.components?.securitySchemes).toHaveProperty("bearer");
     expect(doc.components?.schemas).toHaveProperty("Error");
   });

@@ -2,7 +2,15 @@ import { exports } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import { PASSWORD, adminSession, call, login, newUserBody, type ApiResponse } from "../support/api";
-import { type CommandBody, type ListBody, type LoginBody, type UserBody, expectError, expectNoSecrets, responseText } from "./helpers";
+import {
+  type CommandBody,
+  type ListBody,
+  type LoginBody,
+  type UserBody,
+  expectError,
+  expectNoSecrets,
+  responseText,
+} from "./helpers";
 
 let admin: { id: string; token: string; username: string };
 
@@ -31,41 +39,66 @@ describe("no password or hash in any response", () => {
     expect(created.status).toBe(200);
     const id = created.body.user_id ?? "";
 
-    const loggedIn = record(await call<LoginBody>("POST", "/v1/auth/login/", { body: { username: body.username, password: PASSWORD } }));
+    const loggedIn = record(
+      await call<LoginBody>("POST", "/v1/auth/login/", { body: { username: body.username, password: PASSWORD } }),
+    );
     expect(loggedIn.status).toBe(200);
     const token = loggedIn.body.access_token;
 
-    expect(record(await call<{ user: UserBody }>("GET", `/v1/users/${id}/?consistency=strong`, { token })).status).toBe(200);
-    expect(record(await call<{ user: UserBody }>("GET", `/v1/users/${id}/?min_revision=1`, { token })).status).toBe(200);
+    expect(record(await call<{ user: UserBody }>("GET", `/v1/users/${id}/?consistency=strong`, { token })).status).toBe(
+      200,
+    );
+    expect(record(await call<{ user: UserBody }>("GET", `/v1/users/${id}/?min_revision=1`, { token })).status).toBe(
+      200,
+    );
     const list = record(await call<ListBody>("GET", `/v1/users/?username=${body.username}`, { token }));
     expect(list.body.results).toHaveLength(1);
 
     const wrongCurrent = record(
-      await call("PUT", `/v1/users/${id}/password/`, { token, body: { current_password: WRONG_PASSWORD, new_password: NEW_PASSWORD } }),
+      await call("PUT", `/v1/users/${id}/password/`, {
+        token,
+        body: { current_password: WRONG_PASSWORD, new_password: NEW_PASSWORD },
+      }),
     );
     expectError(wrongCurrent, 401, { error: "Authentication Error" });
-    const badLogin = record(await call("POST", "/v1/auth/login/", { body: { username: body.username, password: WRONG_PASSWORD } }));
+    const badLogin = record(
+      await call("POST", "/v1/auth/login/", { body: { username: body.username, password: WRONG_PASSWORD } }),
+    );
     expect(badLogin.status).toBe(401);
     // Schema errors must not echo the offending input, as pydantic's `input` would.
     const tooLong = `${NEW_PASSWORD}${"z".repeat(1100)}`;
     const rejected = record(
-      await call("PUT", `/v1/users/${id}/password/`, { token, body: { current_password: PASSWORD, new_password: tooLong } }),
+      await call("PUT", `/v1/users/${id}/password/`, {
+        token,
+        body: { current_password: PASSWORD, new_password: tooLong },
+      }),
     );
     expectError(rejected, 422, { error: "Request Validation Error" });
     const unknownField = record(
-      await call("POST", "/v1/users/", { token: admin.token, body: { ...newUserBody(), password: NEW_PASSWORD, password_confirm: NEW_PASSWORD } }),
+      await call("POST", "/v1/users/", {
+        token: admin.token,
+        body: { ...newUserBody(), password: NEW_PASSWORD, password_confirm: NEW_PASSWORD },
+      }),
     );
     expectError(unknownField, 422, { error: "Request Validation Error" });
     const sameAsCurrent = record(
-      await call("PUT", `/v1/users/${id}/password/`, { token, body: { current_password: PASSWORD, new_password: PASSWORD } }),
+      await call("PUT", `/v1/users/${id}/password/`, {
+        token,
+        body: { current_password: PASSWORD, new_password: PASSWORD },
+      }),
     );
     expectError(sameAsCurrent, 422, { error: "Validation Error" });
 
     const changed = record(
-      await call<CommandBody>("PUT", `/v1/users/${id}/password/`, { token, body: { current_password: PASSWORD, new_password: NEW_PASSWORD } }),
+      await call<CommandBody>("PUT", `/v1/users/${id}/password/`, {
+        token,
+        body: { current_password: PASSWORD, new_password: NEW_PASSWORD },
+      }),
     );
     expect(changed.status).toBe(200);
-    const relogin = record(await call<LoginBody>("POST", "/v1/auth/login/", { body: { username: body.username, password: NEW_PASSWORD } }));
+    const relogin = record(
+      await call<LoginBody>("POST", "/v1/auth/login/", { body: { username: body.username, password: NEW_PASSWORD } }),
+    );
     expect(relogin.status).toBe(200);
     expect(record(await call("GET", `/v1/users/${id}/?min_revision=2`, { token })).status).toBe(200);
 
@@ -79,7 +112,10 @@ describe("no password or hash in any response", () => {
     const exported: ApiResponse<string> = { status: raw.status, headers: raw.headers, body: text };
     expect(exported.status).toBe(200);
     expect(exported.headers.get("Content-Type")).toContain("application/x-ndjson");
-    const events = text.trim().split("\n").map((line) => JSON.parse(line) as PublicEvent);
+    const events = text
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as PublicEvent);
     expect(events.map((e) => e.event_type)).toEqual(["USER_CREATED", "PASSWORD_CHANGED"]);
     for (const event of events) expect(event.data).not.toHaveProperty("password_hash");
     // The name of the hashing scheme is not a secret and may stay; nothing else may mention it.
@@ -95,24 +131,42 @@ describe("no password or hash in any response", () => {
     const token = await login(body.username);
     const res = await call("GET", `/admin/users/${created.body.user_id}/stream`, { token });
     expectError(res, 403, { error: "HTTP Error", message: "Insufficient permissions. Admin role required." });
-    expectError(await call("GET", `/admin/users/${created.body.user_id}/stream`), 401, { message: "Not authenticated" });
+    expectError(await call("GET", `/admin/users/${created.body.user_id}/stream`), 401, {
+      message: "Not authenticated",
+    });
   });
 });
 
 describe("no password in the logs", () => {
   it("create, password change and failed logins log no password", async () => {
-    const spies = [vi.spyOn(console, "log"), vi.spyOn(console, "warn"), vi.spyOn(console, "error"), vi.spyOn(console, "info"), vi.spyOn(console, "debug")];
+    const spies = [
+      vi.spyOn(console, "log"),
+      vi.spyOn(console, "warn"),
+      vi.spyOn(console, "error"),
+      vi.spyOn(console, "info"),
+      vi.spyOn(console, "debug"),
+    ];
     const logged = () =>
-      spies.flatMap((spy) => spy.mock.calls.map((args) => args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join(" ")));
+      spies.flatMap((spy) =>
+        spy.mock.calls.map((args) =>
+          args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg))).join(" "),
+        ),
+      );
 
     const body = newUserBody();
     const created = await call<CommandBody>("POST", "/v1/users/", { token: admin.token, body });
     expect(created.status).toBe(200);
     const id = created.body.user_id ?? "";
     const token = await login(body.username);
-    const bad = await call("PUT", `/v1/users/${id}/password/`, { token, body: { current_password: WRONG_PASSWORD, new_password: NEW_PASSWORD } });
+    const bad = await call("PUT", `/v1/users/${id}/password/`, {
+      token,
+      body: { current_password: WRONG_PASSWORD, new_password: NEW_PASSWORD },
+    });
     expect(bad.status).toBe(401);
-    const ok = await call("PUT", `/v1/users/${id}/password/`, { token, body: { current_password: PASSWORD, new_password: NEW_PASSWORD } });
+    const ok = await call("PUT", `/v1/users/${id}/password/`, {
+      token,
+      body: { current_password: PASSWORD, new_password: NEW_PASSWORD },
+    });
     expect(ok.status).toBe(200);
     for (const password of [WRONG_PASSWORD, PASSWORD]) {
       expect((await call("POST", "/v1/auth/login/", { body: { username: body.username, password } })).status).toBe(401);

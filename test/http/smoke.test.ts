@@ -8,7 +8,13 @@ describe("smoke", () => {
     expect(await res.json()).toEqual({ status: "UP" });
   });
   it("bootstraps an admin, logs in, creates and reads back", async () => {
-    const admin = { username: "root", email: "root@example.com", first_name: "R", last_name: "T", password: "password-1" };
+    const admin = {
+      username: "root",
+      email: "root@example.com",
+      first_name: "R",
+      last_name: "T",
+      password: "password-1",
+    };
     const boot = await exports.default.fetch("http://x/admin/bootstrap/admins", {
       method: "POST",
       headers: { Authorization: "Bearer test-bootstrap-token", "Content-Type": "application/json" },
@@ -25,13 +31,21 @@ describe("smoke", () => {
     const created = await exports.default.fetch("http://x/v1/users/", {
       method: "POST",
       headers: auth,
-      body: JSON.stringify({ username: "alice", email: "Alice@Example.COM", first_name: "A", last_name: "L", password: "password-2" }),
+      body: JSON.stringify({
+        username: "alice",
+        email: "Alice@Example.COM",
+        first_name: "A",
+        last_name: "L",
+        password: "password-2",
+      }),
     });
     const body = (await created.json()) as { user_id: string; revision: number };
     expect(created.status, JSON.stringify(body)).toBe(200);
     const read = await exports.default.fetch(`http://x/v1/users/${body.user_id}?consistency=strong`, { headers: auth });
     expect(await read.json()).toMatchObject({ user: { username: "alice", email: "Alice@example.com", revision: 1 } });
-    const eventual = await exports.default.fetch(`http://x/v1/users/${body.user_id}/?min_revision=1`, { headers: auth });
+    const eventual = await exports.default.fetch(`http://x/v1/users/${body.user_id}/?min_revision=1`, {
+      headers: auth,
+    });
     expect(eventual.status).toBe(200);
   });
 });

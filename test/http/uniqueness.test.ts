@@ -52,14 +52,19 @@ describe("uniqueness over HTTP", () => {
     const me = await createUser(admin.token);
     const token = await login(me.username);
     const [local] = me.email.split("@");
-    const res = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, { token, body: { email: `${local?.toUpperCase()}@example.com` } });
+    const res = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, {
+      token,
+      body: { email: `${local?.toUpperCase()}@example.com` },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
   });
 
   it("a freed email can be taken by someone else after an email change", async () => {
     const me = await createUser(admin.token);
     const token = await login(me.username);
-    expect((await call("PUT", `/v1/users/${me.id}/`, { token, body: { email: `${uniqueName()}@example.com` } })).status).toBe(200);
+    expect(
+      (await call("PUT", `/v1/users/${me.id}/`, { token, body: { email: `${uniqueName()}@example.com` } })).status,
+    ).toBe(200);
     const res = await call("POST", "/v1/users/", { token: admin.token, body: { ...newUserBody(), email: me.email } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
   });
@@ -79,7 +84,10 @@ describe("uniqueness over HTTP", () => {
     const name = uniqueName("race");
     const results = await Promise.all(
       [name, name.toUpperCase(), `${name[0]?.toUpperCase()}${name.slice(1)}`].map((username) =>
-        call<CommandBody>("POST", "/v1/users/", { token: admin.token, body: { ...newUserBody(username), email: `${uniqueName()}@example.com` } }),
+        call<CommandBody>("POST", "/v1/users/", {
+          token: admin.token,
+          body: { ...newUserBody(username), email: `${uniqueName()}@example.com` },
+        }),
       ),
     );
     expect(results.map((r) => r.status).sort()).toEqual([200, 409, 409]);

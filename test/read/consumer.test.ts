@@ -39,7 +39,10 @@ describe("duplicates", () => {
 
   it("the same event twice in one batch for a user with a real object: applied once, both acked, one mail", async () => {
     const userId = newId();
-    const [e1, e2] = await quietUser(userId, [createCommand(`dob${userId.slice(0, 8)}`), { type: "UpdateUser", first_name: "Again" }]);
+    const [e1, e2] = await quietUser(userId, [
+      createCommand(`dob${userId.slice(0, 8)}`),
+      { type: "UpdateUser", first_name: "Again" },
+    ]);
     const mail = mailSpy();
     const messages = [fakeMessage(e1), fakeMessage(e1), fakeMessage(e2), fakeMessage(e2)];
     await projectBatch(messages, env, mail);

@@ -37,7 +37,10 @@ describe("a late create racing a projected erasure", () => {
     await new Promise((r) => setTimeout(r, 50));
 
     // B: the erased stream, projected and committed first.
-    const erasedCreated = { ...created, data: { ...created.data, username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED } };
+    const erasedCreated = {
+      ...created,
+      data: { ...created.data, username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED },
+    };
     const erasedEvent = userEvent(userId, 2, "USER_ERASED");
     await projectBatch([fakeMessage(erasedCreated), fakeMessage(erasedEvent)], env, mailSpy());
     const row = await env.DB.prepare("SELECT status, revision FROM users WHERE id = ?").bind(userId).first();

@@ -11,7 +11,13 @@ import type { UserStream } from "../../src/write/user-stream";
 
 /** Builders for redacted events (queue message bodies) and hand-made queue messages. */
 
-export const noMetadata: EventMetadata = { actor_id: null, actor_username: null, request_id: null, idempotency_key: null, reason: null };
+export const noMetadata: EventMetadata = {
+  actor_id: null,
+  actor_username: null,
+  request_id: null,
+  idempotency_key: null,
+  reason: null,
+};
 
 let clock = Date.parse("2030-01-01T00:00:00.000Z");
 /** Strictly increasing event times, so every event of a test has its own timestamp. */
@@ -47,7 +53,16 @@ export function userEvent(
   data: PublicEvent["data"] = {},
   timestamp = nextTime(),
 ): PublicEvent {
-  return { id: crypto.randomUUID(), aggregate_id: userId, event_type, version: 1, timestamp, revision, data, metadata: noMetadata };
+  return {
+    id: crypto.randomUUID(),
+    aggregate_id: userId,
+    event_type,
+    version: 1,
+    timestamp,
+    revision,
+    data,
+    metadata: noMetadata,
+  };
 }
 
 export interface FakeMessage extends Message<unknown> {
@@ -56,7 +71,10 @@ export interface FakeMessage extends Message<unknown> {
 }
 
 /** A queue message as the runtime hands it to the consumer, with spies for ack and retry. */
-export function fakeMessage(body: unknown, options: { id?: string; attempts?: number; log?: string[] } = {}): FakeMessage {
+export function fakeMessage(
+  body: unknown,
+  options: { id?: string; attempts?: number; log?: string[] } = {},
+): FakeMessage {
   const id = options.id ?? crypto.randomUUID();
   const log = options.log;
   return {
@@ -89,7 +107,9 @@ export function envWith(overrides: Partial<Env>): Env {
 }
 
 /** The real D1 database, except that `batch` runs `around` instead. */
-export function dbWithBatch(around: (real: D1Database, statements: D1PreparedStatement[]) => Promise<D1Result[]>): D1Database {
+export function dbWithBatch(
+  around: (real: D1Database, statements: D1PreparedStatement[]) => Promise<D1Result[]>,
+): D1Database {
   const real = env.DB;
   return new Proxy(real, {
     get(target, key) {
@@ -117,5 +137,12 @@ export async function quietUser(userId: string, commands: CommandInput[]): Promi
 }
 
 export function createCommand(name: string): CommandInput {
-  return { type: "CreateUser", username: name, email: `${name}@example.com`, first_name: "Ada", last_name: "Lovelace", password: "password-1" };
+  return {
+    type: "CreateUser",
+    username: name,
+    email: `${name}@example.com`,
+    first_name: "Ada",
+    last_name: "Lovelace",
+    password: "password-1",
+  };
 }

@@ -55,14 +55,22 @@ describe("projectUser", () => {
 
   it("a password change touches only updatedAt and revision, and no secret reaches the row", () => {
     const before = projectUser(null, created)!;
-    const after = projectUser(before, userEvent(id, 2, "PASSWORD_CHANGED", { hashing_method: "pbkdf2-sha256" }, "2030-02-05T00:00:00.000Z"));
+    const after = projectUser(
+      before,
+      userEvent(id, 2, "PASSWORD_CHANGED", { hashing_method: "pbkdf2-sha256" }, "2030-02-05T00:00:00.000Z"),
+    );
     expect(after).toEqual({ ...before, updatedAt: "2030-02-05T00:00:00.000Z", revision: 2 });
     expect(JSON.stringify(userView(after!))).not.toMatch(/password|hash/i);
   });
 
   it("delete marks the row deleted at the event's time", () => {
     const row = fold([created, userEvent(id, 2, "USER_DELETED", {}, "2030-02-06T00:00:00.000Z")]);
-    expect(row).toMatchObject({ status: "deleted", deletedAt: "2030-02-06T00:00:00.000Z", updatedAt: "2030-02-06T00:00:00.000Z", revision: 2 });
+    expect(row).toMatchObject({
+      status: "deleted",
+      deletedAt: "2030-02-06T00:00:00.000Z",
+      updatedAt: "2030-02-06T00:00:00.000Z",
+      revision: 2,
+    });
   });
 
   it("suspend and reactivate switch the status and keep the data", () => {
@@ -73,7 +81,13 @@ describe("projectUser", () => {
   });
 
   it("ignores events that arrive before USER_CREATED", () => {
-    for (const type of ["USER_UPDATED", "PASSWORD_CHANGED", "USER_DELETED", "USER_SUSPENDED", "USER_REACTIVATED"] as const) {
+    for (const type of [
+      "USER_UPDATED",
+      "PASSWORD_CHANGED",
+      "USER_DELETED",
+      "USER_SUSPENDED",
+      "USER_REACTIVATED",
+    ] as const) {
       expect(projectUser(null, userEvent(id, 2, type, { first_name: "X" }))).toBeNull();
     }
   });

@@ -65,5 +65,10 @@ export async function createUser(adminToken: string, overrides: Partial<ReturnTy
   const body = { ...newUserBody(), ...overrides };
   const res = await call("POST", "/v1/users/", { token: adminToken, body });
   if (res.status !== 200) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return { id: res.body.user_id as string, username: body.username, email: body.email, revision: res.body.revision as number };
+  return {
+    id: res.body.user_id as string,
+    username: body.username,
+    email: body.email,
+    revision: res.body.revision as number,
+  };
 }

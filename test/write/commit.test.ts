@@ -25,7 +25,11 @@ import {
 
 /** True when no table of the object holds a row. */
 function everyTableEmpty(snapshot: Tables): Record<string, number> {
-  return Object.fromEntries(Object.entries(snapshot.all).filter(([, rows]) => rows.length > 0).map(([name, rows]) => [name, rows.length]));
+  return Object.fromEntries(
+    Object.entries(snapshot.all)
+      .filter(([, rows]) => rows.length > 0)
+      .map(([name, rows]) => [name, rows.length]),
+  );
 }
 
 function idempotency() {
@@ -71,8 +75,16 @@ describe("a command commits all or nothing", () => {
       await update(userId, { first_name: "Stale" }, { expectedRevision: 0, idempotency: idempotency() }),
       await update(userId, { first_name: "", last_name: null }, { idempotency: idempotency() }),
       await send(userId, createInput(), { idempotency: idempotency() }),
-      await send(userId, { type: "ChangePassword", current_password: "wrong-password", new_password: "another-pass-1" }, { idempotency: idempotency() }),
-      await send(userId, { type: "ChangePassword", current_password: PASSWORD, new_password: "short" }, { idempotency: idempotency() }),
+      await send(
+        userId,
+        { type: "ChangePassword", current_password: "wrong-password", new_password: "another-pass-1" },
+        { idempotency: idempotency() },
+      ),
+      await send(
+        userId,
+        { type: "ChangePassword", current_password: PASSWORD, new_password: "short" },
+        { idempotency: idempotency() },
+      ),
       await send(userId, { type: "ReactivateUser" }, { idempotency: idempotency() }),
     ].map(rejectionOf);
     expect(rejections.map((r) => r.code)).toEqual([
@@ -105,7 +117,12 @@ describe("a command commits all or nothing", () => {
     // Called on the instance (not over RPC) so the expected error is caught where it is thrown.
     const failure = await runInDurableObject(stub, (instance: UserStream) =>
       instance
-        .execute({ userId, input: { type: "UpdateUser", first_name: "Halfway" }, metadata: metadata(), idempotency: key })
+        .execute({
+          userId,
+          input: { type: "UpdateUser", first_name: "Halfway" },
+          metadata: metadata(),
+          idempotency: key,
+        })
         .then(
           (result) => `unexpected result ${JSON.stringify(result)}`,
           (error: unknown) => String(error),
@@ -272,7 +289,9 @@ describe("the outbox alarm", () => {
     await runInDurableObject(stub, (_instance, state) => flushOutbox(state, { ...env, EVENTS: queue }, userId));
 
     expect(batches.map((b) => b.length)).toEqual([100, 21]);
-    expect(batches.flat().map((body) => PublicEventSchema.parse(body).revision)).toEqual(Array.from({ length: 121 }, (_, i) => i + 1));
+    expect(batches.flat().map((body) => PublicEventSchema.parse(body).revision)).toEqual(
+      Array.from({ length: 121 }, (_, i) => i + 1),
+    );
     expect((await tables(stub)).outbox).toEqual([]);
     hold.release();
   });

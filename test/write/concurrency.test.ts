@@ -1,6 +1,19 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { CommandResult } from "../../src/write/protocol";
-import { createInput, createUser, expectOk, PASSWORD, rejectionOf, revisions, send, settleAlarms, stubFor, tables, uniqueName, update } from "./helpers";
+import {
+  createInput,
+  createUser,
+  expectOk,
+  PASSWORD,
+  rejectionOf,
+  revisions,
+  send,
+  settleAlarms,
+  stubFor,
+  tables,
+  uniqueName,
+  update,
+} from "./helpers";
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -47,12 +60,17 @@ describe("concurrent writes to one user", () => {
     expect(rejectionOf(ahead)).toEqual({ code: "RevisionMismatch", current_revision: 3 });
     expect((await tables(stub)).all).toEqual(before.all);
 
-    expect(await update(userId, { first_name: "Fresh" }, { expectedRevision: 3 })).toMatchObject({ ok: true, revision: 4 });
+    expect(await update(userId, { first_name: "Fresh" }, { expectedRevision: 3 })).toMatchObject({
+      ok: true,
+      revision: 4,
+    });
   });
 
   it("of 10 concurrent updates expecting the same revision exactly one applies", async () => {
     const { userId, stub } = await createUser();
-    const results = await Promise.all(range(1, 10).map((i) => update(userId, { first_name: `racer-${i}` }, { expectedRevision: 1 })));
+    const results = await Promise.all(
+      range(1, 10).map((i) => update(userId, { first_name: `racer-${i}` }, { expectedRevision: 1 })),
+    );
 
     const winners = results.filter((r) => r.ok);
     expect(winners).toHaveLength(1);
@@ -111,7 +129,10 @@ describe("concurrent email changes to one user", () => {
       const result = await send(crypto.randomUUID(), createInput({ email: free, password: PASSWORD }));
       outcomes[free] = result.ok ? "ok" : result.rejection.code;
     }
-    expect(Object.values(outcomes).every((o) => o === "ok"), JSON.stringify(outcomes)).toBe(true);
+    expect(
+      Object.values(outcomes).every((o) => o === "ok"),
+      JSON.stringify(outcomes),
+    ).toBe(true);
   });
 });
 
@@ -137,7 +158,10 @@ describe("idempotent retries", () => {
     const { userId, stub } = await createUser();
     const idempotency = { key: crypto.randomUUID(), fingerprint: "fp" };
     const first = expectOk(await update(userId, { first_name: "X" }, { idempotency, expectedRevision: 1 }));
-    expect(await update(userId, { first_name: "X" }, { idempotency, expectedRevision: 1 })).toEqual({ ...first, replayed: true });
+    expect(await update(userId, { first_name: "X" }, { idempotency, expectedRevision: 1 })).toEqual({
+      ...first,
+      replayed: true,
+    });
     expect(await revisions(stub)).toEqual([1, 2]);
   });
 
@@ -159,7 +183,9 @@ describe("idempotent retries", () => {
     const { userId, stub } = await createUser();
     const idempotency = { key: crypto.randomUUID(), fingerprint: "fp-concurrent-update" };
 
-    const results = (await Promise.all(range(1, 10).map(() => update(userId, { last_name: "Retried" }, { idempotency })))).map(expectOk);
+    const results = (
+      await Promise.all(range(1, 10).map(() => update(userId, { last_name: "Retried" }, { idempotency })))
+    ).map(expectOk);
 
     expect(results.filter((r) => !r.replayed)).toHaveLength(1);
     for (const result of results) expect(withoutReplayed(result)).toEqual({ ok: true, userId, revision: 2 });

@@ -25,7 +25,14 @@ export function uniqueName(prefix = "u"): string {
 }
 
 export function metadata(overrides: Partial<EventMetadata> = {}): EventMetadata {
-  return { actor_id: null, actor_username: null, request_id: crypto.randomUUID(), idempotency_key: null, reason: null, ...overrides };
+  return {
+    actor_id: null,
+    actor_username: null,
+    request_id: crypto.randomUUID(),
+    idempotency_key: null,
+    reason: null,
+    ...overrides,
+  };
 }
 
 export type CreateInput = Extract<CommandInput, { type: "CreateUser" }>;
@@ -47,7 +54,11 @@ export function createInput(overrides: Partial<Omit<CreateInput, "type">> = {}):
 const touched = new Set<string>();
 const holds = new Set<{ release(): void }>();
 
-export function send(userId: string, input: CommandInput, extra: Partial<Omit<CommandRequest, "userId" | "input">> = {}) {
+export function send(
+  userId: string,
+  input: CommandInput,
+  extra: Partial<Omit<CommandRequest, "userId" | "input">> = {},
+) {
   touched.add(userId);
   return stubFor(userId).execute({ userId, input, metadata: metadata(), ...extra });
 }
@@ -61,7 +72,11 @@ export async function createUser(overrides: Partial<Omit<CreateInput, "type">> =
   return { userId, stub: stubFor(userId), username: input.username, email: input.email, revision: result.revision };
 }
 
-export function update(userId: string, fields: Omit<Extract<CommandInput, { type: "UpdateUser" }>, "type">, extra: Partial<Omit<CommandRequest, "userId" | "input">> = {}) {
+export function update(
+  userId: string,
+  fields: Omit<Extract<CommandInput, { type: "UpdateUser" }>, "type">,
+  extra: Partial<Omit<CommandRequest, "userId" | "input">> = {},
+) {
   return send(userId, { type: "UpdateUser", ...fields }, extra);
 }
 
@@ -130,7 +145,8 @@ export function storedHashes(all: Record<string, Row[]>): string[] {
     for (const row of rows) {
       for (const value of Object.values(row)) {
         if (typeof value !== "string") continue;
-        for (const match of value.matchAll(/pbkdf2-sha256\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+/g)) hashes.add(match[0]);
+        for (const match of value.matchAll(/pbkdf2-sha256\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+/g))
+          hashes.add(match[0]);
       }
     }
   }

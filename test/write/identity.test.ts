@@ -3,7 +3,18 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
 import { PENDING_MS } from "../../src/write/identity-registry";
-import { createInput, createUser, expectOk, rejectionOf, revisions, send, settleAlarms, stubFor, uniqueName, update } from "./helpers";
+import {
+  createInput,
+  createUser,
+  expectOk,
+  rejectionOf,
+  revisions,
+  send,
+  settleAlarms,
+  stubFor,
+  uniqueName,
+  update,
+} from "./helpers";
 
 /** `count` distinct spellings of `value` that differ only in letter case. */
 function caseVariants(value: string, count: number): string[] {
@@ -51,7 +62,9 @@ describe("username and email are unique among live users, case-insensitively", (
 
     // Losing the race left no reservation behind: each loser's username is still free.
     const loser = attempts.find((_, i) => !results[i]!.ok)!;
-    expect(await send(crypto.randomUUID(), createInput({ username: loser.input.username }))).toMatchObject({ ok: true });
+    expect(await send(crypto.randomUUID(), createInput({ username: loser.input.username }))).toMatchObject({
+      ok: true,
+    });
   });
 
   it("10 concurrent creates with one username in different cases: exactly one wins, the rest get IdentityTaken username", async () => {
@@ -86,7 +99,10 @@ describe("username and email are unique among live users, case-insensitively", (
     const old = await createUser();
     expectOk(await send(old.userId, { type: "DeleteUser" }));
 
-    const reused = await send(crypto.randomUUID(), createInput({ username: old.username.toUpperCase(), email: old.email }));
+    const reused = await send(
+      crypto.randomUUID(),
+      createInput({ username: old.username.toUpperCase(), email: old.email }),
+    );
     expect(reused).toMatchObject({ ok: true, revision: 1 });
   });
 
@@ -115,7 +131,10 @@ describe("username and email are unique among live users, case-insensitively", (
     const b = await createUser();
     const wanted = `${uniqueName("contested")}@example.com`;
 
-    const results = await Promise.all([update(a.userId, { email: wanted }), update(b.userId, { email: wanted.toUpperCase() })]);
+    const results = await Promise.all([
+      update(a.userId, { email: wanted }),
+      update(b.userId, { email: wanted.toUpperCase() }),
+    ]);
 
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(rejectionOf(results.find((r) => !r.ok)!)).toMatchObject({ code: "IdentityTaken", field: "email" });

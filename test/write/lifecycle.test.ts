@@ -27,7 +27,12 @@ describe("cold start", () => {
     const fresh = stubFor(userId);
     expect(await runInDurableObject(fresh, (instance) => instance === instanceBefore)).toBe(false);
     expect(await fresh.getUser()).toEqual(before);
-    expect(before.user).toMatchObject({ first_name: "Grace", last_name: "Hopper", email: `new-${email}`, status: "active" });
+    expect(before.user).toMatchObject({
+      first_name: "Grace",
+      last_name: "Hopper",
+      email: `new-${email}`,
+      status: "active",
+    });
     expect(await fresh.readStream(1, 100)).toEqual(streamBefore);
     // The password hash came back from the stream too, and the next command continues the stream.
     expect(await fresh.authenticate("rehydrated-1")).toMatchObject({ ok: true, revision: 6 });
@@ -36,7 +41,8 @@ describe("cold start", () => {
 
   it("a long stream (past the snapshot interval) rehydrates to the same state", async () => {
     const { userId, stub } = await createUser();
-    for (let i = 1; i <= 104; i++) expectOk(await update(userId, i % 2 === 0 ? { first_name: `f${i}` } : { last_name: `l${i}` }));
+    for (let i = 1; i <= 104; i++)
+      expectOk(await update(userId, i % 2 === 0 ? { first_name: `f${i}` } : { last_name: `l${i}` }));
     expectOk(await send(userId, { type: "ChangePassword", current_password: PASSWORD, new_password: "after-many-1" }));
     const before = await stub.getUser();
     expect(before.revision).toBe(106);
@@ -90,7 +96,8 @@ describe("authenticate", () => {
 
   it(`after ${MAX_FAILURES} failures answers 'throttled', even for the right password`, async () => {
     const { stub } = await createUser();
-    for (let i = 0; i < MAX_FAILURES; i++) expect(await stub.authenticate(`wrong-${i}`)).toEqual({ ok: false, reason: "invalid" });
+    for (let i = 0; i < MAX_FAILURES; i++)
+      expect(await stub.authenticate(`wrong-${i}`)).toEqual({ ok: false, reason: "invalid" });
 
     const throttled = await stub.authenticate(PASSWORD);
     expect(throttled).toMatchObject({ ok: false, reason: "throttled" });
@@ -113,7 +120,8 @@ describe("authenticate", () => {
     const { stub } = await createUser();
     for (let i = 0; i < MAX_FAILURES - 1; i++) await stub.authenticate(`wrong-${i}`);
     expect(await stub.authenticate(PASSWORD)).toMatchObject({ ok: true });
-    for (let i = 0; i < MAX_FAILURES - 1; i++) expect(await stub.authenticate(`again-${i}`)).toEqual({ ok: false, reason: "invalid" });
+    for (let i = 0; i < MAX_FAILURES - 1; i++)
+      expect(await stub.authenticate(`again-${i}`)).toEqual({ ok: false, reason: "invalid" });
     expect(await stub.authenticate(PASSWORD)).toMatchObject({ ok: true });
   });
 
@@ -140,7 +148,9 @@ describe("authenticate", () => {
 
   it("after a password change only the new password works", async () => {
     const { stub, userId } = await createUser();
-    expectOk(await send(userId, { type: "ChangePassword", current_password: PASSWORD, new_password: "brand-new-pass" }));
+    expectOk(
+      await send(userId, { type: "ChangePassword", current_password: PASSWORD, new_password: "brand-new-pass" }),
+    );
     expect(await stub.authenticate(PASSWORD)).toEqual({ ok: false, reason: "invalid" });
     expect(await stub.authenticate("brand-new-pass")).toMatchObject({ ok: true, revision: 2 });
   });

@@ -20,8 +20,18 @@ describe("an outbox backlog of large events", () => {
         Array.from({ length: 100 }, (_, i) =>
           instance.execute({
             userId: user.id,
-            input: { type: "CorrectUser", changes: { first_name: `F${i}`.padEnd(150, "x"), last_name: "L".padEnd(150, "y") }, reason },
-            metadata: { actor_id: admin.id, actor_username: admin.username, request_id: "q".repeat(128), idempotency_key: crypto.randomUUID() + "k".repeat(200), reason },
+            input: {
+              type: "CorrectUser",
+              changes: { first_name: `F${i}`.padEnd(150, "x"), last_name: "L".padEnd(150, "y") },
+              reason,
+            },
+            metadata: {
+              actor_id: admin.id,
+              actor_username: admin.username,
+              request_id: "q".repeat(128),
+              idempotency_key: crypto.randomUUID() + "k".repeat(200),
+              reason,
+            },
           }),
         ),
       );
@@ -33,8 +43,11 @@ describe("an outbox backlog of large events", () => {
       expect(await runDurableObjectAlarm(stub)).toBe(true);
     }
     const status = await stub.status();
-    const failures = await runInDurableObject(stub, (_i: UserStream, state) =>
-      state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'flush_failures'").toArray()[0]?.value ?? null,
+    const failures = await runInDurableObject(
+      stub,
+      (_i: UserStream, state) =>
+        state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'flush_failures'").toArray()[0]
+          ?.value ?? null,
     );
     console.log("outbox after 3 flushes:", status.outboxSize, "flush_failures:", failures);
     expect(status.outboxSize).toBe(0);

@@ -42,7 +42,11 @@ async function coldStart(stub: Stub, userId: string): Promise<Stub> {
  * A user with `updates` updates after its creation (first and last names in turn), and a password
  * change as update number `passwordAt`. `check(revision)` runs after every command.
  */
-async function longStream(updates: number, passwordAt: number, check?: (revision: number, stub: Stub) => Promise<void>) {
+async function longStream(
+  updates: number,
+  passwordAt: number,
+  check?: (revision: number, stub: Stub) => Promise<void>,
+) {
   const created = await createUser();
   const { userId, stub } = created;
   let revision = created.revision;
@@ -132,7 +136,8 @@ describe("snapshots", () => {
     expect(await cold.authenticate(NEW_PASSWORD)).toMatchObject({ ok: true });
 
     // The next multiple is snapshotted again, from the rebuilt state.
-    for (let revision = warm.revision; revision < 4 * EVERY; ) revision = expectOk(await update(user.userId, { first_name: `again-${revision}` })).revision;
+    for (let revision = warm.revision; revision < 4 * EVERY;)
+      revision = expectOk(await update(user.userId, { first_name: `again-${revision}` })).revision;
     const [row, ...more] = await snapshots(cold);
     expect(more).toEqual([]);
     expect(row).toMatchObject({ revision: 4 * EVERY, shape: STATE_SHAPE_VERSION });
@@ -147,7 +152,12 @@ describe("snapshots", () => {
     // As if written by an older `evolve`: newer than the valid snapshot, and plainly wrong.
     const stale: UserState = {
       revision: 351,
-      user: { ...(await foldOfEvents(user.stub, user.userId)).user!, first_name: "STALE", status: "deleted", password_hash: "stale-hash" },
+      user: {
+        ...(await foldOfEvents(user.stub, user.userId)).user!,
+        first_name: "STALE",
+        status: "deleted",
+        password_hash: "stale-hash",
+      },
     };
     await runInDurableObject(user.stub, (_instance, state) => {
       state.storage.sql.exec(

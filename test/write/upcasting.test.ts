@@ -50,7 +50,10 @@ describe("a USER_DELETED stored as version 1", () => {
 
   it("reads as version 2 with data.reason from metadata.reason, in readStream and history", async () => {
     const { userId, stub, username } = await createUser();
-    const { id, timestamp: deletedAt } = await appendLegacyDelete(stub, legacyMetadata("Account closed by support (legacy)"));
+    const { id, timestamp: deletedAt } = await appendLegacyDelete(
+      stub,
+      legacyMetadata("Account closed by support (legacy)"),
+    );
 
     // Stored as written: version 1, empty data.
     const rows = await runInDurableObject(stub, (_instance, state) =>

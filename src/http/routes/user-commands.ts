@@ -76,69 +76,87 @@ export const userCommands = createRouter()
     requireScope(c.var.actor, "user:create");
     const { role: _ignored, ...body } = c.req.valid("json");
     const userId = await newUserId(c.var.actor.id, c.req.header("Idempotency-Key"));
-    return c.json(await runCommand(c, {
-      userId,
-      input: { type: "CreateUser", ...body },
-      body,
-      message: "User created successfully",
-      includeUserId: true,
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId,
+        input: { type: "CreateUser", ...body },
+        body,
+        message: "User created successfully",
+        includeUserId: true,
+      }),
+      200,
+    );
   })
   .openapi(updateUser, async (c) => {
     const { user_id } = c.req.valid("param");
     requireSelfOrAdmin(c.var.actor, user_id);
     const body = c.req.valid("json");
-    return c.json(await runCommand(c, {
-      userId: user_id,
-      input: { type: "UpdateUser", ...body },
-      body,
-      message: "User updated successfully",
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input: { type: "UpdateUser", ...body },
+        body,
+        message: "User updated successfully",
+      }),
+      200,
+    );
   })
   .openapi(changePassword, async (c) => {
     const { user_id } = c.req.valid("param");
     requireSelfOrAdmin(c.var.actor, user_id);
     const body = c.req.valid("json");
-    return c.json(await runCommand(c, {
-      userId: user_id,
-      input: { type: "ChangePassword", ...body },
-      body,
-      message: "Password changed successfully",
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input: { type: "ChangePassword", ...body },
+        body,
+        message: "Password changed successfully",
+      }),
+      200,
+    );
   })
   .openapi(deleteUser, async (c) => {
     const { user_id } = c.req.valid("param");
     requireScope(c.var.actor, "user:delete");
     const body = reasonOf(c.req.valid("json"));
-    return c.json(await runCommand(c, {
-      userId: user_id,
-      input: { type: "DeleteUser", reason: body.reason },
-      body,
-      reason: body.reason,
-      message: "User deleted successfully",
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input: { type: "DeleteUser", reason: body.reason },
+        body,
+        reason: body.reason,
+        message: "User deleted successfully",
+      }),
+      200,
+    );
   })
   .openapi(statusChange("suspend"), async (c) => {
     const { user_id } = c.req.valid("param");
     requireScope(c.var.actor, "user:delete");
     const body = reasonOf(c.req.valid("json"));
-    return c.json(await runCommand(c, {
-      userId: user_id,
-      input: { type: "SuspendUser" },
-      body,
-      reason: body.reason,
-      message: "User suspended successfully",
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input: { type: "SuspendUser" },
+        body,
+        reason: body.reason,
+        message: "User suspended successfully",
+      }),
+      200,
+    );
   })
   .openapi(statusChange("reactivate"), async (c) => {
     const { user_id } = c.req.valid("param");
     requireScope(c.var.actor, "user:delete");
     const body = reasonOf(c.req.valid("json"));
-    return c.json(await runCommand(c, {
-      userId: user_id,
-      input: { type: "ReactivateUser" },
-      body,
-      reason: body.reason,
-      message: "User reactivated successfully",
-    }), 200);
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input: { type: "ReactivateUser" },
+        body,
+        reason: body.reason,
+        message: "User reactivated successfully",
+      }),
+      200,
+    );
   });

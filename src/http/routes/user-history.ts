@@ -7,7 +7,10 @@ import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../schemas
 const security = [{ bearer: [] }];
 
 const HistoryQuery = z.object({
-  timestamp: z.string().optional().openapi({ description: "ISO 8601; without a zone it is UTC", example: "2026-11-23T15:47:00Z" }),
+  timestamp: z
+    .string()
+    .optional()
+    .openapi({ description: "ISO 8601; without a zone it is UTC", example: "2026-11-23T15:47:00Z" }),
   revision: z.coerce.number().int().min(1).optional().openapi({ description: "The stream revision to look at" }),
 });
 

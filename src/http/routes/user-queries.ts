@@ -75,7 +75,8 @@ export const userQueries = createRouter()
     requireScope(c.var.actor, "user:read");
     const { user_id } = c.req.valid("param");
     const { consistency, min_revision } = c.req.valid("query");
-    const user = consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
+    const user =
+      consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
     if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
     return c.json({ user }, 200);
   });
