@@ -8,7 +8,11 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ["*.js", "*.ts", "scripts/*.mjs", "bench/*.mjs"] } },
+      parserOptions: {
+        projectService: {
+          allowDefaultProject: ["*.js", "vitest.config.ts", "drizzle.config.ts", "scripts/*.mjs", "bench/*.mjs"],
+        },
+      },
     },
     rules: {
       // An un-awaited RPC call swallows its error.

@@ -35,9 +35,9 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = {
     url: values.url,
     token,
-    username: values.username ?? process.env.ADMIN_USERNAME ?? dev.ADMIN_USERNAME,
-    email: values.email ?? process.env.ADMIN_EMAIL ?? dev.ADMIN_EMAIL,
-    password: values.password ?? process.env.ADMIN_PASSWORD ?? dev.ADMIN_PASSWORD,
+    username: values.username ?? process.env.ADMIN_USERNAME,
+    email: values.email ?? process.env.ADMIN_EMAIL,
+    password: values.password ?? process.env.ADMIN_PASSWORD,
     firstName: values["first-name"],
     lastName: values["last-name"],
   };

@@ -17,3 +17,14 @@ export function readDevVars(file = ".dev.vars") {
   }
   return vars;
 }
+
+/**
+ * The admin `npm start` makes sure exists locally: ADMIN_USERNAME, ADMIN_PASSWORD and ADMIN_EMAIL
+ * from the shell, else these defaults. They belong to the scripts, not to the Worker, whose only
+ * part in it is the bootstrap token.
+ */
+export const localAdmin = {
+  username: process.env.ADMIN_USERNAME ?? "admin",
+  password: process.env.ADMIN_PASSWORD ?? "admin-password",
+  email: process.env.ADMIN_EMAIL ?? "admin@example.com",
+};

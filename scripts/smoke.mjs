@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // A short smoke test against a running server (default: the local `npm start`):
 // health, admin login, create a user, read it back from its object and from the read model.
-import { readDevVars } from "./dev-vars.mjs";
+import { localAdmin } from "./dev-vars.mjs";
 
 const base = process.argv[2] ?? "http://127.0.0.1:8787";
-const vars = { ...readDevVars(), ...process.env };
 
 async function call(method, path, { token, body } = {}) {
   const headers = {};
@@ -27,7 +26,7 @@ const health = await call("GET", "/ht/");
 expect("health", health.status === 200 && health.json?.status === "UP", health);
 
 const login = await call("POST", "/v1/auth/login/", {
-  body: { username: vars.ADMIN_USERNAME, password: vars.ADMIN_PASSWORD },
+  body: { username: localAdmin.username, password: localAdmin.password },
 });
 expect("admin login", login.status === 200 && login.json?.access_token, login);
 const token = login.json.access_token;

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // `npm start`: the whole service on the embedded local default (Durable Object SQLite, D1 and
 // Queues under .wrangler/state). Creates .dev.vars from the example, applies the D1 migrations,
-// starts `wrangler dev` on 127.0.0.1:8787 and makes sure the admin from .dev.vars exists.
+// starts `wrangler dev` on 127.0.0.1:8787 and makes sure the local admin exists (see localAdmin).
 import { spawn, spawnSync } from "node:child_process";
 import { createAdmin } from "./create-admin.mjs";
-import { ensureDevVars, readDevVars } from "./dev-vars.mjs";
+import { ensureDevVars, localAdmin, readDevVars } from "./dev-vars.mjs";
 
 const PORT = process.env.PORT ?? "8787";
 const URL_BASE = `http://127.0.0.1:${PORT}`;
@@ -39,13 +39,9 @@ async function ensureAdmin() {
       const result = await createAdmin({
         url: URL_BASE,
         token: vars.ADMIN_BOOTSTRAP_TOKEN,
-        username: vars.ADMIN_USERNAME,
-        email: vars.ADMIN_EMAIL,
-        password: vars.ADMIN_PASSWORD,
+        ...localAdmin,
       });
-      console.log(
-        `${result.created ? "created" : "found"} admin '${vars.ADMIN_USERNAME}' (password in .dev.vars); serving on ${URL_BASE}`,
-      );
+      console.log(`${result.created ? "created" : "found"} admin '${localAdmin.username}'; serving on ${URL_BASE}`);
       return;
     } catch (error) {
       if (attempt >= 20) {

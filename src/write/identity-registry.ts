@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { config } from "../config";
 import { loginThrottle } from "./login-throttle";
 import { decoyHash, verifyPassword } from "./passwords";
 import type { LoginResult } from "./protocol";
@@ -38,7 +39,7 @@ export class IdentityRegistry extends DurableObject<Env> {
     const retryAfterSeconds = throttle.retryAfterSeconds();
     if (retryAfterSeconds > 0) return { ok: false, reason: "throttled", retryAfterSeconds };
     throttle.recordFailure();
-    await verifyPassword(password, decoyHash(Number(this.env.PASSWORD_HASH_ITERATIONS)));
+    await verifyPassword(password, decoyHash(config(this.env).PASSWORD_HASH_ITERATIONS));
     return { ok: false, reason: "invalid" };
   }
 

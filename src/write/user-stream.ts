@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { config } from "../config";
 import type { Policy } from "../domain/commands";
 import { decide } from "../domain/decide";
 import { redact, type PublicEvent } from "../domain/events";
@@ -143,7 +144,7 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private services() {
-    const iterations = Number(this.env.PASSWORD_HASH_ITERATIONS);
+    const iterations = config(this.env).PASSWORD_HASH_ITERATIONS;
     return {
       policy: this.policy(),
       hash: (password: string) => hashPassword(password, iterations),
@@ -154,7 +155,7 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private policy(): Policy {
-    return { passwordMinLength: Number(this.env.PASSWORD_MIN_LENGTH), hashingMethod: HASHING_METHOD };
+    return { passwordMinLength: config(this.env).PASSWORD_MIN_LENGTH, hashingMethod: HASHING_METHOD };
   }
 
   /** Answers that need no decision: a replayed idempotent request, a stale `If-Match`. */
@@ -211,7 +212,7 @@ export class UserStream extends DurableObject<Env> {
       void this.ctx.storage.setAlarm(now + PUBLISH_SAFETY_NET_MS);
       const before = this.state.revision;
       this.state = fold(events, this.state);
-      maybeSnapshot(this.sql, before, this.state, Number(this.env.SNAPSHOT_EVERY));
+      maybeSnapshot(this.sql, before, this.state, config(this.env).SNAPSHOT_EVERY);
       return result;
     });
   }

@@ -1,0 +1,57 @@
+import { z } from "zod";
+import { MAX_ITERATIONS } from "./write/passwords";
+
+/** A whole number in range, written as a string (`[vars]` in wrangler.toml, `--var`) or a number. */
+const count = (min: number, max: number) =>
+  z
+    .union([
+      z.number(),
+      z
+        .string()
+        .regex(/^\s*\d+\s*$/, "not a whole number")
+        .transform(Number),
+    ])
+    .pipe(z.number().int().min(min).max(max));
+
+/**
+ * The Worker's configuration: `[vars]` in wrangler.toml arrive as strings, secrets come from
+ * `.dev.vars` or `wrangler secret put`. Parsed once, so a value that is not a number or is out of
+ * range stops the Worker naming the variable, instead of quietly turning a rule off (a `NaN`
+ * minimum length accepts every password, a `NaN` wait polls until the platform kills the request).
+ */
+const ConfigSchema = z.object({
+  PASSWORD_MIN_LENGTH: count(1, 1024),
+  // Workers reject PBKDF2 above this many iterations.
+  PASSWORD_HASH_ITERATIONS: count(1, MAX_ITERATIONS),
+  READ_YOUR_WRITES_WAIT_MS: count(0, 30_000),
+  SNAPSHOT_EVERY: count(1, 1_000_000),
+  REBUILD_USERS_PER_STEP: count(1, 1_000),
+  JWT_SECRET: z.string({ error: "missing: `wrangler secret put JWT_SECRET` (locally: .dev.vars)" }).min(16),
+  // Optional: without it the bootstrap route does not exist.
+  ADMIN_BOOTSTRAP_TOKEN: z
+    .string()
+    .optional()
+    .transform((token) => token || undefined),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Parses the environment, or throws naming every variable that is missing or wrong. */
+export function parseConfig(env: Record<string, unknown>): Config {
+  const result = ConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+const parsed = new WeakMap<object, Config>();
+
+/** The configuration of this environment, parsed on first use and then kept. */
+export function config(env: Env): Config {
+  let found = parsed.get(env);
+  if (!found) {
+    found = parseConfig(env as unknown as Record<string, unknown>);
+    parsed.set(env, found);
+  }
+  return found;
+}

@@ -1,0 +1,61 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { config, parseConfig } from "../src/config";
+
+const valid = {
+  PASSWORD_MIN_LENGTH: "8",
+  PASSWORD_HASH_ITERATIONS: "100000",
+  READ_YOUR_WRITES_WAIT_MS: "2000",
+  SNAPSHOT_EVERY: "100",
+  REBUILD_USERS_PER_STEP: "200",
+  JWT_SECRET: "a-secret-of-at-least-16-characters",
+  ADMIN_BOOTSTRAP_TOKEN: "bootstrap",
+};
+
+describe("configuration", () => {
+  it("parses the [vars] strings into numbers, once per environment", () => {
+    expect(parseConfig(valid)).toEqual({
+      PASSWORD_MIN_LENGTH: 8,
+      PASSWORD_HASH_ITERATIONS: 100_000,
+      READ_YOUR_WRITES_WAIT_MS: 2000,
+      SNAPSHOT_EVERY: 100,
+      REBUILD_USERS_PER_STEP: 200,
+      JWT_SECRET: valid.JWT_SECRET,
+      ADMIN_BOOTSTRAP_TOKEN: "bootstrap",
+    });
+    expect(parseConfig({ ...valid, SNAPSHOT_EVERY: 50 }).SNAPSHOT_EVERY).toBe(50);
+    expect(config(env)).toBe(config(env));
+  });
+
+  it.each([
+    ["READ_YOUR_WRITES_WAIT_MS", "soon"],
+    ["PASSWORD_MIN_LENGTH", "eight"],
+    ["PASSWORD_MIN_LENGTH", "0"],
+    ["SNAPSHOT_EVERY", "0"],
+    ["SNAPSHOT_EVERY", "1.5"],
+    ["REBUILD_USERS_PER_STEP", ""],
+    ["READ_YOUR_WRITES_WAIT_MS", ""],
+    ["READ_YOUR_WRITES_WAIT_MS", "1e3"],
+    ["PASSWORD_HASH_ITERATIONS", "100001"],
+  ])("refuses %s=%j, naming it", (name, value) => {
+    expect(() => parseConfig({ ...valid, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
+  });
+
+  it("refuses a missing or short JWT_SECRET", () => {
+    const { JWT_SECRET: _missing, ...rest } = valid;
+    expect(() => parseConfig(rest)).toThrow(/JWT_SECRET: missing/);
+    expect(() => parseConfig({ ...valid, JWT_SECRET: "short" })).toThrow(/JWT_SECRET:/);
+  });
+
+  it("names every problem at once", () => {
+    expect(() => parseConfig({ ...valid, SNAPSHOT_EVERY: "x", PASSWORD_MIN_LENGTH: "y" })).toThrow(
+      /PASSWORD_MIN_LENGTH: .*; SNAPSHOT_EVERY: /,
+    );
+  });
+
+  it("treats an empty ADMIN_BOOTSTRAP_TOKEN as unset: the bootstrap route is then absent", () => {
+    expect(parseConfig({ ...valid, ADMIN_BOOTSTRAP_TOKEN: "" }).ADMIN_BOOTSTRAP_TOKEN).toBeUndefined();
+    const { ADMIN_BOOTSTRAP_TOKEN: _unset, ...rest } = valid;
+    expect(parseConfig(rest).ADMIN_BOOTSTRAP_TOKEN).toBeUndefined();
+  });
+});
