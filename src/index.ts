@@ -1,10 +1,19 @@
-import { app } from "./http/app";
+import { env } from "cloudflare:workers";
+import { admin } from "./admin";
+import { config } from "./config";
+import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
 
 export { UserStream } from "./write/user-stream";
 export { IdentityRegistry } from "./write/identity-registry";
 export { UserDirectory } from "./write/user-directory";
-export { ProjectionRebuild } from "./admin/projection-rebuild";
+export { ProjectionRebuild } from "./read/projection-rebuild";
+
+// At start, not on some later request: a missing secret or a malformed variable stops the Worker
+// with the variable's name (`wrangler dev` and `wrangler deploy` show the error).
+config(env);
+
+const app = createApp().route("/admin", admin);
 
 export default {
   fetch: app.fetch,

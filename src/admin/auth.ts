@@ -1,7 +1,9 @@
 import { createMiddleware } from "hono/factory";
+import { config } from "../config";
 import { authenticated } from "../http/auth";
 import type { AppEnv } from "../http/context";
 import { httpError } from "../http/errors";
+import { guardedRoutes } from "../http/router";
 
 /** Admin routes take an admin's bearer token, like the rest of the API. */
 export const adminOnly = createMiddleware<AppEnv>(async (c, next) =>
@@ -16,7 +18,7 @@ export const adminOnly = createMiddleware<AppEnv>(async (c, next) =>
  * bootstrap route does not exist.
  */
 export const bootstrapToken = createMiddleware<AppEnv>(async (c, next) => {
-  const secret = c.env.ADMIN_BOOTSTRAP_TOKEN;
+  const secret = config(c.env).ADMIN_BOOTSTRAP_TOKEN;
   if (!secret) throw httpError(404, "Not Found");
   const given = c.req.header("Authorization")?.replace(/^Bearer\s+/i, "") ?? "";
   if (!(await sameSecret(given, secret))) throw httpError(401, "Could not validate credentials");
@@ -28,3 +30,9 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
     new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
   return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
 }
+
+/** A route behind an admin's token. */
+export const adminRoute = guardedRoutes(adminOnly);
+
+/** A route behind the bootstrap secret. */
+export const bootstrapRoute = guardedRoutes(bootstrapToken);

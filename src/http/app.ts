@@ -1,86 +1,83 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { operations } from "../admin/operations";
-import { repair } from "../admin/repair";
-import { adminRoutes } from "../admin/routes";
 import { ApiError, badRequest, errorResponse } from "./errors";
 import { createRouter } from "./router";
 import { authRoutes } from "./routes/auth";
-import { userCommands } from "./routes/user-commands";
-import { userHistory } from "./routes/user-history";
-import { userQueries } from "./routes/user-queries";
+import { users } from "./routes/users";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-export const app = createRouter();
+/**
+ * The HTTP shell (request ids, body limit, error envelope, OpenAPI document) with the public `/v1`
+ * API mounted. Other routers (the admin API) are mounted by the caller: http does not know them.
+ */
+export function createApp() {
+  const app = createRouter();
 
-app.use(async (c, next) => {
-  const given = c.req.header("X-Request-Id");
-  const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
-  c.set("requestId", requestId);
-  await next();
-  c.header("X-Request-Id", requestId);
-});
+  app.use(async (c, next) => {
+    const given = c.req.header("X-Request-Id");
+    const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    c.set("requestId", requestId);
+    await next();
+    c.header("X-Request-Id", requestId);
+  });
 
-app.use(
-  bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
-      throw new ApiError(413, {
-        error: "Payload Too Large",
-        message: `Request body is larger than ${MAX_BODY_BYTES} bytes`,
-        type: "PayloadTooLarge",
-      });
-    },
-  }),
-);
-
-app.get("/ht", (c) => c.json({ status: "UP" }));
-app.route("/v1/auth", authRoutes);
-app.route("/v1/users", userCommands);
-app.route("/v1/users", userQueries);
-app.route("/v1/users", userHistory);
-app.route("/admin", adminRoutes);
-app.route("/admin", operations);
-app.route("/admin", repair);
-
-app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-  type: "http",
-  scheme: "bearer",
-  bearerFormat: "JWT",
-});
-app.doc31("/v1/openapi.json", {
-  openapi: "3.1.0",
-  info: { title: "Event-sourced user service", version: "1.0.0" },
-});
-app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
-
-app.notFound((c) =>
-  errorResponse(c, new ApiError(404, { error: "HTTP Error", message: "Not Found", type: "HTTPException" })),
-);
-
-app.onError((error, c) => {
-  if (error instanceof ApiError) return errorResponse(c, error);
-  // Malformed JSON (400) and a body that is not JSON (415): the contract answers both with 400.
-  if (error instanceof HTTPException && (error.status === 400 || error.status === 415)) {
-    return errorResponse(c, badRequest());
-  }
-  // Never echo the request: bodies may carry passwords.
-  console.error(
-    JSON.stringify({
-      msg: "unhandled error",
-      requestId: c.var.requestId,
-      path: c.req.path,
-      error: String(error),
-      cause: error.cause instanceof Error ? error.cause.message : undefined,
-      stack: error.stack,
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(413, {
+          error: "Payload Too Large",
+          message: `Request body is larger than ${MAX_BODY_BYTES} bytes`,
+          type: "PayloadTooLarge",
+        });
+      },
     }),
   );
-  return c.json(
-    { error: "Internal Server Error", message: "An unexpected error occurred", type: "InternalServerError" },
-    500,
+
+  app.get("/ht", (c) => c.json({ status: "UP" }));
+  app.route("/v1/auth", authRoutes);
+  app.route("/v1/users", users);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
+  app.doc31("/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Event-sourced user service", version: "1.0.0" },
+  });
+  app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
+
+  app.notFound((c) =>
+    errorResponse(c, new ApiError(404, { error: "HTTP Error", message: "Not Found", type: "HTTPException" })),
   );
-});
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return errorResponse(c, error);
+    // Malformed JSON (400) and a body that is not JSON (415): the contract answers both with 400.
+    if (error instanceof HTTPException && (error.status === 400 || error.status === 415)) {
+      return errorResponse(c, badRequest());
+    }
+    // Never echo the request: bodies may carry passwords.
+    console.error(
+      JSON.stringify({
+        msg: "unhandled error",
+        requestId: c.var.requestId,
+        path: c.req.path,
+        error: String(error),
+        cause: error.cause instanceof Error ? error.cause.message : undefined,
+        stack: error.stack,
+      }),
+    );
+    return c.json(
+      { error: "Internal Server Error", message: "An unexpected error occurred", type: "InternalServerError" },
+      500,
+    );
+  });
+  return app;
+}

@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { config } from "../config";
 import { sign, verify } from "hono/jwt";
 import type { Role } from "../domain/events";
 import type { PublicUser } from "../domain/user";
@@ -61,7 +62,7 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("Authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match?.[1]) throw httpError(401, "Not authenticated");
-  const claims = await verify(match[1], await signingKey(c.env.JWT_SECRET), "HS256").catch(() => null);
+  const claims = await verify(match[1], await signingKey(config(c.env).JWT_SECRET), "HS256").catch(() => null);
   if (!claims || typeof claims.user_id !== "string") throw httpError(401, "Could not validate credentials");
   const { user } = await c.env.USER_STREAM.getByName(claims.user_id).getUser();
   if (!user || user.status !== "active") throw httpError(401, "User not found");

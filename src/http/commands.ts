@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { config } from "../config";
 import { createMiddleware } from "hono/factory";
 import type { CommandInput, CommandRequest } from "../write/protocol";
 import type { AppEnv } from "./context";
@@ -61,7 +62,7 @@ async function fingerprint(c: Context<AppEnv>, body: unknown): Promise<string> {
   const material = `${c.req.method} ${c.req.path.replace(/\/$/, "")} ${canonicalJson(body)}`;
   const key = await crypto.subtle.importKey(
     "raw",
-    new TextEncoder().encode(c.env.JWT_SECRET),
+    new TextEncoder().encode(config(c.env).JWT_SECRET),
     { name: "HMAC", hash: "SHA-256" },
     false,
     ["sign"],

@@ -1,21 +1,23 @@
 import { DurableObject } from "cloudflare:workers";
-import { rebuildRows } from "../read/replay";
+import { z } from "zod";
+import { config } from "../config";
 import { DIRECTORY_NAME } from "../write/user-directory";
+import { rebuildRows } from "./replay";
 
-/** Users per step (`REBUILD_USERS_PER_STEP`): their streams are read in parallel, written in one D1 batch. */
-const DEFAULT_USERS_PER_STEP = 200;
 const RETRY_MS = 5_000;
 
-export interface RebuildProgress {
-  status: "idle" | "running" | "done";
-  users_done: number;
-  users_total: number;
-  events: number;
-  events_per_second: number | null;
-  started_at: string | null;
-  finished_at: string | null;
-  last_error: string | null;
-}
+/** What `GET /admin/projections/rebuild` answers. */
+export const RebuildProgress = z.object({
+  status: z.enum(["idle", "running", "done"]),
+  users_done: z.number().int(),
+  users_total: z.number().int(),
+  events: z.number().int(),
+  events_per_second: z.number().nullable(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  last_error: z.string().nullable(),
+});
+export type RebuildProgress = z.infer<typeof RebuildProgress>;
 
 interface Job extends Record<string, SqlStorageValue> {
   status: "running" | "done";
@@ -89,7 +91,8 @@ export class ProjectionRebuild extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const job = this.job();
     if (job?.status !== "running") return;
-    const perStep = Number(this.env.REBUILD_USERS_PER_STEP) || DEFAULT_USERS_PER_STEP;
+    // Users per step: their streams are read in parallel and written in one D1 batch.
+    const perStep = config(this.env).REBUILD_USERS_PER_STEP;
     try {
       const page = await this.env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(job.cursor, perStep);
       const done = await rebuildRows(this.env, page.ids);

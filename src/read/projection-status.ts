@@ -1,8 +1,8 @@
 import { inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { pendingDeadLetters } from "../read/dead-letters";
-import { users } from "../read/schema";
 import { DIRECTORY_NAME } from "../write/user-directory";
+import { pendingDeadLetters } from "./dead-letters";
+import { users } from "./schema";
 
 const PAGE = 90;
 

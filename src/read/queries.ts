@@ -1,4 +1,4 @@
-import { and, asc, count, inArray, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, getTableColumns, inArray, sql, type SQL } from "drizzle-orm";
 import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 import { drizzle } from "drizzle-orm/d1";
 import { users, type UserRow } from "./schema";
@@ -10,12 +10,35 @@ export interface ListFilters {
   email?: string | undefined;
 }
 
-const FIND_USER = `SELECT id, username, email, first_name AS firstName, last_name AS lastName, role, status,
-  created_at AS createdAt, updated_at AS updatedAt, deleted_at AS deletedAt, revision FROM users WHERE id = ?`;
+/**
+ * The users table's columns as the drizzle schema names them: the two hot statements below are
+ * plain SQL (building a drizzle query per row cost more than D1 itself, see BENCHMARKS.md), and
+ * are built from this list so that a new column cannot be missed in one of them.
+ */
+const COLUMNS = Object.entries(getTableColumns(users)).map(([key, column]) => ({
+  key: key as keyof UserRow,
+  name: column.name,
+}));
 
-/** The hot read path: one prepared statement, no query building (see BENCHMARKS.md). */
+const FIND_USER = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users WHERE id = ?`;
+
+// A row only moves forward: the live projector may have applied a newer event meanwhile.
+const UPSERT_USER = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")})
+  VALUES (${COLUMNS.map(() => "?").join(", ")})
+  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.filter((c) => c.key !== "id")
+    .map((c) => `${c.name} = excluded.${c.name}`)
+    .join(", ")}
+  WHERE users.revision <= excluded.revision`;
+
+/** The hot read path: one prepared statement, no query building. */
 export async function findUserRow(db: D1Database, id: string): Promise<UserRow | undefined> {
   return (await db.prepare(FIND_USER).bind(id).first<UserRow>()) ?? undefined;
+}
+
+/** Statements writing these rows unless the stored row is already further along, for one D1 batch. */
+export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedStatement[] {
+  const upsert = db.prepare(UPSERT_USER);
+  return rows.map((row) => upsert.bind(...COLUMNS.map((c) => row[c.key])));
 }
 
 /** Live users matching case-insensitive substrings, in creation order (then id, for ties). */

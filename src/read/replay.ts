@@ -1,16 +1,9 @@
 import type { PublicEvent } from "../domain/events";
+import { upsertUserRows } from "./queries";
 import type { UserRow } from "./schema";
 import { projectUser } from "./user-projection";
 
 const STREAM_PAGE = 500;
-
-const UPSERT_ROW = `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (id) DO UPDATE SET username = excluded.username, email = excluded.email,
-    first_name = excluded.first_name, last_name = excluded.last_name, role = excluded.role,
-    status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
-    deleted_at = excluded.deleted_at, revision = excluded.revision
-  WHERE users.revision <= excluded.revision`;
 
 /** A user's whole stream, redacted, paged through the object's RPC. */
 export async function readWholeStream(env: Env, userId: string): Promise<PublicEvent[]> {
@@ -33,23 +26,7 @@ export async function rebuildRows(env: Env, userIds: string[]): Promise<{ users:
   const rows = streams
     .map((events) => events.reduce<UserRow | null>((row, event) => projectUser(row, event), null))
     .filter((row): row is UserRow => row !== null);
-  // A prepared statement bound per row: building 50+ drizzle queries per step cost more than D1.
-  const upsert = env.DB.prepare(UPSERT_ROW);
-  const writes = rows.map((row) =>
-    upsert.bind(
-      row.id,
-      row.username,
-      row.email,
-      row.firstName,
-      row.lastName,
-      row.role,
-      row.status,
-      row.createdAt,
-      row.updatedAt,
-      row.deletedAt,
-      row.revision,
-    ),
-  );
+  const writes = upsertUserRows(env.DB, rows);
   if (writes.length > 0) await env.DB.batch(writes);
   return { users: userIds.length, events: streams.reduce((n, events) => n + events.length, 0) };
 }

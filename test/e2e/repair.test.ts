@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { ProjectionRebuild, type RebuildProgress } from "../../src/admin/projection-rebuild";
+import { ProjectionRebuild, type RebuildProgress } from "../../src/read/projection-rebuild";
 import { ERASED } from "../../src/domain/events";
 import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";

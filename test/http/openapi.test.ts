@@ -32,6 +32,26 @@ describe("OpenAPI", () => {
     expect(doc.components?.schemas).toHaveProperty("Error");
   });
 
+  it("documents every admin route, and every route but the login as bearer-protected", async () => {
+    const { paths } = (await call<OpenApiDocument>("GET", "/v1/openapi.json")).body;
+    const methods = (path: string) => Object.keys(paths[path] ?? {}).sort();
+    expect(methods("/admin/users/{user_id}/stream")).toEqual(["get"]);
+    expect(methods("/admin/users/{user_id}/corrections")).toEqual(["post"]);
+    expect(methods("/admin/users/{user_id}/erase")).toEqual(["post"]);
+    expect(methods("/admin/users/{user_id}/replay")).toEqual(["post"]);
+    expect(methods("/admin/projections/rebuild")).toEqual(["get", "post"]);
+    expect(methods("/admin/projections/status")).toEqual(["get"]);
+    expect(methods("/admin/dead-letters")).toEqual(["get"]);
+    expect(methods("/admin/dead-letters/{id}/redrive")).toEqual(["post"]);
+    expect(methods("/admin/bootstrap/admins")).toEqual(["post"]);
+    const unprotected = Object.entries(paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => JSON.stringify(operation.security) !== JSON.stringify([{ bearer: [] }]))
+        .map(([method]) => `${method} ${path}`),
+    );
+    expect(unprotected).toEqual(["post /v1/auth/login"]);
+  });
+
   it("GET /docs serves the Swagger UI page", async () => {
     const res = await call<string>("GET", "/docs");
     expect(res.status).toBe(200);

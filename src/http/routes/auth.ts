@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { config } from "../../config";
 import { identityKey } from "../../domain/rules";
 import { issueToken } from "../auth";
 import { httpError, tooManyRequests } from "../errors";
@@ -30,6 +31,6 @@ export const authRoutes = createRouter().openapi(login, async (c) => {
     }
     throw httpError(401, INCORRECT);
   }
-  const access_token = await issueToken(result.user, c.env.JWT_SECRET, Date.now());
+  const access_token = await issueToken(result.user, config(c.env).JWT_SECRET, Date.now());
   return c.json({ access_token, token_type: "bearer" as const, user: result.user }, 200);
 });

@@ -1,7 +1,7 @@
-import { createRoute } from "@hono/zod-openapi";
-import { authenticated, requireScope, requireSelfOrAdmin } from "../auth";
-import { emptyBodyIsNoBody, newUserId, runCommand } from "../commands";
-import { createRouter } from "../router";
+import { requireScope, requireSelfOrAdmin } from "../../auth";
+import { userRoute } from "./route";
+import { emptyBodyIsNoBody, newUserId, runCommand } from "../../commands";
+import type { Router } from "../../router";
 import {
   ChangePasswordBody,
   CommandHeaders,
@@ -13,150 +13,142 @@ import {
   errors,
   jsonBody,
   jsonResponse,
-} from "../schemas";
+} from "../../schemas";
 
-const security = [{ bearer: [] }];
 const commandErrors = errors(400, 401, 403, 404, 409, 412, 413, 422, 429);
 
-const createUser = createRoute({
+const createUser = userRoute({
   method: "post",
   path: "/",
   summary: "Create a user (role user)",
-  security,
-  middleware: [authenticated] as const,
   request: { headers: CommandHeaders, ...jsonBody(CreateUserBody) },
   responses: { ...jsonResponse(CommandResponse, "User created successfully"), ...commandErrors },
 });
 
-const updateUser = createRoute({
+const updateUser = userRoute({
   method: "put",
   path: "/{user_id}",
   summary: "Update first name, last name or email",
-  security,
-  middleware: [authenticated] as const,
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(UpdateUserBody) },
   responses: { ...jsonResponse(CommandResponse, "User updated successfully"), ...commandErrors },
 });
 
-const changePassword = createRoute({
+const changePassword = userRoute({
   method: "put",
   path: "/{user_id}/password",
   summary: "Change the password (the current one is required, also for admins)",
-  security,
-  middleware: [authenticated] as const,
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ChangePasswordBody) },
   responses: { ...jsonResponse(CommandResponse, "Password changed successfully"), ...commandErrors },
 });
 
-const deleteUser = createRoute({
+const deleteUser = userRoute({
   method: "delete",
   path: "/{user_id}",
   summary: "Delete a user (soft: the stream keeps everything), with an optional reason",
-  security,
-  middleware: [emptyBodyIsNoBody, authenticated] as const,
+  middleware: [emptyBodyIsNoBody] as const,
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
   responses: { ...jsonResponse(CommandResponse, "User deleted successfully"), ...commandErrors },
 });
 
 const statusChange = (action: "suspend" | "reactivate") =>
-  createRoute({
+  userRoute({
     method: "post",
     path: `/{user_id}/${action}`,
     summary: action === "suspend" ? "Suspend a user: no login, tokens stop working" : "Reactivate a suspended user",
-    security,
-    middleware: [emptyBodyIsNoBody, authenticated] as const,
+    middleware: [emptyBodyIsNoBody] as const,
     request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
     responses: { ...jsonResponse(CommandResponse, `User ${action}d successfully`), ...commandErrors },
   });
 
 const reasonOf = (body: { reason?: string | undefined } | undefined) => body ?? {};
 
-export const userCommands = createRouter()
-  .openapi(createUser, async (c) => {
-    requireScope(c.var.actor, "user:create");
-    const { role: _ignored, ...body } = c.req.valid("json");
-    const userId = await newUserId(c.var.actor.id, c.req.header("Idempotency-Key"));
-    return c.json(
-      await runCommand(c, {
-        userId,
-        input: { type: "CreateUser", ...body },
-        body,
-        message: "User created successfully",
-        includeUserId: true,
-      }),
-      200,
-    );
-  })
-  .openapi(updateUser, async (c) => {
-    const { user_id } = c.req.valid("param");
-    requireSelfOrAdmin(c.var.actor, user_id);
-    const body = c.req.valid("json");
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input: { type: "UpdateUser", ...body },
-        body,
-        message: "User updated successfully",
-      }),
-      200,
-    );
-  })
-  .openapi(changePassword, async (c) => {
-    const { user_id } = c.req.valid("param");
-    requireSelfOrAdmin(c.var.actor, user_id);
-    const body = c.req.valid("json");
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input: { type: "ChangePassword", ...body },
-        body,
-        message: "Password changed successfully",
-      }),
-      200,
-    );
-  })
-  .openapi(deleteUser, async (c) => {
-    const { user_id } = c.req.valid("param");
-    requireScope(c.var.actor, "user:delete");
-    const body = reasonOf(c.req.valid("json"));
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input: { type: "DeleteUser", reason: body.reason },
-        body,
-        reason: body.reason,
-        message: "User deleted successfully",
-      }),
-      200,
-    );
-  })
-  .openapi(statusChange("suspend"), async (c) => {
-    const { user_id } = c.req.valid("param");
-    requireScope(c.var.actor, "user:delete");
-    const body = reasonOf(c.req.valid("json"));
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input: { type: "SuspendUser" },
-        body,
-        reason: body.reason,
-        message: "User suspended successfully",
-      }),
-      200,
-    );
-  })
-  .openapi(statusChange("reactivate"), async (c) => {
-    const { user_id } = c.req.valid("param");
-    requireScope(c.var.actor, "user:delete");
-    const body = reasonOf(c.req.valid("json"));
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input: { type: "ReactivateUser" },
-        body,
-        reason: body.reason,
-        message: "User reactivated successfully",
-      }),
-      200,
-    );
-  });
+export const userCommands = (router: Router) =>
+  router
+    .openapi(createUser, async (c) => {
+      requireScope(c.var.actor, "user:create");
+      const { role: _ignored, ...body } = c.req.valid("json");
+      const userId = await newUserId(c.var.actor.id, c.req.header("Idempotency-Key"));
+      return c.json(
+        await runCommand(c, {
+          userId,
+          input: { type: "CreateUser", ...body },
+          body,
+          message: "User created successfully",
+          includeUserId: true,
+        }),
+        200,
+      );
+    })
+    .openapi(updateUser, async (c) => {
+      const { user_id } = c.req.valid("param");
+      requireSelfOrAdmin(c.var.actor, user_id);
+      const body = c.req.valid("json");
+      return c.json(
+        await runCommand(c, {
+          userId: user_id,
+          input: { type: "UpdateUser", ...body },
+          body,
+          message: "User updated successfully",
+        }),
+        200,
+      );
+    })
+    .openapi(changePassword, async (c) => {
+      const { user_id } = c.req.valid("param");
+      requireSelfOrAdmin(c.var.actor, user_id);
+      const body = c.req.valid("json");
+      return c.json(
+        await runCommand(c, {
+          userId: user_id,
+          input: { type: "ChangePassword", ...body },
+          body,
+          message: "Password changed successfully",
+        }),
+        200,
+      );
+    })
+    .openapi(deleteUser, async (c) => {
+      const { user_id } = c.req.valid("param");
+      requireScope(c.var.actor, "user:delete");
+      const body = reasonOf(c.req.valid("json"));
+      return c.json(
+        await runCommand(c, {
+          userId: user_id,
+          input: { type: "DeleteUser", reason: body.reason },
+          body,
+          reason: body.reason,
+          message: "User deleted successfully",
+        }),
+        200,
+      );
+    })
+    .openapi(statusChange("suspend"), async (c) => {
+      const { user_id } = c.req.valid("param");
+      requireScope(c.var.actor, "user:delete");
+      const body = reasonOf(c.req.valid("json"));
+      return c.json(
+        await runCommand(c, {
+          userId: user_id,
+          input: { type: "SuspendUser" },
+          body,
+          reason: body.reason,
+          message: "User suspended successfully",
+        }),
+        200,
+      );
+    })
+    .openapi(statusChange("reactivate"), async (c) => {
+      const { user_id } = c.req.valid("param");
+      requireScope(c.var.actor, "user:delete");
+      const body = reasonOf(c.req.valid("json"));
+      return c.json(
+        await runCommand(c, {
+          userId: user_id,
+          input: { type: "ReactivateUser" },
+          body,
+          reason: body.reason,
+          message: "User reactivated successfully",
+        }),
+        200,
+      );
+    });

@@ -1,10 +1,9 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { authenticated, requireScope, requireSelfOrAdmin } from "../auth";
-import { ApiError, badRequest, httpError } from "../errors";
-import { createRouter } from "../router";
-import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../schemas";
-
-const security = [{ bearer: [] }];
+import { z } from "@hono/zod-openapi";
+import { requireScope, requireSelfOrAdmin } from "../../auth";
+import { ApiError, badRequest, httpError } from "../../errors";
+import type { Router } from "../../router";
+import { userRoute } from "./route";
+import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../../schemas";
 
 const HistoryQuery = z.object({
   timestamp: z
@@ -19,22 +18,18 @@ const EventsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-const historyRoute = createRoute({
+const historyRoute = userRoute({
   method: "get",
   path: "/{user_id}/history",
   summary: "The user as it was at an instant (`timestamp`) or a revision, with its true role and deleted_at",
-  security,
-  middleware: [authenticated] as const,
   request: { params: UserIdParams, query: HistoryQuery },
   responses: { ...jsonResponse(User, "The user as it was"), ...errors(400, 401, 403, 404, 422) },
 });
 
-const eventsRoute = createRoute({
+const eventsRoute = userRoute({
   method: "get",
   path: "/{user_id}/events",
   summary: "The audit trail: the user's events with who, when and why; secrets redacted",
-  security,
-  middleware: [authenticated] as const,
   request: { params: UserIdParams, query: EventsQuery },
   responses: {
     ...jsonResponse(EventsPage, "A page of events"),
@@ -42,34 +37,35 @@ const eventsRoute = createRoute({
   },
 });
 
-export const userHistory = createRouter()
-  .openapi(historyRoute, async (c) => {
-    requireScope(c.var.actor, "user:read");
-    const { user_id } = c.req.valid("param");
-    const { timestamp, revision } = c.req.valid("query");
-    if (timestamp === undefined && revision === undefined) {
-      throw new ApiError(422, {
-        error: "Request Validation Error",
-        message: "Request validation failed",
-        type: "RequestValidationError",
-        details: [{ loc: ["query", "timestamp"], msg: "Give a timestamp or a revision", type: "missing" }],
-      });
-    }
-    const until: { revision?: number; timestamp?: string } = {};
-    if (revision !== undefined) until.revision = revision;
-    if (timestamp !== undefined) until.timestamp = parseInstant(timestamp);
-    const user = await c.env.USER_STREAM.getByName(user_id).history(until);
-    if (!user) throw httpError(404, "User not found at that point in time");
-    return c.json(user, 200);
-  })
-  .openapi(eventsRoute, async (c) => {
-    const { user_id } = c.req.valid("param");
-    requireSelfOrAdmin(c.var.actor, user_id);
-    const { from_revision, limit } = c.req.valid("query");
-    const results = await c.env.USER_STREAM.getByName(user_id).readStream(from_revision, limit);
-    const last = results[results.length - 1];
-    return c.json({ results, next_revision: results.length === limit && last ? last.revision + 1 : null }, 200);
-  });
+export const userHistory = (router: Router) =>
+  router
+    .openapi(historyRoute, async (c) => {
+      requireScope(c.var.actor, "user:read");
+      const { user_id } = c.req.valid("param");
+      const { timestamp, revision } = c.req.valid("query");
+      if (timestamp === undefined && revision === undefined) {
+        throw new ApiError(422, {
+          error: "Request Validation Error",
+          message: "Request validation failed",
+          type: "RequestValidationError",
+          details: [{ loc: ["query", "timestamp"], msg: "Give a timestamp or a revision", type: "missing" }],
+        });
+      }
+      const until: { revision?: number; timestamp?: string } = {};
+      if (revision !== undefined) until.revision = revision;
+      if (timestamp !== undefined) until.timestamp = parseInstant(timestamp);
+      const user = await c.env.USER_STREAM.getByName(user_id).history(until);
+      if (!user) throw httpError(404, "User not found at that point in time");
+      return c.json(user, 200);
+    })
+    .openapi(eventsRoute, async (c) => {
+      const { user_id } = c.req.valid("param");
+      requireSelfOrAdmin(c.var.actor, user_id);
+      const { from_revision, limit } = c.req.valid("query");
+      const results = await c.env.USER_STREAM.getByName(user_id).readStream(from_revision, limit);
+      const last = results[results.length - 1];
+      return c.json({ results, next_revision: results.length === limit && last ? last.revision + 1 : null }, 200);
+    });
 
 /** ISO 8601 with or without a zone (none means UTC), as the stored event times: `…T…Z`. */
 function parseInstant(text: string): string {

@@ -1,14 +1,15 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
+import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRow, listUsers } from "../../read/queries";
-import { userView } from "../../read/user-projection";
-import { authenticated, requireScope } from "../auth";
-import type { AppEnv } from "../context";
-import { httpError, serviceUnavailable } from "../errors";
-import { createRouter } from "../router";
-import { User, UserIdParams, UserList, errors, jsonResponse } from "../schemas";
+import { findUserRow, listUsers } from "../../../read/queries";
+import { userView } from "../../../read/user-projection";
+import { requireScope } from "../../auth";
+import type { AppEnv } from "../../context";
+import { httpError, serviceUnavailable } from "../../errors";
+import type { Router } from "../../router";
+import { userRoute } from "./route";
+import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
 
-const security = [{ bearer: [] }];
 const filter = z.string().max(40).optional();
 
 const ListQuery = z.object({
@@ -27,59 +28,56 @@ const GetQuery = z.object({
   }),
 });
 
-const listRoute = createRoute({
+const listRoute = userRoute({
   method: "get",
   path: "/",
   summary: "List live users, filtered and paged",
-  security,
-  middleware: [authenticated] as const,
   request: { query: ListQuery },
   responses: { ...jsonResponse(UserList, "A page of users"), ...errors(401, 403, 422) },
 });
 
-const getRoute = createRoute({
+const getRoute = userRoute({
   method: "get",
   path: "/{user_id}",
   summary: "Get one live user",
-  security,
-  middleware: [authenticated] as const,
   request: { params: UserIdParams, query: GetQuery },
   responses: { ...jsonResponse(z.object({ user: User }), "The user"), ...errors(400, 401, 403, 404, 503) },
 });
 
-export const userQueries = createRouter()
-  .openapi(listRoute, async (c) => {
-    requireScope(c.var.actor, "user:read");
-    const query = c.req.valid("query");
-    const { rows, count } = await listUsers(c.env.DB, {
-      page: query.page,
-      pageSize: query.page_size,
-      username: query.username,
-      email: query.email,
-    });
-    const pages = Math.ceil(count / query.page_size);
-    const link = (page: number) => pageLink(page, query.page_size, query.username, query.email);
-    return c.json(
-      {
-        next: query.page < pages ? link(query.page + 1) : null,
-        previous: query.page > 1 ? link(query.page - 1) : null,
-        count,
+export const userQueries = (router: Router) =>
+  router
+    .openapi(listRoute, async (c) => {
+      requireScope(c.var.actor, "user:read");
+      const query = c.req.valid("query");
+      const { rows, count } = await listUsers(c.env.DB, {
         page: query.page,
-        page_size: query.page_size,
-        results: rows.map(userView),
-      },
-      200,
-    );
-  })
-  .openapi(getRoute, async (c) => {
-    requireScope(c.var.actor, "user:read");
-    const { user_id } = c.req.valid("param");
-    const { consistency, min_revision } = c.req.valid("query");
-    const user =
-      consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
-    if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
-    return c.json({ user }, 200);
-  });
+        pageSize: query.page_size,
+        username: query.username,
+        email: query.email,
+      });
+      const pages = Math.ceil(count / query.page_size);
+      const link = (page: number) => pageLink(page, query.page_size, query.username, query.email);
+      return c.json(
+        {
+          next: query.page < pages ? link(query.page + 1) : null,
+          previous: query.page > 1 ? link(query.page - 1) : null,
+          count,
+          page: query.page,
+          page_size: query.page_size,
+          results: rows.map(userView),
+        },
+        200,
+      );
+    })
+    .openapi(getRoute, async (c) => {
+      requireScope(c.var.actor, "user:read");
+      const { user_id } = c.req.valid("param");
+      const { consistency, min_revision } = c.req.valid("query");
+      const user =
+        consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
+      if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
+      return c.json({ user }, 200);
+    });
 
 async function fromObject(c: Context<AppEnv>, userId: string) {
   return (await c.env.USER_STREAM.getByName(userId).getUser()).user;
@@ -89,7 +87,7 @@ const POLL_MS = 10;
 
 /** Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. */
 async function fromReadModel(c: Context<AppEnv>, userId: string, minRevision: number | undefined) {
-  const deadline = Date.now() + Number(c.env.READ_YOUR_WRITES_WAIT_MS);
+  const deadline = Date.now() + config(c.env).READ_YOUR_WRITES_WAIT_MS;
   for (;;) {
     const row = await findUserRow(c.env.DB, userId);
     if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;

@@ -1,0 +1,12 @@
+import { createRouter } from "../http/router";
+import { bootstrap } from "./routes/bootstrap";
+import { deadLetters } from "./routes/dead-letters";
+import { projections } from "./routes/projections";
+import { adminUsers } from "./routes/users";
+
+/** `/admin`: operations on the service itself, one router per resource, all behind admin auth but the bootstrap. */
+export const admin = createRouter()
+  .route("/users", adminUsers)
+  .route("/projections", projections)
+  .route("/dead-letters", deadLetters)
+  .route("/bootstrap", bootstrap);

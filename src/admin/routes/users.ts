@@ -1,0 +1,107 @@
+import { z } from "@hono/zod-openapi";
+import { runCommand } from "../../http/commands";
+import { createRouter } from "../../http/router";
+import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonResponse } from "../../http/schemas";
+import { readWholeStream, rebuildRows } from "../../read/replay";
+import { adminRoute } from "../auth";
+
+const field = z.string().max(150);
+
+const CorrectionBody = z
+  .strictObject({
+    changes: z
+      .strictObject({
+        username: field.optional(),
+        email: z.string().max(254).optional(),
+        first_name: field.optional(),
+        last_name: field.optional(),
+      })
+      .openapi({ description: "The corrected values; username included, unlike a normal update" }),
+    reason: z.string().min(1).max(1000),
+  })
+  .openapi("CorrectionRequest");
+
+const EraseBody = z
+  .strictObject({ reason: z.string().min(1).max(1000).openapi({ example: "Data protection request #1234" }) })
+  .openapi("EraseRequest");
+
+const exportStream = adminRoute({
+  method: "get",
+  path: "/{user_id}/stream",
+  summary: "The user's stored stream as NDJSON, secrets redacted: a fixture for a test or a bug report",
+  request: { params: UserIdParams },
+  responses: {
+    200: { description: "One event per line (application/x-ndjson)" },
+    ...errors(400, 401, 403),
+  },
+});
+
+const correct = adminRoute({
+  method: "post",
+  path: "/{user_id}/corrections",
+  summary: "Append a USER_CORRECTED event with the changes and a reason, instead of patching data",
+  request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(CorrectionBody) },
+  responses: { ...jsonResponse(CommandResponse, "Corrected"), ...errors(400, 401, 403, 404, 409, 412, 422) },
+});
+
+const erase = adminRoute({
+  method: "post",
+  path: "/{user_id}/erase",
+  summary: "Erase a user's personal data (data-protection request): a USER_ERASED tombstone stays",
+  request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(EraseBody) },
+  responses: { ...jsonResponse(CommandResponse, "Erased"), ...errors(400, 401, 403, 404, 412, 422) },
+});
+
+const replay = adminRoute({
+  method: "post",
+  path: "/{user_id}/replay",
+  summary: "Rebuild this user's read-model row from its stream; no side effects are re-fired",
+  request: { params: UserIdParams },
+  responses: {
+    ...jsonResponse(z.object({ user_id: z.string(), events: z.number().int() }), "Replayed"),
+    ...errors(400, 401, 403),
+  },
+});
+
+/** `/admin/users`: one user's stream, exported, corrected, erased or replayed into the read model. */
+export const adminUsers = createRouter()
+  .openapi(exportStream, async (c) => {
+    const { user_id } = c.req.valid("param");
+    const events = await readWholeStream(c.env, user_id);
+    const ndjson = events.map((event) => `${JSON.stringify(event)}\n`).join("");
+    return c.body(ndjson, 200, { "Content-Type": "application/x-ndjson" });
+  })
+  .openapi(correct, async (c) => {
+    const { user_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const input = { type: "CorrectUser" as const, changes: body.changes, reason: body.reason };
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input,
+        body,
+        reason: body.reason,
+        message: "User corrected successfully",
+      }),
+      200,
+    );
+  })
+  .openapi(erase, async (c) => {
+    const { user_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    return c.json(
+      await runCommand(c, {
+        userId: user_id,
+        input: { type: "EraseUser" },
+        body,
+        reason: body.reason,
+        message: "User erased successfully",
+      }),
+      200,
+    );
+  })
+  .openapi(replay, async (c) => {
+    const { user_id } = c.req.valid("param");
+    const { events } = await rebuildRows(c.env, [user_id]);
+    return c.json({ user_id, events }, 200);
+  });

@@ -1,0 +1,10 @@
+import { createRouter } from "../../router";
+import { userCommands } from "./commands";
+import { userHistory } from "./history";
+import { userQueries } from "./queries";
+
+/** `/v1/users`: the commands, the read-model queries, and the history answered by each user's stream. */
+export const users = createRouter();
+userCommands(users);
+userQueries(users);
+userHistory(users);
