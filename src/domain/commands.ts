@@ -23,6 +23,8 @@ export type UserCommand =
       new_password_same_as_current: boolean;
       new_password_hash: string;
     }
+  /** After a login verified the password against `verified_hash` (an imported one): store it our way. */
+  | { type: "RehashPassword"; verified_hash: string; new_password_hash: string }
   | { type: "DeleteUser"; reason?: string | undefined }
   | {
       type: "CorrectUser";

@@ -17,6 +17,8 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
       return updateUser(user, command);
     case "ChangePassword":
       return changePassword(user, command, policy);
+    case "RehashPassword":
+      return rehashPassword(user, command, policy);
     case "DeleteUser":
       return whenNotDeleted(user, "user_already_deleted", "User is already deleted", () =>
         accept({ event_type: "USER_DELETED", data: { reason: command.reason ?? null } }),
@@ -107,6 +109,23 @@ function changePassword(
       data: { password_hash: command.new_password_hash, hashing_method: policy.hashingMethod },
     });
   });
+}
+
+function rehashPassword(
+  user: User,
+  command: Extract<UserCommand, { type: "RehashPassword" }>,
+  policy: Policy,
+): Decision {
+  // The password may have changed since the login verified it: then there is nothing to upgrade.
+  if (user.password_hash !== command.verified_hash) {
+    return businessRule("password_rehash_stale", "The password changed since it was verified");
+  }
+  return whenNotDeleted(user, "password_rehash_deleted", "Cannot rehash the password of a deleted user", () =>
+    accept({
+      event_type: "PASSWORD_REHASHED",
+      data: { password_hash: command.new_password_hash, hashing_method: policy.hashingMethod },
+    }),
+  );
 }
 
 function correctUser(user: User, command: Extract<UserCommand, { type: "CorrectUser" }>): Decision {

@@ -7,6 +7,8 @@ export const EventMetadata = z.object({
   request_id: z.string().nullable(),
   idempotency_key: z.string().nullable(),
   reason: z.string().nullable(),
+  /** Only on imported events: the id of the import request that brought the event in. */
+  import_request_id: z.string().optional(),
 });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 
@@ -28,6 +30,8 @@ const UserUpdatedData = z.object({
   email: z.string().optional(),
 });
 const PasswordChangedData = z.object({ password_hash: z.string(), hashing_method: z.string() });
+/** The same password under the service's own hash, replacing an imported (bcrypt) one at first login. */
+const PasswordRehashedData = PasswordChangedData;
 /** Version 2: the reason of a deletion is part of the fact, not only of the request's metadata. */
 const UserDeletedData = z.object({ reason: z.string().nullable() });
 /** An admin's fix of wrong data, with the reason; projected like an update (username included). */
@@ -45,6 +49,7 @@ export const eventSchemas = {
   USER_CREATED: { version: 1, data: UserCreatedData },
   USER_UPDATED: { version: 1, data: UserUpdatedData },
   PASSWORD_CHANGED: { version: 1, data: PasswordChangedData },
+  PASSWORD_REHASHED: { version: 1, data: PasswordRehashedData },
   USER_DELETED: { version: 2, data: UserDeletedData },
   USER_SUSPENDED: { version: 1, data: NoData },
   USER_REACTIVATED: { version: 1, data: NoData },
@@ -57,6 +62,7 @@ export const UserEvent = z.discriminatedUnion("event_type", [
   z.object({ event_type: z.literal("USER_CREATED"), data: UserCreatedData }),
   z.object({ event_type: z.literal("USER_UPDATED"), data: UserUpdatedData }),
   z.object({ event_type: z.literal("PASSWORD_CHANGED"), data: PasswordChangedData }),
+  z.object({ event_type: z.literal("PASSWORD_REHASHED"), data: PasswordRehashedData }),
   z.object({ event_type: z.literal("USER_DELETED"), data: UserDeletedData }),
   z.object({ event_type: z.literal("USER_SUSPENDED"), data: NoData }),
   z.object({ event_type: z.literal("USER_REACTIVATED"), data: NoData }),

@@ -49,6 +49,9 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
   }
   const user = state.user;
   if (!user) return { ...state, revision };
+  // Not a change of the user: the same password, stored under another hash.
+  if (event.event_type === "PASSWORD_REHASHED")
+    return { revision, user: { ...user, password_hash: event.data.password_hash } };
   const touched = { ...user, updated_at: event.timestamp };
   switch (event.event_type) {
     case "USER_UPDATED":

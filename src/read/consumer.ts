@@ -88,8 +88,10 @@ async function plan(
   // applied here: a replay or rebuild may have moved the row past them already.
   const erased = after?.status === "erased";
   const created = [...delivered, ...events].find((event) => event.event_type === "USER_CREATED");
+  // Imported users were welcomed where they came from.
+  const imported = created?.metadata.import_request_id !== undefined;
   const welcome =
-    created && after && !erased
+    created && after && !erased && !imported
       ? welcomeEmail(
           userId,
           created.id,

@@ -24,6 +24,8 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
     };
   }
   if (!row) return null;
+  // Not a change of the user (the same password under the service's own hash): only counted as seen.
+  if (event.event_type === "PASSWORD_REHASHED") return { ...row, revision: event.revision };
   const next: UserRow = { ...row, updatedAt: event.timestamp, revision: event.revision };
   switch (event.event_type) {
     case "USER_UPDATED":

@@ -7,6 +7,7 @@ import {
   type RecordedEvent,
   type UserEvent,
 } from "../domain/events";
+import type { StoredEvent } from "../domain/import";
 import { upcast } from "../domain/upcasters";
 
 /**
@@ -111,7 +112,7 @@ export function record({ aggregateId, fromRevision, events, ids, timestamp, meta
 }
 
 /** Appends an event, its personal data to the vault, and its outbox row. */
-export function append(sql: SqlStorage, event: RecordedEvent, now: number) {
+export function append(sql: SqlStorage, event: StoredEvent, now: number) {
   const data: Record<string, unknown> = { ...event.data };
   const personal: Record<string, unknown> = {};
   for (const field of PERSONAL_FIELDS) {
@@ -186,4 +187,27 @@ export function setMeta(sql: SqlStorage, key: string, value: string) {
     key,
     value,
   );
+}
+
+/** Of the given events, which ids and which revisions the stream already holds (for an import). */
+export function storedIds(
+  sql: SqlStorage,
+  events: readonly { id: string; revision: number }[],
+): { storedIdAt: Map<number, string>; revisionOfId: Map<string, number> } {
+  const storedIdAt = new Map<number, string>();
+  const revisionOfId = new Map<string, number>();
+  for (const event of events) {
+    const rows = sql
+      .exec<{ id: string; revision: number }>(
+        "SELECT id, revision FROM events WHERE id = ? OR revision = ?",
+        event.id,
+        event.revision,
+      )
+      .toArray();
+    for (const row of rows) {
+      if (row.revision === event.revision) storedIdAt.set(row.revision, row.id);
+      if (row.id === event.id) revisionOfId.set(row.id, row.revision);
+    }
+  }
+  return { storedIdAt, revisionOfId };
 }

@@ -3,6 +3,8 @@
  * PBKDF2 at 100,000 iterations, so that is the default; the count is stored in each hash, so it can
  * be raised later without breaking old hashes. Format: `pbkdf2-sha256$<iterations>$<salt>$<hash>`.
  */
+import bcrypt from "bcryptjs";
+
 export const HASHING_METHOD = "pbkdf2-sha256";
 export const MAX_ITERATIONS = 100_000;
 
@@ -22,11 +24,26 @@ export async function hashPassword(password: string, iterations: number): Promis
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (isBcrypt(stored)) return bcrypt.compare(password, stored);
   const [method, rounds, salt, hash] = stored.split("$");
   if (method !== HASHING_METHOD || !rounds || !salt || !hash) return false;
   const actual = await derive(password, fromBase64(salt), Number(rounds));
   const expected = fromBase64(hash);
   return actual.length === expected.length && crypto.subtle.timingSafeEqual(actual, expected);
+}
+
+/**
+ * Imported users (the reference implementation) bring bcrypt hashes (`$2a$`/`$2b$`/`$2y$`): they are
+ * verified with bcryptjs, pure JavaScript that runs in Workers, and replaced by our own hash at the
+ * first successful login (PASSWORD_REHASHED).
+ */
+function isBcrypt(stored: string): boolean {
+  return /^\$2[aby]\$\d{2}\$/.test(stored);
+}
+
+/** Whether a stored hash is not the service's own and should be replaced at the next login. */
+export function needsRehash(stored: string): boolean {
+  return isBcrypt(stored);
 }
 
 const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));

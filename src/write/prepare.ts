@@ -57,6 +57,8 @@ export async function prepare(request: CommandRequest, state: UserState, service
     case "SuspendUser":
     case "ReactivateUser":
       return plain({ type: input.type }, state, services, nothing);
+    case "RehashPassword":
+      return plain(input, state, services, nothing);
   }
 }
 
@@ -175,9 +177,9 @@ function firstEvent(
   return { ok: true, event };
 }
 
-type Field = "username" | "email";
+export type Field = "username" | "email";
 
-async function claimAll(
+export async function claimAll(
   services: Services,
   owner: string,
   wanted: [Field, string][],
@@ -196,6 +198,6 @@ async function claimAll(
 }
 
 /** Best effort: the registry re-checks with the owner, so a lost release cannot block a key. */
-async function releaseAll(services: Services, owner: string, keys: string[]): Promise<void> {
+export async function releaseAll(services: Services, owner: string, keys: string[]): Promise<void> {
   await Promise.allSettled(keys.map((key) => services.release(key, owner)));
 }

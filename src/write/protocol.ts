@@ -9,7 +9,17 @@ import type { EventMetadata } from "../domain/events";
 export type CommandInput =
   | Extract<
       UserCommand,
-      { type: "UpdateUser" | "DeleteUser" | "CorrectUser" | "EraseUser" | "SuspendUser" | "ReactivateUser" }
+      {
+        type:
+          | "UpdateUser"
+          | "DeleteUser"
+          | "CorrectUser"
+          | "EraseUser"
+          | "SuspendUser"
+          | "ReactivateUser"
+          // Only the object itself sends this one, after a login with an imported hash.
+          | "RehashPassword";
+      }
     >
   | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
   | { type: "ChangePassword"; current_password: string; new_password: string };
@@ -40,3 +50,7 @@ export type LoginResult =
   | { ok: true; revision: number; user: import("../domain/user").PublicUser }
   | { ok: false; reason: "invalid" }
   | { ok: false; reason: "throttled"; retryAfterSeconds: number };
+
+/** One user's imported lines: all appended or skipped, or none (with the event that failed, if one did). */
+export type ImportResult =
+  { ok: true; imported: number; skipped: number } | { ok: false; error: string; eventId: string | null };

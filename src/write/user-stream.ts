@@ -3,6 +3,7 @@ import { config } from "../config";
 import type { Policy } from "../domain/commands";
 import { decide } from "../domain/decide";
 import { redact, type PublicEvent } from "../domain/events";
+import { lift, planImport, type StoredEvent } from "../domain/import";
 import { identityKey } from "../domain/rules";
 import { fold, initialState, isGone, publicUser, type PublicUser, type UserState } from "../domain/user";
 import {
@@ -14,14 +15,15 @@ import {
   readEventsUntil,
   record,
   setMeta,
+  storedIds,
 } from "./event-store";
 import { latestSnapshot, maybeSnapshot } from "./snapshots";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "./idempotency";
 import { flushOutbox } from "./outbox";
-import { HASHING_METHOD, hashPassword, verifyPassword } from "./passwords";
-import type { CommandRequest, CommandResult, LoginResult, WriteRejection } from "./protocol";
+import { HASHING_METHOD, hashPassword, needsRehash, verifyPassword } from "./passwords";
+import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRejection } from "./protocol";
 import { migrate } from "./schema";
-import { prepare, type Prepared } from "./prepare";
+import { claimAll, prepare, releaseAll, type Field, type Prepared } from "./prepare";
 import { loginThrottle } from "./login-throttle";
 
 type Success = Extract<CommandResult, { ok: true }>;
@@ -72,6 +74,56 @@ export class UserStream extends DurableObject<Env> {
     return { ok: false, rejection: { code: "Busy" } };
   }
 
+  /**
+   * Imports this user's events with their ids, revisions and times. Events the stream holds are
+   * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
+   * are claimed in their registries like any command's (a deleted user holds none), and the events
+   * are appended with their outbox rows in one transaction: the read model fills through the queue.
+   */
+  async importEvents(events: StoredEvent[]): Promise<ImportResult> {
+    const userId = events[0]?.aggregate_id;
+    if (!userId || events.some((event) => event.aggregate_id !== userId)) throw new Error("one user per import call");
+    const services = this.services();
+    // Claims await, which lets other requests in: the transaction plans again and redoes a stale claim.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const plan = this.planImport(events);
+      if (!plan.ok) return { ok: false, error: plan.error, eventId: plan.event.id };
+      if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped };
+      const wanted = identities(plan.after);
+      const claims = await claimAll(services, userId, wanted);
+      if (!claims.ok) {
+        const taken = claims.rejection.code === "IdentityTaken" ? claims.rejection : null;
+        const by = plan.append.findLast((event) => taken && lift(event).data[taken.field as never] === taken.value);
+        const error = taken ? `${taken.field} '${taken.value}' is taken by another user` : "identity not available";
+        return { ok: false, error, eventId: (by ?? plan.append[0]!).id };
+      }
+      const before = this.state;
+      const outcome = this.ctx.storage.transactionSync(() => {
+        const now = this.planImport(events);
+        if (!now.ok || keysOf(identities(now.after)) !== keysOf(wanted)) return "stale" as const;
+        const at = Date.now();
+        for (const event of now.append) append(this.sql, event, at);
+        if (!this.aggregateId) {
+          setMeta(this.sql, "aggregate_id", userId);
+          this.aggregateId = userId;
+        }
+        void this.ctx.storage.setAlarm(at + PUBLISH_SAFETY_NET_MS);
+        this.state = now.after;
+        maybeSnapshot(this.sql, before.revision, this.state, Number(this.env.SNAPSHOT_EVERY));
+        return { ok: true as const, imported: now.append.length, skipped: now.skipped };
+      });
+      if (outcome === "stale") {
+        await releaseAll(services, userId, newKeys(wanted, identities(before)));
+        continue;
+      }
+      this.publishSoon();
+      // Names the user held before and no longer does (deleted, email changed) are free again.
+      await releaseAll(services, userId, newKeys(identities(before), wanted));
+      return outcome;
+    }
+    return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
+  }
+
   getUser(): { revision: number; user: PublicUser | null } {
     const { user, revision } = this.state;
     return { revision, user: user ? publicUser(user, revision) : null };
@@ -107,7 +159,29 @@ export class UserStream extends DurableObject<Env> {
       return { ok: false, reason: "invalid" };
     }
     throttle.clear();
+    if (needsRehash(user.password_hash)) return this.rehash(password, user.password_hash);
     return { ok: true, revision, user: publicUser(user, revision) };
+  }
+
+  /** After a login with an imported hash: the same password under our own hash, by PASSWORD_REHASHED. */
+  private async rehash(password: string, verified_hash: string): Promise<LoginResult> {
+    const userId = this.aggregateId!;
+    const result = await this.execute({
+      userId,
+      input: { type: "RehashPassword", verified_hash, new_password_hash: await this.services().hash(password) },
+      metadata: {
+        actor_id: userId,
+        actor_username: this.state.user?.username ?? null,
+        request_id: null,
+        idempotency_key: null,
+        reason: "password hash upgraded at login",
+      },
+    });
+    // A password changed meanwhile only means there is nothing to upgrade: the login stands.
+    if (!result.ok)
+      console.warn(JSON.stringify({ msg: "password rehash skipped", userId, code: result.rejection.code }));
+    const { user, revision } = this.state;
+    return user ? { ok: true, revision, user: publicUser(user, revision) } : { ok: false, reason: "invalid" };
   }
 
   /** Whether this user, live, holds a username or email key: the truth behind the registry. */
@@ -141,6 +215,11 @@ export class UserStream extends DurableObject<Env> {
       this.publishing = null;
     });
     this.ctx.waitUntil(this.publishing);
+  }
+
+  private planImport(events: StoredEvent[]) {
+    const { storedIdAt, revisionOfId } = storedIds(this.sql, events);
+    return planImport(this.state, events, storedIdAt, revisionOfId);
   }
 
   private services() {
@@ -216,6 +295,28 @@ export class UserStream extends DurableObject<Env> {
       return result;
     });
   }
+}
+
+/** The username and email a user holds: none once deleted or erased. */
+function identities(state: UserState): [Field, string][] {
+  const user = state.user;
+  if (!user || isGone(user)) return [];
+  return [
+    ["username", user.username],
+    ["email", user.email],
+  ];
+}
+
+const keysOf = (wanted: [Field, string][]) =>
+  wanted
+    .map(([field, value]) => identityKey(field, value))
+    .sort()
+    .join("\n");
+
+/** The keys of `of` that `but` does not hold. */
+function newKeys(of: [Field, string][], but: [Field, string][]): string[] {
+  const held = new Set(but.map(([field, value]) => identityKey(field, value)));
+  return of.map(([field, value]) => identityKey(field, value)).filter((key) => !held.has(key));
 }
 
 function rejected(rejection: WriteRejection): CommandResult {

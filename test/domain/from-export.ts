@@ -16,7 +16,7 @@ import { fold, type UserState } from "../../src/domain/user";
 /** Stands in for the hash an export redacts: no password verifies against it. */
 export const REDACTED_PASSWORD_HASH = "redacted-in-export";
 
-const NEEDS_PASSWORD_HASH: ReadonlySet<string> = new Set(["USER_CREATED", "PASSWORD_CHANGED"]);
+const NEEDS_PASSWORD_HASH: ReadonlySet<string> = new Set(["USER_CREATED", "PASSWORD_CHANGED", "PASSWORD_REHASHED"]);
 
 /** The exported stream as recorded events (envelopes kept: ids, times, revisions, metadata). */
 export function eventsFromExport(ndjson: string): RecordedEvent[] {

@@ -2,6 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import type { EventMetadata } from "../../src/domain/events";
+import type { StoredEvent } from "../../src/domain/import";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
@@ -61,6 +62,13 @@ export function send(
 ) {
   touched.add(userId);
   return stubFor(userId).execute({ userId, input, metadata: metadata(), ...extra });
+}
+
+/** Imports events into their user's object (all of one user), as `POST /admin/import` does. */
+export function importInto(events: StoredEvent[]) {
+  const userId = events[0]!.aggregate_id;
+  touched.add(userId);
+  return stubFor(userId).importEvents(events);
 }
 
 /** Creates a user in its own object; fails the test unless it worked. */

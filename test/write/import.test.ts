@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, it } from "vitest";
+import referenceRows from "../fixtures/reference-rows.ndjson?raw";
+import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
+import {
+  createInput,
+  expectOk,
+  importInto,
+  rejectionOf,
+  send,
+  settleAlarms,
+  storedHashes,
+  stubFor,
+  tables,
+  uniqueName,
+} from "./helpers";
+
+/** The import at the Durable Object: one user's events in, appended whole or not at all. */
+
+function fixture() {
+  const suffix = uniqueName("s");
+  const users = renamed(storedEvents(referenceRows), suffix);
+  const [alice, bob, bob2, carol] = [...users.values()];
+  return { suffix, alice: alice!, bob: bob!, bob2: bob2!, carol: carol! };
+}
+
+describe("importing one user's events into its object", () => {
+  afterEach(settleAlarms);
+
+  it("keeps ids, revisions, versions and times, marks the events imported, and queues them", async () => {
+    const { alice } = fixture();
+    expect(await importInto(alice)).toEqual({ ok: true, imported: 3, skipped: 0 });
+    const stub = stubFor(alice[0]!.aggregate_id);
+    const { events, outbox } = await tables(stub);
+    expect(events.map((row) => [row.revision, row.id, row.event_type, row.version, row.timestamp])).toEqual(
+      alice.map((e) => [e.revision, e.id, e.event_type, e.version, e.timestamp]),
+    );
+    expect(outbox.map((row) => row.revision)).toEqual([1, 2, 3]);
+    const stream = await stub.readStream(1, 10);
+    expect(stream.map((e) => e.metadata.import_request_id)).toEqual(Array(3).fill(IMPORT_REQUEST_ID));
+    expect(stream[1]!.data).toEqual({ first_name: "Alicia" });
+    expect(JSON.stringify(stream)).not.toContain("$2b$");
+    const { user } = await stub.getUser();
+    expect(user).toMatchObject({ first_name: "Alicia", last_name: "Liddell", created_at: alice[0]!.timestamp });
+  });
+
+  it("a second import of the same events changes nothing", async () => {
+    const { alice } = fixture();
+    succeeded(await importInto(alice));
+    const stub = stubFor(alice[0]!.aggregate_id);
+    await settleAlarms();
+    const before = await tables(stub);
+    expect(await importInto(alice)).toEqual({ ok: true, imported: 0, skipped: 3 });
+    expect((await tables(stub)).all).toEqual(before.all);
+  });
+
+  it("continues a stream from where an earlier import stopped", async () => {
+    const { alice } = fixture();
+    expect(await importInto(alice.slice(0, 1))).toEqual({ ok: true, imported: 1, skipped: 0 });
+    expect(await importInto(alice)).toEqual({ ok: true, imported: 2, skipped: 1 });
+  });
+
+  it("claims the username and email the user ends with, like a command would", async () => {
+    const { alice, carol, suffix } = fixture();
+    succeeded(await importInto(alice));
+    succeeded(await importInto(carol));
+    const taken = await send(crypto.randomUUID(), createInput({ username: `ALICE-${suffix}` }));
+    expect(rejectionOf(taken)).toMatchObject({ code: "IdentityTaken", field: "username" });
+    // Carol's email changed in her history: the old one is free, the new one is hers.
+    expectOk(await send(crypto.randomUUID(), createInput({ email: `carol-${suffix}@example.com` })));
+    const newEmail = await send(crypto.randomUUID(), createInput({ email: `carol-${suffix}@marvel.example.com` }));
+    expect(rejectionOf(newEmail)).toMatchObject({ code: "IdentityTaken", field: "email" });
+  });
+
+  it("a deleted user holds no name: a later user takes it, in the import as by a command", async () => {
+    const { bob, bob2, suffix } = fixture();
+    succeeded(await importInto(bob));
+    succeeded(await importInto(bob2));
+    // bob2 now holds "Bob-…" (the same name, case aside): a command cannot take it.
+    const taken = await send(crypto.randomUUID(), createInput({ username: `bob-${suffix}` }));
+    expect(rejectionOf(taken)).toMatchObject({ code: "IdentityTaken", field: "username" });
+    // Bob's email went with his deletion.
+    expectOk(await send(crypto.randomUUID(), createInput({ email: `bob-${suffix}@example.com` })));
+  });
+
+  it("rejects a user whose name another live user holds, and writes nothing", async () => {
+    const { alice, suffix } = fixture();
+    const holder = await send(crypto.randomUUID(), createInput({ username: `alice-${suffix}` }));
+    expectOk(holder);
+    const result = await importInto(alice);
+    expect(result).toEqual({
+      ok: false,
+      error: `username 'alice-${suffix}' is taken by another user`,
+      eventId: alice[0]!.id,
+    });
+    expect((await tables(stubFor(alice[0]!.aggregate_id))).events).toEqual([]);
+  });
+
+  it("rejects a gap or a conflicting event, and writes nothing", async () => {
+    const { alice } = fixture();
+    expect(await importInto([alice[0]!, alice[2]!])).toMatchObject({ ok: false, eventId: alice[2]!.id });
+    succeeded(await importInto(alice.slice(0, 2)));
+    const conflicting = { ...alice[2]!, id: crypto.randomUUID(), revision: 2 };
+    expect(await importInto([conflicting])).toMatchObject({ ok: false, error: /revision 2 already holds/ });
+    expect((await tables(stubFor(alice[0]!.aggregate_id))).events).toHaveLength(2);
+  });
+});
+
+describe("logging in with an imported bcrypt hash", () => {
+  afterEach(settleAlarms);
+
+  it("verifies the bcrypt hash, then replaces it by our own with PASSWORD_REHASHED, once", async () => {
+    const { alice } = fixture();
+    succeeded(await importInto(alice));
+    const stub = stubFor(alice[0]!.aggregate_id);
+    expect(await stub.authenticate(FIXTURE.alice.oldPassword)).toEqual({ ok: false, reason: "invalid" });
+    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 4 });
+    const stream = await stub.readStream(1, 10);
+    expect(stream[3]).toMatchObject({
+      event_type: "PASSWORD_REHASHED",
+      revision: 4,
+      data: { hashing_method: "pbkdf2-sha256" },
+      metadata: { actor_id: alice[0]!.aggregate_id },
+    });
+    expect(stream[3]!.data).not.toHaveProperty("password_hash");
+    const { all } = await tables(stub);
+    expect(storedHashes(all)).toHaveLength(1);
+    // The user did not change: updated_at stays the last imported event's time.
+    expect((await stub.getUser()).user).toMatchObject({ revision: 4, updated_at: alice[2]!.timestamp });
+    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 4 });
+    expect(await stub.authenticate(FIXTURE.alice.oldPassword)).toEqual({ ok: false, reason: "invalid" });
+  });
+});
+
+function succeeded(result: Awaited<ReturnType<typeof importInto>>) {
+  if (!result.ok) throw new Error(`import failed: ${result.error}`);
+  return result;
+}
