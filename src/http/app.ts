@@ -1,7 +1,8 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { ApiError, badRequest, errorResponse } from "./errors";
+import { ApiError, errorResponse } from "./errors";
+import { NOT_AN_OBJECT, invalidInput } from "./request-validation";
 import { createRouter } from "./router";
 import { authRoutes } from "./routes/auth";
 import { users } from "./routes/users";
@@ -39,6 +40,8 @@ export function createApp() {
   );
 
   app.get("/ht", (c) => c.json({ status: "UP" }));
+  // As the reference: the root sends a browser to the interactive docs.
+  app.get("/", (c) => c.redirect("/docs", 307));
   app.route("/v1/auth", authRoutes);
   app.route("/v1/users", users);
 
@@ -59,9 +62,10 @@ export function createApp() {
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);
-    // Malformed JSON (400) and a body that is not JSON (415): the contract answers both with 400.
+    // Bodies are read by `readJsonBody` first; should Hono's own parsing still refuse one, answer
+    // as the reference does for a body it cannot use.
     if (error instanceof HTTPException && (error.status === 400 || error.status === 415)) {
-      return errorResponse(c, badRequest());
+      return errorResponse(c, invalidInput(["body"], "model_attributes_type", NOT_AN_OBJECT));
     }
     // Never echo the request: bodies may carry passwords.
     console.error(

@@ -1,6 +1,5 @@
 import type { Context } from "hono";
 import { config } from "../config";
-import { createMiddleware } from "hono/factory";
 import type { CommandInput, CommandRequest } from "../write/protocol";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
@@ -97,17 +96,3 @@ export async function newUserId(actorId: string, idempotencyKey: string | undefi
   const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
-
-/**
- * For routes whose body is optional: an empty body is no body, even when the client labels every
- * request `Content-Type: application/json` (the reference's DELETE takes no body at all).
- */
-export const emptyBodyIsNoBody = createMiddleware<AppEnv>(async (c, next) => {
-  const raw = c.req.raw;
-  if (raw.headers.has("Content-Type") && (await raw.clone().text()).trim() === "") {
-    const headers = new Headers(raw.headers);
-    headers.delete("Content-Type");
-    c.req.raw = new Request(raw.url, { method: raw.method, headers });
-  }
-  await next();
-});

@@ -27,7 +27,7 @@ export const badRequest = () =>
     type: "ContentTypeError",
   });
 
-export const httpError = (status: 401 | 403 | 404, message: string) =>
+export const httpError = (status: 400 | 401 | 403 | 404, message: string) =>
   new ApiError(status, { error: "HTTP Error", message, type: "HTTPException" });
 
 export const tooManyRequests = (message: string, retryAfterSeconds: number) =>

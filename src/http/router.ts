@@ -1,36 +1,43 @@
-import { OpenAPIHono, createRoute, type RouteConfig, type z } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./context";
-import { ApiError, badRequest } from "./errors";
+import { badRequest } from "./errors";
+import { fromZodIssues, readJsonBody, requestValidationError, type Location } from "./request-validation";
 
 /**
- * Every router shares one validation hook: an unreadable path id, timestamp or header is a 400,
- * a body or query that does not match its schema a 422 with FastAPI-style `{loc, msg, type}` items.
+ * Every router shares one validation hook: an unreadable path id or header is a 400 (as the
+ * reference, which parses ids inside its routes), a body or query that does not match its schema a
+ * 422 worded as the reference words it. A route with a JSON body reads it with `readJsonBody` after
+ * its own middleware, so authentication (401) and permission (403) come before the body (422).
  */
 export function createRouter() {
-  return new OpenAPIHono<AppEnv>({
+  const router = new OpenAPIHono<AppEnv>({
     strict: false,
     defaultHook: (result) => {
       if (result.success) return;
       if (result.target === "param" || result.target === "header") throw badRequest();
-      throw new ApiError(422, {
-        error: "Request Validation Error",
-        message: "Request validation failed",
-        type: "RequestValidationError",
-        details: result.error.issues.map((issue: z.core.$ZodIssue) => ({
-          loc: [locationOf(result.target), ...issue.path.map(String)],
-          msg: issue.message,
-          type: issue.code,
-        })),
-      });
+      // @hono/zod-validator passes the validated input as `data` on failure too (its own Hook type
+      // says so; zod-openapi's narrower type leaves it out): it tells a missing field from a wrong one.
+      const input = (result as { data?: unknown }).data;
+      throw requestValidationError(fromZodIssues(locationOf(result.target), result.error.issues, input));
     },
   });
+  const register = router.openapi;
+  router.openapi = ((route: RouteConfig, ...rest: unknown[]) =>
+    (register as (...args: unknown[]) => unknown)(withBodyReader(route), ...rest)) as typeof register;
+  return router;
+}
+
+function withBodyReader(route: RouteConfig): RouteConfig {
+  const body = route.request?.body;
+  if (!body) return route;
+  return { ...route, middleware: [...middlewareOf(route), readJsonBody(body.required ?? false)] };
 }
 
 export type Router = ReturnType<typeof createRouter>;
 
-function locationOf(target: string): string {
-  return target === "json" ? "body" : target;
+function locationOf(target: string): Location {
+  return target === "json" ? "body" : target === "query" ? "query" : target === "param" ? "path" : "header";
 }
 
 /** The scheme registered on the app as `bearer`: every guarded route is documented with it. */

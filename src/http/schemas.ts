@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { PublicEventSchema } from "../domain/events";
+import { checkEmail } from "./request-validation";
 
 /** Request and response shapes of the contract; HTTP-only, so the domain can change separately. */
 
@@ -25,29 +26,34 @@ export const CommandHeaders = z.object({
 
 const name = z.string().max(100);
 
+// Bodies ignore unknown fields, as pydantic models do: a reference client's extra keys are dropped.
+// Email syntax and a non-empty password are the request's rules (as the reference's `EmailStr` and
+// `min_length=1`); username length and the password policy are the domain's.
+const email = z.string().max(254).superRefine(checkEmail);
+
 export const CreateUserBody = z
-  .strictObject({
+  .object({
     username: z.string().max(150),
-    email: z.string().max(254),
+    email,
     first_name: name,
     last_name: name,
-    password: z.string().max(1024),
+    password: z.string().min(1).max(1024),
     role: z.string().optional().openapi({ description: "Ignored: this endpoint always creates role `user`." }),
   })
   .openapi("CreateUserRequest");
 
 export const UpdateUserBody = z
-  .strictObject({ first_name: name.nullish(), last_name: name.nullish(), email: z.string().max(254).nullish() })
+  .object({ first_name: name.nullish(), last_name: name.nullish(), email: email.nullish() })
   .openapi("UpdateUserRequest");
 
 export const ChangePasswordBody = z
-  .strictObject({ current_password: z.string().max(1024), new_password: z.string().max(1024) })
+  .object({ current_password: z.string().max(1024), new_password: z.string().max(1024) })
   .openapi("ChangePasswordRequest");
 
-export const ReasonBody = z.strictObject({ reason: z.string().max(1000).optional() }).openapi("ReasonRequest");
+export const ReasonBody = z.object({ reason: z.string().max(1000).optional() }).openapi("ReasonRequest");
 
 export const LoginBody = z
-  .strictObject({ username: z.string().max(150), password: z.string().max(1024) })
+  .object({ username: z.string().max(150), password: z.string().max(1024) })
   .openapi("LoginRequest");
 
 export const User = z

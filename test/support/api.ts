@@ -14,11 +14,11 @@ export interface ApiResponse<T = any> {
 export async function call<T = any>(
   method: string,
   path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {},
+  options: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string | Uint8Array } = {},
 ): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
-  let body: string | undefined = options.raw;
+  let body: string | Uint8Array | undefined = options.raw;
   if (options.body !== undefined) {
     headers["Content-Type"] ??= "application/json";
     body = JSON.stringify(options.body);

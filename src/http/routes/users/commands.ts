@@ -1,6 +1,6 @@
 import { requireScope, requireSelfOrAdmin } from "../../auth";
 import { userRoute } from "./route";
-import { emptyBodyIsNoBody, newUserId, runCommand } from "../../commands";
+import { newUserId, runCommand } from "../../commands";
 import type { Router } from "../../router";
 import {
   ChangePasswordBody,
@@ -45,7 +45,6 @@ const deleteUser = userRoute({
   method: "delete",
   path: "/{user_id}",
   summary: "Delete a user (soft: the stream keeps everything), with an optional reason",
-  middleware: [emptyBodyIsNoBody] as const,
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
   responses: { ...jsonResponse(CommandResponse, "User deleted successfully"), ...commandErrors },
 });
@@ -55,7 +54,6 @@ const statusChange = (action: "suspend" | "reactivate") =>
     method: "post",
     path: `/{user_id}/${action}`,
     summary: action === "suspend" ? "Suspend a user: no login, tokens stop working" : "Reactivate a suspended user",
-    middleware: [emptyBodyIsNoBody] as const,
     request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
     responses: { ...jsonResponse(CommandResponse, `User ${action}d successfully`), ...commandErrors },
   });
