@@ -44,8 +44,9 @@ function locationOf(target: string): Location {
 const BEARER = [{ bearer: [] }];
 
 /**
- * A route factory for a router whose routes all sit behind `guard`: the guard runs after the
- * route's own middleware, and the OpenAPI document marks each route as needing a bearer token.
+ * A route factory for a router whose routes all sit behind `guard`: the guard runs before the
+ * route's own middleware (its permission checks need the caller), and the OpenAPI document marks
+ * each route as needing a bearer token.
  * Said once per router, so no route can forget it.
  */
 export function guardedRoutes(guard: MiddlewareHandler<AppEnv>) {
@@ -53,7 +54,7 @@ export function guardedRoutes(guard: MiddlewareHandler<AppEnv>) {
     const guarded: Omit<R, "middleware" | "security"> & Pick<RouteConfig, "security"> & { middleware: Middleware[] } = {
       ...route,
       security: BEARER,
-      middleware: [...middlewareOf(route), guard],
+      middleware: [guard, ...middlewareOf(route)],
     };
     return createRoute(guarded);
   };

@@ -1,14 +1,26 @@
 import { z } from "@hono/zod-openapi";
 import { PublicEventSchema } from "../domain/events";
+import { parseUserId } from "./ids";
 import { checkEmail } from "./request-validation";
 
 /** Request and response shapes of the contract; HTTP-only, so the domain can change separately. */
 
-export const UserIdParams = z.object({
-  user_id: z
-    .uuid()
-    .openapi({ param: { name: "user_id", in: "path" }, example: "0b9f2f0e-1c3a-4d5e-8f60-7a8b9c0d1e2f" }),
-});
+/** A path id in any spelling the reference accepts, normalised here, once, before anything sees it. */
+export const UserId = z
+  .string()
+  .transform((text, ctx) => {
+    const id = parseUserId(text);
+    if (id === null) ctx.addIssue({ code: "custom", message: "Not a UUID" });
+    return id ?? z.NEVER;
+  })
+  .openapi({
+    type: "string",
+    format: "uuid",
+    description: "Any spelling the reference accepts (hyphens optional, any case, braces, `urn:uuid:`)",
+    example: "0b9f2f0e-1c3a-4d5e-8f60-7a8b9c0d1e2f",
+  });
+
+export const UserIdParams = z.object({ user_id: UserId.openapi({ param: { name: "user_id", in: "path" } }) });
 
 export const CommandHeaders = z.object({
   "idempotency-key": z

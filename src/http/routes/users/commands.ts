@@ -1,4 +1,4 @@
-import { requireScope, requireSelfOrAdmin } from "../../auth";
+import { requires, selfOrAdmin } from "../../auth";
 import { userRoute } from "./route";
 import { newUserId, runCommand } from "../../commands";
 import type { Router } from "../../router";
@@ -21,6 +21,7 @@ const createUser = userRoute({
   method: "post",
   path: "/",
   summary: "Create a user (role user)",
+  middleware: [requires("user:create")],
   request: { headers: CommandHeaders, ...jsonBody(CreateUserBody) },
   responses: { ...jsonResponse(CommandResponse, "User created successfully"), ...commandErrors },
 });
@@ -29,6 +30,7 @@ const updateUser = userRoute({
   method: "put",
   path: "/{user_id}",
   summary: "Update first name, last name or email",
+  middleware: [selfOrAdmin],
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(UpdateUserBody) },
   responses: { ...jsonResponse(CommandResponse, "User updated successfully"), ...commandErrors },
 });
@@ -37,6 +39,7 @@ const changePassword = userRoute({
   method: "put",
   path: "/{user_id}/password",
   summary: "Change the password (the current one is required, also for admins)",
+  middleware: [selfOrAdmin],
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ChangePasswordBody) },
   responses: { ...jsonResponse(CommandResponse, "Password changed successfully"), ...commandErrors },
 });
@@ -45,6 +48,7 @@ const deleteUser = userRoute({
   method: "delete",
   path: "/{user_id}",
   summary: "Delete a user (soft: the stream keeps everything), with an optional reason",
+  middleware: [requires("user:delete")],
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
   responses: { ...jsonResponse(CommandResponse, "User deleted successfully"), ...commandErrors },
 });
@@ -54,6 +58,7 @@ const statusChange = (action: "suspend" | "reactivate") =>
     method: "post",
     path: `/{user_id}/${action}`,
     summary: action === "suspend" ? "Suspend a user: no login, tokens stop working" : "Reactivate a suspended user",
+    middleware: [requires("user:delete")],
     request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
     responses: { ...jsonResponse(CommandResponse, `User ${action}d successfully`), ...commandErrors },
   });
@@ -63,7 +68,6 @@ const reasonOf = (body: { reason?: string | undefined } | undefined) => body ?? 
 export const userCommands = (router: Router) =>
   router
     .openapi(createUser, async (c) => {
-      requireScope(c.var.actor, "user:create");
       const { role: _ignored, ...body } = c.req.valid("json");
       const userId = await newUserId(c.var.actor.id, c.req.header("Idempotency-Key"));
       return c.json(
@@ -79,7 +83,6 @@ export const userCommands = (router: Router) =>
     })
     .openapi(updateUser, async (c) => {
       const { user_id } = c.req.valid("param");
-      requireSelfOrAdmin(c.var.actor, user_id);
       const body = c.req.valid("json");
       return c.json(
         await runCommand(c, {
@@ -93,7 +96,6 @@ export const userCommands = (router: Router) =>
     })
     .openapi(changePassword, async (c) => {
       const { user_id } = c.req.valid("param");
-      requireSelfOrAdmin(c.var.actor, user_id);
       const body = c.req.valid("json");
       return c.json(
         await runCommand(c, {
@@ -107,7 +109,6 @@ export const userCommands = (router: Router) =>
     })
     .openapi(deleteUser, async (c) => {
       const { user_id } = c.req.valid("param");
-      requireScope(c.var.actor, "user:delete");
       const body = reasonOf(c.req.valid("json"));
       return c.json(
         await runCommand(c, {
@@ -122,7 +123,6 @@ export const userCommands = (router: Router) =>
     })
     .openapi(statusChange("suspend"), async (c) => {
       const { user_id } = c.req.valid("param");
-      requireScope(c.var.actor, "user:delete");
       const body = reasonOf(c.req.valid("json"));
       return c.json(
         await runCommand(c, {
@@ -137,7 +137,6 @@ export const userCommands = (router: Router) =>
     })
     .openapi(statusChange("reactivate"), async (c) => {
       const { user_id } = c.req.valid("param");
-      requireScope(c.var.actor, "user:delete");
       const body = reasonOf(c.req.valid("json"));
       return c.json(
         await runCommand(c, {

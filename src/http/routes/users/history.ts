@@ -1,17 +1,25 @@
 import { z } from "@hono/zod-openapi";
-import { requireScope, requireSelfOrAdmin } from "../../auth";
-import { ApiError, badRequest, httpError } from "../../errors";
+import { requires, selfOrAdmin } from "../../auth";
+import { badRequest, httpError } from "../../errors";
+import { pydanticIssue } from "../../request-validation";
 import type { Router } from "../../router";
 import { userRoute } from "./route";
 import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../../schemas";
 
-const HistoryQuery = z.object({
-  timestamp: z
-    .string()
-    .optional()
-    .openapi({ description: "ISO 8601; without a zone it is UTC", example: "2026-11-23T15:47:00Z" }),
-  revision: z.coerce.number().int().min(1).optional().openapi({ description: "The stream revision to look at" }),
-});
+const HistoryQuery = z
+  .object({
+    timestamp: z
+      .string()
+      .optional()
+      .openapi({ description: "ISO 8601; without a zone it is UTC", example: "2026-11-23T15:47:00Z" }),
+    revision: z.coerce.number().int().min(1).optional().openapi({ description: "The stream revision to look at" }),
+  })
+  // The reference requires `timestamp`; `revision` (ours) may stand in for it.
+  .superRefine((query, ctx) => {
+    if (query.timestamp === undefined && query.revision === undefined) {
+      ctx.addIssue({ ...pydanticIssue("missing", "Field required"), path: ["timestamp"] });
+    }
+  });
 
 const EventsQuery = z.object({
   from_revision: z.coerce.number().int().min(1).default(1),
@@ -22,6 +30,7 @@ const historyRoute = userRoute({
   method: "get",
   path: "/{user_id}/history",
   summary: "The user as it was at an instant (`timestamp`) or a revision, with its true role and deleted_at",
+  middleware: [requires("user:read")],
   request: { params: UserIdParams, query: HistoryQuery },
   responses: { ...jsonResponse(User, "The user as it was"), ...errors(400, 401, 403, 404, 422) },
 });
@@ -30,6 +39,7 @@ const eventsRoute = userRoute({
   method: "get",
   path: "/{user_id}/events",
   summary: "The audit trail: the user's events with who, when and why; secrets redacted",
+  middleware: [selfOrAdmin],
   request: { params: UserIdParams, query: EventsQuery },
   responses: {
     ...jsonResponse(EventsPage, "A page of events"),
@@ -40,27 +50,17 @@ const eventsRoute = userRoute({
 export const userHistory = (router: Router) =>
   router
     .openapi(historyRoute, async (c) => {
-      requireScope(c.var.actor, "user:read");
       const { user_id } = c.req.valid("param");
       const { timestamp, revision } = c.req.valid("query");
-      if (timestamp === undefined && revision === undefined) {
-        throw new ApiError(422, {
-          error: "Request Validation Error",
-          message: "Request validation failed",
-          type: "RequestValidationError",
-          details: [{ loc: ["query", "timestamp"], msg: "Give a timestamp or a revision", type: "missing" }],
-        });
-      }
       const until: { revision?: number; timestamp?: string } = {};
       if (revision !== undefined) until.revision = revision;
       if (timestamp !== undefined) until.timestamp = parseInstant(timestamp);
       const user = await c.env.USER_STREAM.getByName(user_id).history(until);
-      if (!user) throw httpError(404, "User not found at that point in time");
+      if (!user) throw httpError(404, "User not found at specified time");
       return c.json(user, 200);
     })
     .openapi(eventsRoute, async (c) => {
       const { user_id } = c.req.valid("param");
-      requireSelfOrAdmin(c.var.actor, user_id);
       const { from_revision, limit } = c.req.valid("query");
       const results = await c.env.USER_STREAM.getByName(user_id).readStream(from_revision, limit);
       const last = results[results.length - 1];

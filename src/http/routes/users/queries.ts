@@ -3,7 +3,7 @@ import { config } from "../../../config";
 import type { Context } from "hono";
 import { findUserRow, listUsers } from "../../../read/queries";
 import { userView } from "../../../read/user-projection";
-import { requireScope } from "../../auth";
+import { requires } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import type { Router } from "../../router";
@@ -32,6 +32,7 @@ const listRoute = userRoute({
   method: "get",
   path: "/",
   summary: "List live users, filtered and paged",
+  middleware: [requires("user:read")],
   request: { query: ListQuery },
   responses: { ...jsonResponse(UserList, "A page of users"), ...errors(401, 403, 422) },
 });
@@ -40,6 +41,7 @@ const getRoute = userRoute({
   method: "get",
   path: "/{user_id}",
   summary: "Get one live user",
+  middleware: [requires("user:read")],
   request: { params: UserIdParams, query: GetQuery },
   responses: { ...jsonResponse(z.object({ user: User }), "The user"), ...errors(400, 401, 403, 404, 503) },
 });
@@ -47,7 +49,6 @@ const getRoute = userRoute({
 export const userQueries = (router: Router) =>
   router
     .openapi(listRoute, async (c) => {
-      requireScope(c.var.actor, "user:read");
       const query = c.req.valid("query");
       const { rows, count } = await listUsers(c.env.DB, {
         page: query.page,
@@ -70,7 +71,6 @@ export const userQueries = (router: Router) =>
       );
     })
     .openapi(getRoute, async (c) => {
-      requireScope(c.var.actor, "user:read");
       const { user_id } = c.req.valid("param");
       const { consistency, min_revision } = c.req.valid("query");
       const user =
