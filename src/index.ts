@@ -8,6 +8,7 @@ export { UserStream } from "./write/user-stream";
 export { IdentityRegistry } from "./write/identity-registry";
 export { UserDirectory } from "./write/user-directory";
 export { ProjectionRebuild } from "./read/projection-rebuild";
+export { LiveFeed } from "./live/feed";
 
 // At start, not on some later request: a missing secret or a malformed variable stops the Worker
 // with the variable's name (`wrangler dev` and `wrangler deploy` show the error).

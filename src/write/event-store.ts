@@ -211,3 +211,7 @@ export function storedIds(
   }
   return { storedIdAt, revisionOfId };
 }
+
+export function deleteMeta(sql: SqlStorage, key: string) {
+  sql.exec("DELETE FROM meta WHERE key = ?", key);
+}

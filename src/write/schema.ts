@@ -28,6 +28,10 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE login_failures (at INTEGER NOT NULL);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Live events: single-use tickets (their SHA-256, never the ticket), and where this user watches
+  // other streams, so a revocation of its credentials can close those sockets.
+  `CREATE TABLE tickets (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+   CREATE TABLE watching (target TEXT PRIMARY KEY);`,
 ];
 
 export function migrate(sql: SqlStorage): void {

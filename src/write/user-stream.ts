@@ -2,12 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import { config } from "../config";
 import type { Policy } from "../domain/commands";
 import { decide } from "../domain/decide";
-import { redact, type PublicEvent } from "../domain/events";
+import { redact, type EventType, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { lift, planImport, type StoredEvent } from "../domain/import";
 import { identityKey } from "../domain/rules";
 import { fold, initialState, isGone, publicUser, type PublicUser, type UserState } from "../domain/user";
 import {
   append,
+  deleteMeta,
   destroyPersonalData,
   getMeta,
   outboxBacklog,
@@ -25,6 +26,10 @@ import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRej
 import { migrate } from "./schema";
 import { claimAll, prepare, releaseAll, type Field, type Prepared } from "./prepare";
 import { loginThrottle } from "./login-throttle";
+import { CLOSE, PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "../live/protocol";
+import { Watchers, type Watch } from "../live/watchers";
+import { forgetTickets, issueTicket, redeemTicket } from "./tickets";
+import { revokeWatches } from "../live/targets";
 
 type Success = Extract<CommandResult, { ok: true }>;
 
@@ -42,9 +47,15 @@ export class UserStream extends DurableObject<Env> {
   private aggregateId: string | null = null;
   private publishing: Promise<void> | null = null;
   private publishAgain = false;
+  private readonly watchers: Watchers = new Watchers(this.ctx, {
+    source: { head: () => this.state.revision, read: (from, limit) => this.readStream(from, limit) },
+    confirm: (watch) => this.confirmWatcher(watch),
+    gone: (watcher) => this.watcherGone(watcher),
+  });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     void ctx.blockConcurrencyWhile(() => {
       migrate(this.sql);
       this.aggregateId = getMeta(this.sql, "aggregate_id");
@@ -52,6 +63,7 @@ export class UserStream extends DurableObject<Env> {
         const snapshot = latestSnapshot(this.sql) ?? initialState;
         this.state = fold(readEvents(this.sql, this.aggregateId, snapshot.revision + 1), snapshot);
       }
+      this.watchers.wake();
       return Promise.resolve();
     });
   }
@@ -66,8 +78,11 @@ export class UserStream extends DurableObject<Env> {
       if (!prepared.ok) return prepared;
       // The transaction is synchronous: the state it decides on is the state right now.
       const before = this.state;
-      const outcome = this.commit(request, prepared);
-      if (outcome !== "stale" && outcome.ok) this.publishSoon();
+      const { outcome, events } = this.commit(request, prepared);
+      if (outcome !== "stale" && outcome.ok) {
+        this.publishSoon();
+        this.announce(events);
+      }
       await prepared.settle(outcome !== "stale" && outcome.ok, before);
       if (outcome !== "stale") return outcome;
     }
@@ -117,6 +132,8 @@ export class UserStream extends DurableObject<Env> {
         continue;
       }
       this.publishSoon();
+      // Watchers see imported events like any others, as stored.
+      this.announce(readEvents(this.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again.
       await releaseAll(services, userId, newKeys(identities(before), wanted));
       return outcome;
@@ -193,6 +210,102 @@ export class UserStream extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     if (this.aggregateId) await flushOutbox(this.ctx, this.env, this.aggregateId);
+    await this.revokeRemoteWatches();
+  }
+
+  /**
+   * A watcher's upgrade, authorised by the Worker (self or admin), which put the watcher in
+   * WATCH_HEADER. Accepted through the hibernation API: first the stored events from
+   * `fromRevision`, then `caught_up`, then every commit.
+   */
+  override fetch(request: Request): Response {
+    const header = request.headers.get(WATCH_HEADER);
+    if (request.headers.get("Upgrade") !== "websocket" || !header) return new Response(null, { status: 426 });
+    const watch = JSON.parse(header) as WatchRequest;
+    if (!this.aggregateId) return new Response(null, { status: 404 });
+    if (watch.fromRevision !== null && watch.fromRevision > this.state.revision + 1) {
+      return new Response(null, { status: 422 });
+    }
+    return new Response(null, { status: 101, webSocket: this.watchers.accept(watch) });
+  }
+
+  override webSocketMessage(ws: WebSocket): void {
+    this.watchers.messageFromClient(ws);
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    this.watchers.closedByClient(ws, code);
+  }
+
+  /** Asked by the object of a stream this user watches: does its credential still hold? */
+  watching(target: WatchTarget, authRevision: number): boolean {
+    const user = this.state.user;
+    if (!user || user.status !== "active" || revokedSince(this.sql, authRevision)) return false;
+    this.sql.exec("INSERT INTO watching (target) VALUES (?) ON CONFLICT DO NOTHING", target);
+    return true;
+  }
+
+  /** This user's last socket on `target` closed. */
+  unwatched(target: WatchTarget): void {
+    this.sql.exec("DELETE FROM watching WHERE target = ?", target);
+  }
+
+  /** The watcher's credentials were revoked at `revokedAt`: close its older sockets here. */
+  revokeWatcher(watcher: string, revokedAt: number): void {
+    this.watchers.revoke(watcher, revokedAt);
+  }
+
+  /** Open sockets on this stream. */
+  watcherCount(): number {
+    return this.watchers.count();
+  }
+
+  /** A single-use ticket for this user, if it is active; `now` comes from the caller. */
+  async ticket(now: number): Promise<{ secret: string; expiresIn: number } | null> {
+    if (this.state.user?.status !== "active") return null;
+    return issueTicket(this.sql, now);
+  }
+
+  /** Uses up a ticket: the user as `getUser()` gives it if the ticket was valid and the user active. */
+  async redeemTicket(secret: string, now: number): Promise<{ revision: number; user: PublicUser } | null> {
+    if (!(await redeemTicket(this.sql, secret, now))) return null;
+    const { revision, user } = this.getUser();
+    return user?.status === "active" ? { revision, user } : null;
+  }
+
+  /**
+   * After a commit, in the same synchronous step: the watchers get the events; an erasure closes
+   * every watcher, a revocation of this user's credentials the sockets it opened, here and elsewhere.
+   */
+  private announce(events: RecordedEvent[]): void {
+    this.watchers.deliver(events.map(redact));
+    const revokedAt = revocationIn(events);
+    if (events.some((event) => event.event_type === "USER_ERASED")) this.watchers.closeAll(CLOSE.erased);
+    else if (revokedAt !== null && this.aggregateId) this.watchers.revoke(this.aggregateId, revokedAt);
+    if (revokedAt !== null) this.ctx.waitUntil(this.revokeRemoteWatches());
+  }
+
+  private confirmWatcher(watch: Watch): boolean | Promise<boolean> {
+    if (watch.watcher === this.aggregateId) return true;
+    return this.env.USER_STREAM.getByName(watch.watcher).watching(`user:${this.aggregateId}`, watch.authRevision);
+  }
+
+  private watcherGone(watcher: string): void {
+    if (watcher === this.aggregateId) return;
+    this.ctx.waitUntil(
+      this.env.USER_STREAM.getByName(watcher)
+        .unwatched(`user:${this.aggregateId}`)
+        .catch(() => undefined),
+    );
+  }
+
+  /** Closes this user's sockets on other streams after a revocation; the alarm retries failures. */
+  private async revokeRemoteWatches(): Promise<void> {
+    const pending = getMeta(this.sql, "revoke_watches_before");
+    if (pending === null || !this.aggregateId) return;
+    const done = await revokeWatches(this.env, this.sql, this.aggregateId, Number(pending));
+    if (done && getMeta(this.sql, "revoke_watches_before") === pending) deleteMeta(this.sql, "revoke_watches_before");
+    else if (!done) await this.ctx.storage.setAlarm(Date.now() + PUBLISH_SAFETY_NET_MS);
   }
 
   /**
@@ -254,13 +367,16 @@ export class UserStream extends DurableObject<Env> {
     return null;
   }
 
-  private commit(request: CommandRequest, prepared: Extract<Prepared, { ok: true }>): CommandResult | "stale" {
+  private commit(
+    request: CommandRequest,
+    prepared: Extract<Prepared, { ok: true }>,
+  ): { outcome: CommandResult | "stale"; events: RecordedEvent[] } {
     return this.ctx.storage.transactionSync(() => {
       const early = this.precheck(request);
-      if (early) return early;
-      if (!prepared.stillValid(this.state)) return "stale";
+      if (early) return { outcome: early, events: [] };
+      if (!prepared.stillValid(this.state)) return { outcome: "stale", events: [] };
       const decision = decide(this.state, prepared.command, this.policy());
-      if (!decision.ok) return rejected(decision.rejection);
+      if (!decision.ok) return { outcome: rejected(decision.rejection), events: [] };
       const now = Date.now();
       const events = record({
         aggregateId: request.userId,
@@ -273,6 +389,11 @@ export class UserStream extends DurableObject<Env> {
       // Before the tombstone is appended: it names the admin who erased, and that stays.
       if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(this.sql, request.userId);
       for (const event of events) append(this.sql, event, now);
+      const revokedAt = revocationIn(events);
+      if (revokedAt !== null) {
+        forgetTickets(this.sql);
+        setMeta(this.sql, "revoke_watches_before", String(revokedAt));
+      }
       if (!this.aggregateId) {
         setMeta(this.sql, "aggregate_id", request.userId);
         this.aggregateId = request.userId;
@@ -292,7 +413,7 @@ export class UserStream extends DurableObject<Env> {
       const before = this.state.revision;
       this.state = fold(events, this.state);
       maybeSnapshot(this.sql, before, this.state, config(this.env).SNAPSHOT_EVERY);
-      return result;
+      return { outcome: result, events };
     });
   }
 }
@@ -321,4 +442,25 @@ function newKeys(of: [Field, string][], but: [Field, string][]): string[] {
 
 function rejected(rejection: WriteRejection): CommandResult {
   return { ok: false, rejection };
+}
+
+/** Events after which the user's existing credentials (tokens, tickets, sockets) no longer hold. */
+const REVOKING: ReadonlySet<EventType> = new Set(["PASSWORD_CHANGED", "USER_SUSPENDED", "USER_DELETED", "USER_ERASED"]);
+
+/** The revision of the last revoking event among `events`, or null. */
+function revocationIn(events: readonly RecordedEvent[]): number | null {
+  return events.findLast((event) => REVOKING.has(event.event_type))?.revision ?? null;
+}
+
+function revokedSince(sql: SqlStorage, revision: number): boolean {
+  const types = [...REVOKING];
+  return (
+    sql
+      .exec(
+        `SELECT 1 FROM events WHERE revision > ? AND event_type IN (${types.map(() => "?").join(", ")}) LIMIT 1`,
+        revision,
+        ...types,
+      )
+      .toArray().length > 0
+  );
 }

@@ -1,0 +1,58 @@
+import { DurableObject } from "cloudflare:workers";
+import type { PublicEvent } from "../domain/events";
+import { PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "./protocol";
+import { Watchers, type Watch } from "./watchers";
+
+/** The one admin feed object's name (see docs/decisions for why one object and not shards). */
+export const FEED_NAME = "all";
+
+/**
+ * `GET /admin/events/live`: every user's events as the projector commits them, fanned out to the
+ * admins watching. Live only: the feed keeps no history (each user's stream has it).
+ */
+export class LiveFeed extends DurableObject<Env> {
+  private readonly target: WatchTarget = `feed:${FEED_NAME}`;
+  private readonly watchers = new Watchers(this.ctx, {
+    source: null,
+    confirm: (watch: Watch) => this.env.USER_STREAM.getByName(watch.watcher).watching(this.target, watch.authRevision),
+    gone: (watcher: string) =>
+      this.ctx.waitUntil(
+        this.env.USER_STREAM.getByName(watcher)
+          .unwatched(this.target)
+          .catch(() => undefined),
+      ),
+  });
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    this.watchers.wake();
+  }
+
+  override fetch(request: Request): Response {
+    const header = request.headers.get(WATCH_HEADER);
+    if (request.headers.get("Upgrade") !== "websocket" || !header) return new Response(null, { status: 426 });
+    return new Response(null, { status: 101, webSocket: this.watchers.accept(JSON.parse(header) as WatchRequest) });
+  }
+
+  /** Called by the projector after a successful commit, with the events it applied. */
+  publish(events: PublicEvent[]): void {
+    this.watchers.deliver(events);
+  }
+
+  revokeWatcher(watcher: string, revokedAt: number): void {
+    this.watchers.revoke(watcher, revokedAt);
+  }
+
+  watcherCount(): number {
+    return this.watchers.count();
+  }
+
+  override webSocketMessage(ws: WebSocket): void {
+    this.watchers.messageFromClient(ws);
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    this.watchers.closedByClient(ws, code);
+  }
+}
