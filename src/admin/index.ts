@@ -1,6 +1,7 @@
 import { createRouter } from "../http/router";
 import { bootstrap } from "./routes/bootstrap";
 import { deadLetters } from "./routes/dead-letters";
+import { adminEvents } from "./routes/events";
 import { projections } from "./routes/projections";
 import { adminUsers } from "./routes/users";
 
@@ -9,4 +10,5 @@ export const admin = createRouter()
   .route("/users", adminUsers)
   .route("/projections", projections)
   .route("/dead-letters", deadLetters)
+  .route("/events", adminEvents)
   .route("/bootstrap", bootstrap);

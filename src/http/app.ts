@@ -5,6 +5,7 @@ import { ApiError, errorResponse } from "./errors";
 import { NOT_AN_OBJECT, invalidInput } from "./request-validation";
 import { createRouter } from "./router";
 import { authRoutes } from "./routes/auth";
+import { tickets } from "./routes/tickets";
 import { users } from "./routes/users";
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -43,6 +44,7 @@ export function createApp() {
   // As the reference: the root sends a browser to the interactive docs.
   app.get("/", (c) => c.redirect("/docs", 307));
   app.route("/v1/auth", authRoutes);
+  app.route("/v1/auth", tickets);
   app.route("/v1/users", users);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -21,6 +21,12 @@ export interface Actor {
   username: string;
   role: Role;
   scopes: readonly string[];
+  /** The caller's stream revision when its credential was accepted (live sockets close on later revocations). */
+  revision: number;
+}
+
+export function actorOf(user: PublicUser, revision: number): Actor {
+  return { id: user.id, username: user.username, role: user.role, scopes: SCOPES[user.role], revision };
 }
 
 const keys = new Map<string, Promise<CryptoKey>>();
@@ -65,9 +71,9 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
   if (!match?.[1]) throw httpError(401, "Not authenticated");
   const claims = await verify(match[1], await signingKey(config(c.env).JWT_SECRET), "HS256").catch(() => null);
   if (!claims || typeof claims.user_id !== "string") throw httpError(401, "Could not validate credentials");
-  const { user } = await c.env.USER_STREAM.getByName(claims.user_id).getUser();
+  const { user, revision } = await c.env.USER_STREAM.getByName(claims.user_id).getUser();
   if (!user || user.status !== "active") throw httpError(401, "User not found");
-  c.set("actor", { id: user.id, username: user.username, role: user.role, scopes: SCOPES[user.role] });
+  c.set("actor", actorOf(user, revision));
   await next();
 });
 

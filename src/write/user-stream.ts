@@ -224,7 +224,7 @@ export class UserStream extends DurableObject<Env> {
     const watch = JSON.parse(header) as WatchRequest;
     if (!this.aggregateId) return new Response(null, { status: 404 });
     if (watch.fromRevision !== null && watch.fromRevision > this.state.revision + 1) {
-      return new Response(null, { status: 422 });
+      return new Response(null, { status: 422, headers: { "x-revision": String(this.state.revision) } });
     }
     return new Response(null, { status: 101, webSocket: this.watchers.accept(watch) });
   }

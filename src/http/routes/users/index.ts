@@ -1,6 +1,7 @@
 import { createRouter } from "../../router";
 import { userCommands } from "./commands";
 import { userHistory } from "./history";
+import { userLive } from "./live";
 import { userQueries } from "./queries";
 
 /** `/v1/users`: the commands, the read-model queries, and the history answered by each user's stream. */
@@ -8,3 +9,4 @@ export const users = createRouter();
 userCommands(users);
 userQueries(users);
 userHistory(users);
+userLive(users);
