@@ -7,6 +7,19 @@ import { Watchers, type Watch } from "./watchers";
 export const FEED_NAME = "all";
 
 /**
+ * The projector's hook, after its D1 batch committed. Best effort: the feed is a monitor, so a
+ * failure here is logged and never retries the projection (each user's stream is the record).
+ */
+export async function publishToFeed(env: Env, events: PublicEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  try {
+    await env.LIVE_FEED.getByName(FEED_NAME).publish(events);
+  } catch (error) {
+    console.warn(JSON.stringify({ msg: "live feed publish failed", events: events.length, error: String(error) }));
+  }
+}
+
+/**
  * `GET /admin/events/live`: every user's events as the projector commits them, fanned out to the
  * admins watching. Live only: the feed keeps no history (each user's stream has it).
  */

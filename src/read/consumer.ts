@@ -6,6 +6,7 @@ import { logMailSender, welcomeEmail, type MailSender } from "./mail";
 import { recordDeadLetters, recordLastErrors, recordPoison } from "./dead-letters";
 import { deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "./schema";
 import { projectUser } from "./user-projection";
+import { publishToFeed } from "../live/feed";
 
 export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
@@ -23,6 +24,8 @@ interface UserWork {
   messages: Message<unknown>[];
   welcome: SentEmailRow | null;
   erased: boolean;
+  /** The events folded into `after`, in revision order. */
+  events: PublicEvent[];
 }
 
 /**
@@ -58,7 +61,8 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
       await giveBack(env.DB, group.messages, error);
     }
   }
-  await commit(env.DB, work, mail);
+  const projected = await commit(env.DB, work, mail);
+  await publishToFeed(env, projected);
 }
 
 /** Retries messages with backoff; on their last delivery, the error goes on record first. */
@@ -100,7 +104,7 @@ async function plan(
           created.timestamp,
         )
       : null;
-  return { before, after, messages, welcome, erased };
+  return { before, after, messages, welcome, erased, events };
 }
 
 /** Whether the events are exactly the revisions right after `at`, in order. */
@@ -108,8 +112,10 @@ function isRun(events: PublicEvent[], at: number): boolean {
   return events.every((event, i) => event.revision === at + i + 1);
 }
 
-async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promise<void> {
+/** Returns the events whose projection committed (for the admin's live feed). */
+async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promise<PublicEvent[]> {
   const db = drizzle(d1);
+  const projected: PublicEvent[] = [];
   const writes: { item: BatchItem<"sqlite">; onApplied(changed: boolean): Promise<void> | void }[] = [];
   const settled: Message<unknown>[] = [];
   for (const w of work) {
@@ -124,7 +130,10 @@ async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promi
       writes.push({
         item: guarded,
         // A concurrent consumer moved the row first: redo these events on top of its result.
-        onApplied: (changed) => w.messages.forEach((m) => (changed ? m.ack() : m.retry({ delaySeconds: 1 }))),
+        onApplied: (changed) => {
+          if (changed) projected.push(...w.events);
+          w.messages.forEach((m) => (changed ? m.ack() : m.retry({ delaySeconds: 1 })));
+        },
       });
     } else {
       // Only duplicates: the row already holds their effect; acked once the rest commits.
@@ -158,12 +167,13 @@ async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promi
         work.flatMap((w) => w.messages),
         error,
       );
-      return;
+      return [];
     }
     // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
     await Promise.all(writes.map(async (w, i) => w.onApplied(changesOf(results[i]) > 0)));
   }
   settled.forEach((m) => m.ack());
+  return projected;
 }
 
 /**
