@@ -3,6 +3,9 @@ import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 import { drizzle } from "drizzle-orm/d1";
 import { users, type UserRow } from "./schema";
 
+/** What a query needs of D1: the database itself, or one of its sessions (`withSession`). */
+export type D1Reader = Pick<D1Database, "prepare" | "batch">;
+
 export interface ListFilters {
   page: number;
   pageSize: number;
@@ -31,7 +34,7 @@ const UPSERT_USER = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")}
   WHERE users.revision <= excluded.revision`;
 
 /** The hot read path: one prepared statement, no query building. */
-export async function findUserRow(db: D1Database, id: string): Promise<UserRow | undefined> {
+export async function findUserRow(db: D1Reader, id: string): Promise<UserRow | undefined> {
   return (await db.prepare(FIND_USER).bind(id).first<UserRow>()) ?? undefined;
 }
 
@@ -42,13 +45,14 @@ export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedState
 }
 
 /** Live users matching case-insensitive substrings, in creation order (then id, for ties). */
-export async function listUsers(db: D1Database, filters: ListFilters) {
+export async function listUsers(db: D1Reader, filters: ListFilters) {
   const where = and(
     inArray(users.status, ["active", "suspended"]),
     contains(users.username, filters.username),
     contains(users.email, filters.email),
   );
-  const orm = drizzle(db);
+  // drizzle's D1 driver only calls prepare() and batch(), which a session has too.
+  const orm = drizzle(db as D1Database);
   const [rows, total] = await orm.batch([
     orm
       .select()

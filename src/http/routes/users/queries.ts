@@ -1,11 +1,12 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRow, listUsers } from "../../../read/queries";
+import { findUserRow, listUsers, type D1Reader } from "../../../read/queries";
 import { userView } from "../../../read/user-projection";
 import { requires } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
+import { withReadSession } from "../../read-session";
 import type { Router } from "../../router";
 import { userRoute } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
@@ -50,12 +51,9 @@ export const userQueries = (router: Router) =>
   router
     .openapi(listRoute, async (c) => {
       const query = c.req.valid("query");
-      const { rows, count } = await listUsers(c.env.DB, {
-        page: query.page,
-        pageSize: query.page_size,
-        username: query.username,
-        email: query.email,
-      });
+      const { rows, count } = await withReadSession(c, (db) =>
+        listUsers(db, { page: query.page, pageSize: query.page_size, username: query.username, email: query.email }),
+      );
       const pages = Math.ceil(count / query.page_size);
       const link = (page: number) => pageLink(page, query.page_size, query.username, query.email);
       return c.json(
@@ -74,7 +72,9 @@ export const userQueries = (router: Router) =>
       const { user_id } = c.req.valid("param");
       const { consistency, min_revision } = c.req.valid("query");
       const user =
-        consistency === "strong" ? await fromObject(c, user_id) : await fromReadModel(c, user_id, min_revision);
+        consistency === "strong"
+          ? await fromObject(c, user_id)
+          : await withReadSession(c, (db) => fromReadModel(c, db, user_id, min_revision));
       if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
       return c.json({ user }, 200);
     });
@@ -86,10 +86,10 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 const POLL_MS = 10;
 
 /** Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. */
-async function fromReadModel(c: Context<AppEnv>, userId: string, minRevision: number | undefined) {
+async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, minRevision: number | undefined) {
   const deadline = Date.now() + config(c.env).READ_YOUR_WRITES_WAIT_MS;
   for (;;) {
-    const row = await findUserRow(c.env.DB, userId);
+    const row = await findUserRow(db, userId);
     if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
     if (Date.now() >= deadline) {
       throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
