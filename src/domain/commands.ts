@@ -43,7 +43,8 @@ export interface Policy {
 
 /** The expected "no" answers of the domain: values, so they cross RPC intact. */
 export type Rejection =
-  | { code: "ValidationFailed"; field: string; message: string; details: Record<string, unknown> }
+  // `rule` names the field rule broken; the reference's names where it has the rule (username_too_short …).
+  | { code: "ValidationFailed"; field: string; rule: string; message: string; details: Record<string, unknown> }
   | { code: "BusinessRuleViolated"; rule: string; message: string }
   | { code: "UserNotFound"; message: string }
   | { code: "UserAlreadyExists"; message: string }

@@ -20,7 +20,7 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
     case "RehashPassword":
       return rehashPassword(user, command, policy);
     case "DeleteUser":
-      return whenNotDeleted(user, "user_already_deleted", "User is already deleted", () =>
+      return whenNotDeleted(user, "user_already_deleted", `User ${user.id} is already deleted`, () =>
         accept({ event_type: "USER_DELETED", data: { reason: command.reason ?? null } }),
       );
     case "CorrectUser":
@@ -48,13 +48,18 @@ function createUser(state: UserState, command: Extract<UserCommand, { type: "Cre
   if (state.user) return reject({ code: "UserAlreadyExists", message: "User already exists" });
   const username = command.username.trim();
   if (username.length < USERNAME_MIN_LENGTH) {
-    return invalid("username", `Username must be at least ${USERNAME_MIN_LENGTH} characters long`, {
-      username,
-      min_length: USERNAME_MIN_LENGTH,
-    });
+    return invalid(
+      "username",
+      "username_too_short",
+      `Username must be at least ${USERNAME_MIN_LENGTH} characters long`,
+      {
+        username,
+        min_length: USERNAME_MIN_LENGTH,
+      },
+    );
   }
   const email = normalizeEmail(command.email);
-  if (!isValidEmail(email)) return invalid("email", "Invalid email format", { email });
+  if (!isValidEmail(email)) return invalidEmail(email);
   const weak = passwordProblem("password", command.password, policy);
   if (weak) return weak;
   const { first_name, last_name, password_hash, role } = command;
@@ -73,16 +78,16 @@ function createUser(state: UserState, command: Extract<UserCommand, { type: "Cre
 }
 
 function updateUser(user: User, command: Extract<UserCommand, { type: "UpdateUser" }>): Decision {
-  return whenNotDeleted(user, "user_update_deleted", "Cannot update a deleted user", () => {
+  return whenNotDeleted(user, "user_update_deleted", `Cannot update deleted user: ${user.id}`, () => {
     const data: { first_name?: string; last_name?: string; email?: string } = {};
     if (command.first_name) data.first_name = command.first_name;
     if (command.last_name) data.last_name = command.last_name;
     if (command.email) {
       data.email = normalizeEmail(command.email);
-      if (!isValidEmail(data.email)) return invalid("email", "Invalid email format", { email: data.email });
+      if (!isValidEmail(data.email)) return invalidEmail(data.email);
     }
     if (Object.keys(data).length === 0) {
-      return invalid("fields", "At least one field must be provided for update", {});
+      return invalid("update_fields", "no_fields_to_update", "No fields provided for update", {});
     }
     return accept({ event_type: "USER_UPDATED", data });
   });
@@ -98,11 +103,16 @@ function changePassword(
   if (!command.current_password_valid) {
     return reject({ code: "IncorrectPassword", message: "Password is incorrect for password change" });
   }
-  return whenNotDeleted(user, "password_change_deleted", "Cannot change password for a deleted user", () => {
+  return whenNotDeleted(user, "password_change_deleted", `Cannot change password for deleted user: ${user.id}`, () => {
     const weak = passwordProblem("new_password", command.new_password, policy);
     if (weak) return weak;
     if (command.new_password_same_as_current) {
-      return invalid("new_password", "New password must be different from the current password", {});
+      return invalid(
+        "new_password",
+        "password_must_be_different",
+        "New password must be different from current password",
+        {},
+      );
     }
     return accept({
       event_type: "PASSWORD_CHANGED",
@@ -131,25 +141,32 @@ function rehashPassword(
 function correctUser(user: User, command: Extract<UserCommand, { type: "CorrectUser" }>): Decision {
   return whenNotDeleted(user, "correct_deleted", "Cannot correct a deleted user", () => {
     const reason = command.reason.trim();
-    if (!reason) return invalid("reason", "A correction needs a reason", {});
+    if (!reason) return invalid("reason", "reason_required", "A correction needs a reason", {});
     const changes: { username?: string; first_name?: string; last_name?: string; email?: string } = {};
     const { username, first_name, last_name, email } = command.changes;
     if (username !== undefined) {
       changes.username = username.trim();
       if (changes.username.length < USERNAME_MIN_LENGTH) {
-        return invalid("username", `Username must be at least ${USERNAME_MIN_LENGTH} characters long`, {
-          username: changes.username,
-          min_length: USERNAME_MIN_LENGTH,
-        });
+        return invalid(
+          "username",
+          "username_too_short",
+          `Username must be at least ${USERNAME_MIN_LENGTH} characters long`,
+          {
+            username: changes.username,
+            min_length: USERNAME_MIN_LENGTH,
+          },
+        );
       }
     }
     if (first_name !== undefined) changes.first_name = first_name;
     if (last_name !== undefined) changes.last_name = last_name;
     if (email !== undefined) {
       changes.email = normalizeEmail(email);
-      if (!isValidEmail(changes.email)) return invalid("email", "Invalid email format", { email: changes.email });
+      if (!isValidEmail(changes.email)) return invalidEmail(changes.email);
     }
-    if (Object.keys(changes).length === 0) return invalid("changes", "A correction needs at least one change", {});
+    if (Object.keys(changes).length === 0) {
+      return invalid("changes", "no_changes", "A correction needs at least one change", {});
+    }
     return accept({ event_type: "USER_CORRECTED", data: { ...changes, reason } });
   });
 }
@@ -159,17 +176,30 @@ function whenNotDeleted(user: User, rule: string, message: string, then: () => D
 }
 
 function passwordProblem(field: string, password: string, policy: Policy): Decision | null {
-  if (password.length === 0) return invalid(field, "Password is required", {});
+  if (password.length === 0) {
+    return field === "password"
+      ? invalid(field, "password_required", "Password is required", {})
+      : invalid(field, "new_password_required", "New password is required", {});
+  }
   if (password.length < policy.passwordMinLength) {
-    return invalid(field, `Password must be at least ${policy.passwordMinLength} characters long`, {
-      min_length: policy.passwordMinLength,
-    });
+    return invalid(
+      field,
+      "password_too_short",
+      `Password must be at least ${policy.passwordMinLength} characters long`,
+      {
+        min_length: policy.passwordMinLength,
+      },
+    );
   }
   return null;
 }
 
-function invalid(field: string, message: string, details: Record<string, unknown>): Decision {
-  return reject({ code: "ValidationFailed", field, message, details });
+function invalid(field: string, rule: string, message: string, details: Record<string, unknown>): Decision {
+  return reject({ code: "ValidationFailed", field, rule, message, details });
+}
+
+function invalidEmail(email: string): Decision {
+  return invalid("email", "invalid_email_format", `Invalid email format: ${email}`, { email });
 }
 
 function businessRule(rule: string, message: string): Decision {

@@ -56,14 +56,14 @@ export function rejectionError(rejection: WriteRejection, userId: string): ApiEr
       return new ApiError(422, {
         error: "Validation Error",
         message: rejection.message,
-        type: "ValidationError",
+        type: errorClassName(rejection.rule),
         details: { field: rejection.field, ...rejection.details },
       });
     case "BusinessRuleViolated":
       return new ApiError(422, {
         error: "Business Rule Violation",
         message: rejection.message,
-        type: "BusinessRuleViolationError",
+        type: REFERENCE_RULE_TYPES[rejection.rule] ?? "BusinessRuleViolationError",
         details: { rule: rejection.rule, user_id: userId },
       });
     case "UserNotFound":
@@ -113,3 +113,15 @@ export function rejectionError(rejection: WriteRejection, userId: string): ApiEr
       return serviceUnavailable("The user is being changed concurrently; retry", 1);
   }
 }
+
+/** The reference names a rejection by its exception class: `username_too_short` → `UsernameTooShortError`. */
+function errorClassName(rule: string): string {
+  return `${rule.replace(/(^|_)([a-z])/g, (_match, _sep, letter: string) => letter.toUpperCase())}Error`;
+}
+
+/** Business rules the reference also has, under its exception classes' names; ours keep the family name. */
+const REFERENCE_RULE_TYPES: Partial<Record<string, string>> = {
+  user_update_deleted: "CannotUpdateDeletedUserError",
+  password_change_deleted: "CannotChangePasswordForDeletedUserError",
+  user_already_deleted: "UserAlreadyDeletedError",
+};

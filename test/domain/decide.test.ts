@@ -150,7 +150,7 @@ describe("updating a user", () => {
   ])("rejects an update with %s", (_case, fields) => {
     given(userCreated())
       .when({ type: "UpdateUser", ...fields })
-      .rejects({ code: "ValidationFailed", field: "fields", details: {} });
+      .rejects({ code: "ValidationFailed", field: "update_fields", rule: "no_fields_to_update", details: {} });
   });
 
   it("rejects an invalid email", () => {
@@ -222,7 +222,7 @@ describe("changing the password", () => {
   it("rejects an empty new password", () => {
     given(userCreated())
       .when(changePassword({ new_password: "" }))
-      .rejects({ code: "ValidationFailed", field: "new_password", message: "Password is required" });
+      .rejects({ code: "ValidationFailed", field: "new_password", message: "New password is required" });
   });
 
   it("rejects a new password below the policy's minimum length", () => {

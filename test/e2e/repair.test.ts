@@ -213,7 +213,7 @@ describe("corrections", () => {
       body: { changes: { first_name: "X" }, reason: "   " },
     });
     expect(blank.status).toBe(422);
-    expect(blank.body).toMatchObject({ type: "ValidationError" });
+    expect(blank.body).toMatchObject({ error: "Validation Error", type: "ReasonRequiredError" });
     expect((await call("POST", path, { token: admin.token, body: { changes: {}, reason: "nothing" } })).status).toBe(
       422,
     );

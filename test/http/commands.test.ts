@@ -125,7 +125,7 @@ describe("create", () => {
     const res = await call("POST", "/v1/users/", { token: admin.token, body: { ...newUserBody(), password: "short" } });
     expectError(res, 422, {
       error: "Validation Error",
-      type: "ValidationError",
+      type: "PasswordTooShortError",
       details: { field: "password", min_length: 8 },
     });
   });
@@ -141,7 +141,11 @@ describe("update", () => {
     const user = await createUser(admin.token);
     const token = await login(user.username);
     const res = await call("PUT", `/v1/users/${user.id}/`, { token, body: { first_name: "" } });
-    expectError(res, 422, { error: "Validation Error", type: "ValidationError" });
+    expectError(res, 422, {
+      error: "Validation Error",
+      message: "No fields provided for update",
+      type: "NoFieldsToUpdateError",
+    });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });
 
@@ -162,7 +166,8 @@ describe("update", () => {
     const res = await call("PUT", `/v1/users/${user.id}/`, { token: admin.token, body: { first_name: "Zombie" } });
     expectError(res, 422, {
       error: "Business Rule Violation",
-      type: "BusinessRuleViolationError",
+      message: `Cannot update deleted user: ${user.id}`,
+      type: "CannotUpdateDeletedUserError",
       details: { rule: "user_update_deleted", user_id: user.id },
     });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED", "USER_DELETED"]);
@@ -215,8 +220,8 @@ describe("password change", () => {
     });
     expectError(res, 422, {
       error: "Validation Error",
-      message: "New password must be different from the current password",
-      type: "ValidationError",
+      message: "New password must be different from current password",
+      type: "PasswordMustBeDifferentError",
       details: { field: "new_password" },
     });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
