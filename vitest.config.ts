@@ -13,7 +13,7 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789",
             ADMIN_BOOTSTRAP_TOKEN: "test-bootstrap-token",
-            // Tests create hundreds of users; production strength is checked in passwords.test.ts.
+            // Tests create hundreds of users; production strength is checked in test/write/passwords.test.ts.
             PASSWORD_HASH_ITERATIONS: "1000",
             // Small rebuild steps, so a rebuild of a few dozen users has a middle to interrupt.
             REBUILD_USERS_PER_STEP: "50",
