@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser, login } from "../support/api";
+import type { UserView } from "../support/types";
 
 interface ProjectionStatus {
   users_total: number;
@@ -27,7 +28,9 @@ describe("read-your-writes", () => {
     expect(waited).toBeGreaterThanOrEqual(1900);
 
     // The revision that exists is served.
-    const ok = await call("GET", `/v1/users/${user.id}/?min_revision=${user.revision}`, { token: admin });
+    const ok = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?min_revision=${user.revision}`, {
+      token: admin,
+    });
     expect(ok.status).toBe(200);
     expect(ok.body.user).toMatchObject({ id: user.id, revision: user.revision });
   }, 15_000);
@@ -68,7 +71,7 @@ describe("GET /admin/projections/status", () => {
       const res = await call("GET", `/v1/users/${user.id}/`, { token: admin });
       expect(res.status).toBe(200);
     }
-    expect((await call("GET", `/v1/users/${last.id}/`, { token: admin })).body.user).toMatchObject({
+    expect((await call<{ user: UserView }>("GET", `/v1/users/${last.id}/`, { token: admin })).body.user).toMatchObject({
       first_name: "Changed",
       revision: 2,
     });

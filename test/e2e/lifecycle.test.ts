@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
-import { PASSWORD, adminSession, call, createUser, login, uniqueName } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import type { UserView, UserListBody as UserList, CommandBody as CommandResponse } from "../support/types";
+import { PASSWORD, uniqueName } from "../support/builders";
 
 /**
  * The real path: HTTP command → the user's Durable Object → its alarm publishes the outbox → the

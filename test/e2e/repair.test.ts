@@ -7,15 +7,7 @@ import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import { fakeMessage } from "../read/fixtures";
-import {
-  PASSWORD,
-  adminSession,
-  call,
-  createUser as createUserOverHttp,
-  login,
-  newUserBody,
-  uniqueName,
-} from "../support/api";
+import { adminSession, call, createUser as createUserOverHttp, login } from "../support/api";
 import type {
   UserView,
   UserListBody as UserList,
@@ -23,6 +15,7 @@ import type {
   ErrorBody,
   CommandBody as CommandResponse,
 } from "../support/types";
+import { PASSWORD, newUserBody, uniqueName } from "../support/builders";
 
 /**
  * Repairs, end to end: corrections are events, erasure leaves only a tombstone, and the read model
@@ -549,5 +542,75 @@ describe("full rebuild of the read model", () => {
     const own = await login(user.username);
     expect((await call("POST", "/admin/projections/rebuild", { token: own })).status).toBe(403);
     expect((await call("GET", "/admin/projections/rebuild", { token: own })).status).toBe(403);
+  });
+});
+
+/**
+ * A replay that reaches the row before the live projector applies USER_CREATED makes the projector
+ * see USER_CREATED as a duplicate; the welcome must still go out once ("not re-sent", not "never").
+ */
+describe("a replay right after a create", () => {
+  it("still lets the welcome mail be sent once", async () => {
+    const user = await createUser();
+    const replay = await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token });
+    expect(replay.status).toBe(200);
+    const row = await env.DB.prepare("SELECT revision FROM users WHERE id = ?").bind(user.id).first();
+    expect(row).not.toBeNull();
+    // The live projector then sees USER_CREATED as a duplicate, and still sends the welcome.
+    await vi.waitUntil(
+      async () =>
+        (await env.DB.prepare("SELECT recipient FROM sent_emails WHERE user_id = ?").bind(user.id).first()) !== null,
+      { timeout: 10_000, interval: 20 },
+    );
+  });
+});
+
+async function rowOf(userId: string) {
+  return env.DB.prepare("SELECT revision, status, email FROM users WHERE id = ?")
+    .bind(userId)
+    .first<{ revision: number; status: string; email: string }>();
+}
+async function mailOf(userId: string) {
+  return env.DB.prepare("SELECT recipient, body FROM sent_emails WHERE user_id = ?")
+    .bind(userId)
+    .first<{ recipient: string; body: string }>();
+}
+
+/**
+ * A replay (or a full rebuild) may move the row to the tombstone before the consumer sees
+ * USER_ERASED, which it then skips as a duplicate: the clean-up of mail records and dead letters
+ * must follow from the row being erased, not from applying the event itself.
+ */
+describe("an erasure and a replay racing it", () => {
+  it("an erasure alone blanks the mail record", async () => {
+    const user = await createUser({ first_name: "Secretname" });
+    await vi.waitUntil(async () => (await mailOf(user.id)) !== null, { timeout: 10_000, interval: 20 });
+    const erase = await call("POST", `/admin/users/${user.id}/erase`, { token: admin.token, body: { reason: "gdpr" } });
+    expect(erase.status).toBe(200);
+    await vi.waitUntil(async () => (await mailOf(user.id))?.recipient === "[erased]", {
+      timeout: 10_000,
+      interval: 20,
+    });
+  });
+
+  it("an erasure followed at once by a replay still blanks the mail record", async () => {
+    const user = await createUser({ first_name: "Secretname" });
+    await vi.waitUntil(async () => (await mailOf(user.id)) !== null && (await rowOf(user.id)) !== null, {
+      timeout: 10_000,
+      interval: 20,
+    });
+    const erase = await call("POST", `/admin/users/${user.id}/erase`, { token: admin.token, body: { reason: "gdpr" } });
+    expect(erase.status).toBe(200);
+    const replay = await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token });
+    expect(replay.status).toBe(200);
+    // The live projector then skips USER_ERASED as a duplicate, and still blanks the mail record.
+    await vi.waitUntil(async () => (await mailOf(user.id))?.recipient === "[erased]", {
+      timeout: 10_000,
+      interval: 20,
+    });
+    expect((await rowOf(user.id))?.status).toBe("erased");
+    const m = await mailOf(user.id);
+    expect(m?.recipient).toBe("[erased]");
+    expect(m?.body).not.toContain("Secretname");
   });
 });

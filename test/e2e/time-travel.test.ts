@@ -3,8 +3,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import { publicUser, type PublicUser } from "../../src/domain/user";
 import { stateFromExport } from "../domain/from-export";
-import { PASSWORD, adminSession, call, createUser, login, uniqueName } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import type { EventsPageBody as EventsPage, ErrorBody, CommandBody as CommandResponse } from "../support/types";
+import { PASSWORD, uniqueName } from "../support/builders";
 
 /**
  * Time travel and the audit trail, through HTTP: `GET /v1/users/{id}/history/` folds the user's

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { PASSWORD, adminSession, call, createUser, login, newUserBody } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import { type CommandBody, type LoginBody, type UserBody, eventTypes, expectError } from "./helpers";
+import { PASSWORD, newUserBody, uniqueName } from "../support/builders";
 
 const INCORRECT = { error: "HTTP Error", message: "Incorrect username or password", type: "HTTPException" };
 
@@ -231,5 +232,29 @@ describe("failed-login throttle", () => {
       );
     }
     await login(user.username);
+  });
+});
+
+/**
+ * API.md: wrong username or password → 401 "Incorrect username or password", no hint which part was
+ * wrong. If only existing users' failures were throttled, the 6th wrong login would tell whether a
+ * username exists (429) or not (401).
+ */
+async function sixWrongLogins(username: string): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    statuses.push((await call("POST", "/v1/auth/login/", { body: { username, password: `wrong-${i}` } })).status);
+  }
+  return statuses;
+}
+
+describe("login answers do not reveal which usernames exist", () => {
+  it("an existing and an unknown username both answer 429 on the 6th wrong try", async () => {
+    const user = await createUser(admin.token);
+    const existing = await sixWrongLogins(user.username);
+    const unknown = await sixWrongLogins(uniqueName("nobody"));
+
+    expect(existing).toEqual([401, 401, 401, 401, 401, 429]);
+    expect(unknown).toEqual(existing);
   });
 });

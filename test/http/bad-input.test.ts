@@ -1,18 +1,18 @@
 import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { adminSession, call, createUser, login, newUserBody, uniqueName } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import {
   type CommandBody,
   type ErrorBody,
   type UserBody,
   type ValidationIssue,
-  TEST_JWT_SECRET,
   craftToken,
   eventTypes,
   expectError,
   nowSeconds,
   streamOf,
 } from "./helpers";
+import { newUserBody, uniqueName } from "../support/builders";
 
 const BAD_REQUEST = {
   error: "Bad Request",
@@ -343,10 +343,12 @@ describe("bad tokens", () => {
   it("the role claimed in a validly signed token is not trusted: the stream's role is", async () => {
     const user = await target();
     const other = await target();
-    const claimsAdmin = await craftToken(
-      { user_id: user.id, username: user.username, role: "admin", exp: nowSeconds() + 600 },
-      TEST_JWT_SECRET,
-    );
+    const claimsAdmin = await craftToken({
+      user_id: user.id,
+      username: user.username,
+      role: "admin",
+      exp: nowSeconds() + 600,
+    });
     const res = await call("DELETE", `/v1/users/${other.id}/`, { token: claimsAdmin });
     expectError(res, 403, { error: "HTTP Error", message: "Insufficient permissions. Required scope: user:delete" });
     expect(await eventTypes(other.id)).toEqual(["USER_CREATED"]);

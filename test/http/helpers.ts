@@ -10,8 +10,6 @@ import type { ApiResponse } from "../support/api";
 export type { ErrorBody };
 export type { CommandBody, LoginBody, UserListBody as ListBody, UserView as UserBody } from "../support/types";
 
-export const TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789";
-
 export interface ValidationIssue {
   loc: string[];
   msg: string;
@@ -45,7 +43,7 @@ export async function eventTypes(userId: string): Promise<string[]> {
 /** A token in the server's format, signed by the test: expired, forged or otherwise crafted. */
 export async function craftToken(
   claims: { user_id: string; username: string; role: "admin" | "user"; exp: number },
-  secret = TEST_JWT_SECRET,
+  secret = env.JWT_SECRET,
 ): Promise<string> {
   const scopes =
     claims.role === "admin" ? ["user:create", "user:read", "user:update", "user:delete"] : ["user:read", "user:update"];

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { adminSession, call, createUser, login, newUserBody } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import { type CommandBody, type ListBody, type UserBody, eventTypes, expectError, streamOf } from "./helpers";
+import { newUserBody } from "../support/builders";
 
 let admin: { id: string; token: string; username: string };
 

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { PASSWORD, adminSession, call, createUser, login } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import { type CommandBody, type UserBody, eventTypes, expectError } from "./helpers";
+import { PASSWORD } from "../support/builders";
 
 const BAD_REQUEST = {
   error: "Bad Request",

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
-import { PASSWORD, adminSession, call, login, newUserBody, type ApiResponse } from "../support/api";
+import { adminSession, call, login, type ApiResponse } from "../support/api";
 import {
   type CommandBody,
   type ListBody,
@@ -11,6 +11,7 @@ import {
   expectNoSecrets,
   responseText,
 } from "./helpers";
+import { PASSWORD, newUserBody } from "../support/builders";
 
 let admin: { id: string; token: string; username: string };
 

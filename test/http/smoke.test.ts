@@ -1,4 +1,4 @@
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 
 describe("smoke", () => {
@@ -17,7 +17,7 @@ describe("smoke", () => {
     };
     const boot = await exports.default.fetch("http://x/admin/bootstrap/admins", {
       method: "POST",
-      headers: { Authorization: "Bearer test-bootstrap-token", "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${env.ADMIN_BOOTSTRAP_TOKEN}`, "Content-Type": "application/json" },
       body: JSON.stringify(admin),
     });
     expect(boot.status, await boot.clone().text()).toBe(200);

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { adminSession, call, createUser, login, newUserBody, uniqueName } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
 import { type CommandBody, eventTypes, expectError } from "./helpers";
+import { newUserBody, uniqueName } from "../support/builders";
 
 let admin: { id: string; token: string; username: string };
 

@@ -1,20 +1,11 @@
 import { env } from "cloudflare:workers";
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { ERASED } from "../../src/domain/events";
 import worker from "../../src/index";
 import { EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
-import {
-  createCommand,
-  dbWithBatch,
-  envWith,
-  fakeMessage,
-  mailSpy,
-  mailsTo,
-  quietUser,
-  userCreated,
-  userEvent,
-  userRow,
-} from "./fixtures";
+import { dbWithBatch, envWith, fakeMessage, mailSpy, mailsTo, quietUser, userRow } from "./fixtures";
+import { createInput, userCreated, userEvent } from "../support/builders";
 
 const newId = () => crypto.randomUUID();
 
@@ -40,7 +31,7 @@ describe("duplicates", () => {
   it("the same event twice in one batch for a user with a real object: applied once, both acked, one mail", async () => {
     const userId = newId();
     const [e1, e2] = await quietUser(userId, [
-      createCommand(`dob${userId.slice(0, 8)}`),
+      createInput({ username: `dob${userId.slice(0, 8)}` }),
       { type: "UpdateUser", first_name: "Again" },
     ]);
     const mail = mailSpy();
@@ -145,7 +136,7 @@ describe("gaps", () => {
   it("revision 3 before 2, with 1 never delivered: healed from the user's object, acked only after commit", async () => {
     const userId = newId();
     const events = await quietUser(userId, [
-      createCommand(`gap${userId.slice(0, 8)}`),
+      createInput({ username: `gap${userId.slice(0, 8)}` }),
       { type: "UpdateUser", first_name: "Second" },
       { type: "UpdateUser", last_name: "Third" },
     ]);
@@ -186,7 +177,7 @@ describe("gaps", () => {
   it("a gap over a projected row is filled from the object: 1 projected, then 3 alone", async () => {
     const userId = newId();
     const [e1, , e3] = await quietUser(userId, [
-      createCommand(`gbp${userId.slice(0, 8)}`),
+      createInput({ username: `gbp${userId.slice(0, 8)}` }),
       { type: "UpdateUser", email: `moved${userId.slice(0, 8)}@example.org` },
       { type: "DeleteUser" },
     ]);
@@ -207,7 +198,7 @@ describe("gaps", () => {
   it("when the object cannot be reached the messages are retried, not acked, and the row is unchanged", async () => {
     const userId = newId();
     const [e1, , e3] = await quietUser(userId, [
-      createCommand(`gur${userId.slice(0, 8)}`),
+      createInput({ username: `gur${userId.slice(0, 8)}` }),
       { type: "UpdateUser", first_name: "Second" },
       { type: "UpdateUser", first_name: "Third" },
     ]);
@@ -330,5 +321,58 @@ describe("D1 failures", () => {
     expect(result.retryMessages.map((m) => m.msgId).sort()).toEqual(["fail-a", "fail-b"]);
     expect(await userRow(a)).toBeUndefined();
     expect(await userRow(b)).toBeUndefined();
+  });
+});
+
+/**
+ * Two consumer invocations for one new user: A holds USER_CREATED (real data, sent before the
+ * erasure), B holds the erased stream [USER_CREATED as "[erased]", USER_ERASED]. A plans on "no
+ * row", B commits first, then A commits. A's row insert is a no-op (guarded), but its welcome insert
+ * must not land: the erased user's address must not reach sent_emails, nor the mail go out.
+ */
+describe("a late create racing a projected erasure", () => {
+  it("sends no welcome mail and stores no address for the erased user", async () => {
+    const userId = crypto.randomUUID();
+    const created = userCreated(userId);
+
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let arrived!: () => void;
+    const atBatch = new Promise<void>((r) => (arrived = r));
+    const real = env.DB;
+    const gatedDb = new Proxy(real, {
+      get(target, prop) {
+        if (prop === "batch") {
+          return async (statements: D1PreparedStatement[]) => {
+            arrived();
+            await gate;
+            return target.batch(statements);
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+
+    // A: plans on an empty row and waits at its D1 batch.
+    const mailA = mailSpy();
+    const a = projectBatch([fakeMessage(created)], { ...env, DB: gatedDb } as Env, mailA);
+    await atBatch;
+
+    // B: the erased stream, projected and committed first.
+    const erasedCreated = {
+      ...created,
+      data: { ...created.data, username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED },
+    };
+    const erasedEvent = userEvent(userId, 2, "USER_ERASED");
+    await projectBatch([fakeMessage(erasedCreated), fakeMessage(erasedEvent)], env, mailSpy());
+    const row = await env.DB.prepare("SELECT status, revision FROM users WHERE id = ?").bind(userId).first();
+    expect(row).toMatchObject({ status: "erased", revision: 2 });
+
+    open();
+    await a;
+    const mail = await env.DB.prepare("SELECT recipient, body FROM sent_emails WHERE user_id = ?").bind(userId).first();
+    expect(mailA.send).not.toHaveBeenCalled();
+    expect(mail === null || (mail as { recipient: string }).recipient === ERASED).toBe(true);
   });
 });

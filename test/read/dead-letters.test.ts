@@ -3,8 +3,11 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { DEAD_LETTER_QUEUE, EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
+import { FINAL_ATTEMPT, recordDeadLetters } from "../../src/read/dead-letters";
 import { adminSession, call } from "../support/api";
-import { fakeMessage, mailSpy, userCreated, userEvent, userRow } from "./fixtures";
+import { fakeMessage, mailSpy, userRow } from "./fixtures";
+import { userCreated, userEvent } from "../support/builders";
+import type { UserView } from "../support/types";
 
 interface DeadLetter {
   id: number;
@@ -102,7 +105,7 @@ describe("redrive", () => {
     expect(redriven.body).toEqual({ message: "Dead letter re-driven" });
 
     // The real queue delivers it to the real consumer: read-your-writes waits for the row.
-    const read = await call("GET", `/v1/users/${userId}/?min_revision=1`, { token });
+    const read = await call<{ user: UserView }>("GET", `/v1/users/${userId}/?min_revision=1`, { token });
     expect(read.status).toBe(200);
     expect(read.body.user).toMatchObject({ id: userId, username: event.data.username, revision: 1 });
     expect((await deadLetters()).some((l) => l.id === letter!.id)).toBe(false);
@@ -118,5 +121,35 @@ describe("redrive", () => {
     const bad = await call("POST", "/admin/dead-letters/abc/redrive", { token });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: "Bad Request" });
+  });
+});
+
+async function deadLettersOf(aggregateId: string) {
+  const { results } = await env.DB.prepare("SELECT message_id, error FROM dead_letters WHERE aggregate_id = ?")
+    .bind(aggregateId)
+    .all<{ message_id: string; error: string }>();
+  return results;
+}
+
+describe("the error behind a dead letter", () => {
+  it("is recorded by the projector on the last delivery, and the dead-letter queue keeps that record", async () => {
+    const userId = crypto.randomUUID();
+    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    // Revision 3 with no object to fill revision 2 from: every delivery fails.
+    const orphan = userEvent(userId, 3, "USER_UPDATED", { first_name: "Orphan" });
+
+    const early = fakeMessage(orphan, { attempts: FINAL_ATTEMPT - 1 });
+    await projectBatch([early], env, mailSpy());
+    expect(await deadLettersOf(userId)).toEqual([]);
+
+    const last = fakeMessage(orphan, { attempts: FINAL_ATTEMPT });
+    await projectBatch([last], env, mailSpy());
+    expect(last.retry).toHaveBeenCalledOnce();
+    const recorded = await deadLettersOf(userId);
+    expect(recorded).toEqual([{ message_id: orphan.id, error: expect.stringContaining("cannot fill revisions 2..3") }]);
+
+    // The queue then hands the same event to the dead-letter consumer, under another message id.
+    await recordDeadLetters([fakeMessage(orphan, { id: "dlq-delivery" })], env.DB);
+    expect(await deadLettersOf(userId)).toEqual(recorded);
   });
 });

@@ -3,67 +3,14 @@ import { runInDurableObject } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { vi, type Mock } from "vitest";
-import type { EventMetadata, PublicEvent } from "../../src/domain/events";
+import type { PublicEvent } from "../../src/domain/events";
 import type { MailSender } from "../../src/read/mail";
 import { sentEmails, users, type SentEmailRow, type UserRow } from "../../src/read/schema";
 import type { CommandInput } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
+import { noMetadata } from "../support/builders";
 
-/** Builders for redacted events (queue message bodies) and hand-made queue messages. */
-
-export const noMetadata: EventMetadata = {
-  actor_id: null,
-  actor_username: null,
-  request_id: null,
-  idempotency_key: null,
-  reason: null,
-};
-
-let clock = Date.parse("2030-01-01T00:00:00.000Z");
-/** Strictly increasing event times, so every event of a test has its own timestamp. */
-export function nextTime(): string {
-  clock += 1000;
-  return new Date(clock).toISOString();
-}
-
-export function userCreated(userId: string, name = `u${userId.slice(0, 8)}`, timestamp = nextTime()): PublicEvent {
-  return {
-    id: crypto.randomUUID(),
-    aggregate_id: userId,
-    event_type: "USER_CREATED",
-    version: 1,
-    timestamp,
-    revision: 1,
-    data: {
-      username: name,
-      email: `${name}@example.com`,
-      first_name: "Ada",
-      last_name: "Lovelace",
-      hashing_method: "pbkdf2-sha256",
-      role: "user",
-    },
-    metadata: noMetadata,
-  };
-}
-
-export function userEvent(
-  userId: string,
-  revision: number,
-  event_type: Exclude<PublicEvent["event_type"], "USER_CREATED">,
-  data: PublicEvent["data"] = {},
-  timestamp = nextTime(),
-): PublicEvent {
-  return {
-    id: crypto.randomUUID(),
-    aggregate_id: userId,
-    event_type,
-    version: 1,
-    timestamp,
-    revision,
-    data,
-    metadata: noMetadata,
-  };
-}
+/** Consumer-layer fixtures: hand-made queue messages, a mail spy, D1 look-ups, a user whose outbox stays put. */
 
 export interface FakeMessage extends Message<unknown> {
   ack: Mock<() => void>;
@@ -134,15 +81,4 @@ export async function quietUser(userId: string, commands: CommandInput[]): Promi
     if (!result.ok) throw new Error(`command ${input.type} rejected: ${JSON.stringify(result.rejection)}`);
   }
   return stub.readStream(1, 100);
-}
-
-export function createCommand(name: string): CommandInput {
-  return {
-    type: "CreateUser",
-    username: name,
-    email: `${name}@example.com`,
-    first_name: "Ada",
-    last_name: "Lovelace",
-    password: "password-1",
-  };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import { projectUser, userView } from "../../src/read/user-projection";
 import type { UserRow } from "../../src/read/schema";
-import { userCreated, userEvent } from "./fixtures";
+import { userCreated, userEvent } from "../support/builders";
 
 const id = "7c3e1f0a-0000-4000-8000-000000000001";
 

@@ -1,17 +1,16 @@
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import type { CommandBody, LoginBody } from "./types";
+import { PASSWORD, newUserBody, uniqueName } from "./builders";
 
 /** A tiny client for the Worker under test: JSON in, `{ status, headers, body }` out. */
 
-export const BOOTSTRAP_TOKEN = "test-bootstrap-token";
-export const PASSWORD = "correct-horse-1";
-
-export interface ApiResponse<T = any> {
+export interface ApiResponse<T = unknown> {
   status: number;
   headers: Headers;
   body: T;
 }
 
-export async function call<T = any>(
+export async function call<T = unknown>(
   method: string,
   path: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string | Uint8Array } = {},
@@ -34,28 +33,20 @@ export async function call<T = any>(
   return { status: res.status, headers: res.headers, body: parsed as T };
 }
 
-let counter = 0;
-/** A username no other test in the file uses. */
-export function uniqueName(prefix = "user"): string {
-  counter += 1;
-  return `${prefix}${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
-}
-
-export function newUserBody(name = uniqueName()) {
-  return { username: name, email: `${name}@example.com`, first_name: "First", last_name: "Last", password: PASSWORD };
-}
-
 /** Creates an admin through the bootstrap route and logs in: returns its id and token. */
 export async function adminSession(): Promise<{ id: string; token: string; username: string }> {
   const body = newUserBody(uniqueName("admin"));
-  const created = await call("POST", "/admin/bootstrap/admins", { token: BOOTSTRAP_TOKEN, body });
+  const created = await call<CommandBody>("POST", "/admin/bootstrap/admins", {
+    token: env.ADMIN_BOOTSTRAP_TOKEN,
+    body,
+  });
   if (created.status !== 200) throw new Error(`bootstrap failed: ${JSON.stringify(created.body)}`);
   const token = await login(body.username, body.password);
-  return { id: created.body.user_id, token, username: body.username };
+  return { id: created.body.user_id!, token, username: body.username };
 }
 
 export async function login(username: string, password = PASSWORD): Promise<string> {
-  const res = await call("POST", "/v1/auth/login/", { body: { username, password } });
+  const res = await call<LoginBody>("POST", "/v1/auth/login/", { body: { username, password } });
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.access_token;
 }
@@ -63,12 +54,12 @@ export async function login(username: string, password = PASSWORD): Promise<stri
 /** Creates a user as `adminToken`; returns its id, username and own token. */
 export async function createUser(adminToken: string, overrides: Partial<ReturnType<typeof newUserBody>> = {}) {
   const body = { ...newUserBody(), ...overrides };
-  const res = await call("POST", "/v1/users/", { token: adminToken, body });
+  const res = await call<CommandBody>("POST", "/v1/users/", { token: adminToken, body });
   if (res.status !== 200) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return {
-    id: res.body.user_id as string,
+    id: res.body.user_id!,
     username: body.username,
     email: body.email,
-    revision: res.body.revision as number,
+    revision: res.body.revision,
   };
 }

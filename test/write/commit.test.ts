@@ -5,13 +5,11 @@ import { PublicEventSchema } from "../../src/domain/events";
 import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";
 import {
-  createInput,
   createUser,
   directoryHas,
   expectOk,
   holdPublisher,
   metadata,
-  PASSWORD,
   recordingQueue,
   rejectionOf,
   send,
@@ -22,6 +20,7 @@ import {
   update,
   type Tables,
 } from "./helpers";
+import { PASSWORD, createInput, uniqueName } from "../support/builders";
 
 /** True when no table of the object holds a row. */
 function everyTableEmpty(snapshot: Tables): Record<string, number> {
@@ -294,5 +293,49 @@ describe("the outbox alarm", () => {
     );
     expect((await tables(stub)).outbox).toEqual([]);
     hold.release();
+  });
+});
+
+/**
+ * Queues cap a sendBatch at 100 messages and 256 KB. 100 corrections with 1000-character reasons
+ * (in data and metadata) exceed the bytes: the outbox must split by size, or every retry would
+ * send the same 100 again and the user's outbox would be stuck for good.
+ */
+describe("an outbox backlog of large events", () => {
+  afterEach(settleAlarms);
+
+  it("drains in batches the queue accepts, 100 max-size corrections included", async () => {
+    const { userId, stub } = await createUser();
+    const admin = { id: crypto.randomUUID(), username: uniqueName("admin") };
+    const reason = "r".repeat(1000);
+    await runInDurableObject(stub, async (instance: UserStream, state) => {
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          instance.execute({
+            userId,
+            input: {
+              type: "CorrectUser",
+              changes: { first_name: `F${i}`.padEnd(150, "x"), last_name: "L".padEnd(150, "y") },
+              reason,
+            },
+            metadata: {
+              actor_id: admin.id,
+              actor_username: admin.username,
+              request_id: "q".repeat(128),
+              idempotency_key: crypto.randomUUID() + "k".repeat(200),
+              reason,
+            },
+          }),
+        ),
+      );
+      expect(results.every((r) => r.ok)).toBe(true);
+      await state.storage.deleteAlarm();
+    });
+    for (let i = 0; i < 3; i++) {
+      await runInDurableObject(stub, (_i: UserStream, state) => state.storage.setAlarm(Date.now()));
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+    }
+    const status = await stub.status();
+    expect(status.outboxSize).toBe(0);
   });
 });

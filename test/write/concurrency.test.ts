@@ -1,19 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { CommandResult } from "../../src/write/protocol";
-import {
-  createInput,
-  createUser,
-  expectOk,
-  PASSWORD,
-  rejectionOf,
-  revisions,
-  send,
-  settleAlarms,
-  stubFor,
-  tables,
-  uniqueName,
-  update,
-} from "./helpers";
+import { createUser, expectOk, rejectionOf, revisions, send, settleAlarms, stubFor, tables, update } from "./helpers";
+import { PASSWORD, createInput, uniqueName } from "../support/builders";
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);

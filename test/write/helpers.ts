@@ -6,23 +6,15 @@ import type { StoredEvent } from "../../src/domain/import";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
+import { createInput, type CreateInput } from "../support/builders";
 import type { EventTableRow } from "../../src/write/event-store";
 
 /** Helpers for the Durable Object layer: commands go straight to `UserStream`, no HTTP in between. */
-
-export const PASSWORD = "correct-horse-1";
 
 export type Stub = DurableObjectStub<UserStream>;
 
 export function stubFor(userId: string): Stub {
   return env.USER_STREAM.getByName(userId);
-}
-
-let counter = 0;
-/** A username no other test in the file uses (storage is shared by every test in a file). */
-export function uniqueName(prefix = "u"): string {
-  counter += 1;
-  return `${prefix}${Date.now().toString(36)}${counter}${crypto.randomUUID().slice(0, 6)}`;
 }
 
 export function metadata(overrides: Partial<EventMetadata> = {}): EventMetadata {
@@ -32,21 +24,6 @@ export function metadata(overrides: Partial<EventMetadata> = {}): EventMetadata 
     request_id: crypto.randomUUID(),
     idempotency_key: null,
     reason: null,
-    ...overrides,
-  };
-}
-
-export type CreateInput = Extract<CommandInput, { type: "CreateUser" }>;
-
-export function createInput(overrides: Partial<Omit<CreateInput, "type">> = {}): CreateInput {
-  const username = overrides.username ?? uniqueName();
-  return {
-    type: "CreateUser",
-    username,
-    email: `${username}@example.com`,
-    first_name: "First",
-    last_name: "Last",
-    password: PASSWORD,
     ...overrides,
   };
 }

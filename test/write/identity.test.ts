@@ -3,18 +3,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
 import { PENDING_MS } from "../../src/write/identity-registry";
-import {
-  createInput,
-  createUser,
-  expectOk,
-  rejectionOf,
-  revisions,
-  send,
-  settleAlarms,
-  stubFor,
-  uniqueName,
-  update,
-} from "./helpers";
+import { createUser, expectOk, rejectionOf, revisions, send, settleAlarms, stubFor, update } from "./helpers";
+import { createInput, uniqueName } from "../support/builders";
 
 /** `count` distinct spellings of `value` that differ only in letter case. */
 function caseVariants(value: string, count: number): string[] {

@@ -2,7 +2,8 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_FAILURES, WINDOW_MS } from "../../src/write/login-throttle";
 import type { LoginResult } from "../../src/write/protocol";
-import { createUser, expectOk, PASSWORD, rejectionOf, send, settleAlarms, stubFor, update } from "./helpers";
+import { createUser, expectOk, rejectionOf, send, settleAlarms, stubFor, update } from "./helpers";
+import { PASSWORD } from "../support/builders";
 
 // Commands schedule outbox alarms; `settleAlarms` runs them with `runDurableObjectAlarm` after each
 // test so no flush leaks into the next one.

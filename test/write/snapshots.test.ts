@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { STATE_SHAPE_VERSION, fold, publicUser, type UserState } from "../../src/domain/user";
 import { readEvents } from "../../src/write/event-store";
-import { PASSWORD, createUser, expectOk, send, settleAlarms, stubFor, update, type Stub } from "./helpers";
+import { createUser, expectOk, send, settleAlarms, stubFor, update, type Stub } from "./helpers";
+import { PASSWORD } from "../support/builders";
 
 /**
  * Snapshots: every SNAPSHOT_EVERY events the object stores its folded state, tagged with the state's
