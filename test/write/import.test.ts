@@ -1,18 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
-import {
-  createInput,
-  expectOk,
-  importInto,
-  rejectionOf,
-  send,
-  settleAlarms,
-  storedHashes,
-  stubFor,
-  tables,
-  uniqueName,
-} from "./helpers";
+import { createInput, uniqueName } from "../support/builders";
+import { expectOk, importInto, rejectionOf, send, settleAlarms, storedHashes, stubFor, tables } from "./helpers";
 
 /** The import at the Durable Object: one user's events in, appended whole or not at all. */
 
