@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { adminSession, call, createUser, login, newUserBody, uniqueName } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
+import { newUserBody, uniqueName } from "../support/builders";
 import { eventTypes, expectError } from "../http/helpers";
 
 /**

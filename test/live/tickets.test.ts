@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/live/protocol";
-import { PASSWORD, createUser, expectOk, send, settleAlarms } from "../write/helpers";
+import { PASSWORD } from "../support/builders";
+import { createUser, expectOk, send, settleAlarms } from "../write/helpers";
 
 /** Tickets in the user's own object; the time is the caller's argument, so a test can move it. */
 const T0 = Date.parse("2026-11-30T12:00:00.000Z");

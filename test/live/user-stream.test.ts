@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { CLOSE, LIMITS } from "../../src/live/protocol";
 import type { Watchers } from "../../src/live/watchers";
 import type { UserStream } from "../../src/write/user-stream";
-import { PASSWORD, createUser, expectOk, metadata, send, settleAlarms, update } from "../write/helpers";
+import { PASSWORD } from "../support/builders";
+import { createUser, expectOk, metadata, send, settleAlarms, update } from "../write/helpers";
 import { run, watchObject, type Watcher } from "./helpers";
 
 /** The object's watcher set, reached from inside the object (tests hook its catch-up pauses). */
