@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Commands: throughput and p50/p95/p99 latency of PUT /v1/users/{id}/ across many users and on
-// one hot user, against the do-nothing baseline GET /ht/ of the same Worker, interleaved in rounds.
+// one hot user, against the do-nothing baseline GET /ht/ of the same Worker and against the
+// platform's floor for a write (a bare Durable Object append: one RPC, one insert; a route of the
+// bench's own entry, bench/floor/entry.ts) over as many objects, interleaved in rounds.
 // Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3]
 import * as L from "./lib.mjs";
 
@@ -11,13 +13,18 @@ await L.run("commands", 180_000, async () => {
   const hot = users[0];
   const latest = new Map();
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId) ?? 0, r.body.revision));
+  // Wake every floor object once, as setup woke the users' objects: both sides start warm.
+  await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
   const common = { concurrency: opt.concurrency, durationMs: opt.seconds * 1000, maxRequests: opt.maxRequests };
   const result = await L.compare(server, {
     rounds: opt.rounds,
     baseline: { ...common, make: () => ({ path: "/ht/" }) },
     candidates: {
+      floor_many: { ...common, make: (i) => ({ method: "POST", path: `/bench/append/${users[i % users.length].id}` }) },
+      floor_hot: { ...common, make: () => ({ method: "POST", path: `/bench/append/${hot.id}` }) },
       many_users: {
         ...common,
+        floor: "floor_many",
         check: track,
         make: (i) => {
           const user = users[i % users.length];
@@ -32,6 +39,7 @@ await L.run("commands", 180_000, async () => {
       },
       hot_user: {
         ...common,
+        floor: "floor_hot",
         check: track,
         make: (i) => ({
           method: "PUT",
@@ -49,14 +57,18 @@ await L.run("commands", 180_000, async () => {
       console.error(`  projection drained in ${Math.round(ms)} ms`);
     },
   });
+  // The target is against the floor: a command (projection included, locally) at half a bare append.
   const target = 0.5;
-  const rows = L.ratioRows(result, target, (name) => name === "many_users");
+  const rows = L.ratioRows(result, target, (name) => name === "many_users" || name === "hot_user", "ratio_to_floor");
   L.report(
     "commands",
     {
       options: opt,
       results: result,
-      targets: { many_users_ratio_min: target, pass: result.many_users.ratio_to_baseline >= target },
+      targets: {
+        to_floor_min: target,
+        pass: result.many_users.ratio_to_floor >= target && result.hot_user.ratio_to_floor >= target,
+      },
     },
     rows,
   );

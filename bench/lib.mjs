@@ -124,6 +124,40 @@ export const BENCH_VARS = { PASSWORD_HASH_ITERATIONS: "1000" };
  * Starts `wrangler dev` on a free loopback port with a fresh (or given) `--persist-to` directory,
  * after applying the D1 migrations there. `vars` become `--var NAME:VALUE` overrides.
  */
+/**
+ * A copy of wrangler.toml under bench/results/ (ignored by git) whose entry is bench/floor/entry.ts:
+ * the service plus the floor route and its Durable Object. Paths are rewritten relative to the copy.
+ * `batchTimeout` is an experiment: another queue max_batch_timeout than the project's.
+ */
+function benchConfig({ batchTimeout }) {
+  const dirOfConfig = path.join(ROOT, "bench", "results");
+  mkdirSync(dirOfConfig, { recursive: true });
+  let config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
+    .replace(/^main = "(.*)"$/m, 'main = "../floor/entry.ts"')
+    .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"');
+  if (batchTimeout !== undefined) {
+    config = config.replace(
+      /^(\[\[queues\.consumers\]\]\nqueue = "user-events"\n(?:.*\n)*?)max_batch_timeout = .*$/m,
+      `$1max_batch_timeout = ${batchTimeout}`,
+    );
+  }
+  config += `
+[[durable_objects.bindings]]
+name = "FLOOR"
+class_name = "FloorAppend"
+
+[[migrations]]
+tag = "bench-floor"
+new_sqlite_classes = ["FloorAppend"]
+`;
+  const file = path.join(
+    dirOfConfig,
+    `wrangler.bench${batchTimeout === undefined ? "" : `-batch-timeout-${batchTimeout}`}.toml`,
+  );
+  writeFileSync(file, config);
+  return file;
+}
+
 export async function startServer({ vars = {}, dir, port, quiet = true, timeoutMs = 120_000, batchTimeout } = {}) {
   installCleanup();
   const devVars = ensureDevVars();
@@ -159,24 +193,10 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
     "--show-interactive-dev-session=false",
   ];
   for (const [name, value] of Object.entries(merged)) argv.push("--var", `${name}:${value}`);
-  if (batchTimeout !== undefined) {
-    // An experiment, not the project's config: a copy of wrangler.toml with another queue
-    // max_batch_timeout, under bench/results/ (ignored by git). Paths are rewritten relative to it,
-    // and the secrets, which wrangler reads from .dev.vars next to the config, are passed as vars.
-    const dirOfConfig = path.join(ROOT, "bench", "results");
-    mkdirSync(dirOfConfig, { recursive: true });
-    const config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
-      .replace(/^main = "(.*)"$/m, 'main = "../../$1"')
-      .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"')
-      .replace(
-        /^(\[\[queues\.consumers\]\]\nqueue = "user-events"\n(?:.*\n)*?)max_batch_timeout = .*$/m,
-        `$1max_batch_timeout = ${batchTimeout}`,
-      );
-    const file = path.join(dirOfConfig, `wrangler.batch-timeout-${batchTimeout}.toml`);
-    writeFileSync(file, config);
-    argv.push("--config", file);
-    for (const name of ["JWT_SECRET", "ADMIN_BOOTSTRAP_TOKEN"]) argv.push("--var", `${name}:${devVars[name]}`);
-  }
+  // The bench's own copy of wrangler.toml (bench/floor/entry.ts adds the floor route), with the
+  // secrets, which wrangler reads from .dev.vars next to the config, passed as vars.
+  argv.push("--config", benchConfig({ batchTimeout }));
+  for (const name of ["JWT_SECRET", "ADMIN_BOOTSTRAP_TOKEN"]) argv.push("--var", `${name}:${devVars[name]}`);
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     detached: true, // its own process group: wrangler and workerd are stopped together
@@ -529,7 +549,8 @@ export async function load(
 /**
  * Interleaves the baseline and each candidate in `rounds` rounds (baseline, a, b, baseline, a, b …)
  * so slow phases of a noisy machine hit both; `between` runs after each candidate (e.g. to let the
- * projection drain). Returns per-name merged stats and the median per-round ratio to the baseline.
+ * projection drain). Returns per-name merged stats and the median per-round ratio to the baseline,
+ * and, for a candidate that names a `floor` candidate, the median per-round ratio to that floor.
  */
 export async function compare(server, { rounds = 3, baseline, candidates, between, log = console.error }) {
   const runs = { baseline: [] };
@@ -569,6 +590,13 @@ export async function compare(server, { rounds = 3, baseline, candidates, betwee
       errors: list.reduce((n, x) => n + x.errors, 0),
       concurrency: list[0]?.concurrency,
     };
+    // A candidate may name another as its floor (the same work minus the service's own cost).
+    const floor = candidates[name]?.floor;
+    if (floor) {
+      const toFloor = list.map((run, i) => run.rps / runs[floor][i].rps);
+      out[name].ratio_to_floor = round(median(toFloor), 3);
+      out[name].floor_ratios = toFloor.map((x) => round(x, 3));
+    }
   }
   return out;
 }
@@ -730,8 +758,11 @@ export async function startWithUsers(count, serverOptions) {
   return { server, admin, users };
 }
 
-/** The table rows of a ratio benchmark; `targeted(name)` says which cases the target applies to. */
-export function ratioRows(result, target, targeted) {
+/**
+ * The table rows of a ratio benchmark; `targeted(name)` says which cases the target applies to,
+ * and `measure` which ratio it is set on (to the baseline, or to the case's floor).
+ */
+export function ratioRows(result, target, targeted, measure = "ratio_to_baseline") {
   return Object.entries(result).map(([name, r]) => ({
     case: name,
     "req/s": r.rps,
@@ -739,8 +770,9 @@ export function ratioRows(result, target, targeted) {
     "p95 ms": r.p95_ms,
     "p99 ms": r.p99_ms,
     "× baseline": r.ratio_to_baseline,
+    "× floor": r.ratio_to_floor ?? "–",
     "non-2xx": r.non_2xx + r.errors,
     target: targeted(name) ? `≥ ${target}` : "–",
-    verdict: targeted(name) ? verdict(r.ratio_to_baseline >= target) : "",
+    verdict: targeted(name) ? verdict(r[measure] >= target) : "",
   }));
 }
