@@ -124,6 +124,24 @@ export const BENCH_VARS = { PASSWORD_HASH_ITERATIONS: "1000" };
  * Starts `wrangler dev` on a free loopback port with a fresh (or given) `--persist-to` directory,
  * after applying the D1 migrations there. `vars` become `--var NAME:VALUE` overrides.
  */
+/** Runs a wrangler command to completion against the project's config; throws with its output on failure. */
+export function wranglerSync(args) {
+  const result = spawnSync(process.execPath, [WRANGLER, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+  });
+  if (result.status !== 0)
+    throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed: ${result.stderr || result.stdout}`);
+  return result.stdout;
+}
+
+/** Applies the D1 migrations to the local state under `dir`. */
+export function migrateLocalD1(dir) {
+  wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+}
+
 /**
  * A copy of wrangler.toml under bench/results/ (ignored by git) whose entry is bench/floor/entry.ts:
  * the service plus the floor route and its Durable Object. Paths are rewritten relative to the copy.
@@ -164,18 +182,7 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
   const ownDir = !dir;
   dir ??= mkdtempSync(path.join(os.tmpdir(), "bench-state-"));
   port ??= await freePort();
-  if (!existsSync(path.join(dir, "v3", "d1"))) {
-    const migrate = spawnSync(
-      process.execPath,
-      [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir],
-      {
-        cwd: ROOT,
-        encoding: "utf8",
-        env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
-      },
-    );
-    if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
-  }
+  if (!existsSync(path.join(dir, "v3", "d1"))) migrateLocalD1(dir);
   const merged = { ...BENCH_VARS, ...vars };
   const argv = [
     WRANGLER,
