@@ -1,110 +1,101 @@
-import { and, eq, inArray, ne, sql } from "drizzle-orm";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import type { BatchItem } from "drizzle-orm/batch";
-import { ERASED, PublicEventSchema, type PublicEvent } from "../domain/events";
-import { logMailSender, welcomeEmail, type MailSender } from "./mail";
-import { recordDeadLetters, recordLastErrors, recordPoison } from "./dead-letters";
-import { deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "./schema";
-import { projectUser } from "./user-projection";
+import { PublicEventSchema, type PublicEvent } from "../domain/events";
+import { log, metric } from "../observability";
+import { redeliveryDelaySeconds } from "./backoff";
+import {
+  recordDeadLetters,
+  recordLastErrors,
+  recordPoison,
+  resolveStatement,
+  usersWithUnresolvedLetters,
+} from "./dead-letters";
+import { confirmStatement } from "./ledger";
+import { logMailSender, type MailSender } from "./mail";
+import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
 
 export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
-/** D1 allows 100 bound parameters per statement. */
-const IDS_PER_QUERY = 90;
 
 export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) return recordDeadLetters(batch.messages, env.DB);
   return projectBatch(batch.messages, env, logMailSender);
 }
 
+/** One user's share of a batch: its messages, the events to project and each projection's step. */
 interface UserWork {
-  before: UserRow | null;
-  after: UserRow | null;
+  userId: string;
   messages: Message<unknown>[];
-  welcome: SentEmailRow | null;
-  erased: boolean;
-  /** The events folded into `after`, in revision order. */
+  /** The events projected here (after the lowest checkpoint), in revision order. */
   events: PublicEvent[];
+  /** Those no projection held before (after the highest checkpoint): new to the read side. */
+  fresh: PublicEvent[];
+  steps: { projection: string; step: Step; events: PublicEvent[] }[];
+  /** The resolve and confirm statements that close the user's writes. */
+  closing: D1PreparedStatement[];
 }
 
 /**
- * Projects a queue batch into D1 with one D1 batch. Delivery is at least once and unordered, so
- * each user's events are applied on top of the row's `revision`: duplicates are skipped, a gap is
- * filled from the user's own object, and every row write is guarded by the revision it was
- * computed from. A message is acked only after its effect is committed.
+ * Projects a queue batch into every projection, with one D1 batch. Delivery is at least once and
+ * unordered, so each projection of each user applies the events after its own checkpoint:
+ * duplicates are skipped, a gap is filled from the user's own object, and writes are guarded by the
+ * checkpoint they were computed from. A message is acked only after its effect is committed. If the
+ * batch fails, each user and projection is committed alone, so one user's failure retries only that
+ * user's messages (all of them, in order: nothing is projected past the event that fails).
  */
 export async function projectBatch(messages: readonly Message<unknown>[], env: Env, mail: MailSender): Promise<void> {
-  const db = drizzle(env.DB);
-  const byUser = new Map<string, { events: PublicEvent[]; messages: Message<unknown>[] }>();
+  const byUser = new Map<string, { delivered: PublicEvent[]; messages: Message<unknown>[] }>();
   for (const message of messages) {
     const parsed = PublicEventSchema.safeParse(message.body);
     if (!parsed.success) {
       await recordPoison(env.DB, message, parsed.error.message);
+      log("warn", "unparseable message dead-lettered", { message_id: message.id });
+      metric(env, { kind: "projection_failure", subject: "parse", outcome: "dead_letter", count: 1, ms: 0 });
       message.ack();
       continue;
     }
-    const group = byUser.get(parsed.data.aggregate_id) ?? { events: [], messages: [] };
-    group.events.push(parsed.data);
+    const group = byUser.get(parsed.data.aggregate_id) ?? { delivered: [], messages: [] };
+    group.delivered.push(parsed.data);
     group.messages.push(message);
     byUser.set(parsed.data.aggregate_id, group);
   }
   if (byUser.size === 0) return;
 
-  const rows = await loadRows(db, [...byUser.keys()]);
+  const userIds = [...byUser.keys()];
+  const [loaded, withLetters] = await Promise.all([
+    Promise.all(PROJECTIONS.map((projection) => projection.load(env.DB, userIds))),
+    usersWithUnresolvedLetters(env.DB, userIds),
+  ]);
   const work: UserWork[] = [];
   for (const [userId, group] of byUser) {
+    const from = loaded.map((checkpoints) => checkpoints.get(userId));
     try {
-      work.push(await plan(env, userId, rows.get(userId) ?? null, group.events, group.messages));
+      const events = await eventsToProject(
+        env,
+        userId,
+        Math.min(...from.map((c) => c?.revision ?? 0)),
+        group.delivered,
+      );
+      work.push(plan(env, userId, group, events, from, mail, withLetters.has(userId)));
     } catch (error) {
-      console.warn(JSON.stringify({ msg: "cannot fill gap, retrying", userId, error: String(error) }));
-      await giveBack(env.DB, group.messages, error);
+      await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
     }
   }
-  const projected = await commit(env.DB, work, mail);
-  await publishToFeed(env, projected);
+  const projected = await commit(env, work);
+  await afterCommit(env, projected);
 }
 
-/** Retries messages with backoff; on their last delivery, the error goes on record first. */
-async function giveBack(db: D1Database, messages: Message<unknown>[], error: unknown): Promise<void> {
-  await recordLastErrors(db, messages, String(error));
-  messages.forEach((m) => m.retry({ delaySeconds: backoff(m.attempts) }));
-}
-
-async function plan(
-  env: Env,
-  userId: string,
-  before: UserRow | null,
-  delivered: PublicEvent[],
-  messages: Message<unknown>[],
-): Promise<UserWork> {
-  const at = before?.revision ?? 0;
+/** The user's events after `at`, in order: the delivered ones if they are a run, else from the user's object. */
+async function eventsToProject(env: Env, userId: string, at: number, delivered: PublicEvent[]): Promise<PublicEvent[]> {
   const byRevision = new Map(delivered.filter((e) => e.revision > at).map((e) => [e.revision, e]));
   const fresh = [...byRevision.values()].sort((a, b) => a.revision - b.revision);
   const newest = fresh[fresh.length - 1]?.revision ?? at;
+  if (isRun(fresh, at)) return fresh;
   // A gap means an earlier event is late or lost: the user's object has it.
-  const events = isRun(fresh, at) ? fresh : await env.USER_STREAM.getByName(userId).readStream(at + 1, newest - at);
+  const events = await env.USER_STREAM.getByName(userId).readStream(at + 1, newest - at);
   if (!isRun(events, at) || events.length !== newest - at) {
     throw new Error(`stream of ${userId} cannot fill revisions ${at + 1}..${newest}`);
   }
-  const after = events.reduce<UserRow | null>((row, event) => projectUser(row, event), before);
-  // The welcome and the erasure clean-up follow from the row as it ends up, not only from events
-  // applied here: a replay or rebuild may have moved the row past them already.
-  const erased = after?.status === "erased";
-  const created = [...delivered, ...events].find((event) => event.event_type === "USER_CREATED");
-  // Imported users were welcomed where they came from.
-  const imported = created?.metadata.import_request_id !== undefined;
-  const welcome =
-    created && after && !erased && !imported
-      ? welcomeEmail(
-          userId,
-          created.id,
-          String(created.data.email),
-          String(created.data.first_name ?? ""),
-          created.timestamp,
-        )
-      : null;
-  return { before, after, messages, welcome, erased, events };
+  return events;
 }
 
 /** Whether the events are exactly the revisions right after `at`, in order. */
@@ -112,112 +103,181 @@ function isRun(events: PublicEvent[], at: number): boolean {
   return events.every((event, i) => event.revision === at + i + 1);
 }
 
-/** Returns the events whose projection committed (for the admin's live feed). */
-async function commit(d1: D1Database, work: UserWork[], mail: MailSender): Promise<PublicEvent[]> {
-  const db = drizzle(d1);
-  const projected: PublicEvent[] = [];
-  const writes: { item: BatchItem<"sqlite">; onApplied(changed: boolean): Promise<void> | void }[] = [];
-  const settled: Message<unknown>[] = [];
-  for (const w of work) {
-    const { before, after } = w;
-    if (after && after !== before) {
-      const guarded = before
-        ? db
-            .update(users)
-            .set(after)
-            .where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
-        : db.insert(users).values(after).onConflictDoNothing();
-      writes.push({
-        item: guarded,
-        // A concurrent consumer moved the row first: redo these events on top of its result.
-        onApplied: (changed) => {
-          if (changed) projected.push(...w.events);
-          w.messages.forEach((m) => (changed ? m.ack() : m.retry({ delaySeconds: 1 })));
-        },
-      });
-    } else {
-      // Only duplicates: the row already holds their effect; acked once the rest commits.
-      settled.push(...w.messages);
-    }
-    if (w.erased && after) {
-      // The mail record stays as the marker that the welcome was sent; its personal data goes.
-      const forgetMail = db
-        .update(sentEmails)
-        .set({ recipient: ERASED, body: ERASED })
-        .where(eq(sentEmails.userId, after.id));
-      const dropDeadLetters = db.delete(deadLetters).where(eq(deadLetters.aggregateId, after.id));
-      writes.push({ item: forgetMail, onApplied: () => {} }, { item: dropDeadLetters, onApplied: () => {} });
-    }
-    const welcome = w.welcome;
-    if (welcome) {
-      writes.push({
-        item: welcomeUnlessErased(db, welcome),
-        onApplied: (changed) => (changed ? mail.send(welcome) : undefined),
-      });
-    }
-  }
-  if (writes.length > 0) {
-    let results: unknown[];
+function plan(
+  env: Env,
+  userId: string,
+  group: { delivered: PublicEvent[]; messages: Message<unknown>[] },
+  events: PublicEvent[],
+  from: (Checkpoint<unknown> | undefined)[],
+  mail: MailSender,
+  hasLetters: boolean,
+): UserWork {
+  const steps = PROJECTIONS.map((projection, i) => {
+    const own = events.filter((event) => event.revision > (from[i]?.revision ?? 0));
+    return {
+      projection: projection.name,
+      step: projection.plan(env.DB, userId, from[i], own, { delivered: group.delivered, mail }),
+      events: own,
+    };
+  });
+  const newest = events[events.length - 1] ?? group.delivered[group.delivered.length - 1];
+  const closing = [
+    ...(hasLetters ? [resolveStatement(env.DB, userId, new Date().toISOString())] : []),
+    confirmStatement(env.DB, userId, newest ? Date.parse(newest.timestamp) : 0),
+  ];
+  const highest = Math.max(...from.map((c) => c?.revision ?? 0));
+  const fresh = events.filter((event) => event.revision > highest);
+  return { userId, messages: group.messages, events, fresh, steps, closing };
+}
+
+/** Commits the batch's work; returns the users whose messages were acked (their writes all committed). */
+async function commit(env: Env, work: UserWork[]): Promise<UserWork[]> {
+  if (work.length === 0) return [];
+  const statements = work.flatMap((w) => [...w.steps.flatMap((s) => s.step.statements), ...w.closing]);
+  let results: D1Result[];
+  try {
+    results = await env.DB.batch([...statements, ...headStatements(env.DB, work)]);
+  } catch (error) {
+    log("warn", "projection batch failed; committing user by user", { users: work.length, error: String(error) });
+    const done: UserWork[] = [];
+    for (const w of work) if (await commitAlone(env, w)) done.push(w);
     try {
-      results = await db.batch(writes.map((w) => w.item) as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-    } catch (error) {
-      console.warn(JSON.stringify({ msg: "projection batch failed, retrying", error: String(error) }));
-      await giveBack(
-        d1,
-        work.flatMap((w) => w.messages),
-        error,
-      );
-      return [];
+      if (done.length > 0) await env.DB.batch(headStatements(env.DB, done));
+    } catch {
+      // Only the status's "last projected" waits for the next batch.
     }
-    // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
-    await Promise.all(writes.map(async (w, i) => w.onApplied(changesOf(results[i]) > 0)));
+    return done;
   }
-  settled.forEach((m) => m.ack());
-  return projected;
+  const done: UserWork[] = [];
+  let offset = 0;
+  for (const w of work) {
+    const size = w.steps.reduce((n, s) => n + s.step.statements.length, 0) + w.closing.length;
+    if (await settle(w, results.slice(offset, offset + size))) done.push(w);
+    offset += size;
+  }
+  return done;
 }
 
 /**
- * The welcome's record, inserted once per user and never for an erased one: it is selected from the
- * user's row, written earlier in the same D1 batch, so an erasure projected by a concurrent consumer
- * wins over a late create.
+ * One user after a failed batch: each projection alone, so the failing projection is the one on
+ * record and the others move on. Any failure retries all of the user's messages.
  */
-function welcomeUnlessErased(db: DrizzleD1Database, mail: SentEmailRow) {
-  const value = (v: string, column: string) => sql<string>`${v}`.as(column);
-  return db
-    .insert(sentEmails)
-    .select(
-      db
-        .select({
-          userId: users.id,
-          kind: value(mail.kind, "kind"),
-          recipient: value(mail.recipient, "recipient"),
-          subject: value(mail.subject, "subject"),
-          body: value(mail.body, "body"),
-          eventId: value(mail.eventId, "event_id"),
-          sentAt: value(mail.sentAt, "sent_at"),
-        })
-        .from(users)
-        .where(and(eq(users.id, mail.userId), ne(users.status, "erased"))),
-    )
-    .onConflictDoNothing();
-}
-
-async function loadRows(db: DrizzleD1Database, ids: string[]): Promise<Map<string, UserRow>> {
-  const rows = new Map<string, UserRow>();
-  for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
-    const found = await db
-      .select()
-      .from(users)
-      .where(inArray(users.id, ids.slice(i, i + IDS_PER_QUERY)));
-    for (const row of found) rows.set(row.id, row);
+async function commitAlone(env: Env, w: UserWork): Promise<boolean> {
+  let raced = false;
+  let failure: { error: unknown; projection: string } | null = null;
+  for (const { projection, step } of w.steps) {
+    try {
+      const own = (await env.DB.batch([...step.statements, ...w.closing])).slice(0, step.statements.length);
+      raced ||= lostRace(step, own);
+      // A side effect whose record committed goes out now, whatever happens to the other projections.
+      await step.afterCommit?.(own);
+    } catch (error) {
+      failure ??= { error, projection };
+    }
   }
-  return rows;
+  if (failure) {
+    await giveBack(env, w, failure.error, failure.projection);
+    return false;
+  }
+  return finish(w, raced);
 }
 
-function changesOf(result: unknown): number {
-  return (result as { meta?: { changes?: number } } | undefined)?.meta?.changes ?? 0;
+/** After the user's writes committed in the shared batch: side effects, then ack or retry. */
+async function settle(w: UserWork, results: D1Result[]): Promise<boolean> {
+  let offset = 0;
+  let raced = false;
+  for (const { step } of w.steps) {
+    const own = results.slice(offset, offset + step.statements.length);
+    raced ||= lostRace(step, own);
+    await step.afterCommit?.(own);
+    offset += step.statements.length;
+  }
+  return finish(w, raced);
 }
 
-export function backoff(attempts: number): number {
-  return Math.min(60, 2 ** Math.max(0, attempts - 1));
+/** Whether a concurrent consumer moved the checkpoint first (the guarded write changed nothing). */
+function lostRace(step: Step, results: D1Result[]): boolean {
+  return step.guard !== null && (results[step.guard]?.meta.changes ?? 0) === 0;
+}
+
+function finish(w: UserWork, raced: boolean): boolean {
+  if (raced) {
+    // Redo these events on top of the other consumer's result.
+    w.messages.forEach((m) => m.retry({ delaySeconds: redeliveryDelaySeconds(1) }));
+    return false;
+  }
+  w.messages.forEach((m) => m.ack());
+  return true;
+}
+
+/**
+ * The one place that runs after a batch's projections committed and its messages were acked, with
+ * the users whose events are in every projection now: a log line per user (with the request ids of
+ * its events), one metric for the batch, and the admin's live feed of events new to the read side.
+ */
+async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
+  const projected = done.flatMap((w) => w.events);
+  for (const w of done) {
+    if (w.events.length === 0) continue;
+    const newest = w.events[w.events.length - 1]!;
+    log("info", "projected", {
+      user_id: w.userId,
+      revisions: [w.events[0]!.revision, newest.revision],
+      projections: w.steps.filter((s) => s.events.length > 0).map((s) => s.projection),
+      request_ids: [...new Set(w.events.map((e) => e.metadata.request_id))],
+      lag_ms: Math.max(0, Date.now() - Date.parse(newest.timestamp)),
+    });
+  }
+  if (projected.length > 0) {
+    // One data point per batch: Analytics Engine takes at most 250 per invocation.
+    const lag = Math.max(0, Date.now() - Math.min(...projected.map((e) => Date.parse(e.timestamp))));
+    metric(env, { kind: "projection", subject: "all", outcome: "ok", count: projected.length, ms: lag });
+  }
+  await publishToFeed(
+    env,
+    done.flatMap((w) => w.fresh),
+  );
+}
+
+const MOVE_HEAD = `INSERT INTO projection_heads (projection, event_id, user_id, revision, event_at, projected_at)
+  VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT (projection) DO UPDATE SET event_id = excluded.event_id, user_id = excluded.user_id,
+    revision = excluded.revision, event_at = excluded.event_at, projected_at = excluded.projected_at
+  WHERE excluded.event_at >= projection_heads.event_at`;
+
+/** Each projection's newest event in these users' work: the status's "last projected". */
+function headStatements(db: D1Database, work: UserWork[]): D1PreparedStatement[] {
+  const now = new Date().toISOString();
+  const newest = new Map<string, PublicEvent>();
+  for (const w of work) {
+    for (const { projection, events } of w.steps) {
+      const last = events[events.length - 1];
+      const known = newest.get(projection);
+      if (last && (!known || last.timestamp > known.timestamp)) newest.set(projection, last);
+    }
+  }
+  const move = db.prepare(MOVE_HEAD);
+  return [...newest].map(([projection, e]) =>
+    move.bind(projection, e.id, e.aggregate_id, e.revision, e.timestamp, now),
+  );
+}
+
+/** Retries the user's messages with jittered backoff; on their last delivery, the error goes on record first. */
+async function giveBack(
+  env: Env,
+  w: Pick<UserWork, "userId" | "messages" | "events">,
+  error: unknown,
+  projection: string | null,
+): Promise<void> {
+  const attempts = Math.max(...w.messages.map((m) => m.attempts));
+  log("warn", "projection failed, retrying", {
+    user_id: w.userId,
+    projection,
+    attempts,
+    request_ids: [...new Set(w.events.map((e) => e.metadata.request_id))],
+    error: String(error),
+  });
+  metric(env, { kind: "projection_failure", subject: projection ?? "stream", outcome: "retry", count: 1, ms: 0 });
+  await recordLastErrors(env.DB, w.messages, String(error), projection);
+  w.messages.forEach((m) => m.retry({ delaySeconds: redeliveryDelaySeconds(m.attempts) }));
 }

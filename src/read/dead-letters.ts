@@ -1,8 +1,13 @@
-import { desc, eq, isNull, count } from "drizzle-orm";
+import { and, desc, eq, lt, ne, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { deadLetters, type DeadLetterRow } from "./schema";
+import { CONFIRMABLE } from "./ledger";
+import { deadLetterFailures, deadLetters, type DeadLetterRow } from "./schema";
 
-/** Dead letters are kept in D1 with their error, so an admin can list and re-drive them. */
+/**
+ * Dead letters: events the projector gave up on, kept in D1 with their history so an admin can see
+ * what failed, how often and why, and re-drive it. One row per event; each exhaustion of its retries
+ * (a re-driven letter failing again included) counts on the row and adds a `dead_letter_failures` row.
+ */
 
 /**
  * Deliveries of one message before the queue moves it to the dead-letter queue: `max_retries` of
@@ -10,35 +15,69 @@ import { deadLetters, type DeadLetterRow } from "./schema";
  */
 export const FINAL_ATTEMPT = 6;
 
-function rowFor(message: Message<unknown>, error: string): typeof deadLetters.$inferInsert {
+export type DeadLetterState = DeadLetterRow["state"];
+
+interface Failure {
+  message: Message<unknown>;
+  error: string;
+  projection: string | null;
+}
+
+const UPSERT = `INSERT INTO dead_letters (message_id, aggregate_id, revision, projection, body, state, exhaustions,
+    attempts, first_error, first_failed_at, error, failed_at)
+  VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?7, ?8, ?7, ?8)
+  ON CONFLICT (message_id) DO UPDATE SET state = 'open', exhaustions = exhaustions + 1,
+    attempts = attempts + excluded.attempts, error = excluded.error, failed_at = excluded.failed_at,
+    projection = coalesce(excluded.projection, projection), body = excluded.body
+  WHERE dead_letters.state <> 'open' OR ?9`;
+const HISTORY = `INSERT INTO dead_letter_failures (letter_id, failed_at, error, attempts)
+  SELECT id, ?2, ?3, ?4 FROM dead_letters WHERE message_id = ?1 AND failed_at = ?2`;
+
+/**
+ * Records one exhaustion. `always` is false for the dead-letter queue's consumer: the projector
+ * already recorded this exhaustion (with the real error) unless the letter is not open.
+ */
+async function recordExhaustion(db: D1Database, { message, error, projection }: Failure, always: boolean) {
   const body = message.body as { id?: unknown; aggregate_id?: unknown; revision?: unknown } | null;
-  return {
-    // Keyed by the event's id where there is one: the projector's record of the last error and the
-    // dead-letter queue's record of the same event are then one row.
-    messageId: typeof body?.id === "string" ? body.id : message.id,
-    aggregateId: typeof body?.aggregate_id === "string" ? body.aggregate_id : null,
-    revision: typeof body?.revision === "number" ? body.revision : null,
-    body: JSON.stringify(message.body ?? null),
-    error,
-    attempts: message.attempts,
-    failedAt: new Date().toISOString(),
-  };
+  // Keyed by the event's id where there is one: every delivery of the event is the same letter.
+  const messageId = typeof body?.id === "string" ? body.id : message.id;
+  const failedAt = new Date().toISOString();
+  await db.batch([
+    db
+      .prepare(UPSERT)
+      .bind(
+        messageId,
+        typeof body?.aggregate_id === "string" ? body.aggregate_id : null,
+        typeof body?.revision === "number" ? body.revision : null,
+        projection,
+        JSON.stringify(message.body ?? null),
+        message.attempts,
+        error,
+        failedAt,
+        always ? 1 : 0,
+      ),
+    db.prepare(HISTORY).bind(messageId, failedAt, error, message.attempts),
+  ]);
 }
 
 /** A message no retry can fix (it does not parse): recorded at once instead of blocking retries. */
 export async function recordPoison(db: D1Database, message: Message<unknown>, error: string): Promise<void> {
-  await drizzle(db).insert(deadLetters).values(rowFor(message, error)).onConflictDoNothing();
+  await recordExhaustion(db, { message, error, projection: null }, true);
 }
 
 /**
  * Before the projector retries a message for the last time, it records why: the dead-letter queue
  * only hands over the message, not the error. Best effort: D1 may be what failed.
  */
-export async function recordLastErrors(db: D1Database, messages: Message<unknown>[], error: string): Promise<void> {
-  const last = messages.filter((message) => message.attempts >= FINAL_ATTEMPT);
+export async function recordLastErrors(
+  db: D1Database,
+  messages: Message<unknown>[],
+  error: string,
+  projection: string | null,
+): Promise<void> {
   try {
-    for (const message of last) {
-      await drizzle(db).insert(deadLetters).values(rowFor(message, error)).onConflictDoNothing();
+    for (const message of messages.filter((m) => m.attempts >= FINAL_ATTEMPT)) {
+      await recordExhaustion(db, { message, error, projection }, true);
     }
   } catch {
     // The dead-letter queue's consumer still records the message, with a generic error.
@@ -48,34 +87,105 @@ export async function recordLastErrors(db: D1Database, messages: Message<unknown
 /** The dead-letter queue's consumer: messages the projector gave up on after its retries. */
 export async function recordDeadLetters(messages: readonly Message<unknown>[], db: D1Database): Promise<void> {
   for (const message of messages) {
-    await drizzle(db)
-      .insert(deadLetters)
-      .values(rowFor(message, "projection failed after all retries"))
-      .onConflictDoNothing();
+    await recordExhaustion(db, { message, error: "projection failed after all retries", projection: null }, false);
     message.ack();
   }
 }
 
-export async function listDeadLetters(db: D1Database, limit: number): Promise<DeadLetterRow[]> {
-  return drizzle(db)
+/** Resolves the user's letters whose event every projection now holds; last in a projection batch. */
+export function resolveStatement(db: D1Database, userId: string, now: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE dead_letters SET state = 'resolved', resolved_at = ?2
+       WHERE aggregate_id = ?1 AND state <> 'resolved' AND revision <= ${CONFIRMABLE}`,
+    )
+    .bind(userId, now);
+}
+
+/** Users among these with letters not yet resolved (so only they pay for a resolve statement). */
+export async function usersWithUnresolvedLetters(db: D1Database, userIds: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < userIds.length; i += 90) {
+    const ids = userIds.slice(i, i + 90);
+    const rows = await db
+      .prepare(
+        `SELECT DISTINCT aggregate_id AS id FROM dead_letters
+         WHERE aggregate_id IN (${ids.map(() => "?").join(", ")}) AND state <> 'resolved'`,
+      )
+      .bind(...ids)
+      .all<{ id: string }>();
+    for (const row of rows.results) found.add(row.id);
+  }
+  return found;
+}
+
+export interface LetterFilters {
+  state?: DeadLetterState | undefined;
+  userId?: string | undefined;
+  /** Only letters with a smaller id (the previous page's `next_cursor`). */
+  before?: number | undefined;
+  limit: number;
+}
+
+export interface LetterWithHistory extends DeadLetterRow {
+  history: { failedAt: string; error: string; attempts: number }[];
+}
+
+/** Letters newest first, each with its exhaustions oldest first. */
+export async function listDeadLetters(db: D1Database, filters: LetterFilters): Promise<LetterWithHistory[]> {
+  const orm = drizzle(db);
+  const where: (SQL | undefined)[] = [
+    filters.state ? eq(deadLetters.state, filters.state) : undefined,
+    filters.userId ? eq(deadLetters.aggregateId, filters.userId) : undefined,
+    filters.before ? lt(deadLetters.id, filters.before) : undefined,
+  ];
+  const letters = await orm
     .select()
     .from(deadLetters)
-    .where(isNull(deadLetters.redrivenAt))
+    .where(and(...where))
     .orderBy(desc(deadLetters.id))
-    .limit(limit);
+    .limit(filters.limit);
+  if (letters.length === 0) return [];
+  const history = await orm
+    .select()
+    .from(deadLetterFailures)
+    .where(
+      sql`${deadLetterFailures.letterId} IN (${sql.join(
+        letters.map((l) => sql`${l.id}`),
+        sql`, `,
+      )})`,
+    )
+    .orderBy(deadLetterFailures.failedAt);
+  return letters.map((letter) => ({
+    ...letter,
+    history: history
+      .filter((h) => h.letterId === letter.id)
+      .map(({ failedAt, error, attempts }) => ({ failedAt, error, attempts })),
+  }));
 }
 
-export async function pendingDeadLetters(db: D1Database): Promise<number> {
-  const [row] = await drizzle(db).select({ n: count() }).from(deadLetters).where(isNull(deadLetters.redrivenAt));
-  return row?.n ?? 0;
+/** Open letters per projection (null: failed before any projection wrote). */
+export async function openDeadLetters(db: D1Database): Promise<Map<string | null, number>> {
+  const rows = await drizzle(db)
+    .select({ projection: deadLetters.projection, n: sql<number>`count(*)` })
+    .from(deadLetters)
+    .where(eq(deadLetters.state, "open"))
+    .groupBy(deadLetters.projection);
+  return new Map(rows.map((row) => [row.projection, row.n]));
 }
 
-/** Sends a dead letter back to the projector's queue and marks it re-driven. */
-export async function redriveDeadLetter(db: D1Database, queue: Queue, id: number): Promise<boolean> {
+export type RedriveOutcome = "redriven" | "not_found" | "resolved";
+
+/** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved one is refused. */
+export async function redriveDeadLetter(db: D1Database, queue: Queue, id: number): Promise<RedriveOutcome> {
   const orm = drizzle(db);
   const letter = await orm.select().from(deadLetters).where(eq(deadLetters.id, id)).get();
-  if (!letter) return false;
+  if (!letter) return "not_found";
+  if (letter.state === "resolved") return "resolved";
   await queue.send(JSON.parse(letter.body), { contentType: "json" });
-  await orm.update(deadLetters).set({ redrivenAt: new Date().toISOString() }).where(eq(deadLetters.id, id));
-  return true;
+  await orm
+    .update(deadLetters)
+    .set({ state: "redriven", redrivenAt: new Date().toISOString() })
+    .where(and(eq(deadLetters.id, id), ne(deadLetters.state, "resolved")));
+  return "redriven";
 }

@@ -1,7 +1,7 @@
 import { inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { DIRECTORY_NAME } from "../write/user-directory";
-import { pendingDeadLetters } from "./dead-letters";
+import { openDeadLetters } from "./dead-letters";
 import { users } from "./schema";
 
 const PAGE = 90;
@@ -41,6 +41,6 @@ export async function projectionStatus(env: Env, limit: number) {
     users_scanned: scanned,
     users_behind: usersBehind,
     outbox: { backlog, oldest_age_ms: oldest === null ? null : Math.max(0, Date.now() - oldest) },
-    dead_letters: await pendingDeadLetters(env.DB),
+    dead_letters: [...(await openDeadLetters(env.DB)).values()].reduce((a, b) => a + b, 0),
   };
 }

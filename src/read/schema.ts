@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
@@ -43,7 +44,12 @@ export const sentEmails = sqliteTable(
 );
 export type SentEmailRow = typeof sentEmails.$inferSelect;
 
-/** Messages the projector gave up on, with the error, until an admin re-drives them. */
+/**
+ * Events the projector gave up on, one row per event, kept with their history: `exhaustions` counts
+ * each time the event used up its retries (a re-driven letter that fails again counts again), each
+ * one also a row of `dead_letter_failures`. `error`/`failed_at` are the latest failure's.
+ * State: open → redriven (sent back) → resolved (its projection got past it) or open again.
+ */
 export const deadLetters = sqliteTable(
   "dead_letters",
   {
@@ -51,12 +57,117 @@ export const deadLetters = sqliteTable(
     messageId: text("message_id").notNull().unique(),
     aggregateId: text("aggregate_id"),
     revision: integer("revision"),
+    /** The projection whose write failed; null when it failed before any (unparseable, stream unreadable). */
+    projection: text("projection"),
     body: text("body").notNull(),
-    error: text("error").notNull(),
+    state: text("state", { enum: ["open", "redriven", "resolved"] })
+      .notNull()
+      .default("open"),
+    exhaustions: integer("exhaustions").notNull().default(1),
+    /** Deliveries over every exhaustion. */
     attempts: integer("attempts").notNull(),
+    firstError: text("first_error"),
+    firstFailedAt: text("first_failed_at"),
+    error: text("error").notNull(),
     failedAt: text("failed_at").notNull(),
     redrivenAt: text("redriven_at"),
+    resolvedAt: text("resolved_at"),
   },
-  (table) => [index("dead_letters_pending").on(table.redrivenAt, table.id)],
+  (table) => [
+    index("dead_letters_by_state").on(table.state, table.id),
+    index("dead_letters_by_user").on(table.aggregateId, table.state),
+  ],
 );
 export type DeadLetterRow = typeof deadLetters.$inferSelect;
+
+/** One row per exhaustion of a dead letter: its history. */
+export const deadLetterFailures = sqliteTable(
+  "dead_letter_failures",
+  {
+    letterId: integer("letter_id").notNull(),
+    failedAt: text("failed_at").notNull(),
+    error: text("error").notNull(),
+    attempts: integer("attempts").notNull(),
+  },
+  (table) => [index("dead_letter_failures_by_letter").on(table.letterId, table.failedAt)],
+);
+
+/**
+ * What the read side must have, per user stream: the newest revision the user's object published
+ * (written by the object before it sends) and the newest that every projection holds (written by
+ * the consumer in the batch that projects it). The object deletes its outbox up to `confirmed` and
+ * re-publishes the rest. Only owed streams are in the partial index, so the status counts them
+ * without visiting every user.
+ */
+export const streams = sqliteTable(
+  "streams",
+  {
+    userId: text("user_id").primaryKey(),
+    published: integer("published_revision").notNull(),
+    confirmed: integer("confirmed_revision").notNull(),
+    /** Epoch ms from which the oldest event owed has been waiting (an upper bound after a partial confirmation). */
+    owedSince: integer("owed_since").notNull(),
+  },
+  (table) => [
+    index("streams_owed")
+      .on(table.owedSince)
+      .where(sql`confirmed_revision < published_revision`),
+  ],
+);
+
+/**
+ * Per projection (other than `users`, whose row's `revision` is its checkpoint) and user: the last
+ * revision projected and the projection's state for that user after it (JSON).
+ */
+export const checkpoints = sqliteTable(
+  "checkpoints",
+  {
+    projection: text("projection").notNull(),
+    userId: text("user_id").notNull(),
+    revision: integer("revision").notNull(),
+    state: text("state").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.projection, table.userId] })],
+);
+
+/**
+ * The audit log: one row per event of every user, with the user's username and email as of that
+ * event, so "who deleted sarah" is one indexed query by a name the user no longer has. Newest first
+ * by (timestamp, user_id, revision); each filter has an index in that order.
+ */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    eventId: text("event_id").primaryKey(),
+    userId: text("user_id").notNull(),
+    eventType: text("event_type").notNull(),
+    revision: integer("revision").notNull(),
+    timestamp: text("timestamp").notNull(),
+    actorId: text("actor_id"),
+    actorUsername: text("actor_username"),
+    reason: text("reason"),
+    requestId: text("request_id"),
+    username: text("username").notNull(),
+    email: text("email").notNull(),
+  },
+  (table) => [
+    index("audit_by_time").on(table.timestamp, table.userId, table.revision),
+    index("audit_by_user").on(table.userId, table.timestamp, table.revision),
+    index("audit_by_username").on(sql`lower(${table.username})`, table.timestamp, table.userId, table.revision),
+    index("audit_by_email").on(sql`lower(${table.email})`, table.timestamp, table.userId, table.revision),
+    index("audit_by_actor_id").on(table.actorId, table.timestamp, table.userId, table.revision),
+    index("audit_by_actor_name").on(sql`lower(${table.actorUsername})`, table.timestamp, table.userId, table.revision),
+    index("audit_by_type").on(table.eventType, table.timestamp, table.userId, table.revision),
+  ],
+);
+export type AuditRow = typeof auditLog.$inferSelect;
+
+/** Per projection, the newest event it projected (by event time) and when: the status's "last projected". */
+export const projectionHeads = sqliteTable("projection_heads", {
+  projection: text("projection").primaryKey(),
+  eventId: text("event_id").notNull(),
+  userId: text("user_id").notNull(),
+  revision: integer("revision").notNull(),
+  eventAt: text("event_at").notNull(),
+  projectedAt: text("projected_at").notNull(),
+});

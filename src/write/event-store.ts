@@ -160,15 +160,29 @@ export function destroyPersonalData(sql: SqlStorage, subjectId: string) {
   sql.exec("DELETE FROM snapshots");
 }
 
-export function pendingOutboxRevisions(sql: SqlStorage, limit: number): number[] {
-  return sql
-    .exec<{ revision: number }>("SELECT revision FROM outbox ORDER BY revision LIMIT ?", limit)
-    .toArray()
-    .map((row) => row.revision);
+/** An outbox row: an event owed to the read side, `sent_at` null until it was first sent. */
+export interface OutboxRow extends Record<string, SqlStorageValue> {
+  revision: number;
+  created_at: number;
+  sent_at: number | null;
 }
 
+export function outboxRows(sql: SqlStorage, which: "unsent" | "sent", limit: number): OutboxRow[] {
+  const where = which === "unsent" ? "sent_at IS NULL" : "sent_at IS NOT NULL";
+  return sql.exec<OutboxRow>(`SELECT * FROM outbox WHERE ${where} ORDER BY revision LIMIT ?`, limit).toArray();
+}
+
+export function markOutboxSent(sql: SqlStorage, revisions: number[], now: number) {
+  for (const revision of revisions) sql.exec("UPDATE outbox SET sent_at = ? WHERE revision = ?", now, revision);
+}
+
+/** The read side confirmed every revision up to this one: they are owed no more. */
 export function deleteOutboxThrough(sql: SqlStorage, revision: number) {
   sql.exec("DELETE FROM outbox WHERE revision <= ?", revision);
+}
+
+export function outboxIsEmpty(sql: SqlStorage): boolean {
+  return sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length === 0;
 }
 
 export function outboxBacklog(sql: SqlStorage) {

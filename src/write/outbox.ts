@@ -1,5 +1,16 @@
 import { redact, type PublicEvent } from "../domain/events";
-import { deleteOutboxThrough, getMeta, pendingOutboxRevisions, readEvents, setMeta } from "./event-store";
+import { log, metric } from "../observability";
+import { jitteredBackoff } from "../read/backoff";
+import { announce, confirmedRevision } from "../read/ledger";
+import {
+  deleteOutboxThrough,
+  getMeta,
+  markOutboxSent,
+  outboxRows,
+  readEvents,
+  setMeta,
+  type OutboxRow,
+} from "./event-store";
 import { pruneIdempotencyRecords } from "./idempotency";
 import { DIRECTORY_NAME } from "./user-directory";
 
@@ -7,57 +18,113 @@ import { DIRECTORY_NAME } from "./user-directory";
 export const OUTBOX_BATCH = 100;
 const BATCH_BYTES = 200_000;
 const encoder = new TextEncoder();
-const MAX_BACKOFF_MS = 60_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** When the queue refuses a send. */
+const SEND_RETRY = { baseMs: 1_000, capMs: 60_000 };
+/**
+ * When the read side has not confirmed what was sent: the queue may have lost it (a local queue
+ * keeps its backlog in memory) or the projector may be failing. The cap keeps a failing user's
+ * re-publications (each a full round of queue retries) rare, and still heals without a hand.
+ */
+export const REPUBLISH = { baseMs: 5_000, capMs: 10 * 60_000 };
 
 /**
- * Publishes the outbox in order, deleting only what the queue accepted. A crash between send and
- * delete sends those events again: the consumer deduplicates by (user, revision). When the queue
- * refuses, the alarm is rescheduled with backoff instead of burning the platform's six retries.
+ * Publishes the events never sent, in order: each run is first announced to the read side's
+ * ledger (so it knows what it must have), then sent, then marked sent. The rows stay until the read
+ * side confirms them (`reconcileOutbox`). A crash between any two steps sends again; the consumer
+ * deduplicates by (user, revision). When the queue refuses, the alarm retries with jittered
+ * backoff. Returns whether everything unsent was sent.
  */
-export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<void> {
+export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<boolean> {
   const sql = ctx.storage.sql;
-  // Each flush follows a command: it writes to storage only what changed, to stay cheap.
   const failures = Number(getMeta(sql, "flush_failures") ?? 0);
   try {
     if (!getMeta(sql, "registered")) {
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
       setMeta(sql, "registered", "1");
     }
-    for (
-      let pending = pendingOutboxRevisions(sql, OUTBOX_BATCH);
-      pending.length > 0;
-      pending = pendingOutboxRevisions(sql, OUTBOX_BATCH)
-    ) {
-      const first = pending[0]!;
-      const last = pending[pending.length - 1]!;
-      const wanted = new Set(pending);
-      // Messages are built from the stream at send time, so an erasure also reaches unsent ones.
-      const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
-      for (const chunk of bySize(events.map(redact))) {
-        await env.EVENTS.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
-        deleteOutboxThrough(sql, chunk[chunk.length - 1]!.revision);
-      }
+    for (let rows = outboxRows(sql, "unsent", OUTBOX_BATCH); rows.length > 0;) {
+      await send(ctx, env, userId, rows);
+      rows = outboxRows(sql, "unsent", OUTBOX_BATCH);
     }
+    // Each flush follows a command: it writes to storage only what changed, to stay cheap.
     if (failures > 0) setMeta(sql, "flush_failures", "0");
-    const now = Date.now();
-    if (now - Number(getMeta(sql, "pruned_at") ?? 0) > PRUNE_EVERY_MS) {
-      pruneIdempotencyRecords(sql, now);
-      setMeta(sql, "pruned_at", String(now));
-    }
+    return true;
   } catch (error) {
     setMeta(sql, "flush_failures", String(failures + 1));
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures);
-    console.warn(
-      JSON.stringify({
-        msg: "outbox flush failed, retrying",
-        userId,
-        failures: failures + 1,
-        delay,
-        error: String(error),
-      }),
-    );
+    const delay = jitteredBackoff(failures + 1, SEND_RETRY);
+    log("warn", "outbox flush failed, retrying", {
+      user_id: userId,
+      failures: failures + 1,
+      delay,
+      error: String(error),
+    });
     await ctx.storage.setAlarm(Date.now() + delay);
+    return false;
+  }
+}
+
+/**
+ * The alarm: sends what is unsent, forgets what the read side confirmed, and re-publishes what it
+ * still lacks once it has waited, with jittered backoff, until the read side has it all. This is
+ * what makes the read model converge after any crash, on either side, with no manual step.
+ */
+export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<void> {
+  const sql = ctx.storage.sql;
+  if (!(await flushOutbox(ctx, env, userId))) return;
+  const now = Date.now();
+  if (now - Number(getMeta(sql, "pruned_at") ?? 0) > PRUNE_EVERY_MS) {
+    pruneIdempotencyRecords(sql, now);
+    setMeta(sql, "pruned_at", String(now));
+  }
+  if (outboxRows(sql, "sent", 1).length === 0) return;
+  const republished = Number(getMeta(sql, "republished") ?? 0);
+  try {
+    deleteOutboxThrough(sql, await confirmedRevision(env.DB, userId));
+    const owed = outboxRows(sql, "sent", Number.MAX_SAFE_INTEGER);
+    if (owed.length === 0) {
+      if (republished > 0) setMeta(sql, "republished", "0");
+      return;
+    }
+    const due = owed.filter((row) => (row.sent_at ?? 0) <= now - REPUBLISH.baseMs);
+    if (due.length > 0) {
+      for (let i = 0; i < due.length; i += OUTBOX_BATCH) await send(ctx, env, userId, due.slice(i, i + OUTBOX_BATCH));
+      setMeta(sql, "republished", String(republished + 1));
+      log("warn", "re-published events the read side has not confirmed", {
+        user_id: userId,
+        revisions: [due[0]!.revision, due[due.length - 1]!.revision],
+        round: republished + 1,
+      });
+      metric(env, {
+        kind: "republish",
+        subject: "outbox",
+        outcome: "owed",
+        count: due.length,
+        ms: now - due[0]!.created_at,
+      });
+    }
+  } catch (error) {
+    log("warn", "outbox reconciliation failed, retrying", { user_id: userId, error: String(error) });
+  }
+  await ctx.storage.setAlarm(Date.now() + jitteredBackoff(republished + 1, REPUBLISH));
+}
+
+/** Announces, sends and marks one run of outbox rows (at most OUTBOX_BATCH). */
+async function send(ctx: DurableObjectState, env: Env, userId: string, rows: OutboxRow[]): Promise<void> {
+  const sql = ctx.storage.sql;
+  const first = rows[0]!.revision;
+  const last = rows[rows.length - 1]!.revision;
+  const wanted = new Set(rows.map((row) => row.revision));
+  // Messages are built from the stream at send time, so an erasure also reaches unsent ones.
+  const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
+  await announce(env.DB, userId, last, Date.now());
+  for (const chunk of bySize(events.map(redact))) {
+    await env.EVENTS.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
+    markOutboxSent(
+      sql,
+      chunk.map((event) => event.revision),
+      Date.now(),
+    );
   }
 }
 

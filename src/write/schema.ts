@@ -32,6 +32,8 @@ const MIGRATIONS: readonly string[] = [
   // other streams, so a revocation of its credentials can close those sockets.
   `CREATE TABLE tickets (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
    CREATE TABLE watching (target TEXT PRIMARY KEY);`,
+  // An outbox row stays until the read side confirms its event; sent_at tells what was sent, and when.
+  `ALTER TABLE outbox ADD COLUMN sent_at INTEGER;`,
 ];
 
 export function migrate(sql: SqlStorage): void {

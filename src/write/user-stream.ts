@@ -12,6 +12,7 @@ import {
   destroyPersonalData,
   getMeta,
   outboxBacklog,
+  outboxIsEmpty,
   readEvents,
   readEventsUntil,
   record,
@@ -20,7 +21,7 @@ import {
 } from "./event-store";
 import { latestSnapshot, maybeSnapshot } from "./snapshots";
 import { findIdempotencyRecord, saveIdempotencyRecord } from "./idempotency";
-import { flushOutbox } from "./outbox";
+import { flushOutbox, reconcileOutbox } from "./outbox";
 import { HASHING_METHOD, hashPassword, needsRehash, verifyPassword } from "./passwords";
 import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRejection } from "./protocol";
 import { migrate } from "./schema";
@@ -33,7 +34,10 @@ import { revokeWatches } from "../live/targets";
 
 type Success = Extract<CommandResult, { ok: true }>;
 
-/** When the alarm publishes what an in-request publish did not (a crash, a failing queue). */
+/**
+ * When the alarm first looks at what the read side confirmed, and publishes what an in-request
+ * publish did not (a crash, a failing queue).
+ */
 const PUBLISH_SAFETY_NET_MS = 5_000;
 
 /**
@@ -117,12 +121,13 @@ export class UserStream extends DurableObject<Env> {
         const now = this.planImport(events);
         if (!now.ok || keysOf(identities(now.after)) !== keysOf(wanted)) return "stale" as const;
         const at = Date.now();
+        const armAlarm = outboxIsEmpty(this.sql);
         for (const event of now.append) append(this.sql, event, at);
         if (!this.aggregateId) {
           setMeta(this.sql, "aggregate_id", userId);
           this.aggregateId = userId;
         }
-        void this.ctx.storage.setAlarm(at + PUBLISH_SAFETY_NET_MS);
+        if (armAlarm) void this.ctx.storage.setAlarm(at + PUBLISH_SAFETY_NET_MS);
         this.state = now.after;
         maybeSnapshot(this.sql, before.revision, this.state, Number(this.env.SNAPSHOT_EVERY));
         return { ok: true as const, imported: now.append.length, skipped: now.skipped };
@@ -209,7 +214,7 @@ export class UserStream extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    if (this.aggregateId) await flushOutbox(this.ctx, this.env, this.aggregateId);
+    if (this.aggregateId) await reconcileOutbox(this.ctx, this.env, this.aggregateId);
     await this.revokeRemoteWatches();
   }
 
@@ -322,7 +327,7 @@ export class UserStream extends DurableObject<Env> {
     this.publishing = (async () => {
       do {
         this.publishAgain = false;
-        await this.alarm();
+        await this.publishUnsent();
       } while (this.publishAgain);
     })().finally(() => {
       this.publishing = null;
@@ -333,6 +338,10 @@ export class UserStream extends DurableObject<Env> {
   private planImport(events: StoredEvent[]) {
     const { storedIdAt, revisionOfId } = storedIds(this.sql, events);
     return planImport(this.state, events, storedIdAt, revisionOfId);
+  }
+
+  private async publishUnsent(): Promise<void> {
+    if (this.aggregateId) await flushOutbox(this.ctx, this.env, this.aggregateId);
   }
 
   private services() {
@@ -388,6 +397,9 @@ export class UserStream extends DurableObject<Env> {
       });
       // Before the tombstone is appended: it names the admin who erased, and that stays.
       if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(this.sql, request.userId);
+      // The alarm runs until the outbox is empty again; the first owed event arms it, later ones
+      // must not push it back (a busy user would otherwise never be reconciled).
+      const armAlarm = outboxIsEmpty(this.sql);
       for (const event of events) append(this.sql, event, now);
       const revokedAt = revocationIn(events);
       if (revokedAt !== null) {
@@ -409,7 +421,7 @@ export class UserStream extends DurableObject<Env> {
         saveIdempotencyRecord(this.sql, key, { fingerprint, result }, now);
       }
       // The safety net: publishSoon() normally sends these events at once.
-      void this.ctx.storage.setAlarm(now + PUBLISH_SAFETY_NET_MS);
+      if (armAlarm) void this.ctx.storage.setAlarm(now + PUBLISH_SAFETY_NET_MS);
       const before = this.state.revision;
       this.state = fold(events, this.state);
       maybeSnapshot(this.sql, before, this.state, config(this.env).SNAPSHOT_EVERY);

@@ -1,7 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { PublicEventSchema } from "../../src/domain/events";
+import { confirmedRevision } from "../../src/read/ledger";
 import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";
 import {
@@ -184,7 +185,10 @@ describe("a command commits all or nothing", () => {
     const published = JSON.stringify(batches);
     expect(published).not.toContain("password_hash");
     for (const hash of hashes) expect(published).not.toContain(hash);
-    expect((await tables(stub)).outbox).toEqual([]);
+    // Sent, but still owed until the read side confirms them.
+    expect((await tables(stub)).outbox.map((o) => [o.revision, o.sent_at !== null])).toEqual(
+      events.map((e) => [e.revision, true]),
+    );
     hold.release();
   });
 
@@ -222,11 +226,22 @@ describe("the outbox alarm", () => {
     hold.release();
     expect(await runDurableObjectAlarm(stub)).toBe(true);
 
-    const after = await tables(stub);
-    expect(after.outbox).toEqual([]);
-    expect(after.events.map((e) => e.revision)).toEqual([1, 2, 3]);
-    expect(after.meta).toContainEqual({ key: "registered", value: "1" });
+    const sent = await tables(stub);
+    expect(sent.outbox.map((o) => [o.revision, o.sent_at !== null])).toEqual([
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
+    expect(sent.events.map((e) => e.revision)).toEqual([1, 2, 3]);
+    expect(sent.meta).toContainEqual({ key: "registered", value: "1" });
     expect(await directoryHas(userId)).toBe(true);
+    // The alarm stays armed until the read side confirms what was sent.
+    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).not.toBeNull();
+
+    // The real queue's consumer projects and confirms; the next alarm forgets the rows and disarms.
+    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 3, { timeout: 10_000 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await tables(stub)).outbox).toEqual([]);
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
   });
 
@@ -265,15 +280,16 @@ describe("the outbox alarm", () => {
     const second = await flushOnce();
     expect(attempts).toBe(2);
     expect((await tables(stub)).outbox.map((o) => o.revision)).toEqual([1, 2]);
-    // Backoff grows: the second retry waits longer than the first.
-    expect(second.alarm! - second.start).toBeGreaterThan(first.alarm! - first.start);
+    // Backoff grows (with jitter: the first waits 0.5-1 s, the second 1-2 s).
+    expect(second.alarm! - second.start).toBeGreaterThanOrEqual(first.alarm! - first.start);
+    expect(second.alarm! - second.start).toBeGreaterThanOrEqual(1000);
     expect((await tables(stub)).meta).toContainEqual({ key: "flush_failures", value: "2" });
 
     // The queue is back: the real alarm publishes everything and resets the failure count.
     hold.release();
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const after = await tables(stub);
-    expect(after.outbox).toEqual([]);
+    expect(after.outbox.every((o) => o.sent_at !== null)).toBe(true);
     expect(after.meta).toContainEqual({ key: "flush_failures", value: "0" });
   });
 
@@ -291,7 +307,7 @@ describe("the outbox alarm", () => {
     expect(batches.flat().map((body) => PublicEventSchema.parse(body).revision)).toEqual(
       Array.from({ length: 121 }, (_, i) => i + 1),
     );
-    expect((await tables(stub)).outbox).toEqual([]);
+    expect((await tables(stub)).outbox.every((o) => o.sent_at !== null)).toBe(true);
     hold.release();
   });
 });
@@ -335,7 +351,11 @@ describe("an outbox backlog of large events", () => {
       await runInDurableObject(stub, (_i: UserStream, state) => state.storage.setAlarm(Date.now()));
       expect(await runDurableObjectAlarm(stub)).toBe(true);
     }
-    const status = await stub.status();
-    expect(status.outboxSize).toBe(0);
+    expect((await tables(stub)).meta.find((m) => m.key === "flush_failures")?.value ?? "0").toBe("0");
+    // All sent: once the consumer confirms them, the next alarm empties the outbox.
+    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 101, { timeout: 20_000 });
+    await runInDurableObject(stub, (_i: UserStream, state) => state.storage.setAlarm(Date.now()));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stub.status()).outboxSize).toBe(0);
   });
 });

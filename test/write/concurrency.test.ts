@@ -1,6 +1,17 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { CommandResult } from "../../src/write/protocol";
-import { createUser, expectOk, rejectionOf, revisions, send, settleAlarms, stubFor, tables, update } from "./helpers";
+import {
+  createUser,
+  expectOk,
+  published,
+  rejectionOf,
+  revisions,
+  send,
+  settleAlarms,
+  stubFor,
+  tables,
+  update,
+} from "./helpers";
 import { PASSWORD, createInput, uniqueName } from "../support/builders";
 
 function range(from: number, to: number): number[] {
@@ -40,6 +51,7 @@ describe("concurrent writes to one user", () => {
     const { userId, stub } = await createUser();
     expectOk(await update(userId, { first_name: "Two" }));
     expectOk(await update(userId, { first_name: "Three" }));
+    await published(stub);
     const before = await tables(stub);
 
     const stale = await update(userId, { first_name: "Stale" }, { expectedRevision: 1 });
@@ -184,6 +196,7 @@ describe("idempotent retries", () => {
     const { userId, stub } = await createUser();
     const key = crypto.randomUUID();
     expectOk(await update(userId, { first_name: "Original" }, { idempotency: { key, fingerprint: "fp-a" } }));
+    await published(stub);
     const before = await tables(stub);
 
     const reused = await update(userId, { first_name: "Other body" }, { idempotency: { key, fingerprint: "fp-b" } });

@@ -76,10 +76,8 @@ export function rejectionOf(result: CommandResult): WriteRejection {
 }
 
 export type EventRow = EventTableRow;
-export interface OutboxRow extends Record<string, SqlStorageValue> {
-  revision: number;
-  created_at: number;
-}
+import type { OutboxRow } from "../../src/write/event-store";
+export type { OutboxRow };
 export interface IdempotencyRow extends Record<string, SqlStorageValue> {
   key: string;
   fingerprint: string;
@@ -163,19 +161,26 @@ export async function revisions(stub: Stub): Promise<number[]> {
  * Only valid until the object is evicted (the spy lives on the instance).
  */
 export async function holdPublisher(stub: Stub): Promise<{ release(): void }> {
-  const spy = await runInDurableObject(stub, (instance: UserStream, state) =>
+  const spies = await runInDurableObject(stub, (instance: UserStream, state) => [
     vi.spyOn(instance, "alarm").mockImplementation(async () => {
       await state.storage.setAlarm(Date.now() + 60_000);
     }),
-  );
+    // The publish right after each commit (private: reached through the instance's prototype).
+    vi.spyOn(instance as unknown as { publishUnsent(): Promise<void> }, "publishUnsent").mockResolvedValue(undefined),
+  ]);
   const hold = {
     release() {
-      spy.mockRestore();
+      for (const spy of spies) spy.mockRestore();
       holds.delete(hold);
     },
   };
   holds.add(hold);
   return hold;
+}
+
+/** Waits until the publish that follows each commit has sent every outbox row (it marks them sent). */
+export async function published(stub: Stub): Promise<void> {
+  await vi.waitUntil(async () => (await tables(stub)).outbox.every((row) => row.sent_at !== null), { timeout: 5_000 });
 }
 
 /** Runs the object's pending alarm now (if any), so it cannot run later in another test. */

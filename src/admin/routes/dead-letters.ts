@@ -37,7 +37,7 @@ const redrive = adminRoute({
 /** `/admin/dead-letters`: what the projector gave up on. */
 export const deadLetters = createRouter()
   .openapi(list, async (c) => {
-    const rows = await listDeadLetters(c.env.DB, c.req.valid("query").limit);
+    const rows = await listDeadLetters(c.env.DB, { state: "open", limit: c.req.valid("query").limit });
     const results = rows.map((row) => ({
       id: row.id,
       message_id: row.messageId,
@@ -52,6 +52,8 @@ export const deadLetters = createRouter()
   })
   .openapi(redrive, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await redriveDeadLetter(c.env.DB, c.env.EVENTS, id))) throw httpError(404, "Dead letter not found");
+    if ((await redriveDeadLetter(c.env.DB, c.env.EVENTS, id)) === "not_found") {
+      throw httpError(404, "Dead letter not found");
+    }
     return c.json({ message: "Dead letter re-driven" }, 200);
   });

@@ -1,0 +1,49 @@
+import { PROJECTIONS } from "./projections";
+
+/**
+ * The `streams` ledger in D1: how the write side tells the read side what it must have, and how it
+ * learns what the read side has. A user's object announces each revision before publishing it; the
+ * consumer confirms, in the same D1 batch as its projection writes, the revision every projection
+ * has reached; the object deletes its outbox up to the confirmed revision and re-publishes the rest.
+ */
+
+const ANNOUNCE = `INSERT INTO streams (user_id, published_revision, confirmed_revision, owed_since) VALUES (?1, ?2, 0, ?3)
+  ON CONFLICT (user_id) DO UPDATE SET
+    owed_since = CASE WHEN streams.confirmed_revision >= streams.published_revision THEN excluded.owed_since
+                      ELSE streams.owed_since END,
+    published_revision = max(streams.published_revision, excluded.published_revision)`;
+
+/** Before publishing `revision`: from now on the read side owes it until a projection batch confirms it. */
+export async function announce(db: D1Database, userId: string, revision: number, now: number): Promise<void> {
+  await db.prepare(ANNOUNCE).bind(userId, revision, now).run();
+}
+
+/** The newest revision of the user that every projection holds. */
+export async function confirmedRevision(db: D1Database, userId: string): Promise<number> {
+  const row = await db
+    .prepare("SELECT confirmed_revision AS revision FROM streams WHERE user_id = ?")
+    .bind(userId)
+    .first<{ revision: number }>();
+  return row?.revision ?? 0;
+}
+
+/** The least checkpoint over every projection, as SQL over the user bound as `?1`. */
+export const CONFIRMABLE = minOf(PROJECTIONS.map((projection) => `coalesce(${projection.checkpointSql}, 0)`));
+
+function minOf(terms: string[]): string {
+  // SQLite's min() with one argument is the aggregate, not the scalar.
+  return terms.length === 1 ? terms[0]! : `min(${terms.join(", ")})`;
+}
+
+const CONFIRM = `UPDATE streams SET confirmed_revision = max(confirmed_revision, ${CONFIRMABLE}),
+    owed_since = max(owed_since, ?2)
+  WHERE user_id = ?1`;
+
+/**
+ * The last statement of a user's projection writes: the revision all projections now hold is
+ * confirmed. `projectedAt` (epoch ms of the newest event projected) bounds the age of what is still
+ * owed after a partial confirmation: anything later was committed after it.
+ */
+export function confirmStatement(db: D1Database, userId: string, projectedAt: number): D1PreparedStatement {
+  return db.prepare(CONFIRM).bind(userId, projectedAt);
+}

@@ -1,0 +1,54 @@
+import type { PublicEvent } from "../../domain/events";
+import type { MailSender } from "../mail";
+import { auditProjection } from "./audit";
+import { usersProjection } from "./users";
+
+/** Where a projection stands for one user: its last revision and whatever state it folds. */
+export interface Checkpoint<S> {
+  revision: number;
+  state: S;
+}
+
+/** The D1 writes that bring one projection of one user forward, and what follows once they commit. */
+export interface Step {
+  statements: D1PreparedStatement[];
+  /**
+   * Index of the statement that only applies if the checkpoint is still the one planned from: no
+   * change there means a concurrent consumer moved first, and the user's messages are retried.
+   */
+  guard: number | null;
+  /** Side effects after the commit (the welcome mail), given the batch's results for `statements`. */
+  afterCommit?(results: D1Result[]): Promise<void>;
+}
+
+export interface Projection<S = unknown> {
+  name: string;
+  /** A scalar SQL expression: this projection's checkpoint of the user bound as `?1` (NULL if none). */
+  checkpointSql: string;
+  load(db: D1Database, userIds: string[]): Promise<Map<string, Checkpoint<S>>>;
+  /**
+   * The step for `events`, the user's events right after `from` in order (never empty). `delivered`
+   * are the messages' own events (duplicates included), for side effects decided by the row as it
+   * ends up rather than by what was applied here.
+   */
+  plan(
+    db: D1Database,
+    userId: string,
+    from: Checkpoint<S> | undefined,
+    events: PublicEvent[],
+    context: { delivered: PublicEvent[]; mail: MailSender },
+  ): Step;
+  /** Statements that make the user's part equal to its whole stream (empty: no stream, a ghost). */
+  rebuild(db: D1Database, userId: string, stream: PublicEvent[]): D1PreparedStatement[];
+  /** Statements that remove every row of users in (`after`, `upTo`] (`upTo` null: no bound) but `keep`. */
+  userIdsBetween(db: D1Database, after: string, upTo: string | null): Promise<string[]>;
+}
+
+/** Every projection the consumer feeds, in the order their writes go into a batch. */
+export const PROJECTIONS: readonly Projection[] = [usersProjection, auditProjection];
+
+export function projectionNamed(name: string): Projection | undefined {
+  return PROJECTIONS.find((projection) => projection.name === name);
+}
+
+export const PROJECTION_NAMES = PROJECTIONS.map((projection) => projection.name);

@@ -1,0 +1,158 @@
+import { and, eq, gt, inArray, lte, ne, sql } from "drizzle-orm";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import { ERASED, type PublicEvent } from "../../domain/events";
+import { welcomeEmail } from "../mail";
+import { deadLetterFailures, deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "../schema";
+import { projectUser } from "../user-projection";
+import { statement } from "../statement";
+import type { Checkpoint, Projection, Step } from "./index";
+
+/** D1 allows 100 bound parameters per statement. */
+const IDS_PER_QUERY = 90;
+
+const UPSERT_FORWARD = `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET username = excluded.username, email = excluded.email,
+    first_name = excluded.first_name, last_name = excluded.last_name, role = excluded.role,
+    status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
+    deleted_at = excluded.deleted_at, revision = excluded.revision
+  WHERE users.revision <= excluded.revision`;
+
+/**
+ * The `users` table: the row of each user as the pure `projectUser` folds it. The row's `revision`
+ * is the checkpoint; every write is guarded by the revision it was computed from. The welcome mail
+ * is this projection's side effect, exactly once per user through the `sent_emails` key.
+ */
+export const usersProjection: Projection<UserRow | null> = {
+  name: "users",
+  checkpointSql: "(SELECT revision FROM users WHERE id = ?1)",
+
+  async load(db, userIds) {
+    const orm = drizzle(db);
+    const loaded = new Map<string, Checkpoint<UserRow | null>>();
+    for (let i = 0; i < userIds.length; i += IDS_PER_QUERY) {
+      const rows = await orm
+        .select()
+        .from(users)
+        .where(inArray(users.id, userIds.slice(i, i + IDS_PER_QUERY)));
+      for (const row of rows) loaded.set(row.id, { revision: row.revision, state: row });
+    }
+    return loaded;
+  },
+
+  plan(db, userId, from, events, { delivered, mail }) {
+    const orm = drizzle(db);
+    const before = from?.state ?? null;
+    const after = events.reduce<UserRow | null>((row, event) => projectUser(row, event), before);
+    const step: Step = { statements: [], guard: null };
+    if (after && after !== before) {
+      step.guard = step.statements.length;
+      step.statements.push(
+        statement(
+          db,
+          before
+            ? orm
+                .update(users)
+                .set(after)
+                .where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
+            : orm.insert(users).values(after).onConflictDoNothing(),
+        ),
+      );
+    }
+    // The welcome and the erasure clean-up follow from the row as it ends up, not only from events
+    // applied here: a replay or rebuild may have moved the row past them already.
+    if (after?.status === "erased") step.statements.push(...forgetErased(db, userId));
+    const created = [...delivered, ...events].find((event) => event.event_type === "USER_CREATED");
+    // Imported users were welcomed where they came from.
+    const imported = created?.metadata.import_request_id !== undefined;
+    if (created && after && after.status !== "erased" && !imported) {
+      const mailIndex = step.statements.length;
+      const welcome = welcomeFor(userId, created);
+      step.statements.push(statement(db, welcomeUnlessErased(orm, welcome)));
+      // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
+      step.afterCommit = async (results) => {
+        if ((results[mailIndex]?.meta.changes ?? 0) > 0) await mail.send(welcome);
+      };
+    }
+    return step;
+  },
+
+  rebuild(db, userId, stream) {
+    const row = stream.reduce<UserRow | null>((r, event) => projectUser(r, event), null);
+    if (!row) return [db.prepare("DELETE FROM users WHERE id = ?").bind(userId)];
+    return [
+      // A row only moves forward: the live projector may have applied a newer event meanwhile.
+      db
+        .prepare(UPSERT_FORWARD)
+        .bind(
+          row.id,
+          row.username,
+          row.email,
+          row.firstName,
+          row.lastName,
+          row.role,
+          row.status,
+          row.createdAt,
+          row.updatedAt,
+          row.deletedAt,
+          row.revision,
+        ),
+      ...(row.status === "erased" ? forgetErased(db, userId) : []),
+    ];
+  },
+
+  async userIdsBetween(db, after, upTo) {
+    const rows = await drizzle(db)
+      .select({ id: users.id })
+      .from(users)
+      .where(and(gt(users.id, after), upTo === null ? undefined : lte(users.id, upTo)));
+    return rows.map((row) => row.id);
+  },
+};
+
+/** After an erasure: the mail record stays as the marker that the welcome was sent, its personal data goes. */
+function forgetErased(db: D1Database, userId: string): D1PreparedStatement[] {
+  const orm = drizzle(db);
+  const letters = orm.select({ id: deadLetters.id }).from(deadLetters).where(eq(deadLetters.aggregateId, userId));
+  return [
+    statement(db, orm.update(sentEmails).set({ recipient: ERASED, body: ERASED }).where(eq(sentEmails.userId, userId))),
+    statement(db, orm.delete(deadLetterFailures).where(inArray(deadLetterFailures.letterId, letters))),
+    statement(db, orm.delete(deadLetters).where(eq(deadLetters.aggregateId, userId))),
+  ];
+}
+
+function welcomeFor(userId: string, created: PublicEvent): SentEmailRow {
+  return welcomeEmail(
+    userId,
+    created.id,
+    String(created.data.email),
+    String(created.data.first_name ?? ""),
+    created.timestamp,
+  );
+}
+
+/**
+ * The welcome's record, inserted once per user and never for an erased one: it is selected from the
+ * user's row, written earlier in the same D1 batch, so an erasure projected by a concurrent consumer
+ * wins over a late create.
+ */
+function welcomeUnlessErased(orm: DrizzleD1Database, mail: SentEmailRow) {
+  const value = (v: string, column: string) => sql<string>`${v}`.as(column);
+  return orm
+    .insert(sentEmails)
+    .select(
+      orm
+        .select({
+          userId: users.id,
+          kind: value(mail.kind, "kind"),
+          recipient: value(mail.recipient, "recipient"),
+          subject: value(mail.subject, "subject"),
+          body: value(mail.body, "body"),
+          eventId: value(mail.eventId, "event_id"),
+          sentAt: value(mail.sentAt, "sent_at"),
+        })
+        .from(users)
+        .where(and(eq(users.id, mail.userId), ne(users.status, "erased"))),
+    )
+    .onConflictDoNothing();
+}

@@ -1,0 +1,54 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { confirmedRevision } from "../../src/read/ledger";
+import { flushOutbox } from "../../src/write/outbox";
+import type { UserStream } from "../../src/write/user-stream";
+import { createInput, noMetadata } from "../support/builders";
+import { adminSession, call } from "../support/api";
+
+/** A queue that accepts every batch and delivers none: the local queue after a `kill -9`. */
+const blackHole: Queue = {
+  metrics: () => Promise.reject(new Error("unused")),
+  send: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
+  sendBatch: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
+};
+
+describe("events whose queue messages were lost", () => {
+  it("reach every projection with no manual step: the object re-publishes what the read side never confirmed", async () => {
+    const admin = await adminSession();
+    const userId = crypto.randomUUID();
+    const stub = env.USER_STREAM.getByName(userId);
+    // Only the publish right after each commit is held; the alarm each first commit arms stays.
+    const held = await runInDurableObject(stub, (instance: UserStream) =>
+      vi.spyOn(instance as unknown as { publishUnsent(): Promise<void> }, "publishUnsent").mockResolvedValue(undefined),
+    );
+    for (const input of [
+      createInput({ username: `lost${userId.slice(0, 8)}` }),
+      { type: "UpdateUser" as const, first_name: "Second" },
+      { type: "SuspendUser" as const },
+    ]) {
+      expect((await stub.execute({ userId, input, metadata: noMetadata })).ok).toBe(true);
+    }
+    // Sent and acknowledged by the queue, then lost with it.
+    expect(
+      await runInDurableObject(stub, (_i, state) => flushOutbox(state, { ...env, EVENTS: blackHole }, userId)),
+    ).toBe(true);
+    held.mockRestore();
+    expect((await stub.status()).outboxSize).toBe(3);
+    const owed = await env.DB.prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first();
+    expect(owed).toMatchObject({ published_revision: 3, confirmed_revision: 0 });
+    expect((await call("GET", `/v1/users/${userId}/`, { token: admin.token })).status).toBe(404);
+
+    // Nothing is done by hand: the object's alarm finds the events unconfirmed and sends them again.
+    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 3, { timeout: 30_000, interval: 250 });
+    const user = await call("GET", `/v1/users/${userId}/`, { token: admin.token });
+    expect(user.body).toMatchObject({ user: { first_name: "Second", status: "suspended", revision: 3 } });
+    const audit = await env.DB.prepare("SELECT revision FROM audit_log WHERE user_id = ? ORDER BY revision")
+      .bind(userId)
+      .all<{ revision: number }>();
+    expect(audit.results.map((row) => row.revision)).toEqual([1, 2, 3]);
+    // And the object forgets them once confirmed, on a later alarm.
+    await vi.waitUntil(async () => (await stub.status()).outboxSize === 0, { timeout: 30_000, interval: 250 });
+  });
+});
