@@ -1,9 +1,14 @@
-// The benchmarks' entry point: the service as deployed, plus one route that exists only here.
+// The benchmarks' entry point: the service as deployed, plus routes that exist only here.
 // `POST /bench/append/{name}` is the platform's floor for a write: one RPC to a Durable Object
 // and one SQLite insert, with no auth, validation, domain or outbox. A command's req/s over the
 // floor's, measured in the same run, says how much of the command's cost is the service's own.
+// `POST /bench/feed` hands a JSON array of events to the admin live feed object, as the projector
+// does after each commit, so bench/live-feed.mjs can push more than the local projector can;
+// `POST /bench/noop` reads the same body and does nothing (its baseline).
 import { DurableObject } from "cloudflare:workers";
+import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
+import { FEED_NAME } from "../../src/live/feed";
 
 export * from "../../src/index";
 
@@ -27,6 +32,15 @@ const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
 export default {
   ...service,
   async fetch(request, env, ctx) {
+    const { pathname } = new URL(request.url);
+    if (request.method === "POST" && pathname === "/bench/feed") {
+      await env.LIVE_FEED.getByName(FEED_NAME).publish(await request.json<PublicEvent[]>());
+      return new Response(null, { status: 204 });
+    }
+    if (request.method === "POST" && pathname === "/bench/noop") {
+      await request.json();
+      return new Response(null, { status: 204 });
+    }
     const match = request.method === "POST" ? APPEND.exec(new URL(request.url).pathname) : null;
     if (!match) return service.fetch(request, env, ctx);
     const revision = await env.FLOOR.getByName(match[1]!).append(await request.text());
