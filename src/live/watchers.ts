@@ -225,6 +225,6 @@ export class Watchers {
   }
 }
 
-function tagOf(watcher: string): string {
+export function tagOf(watcher: string): string {
   return `watcher:${watcher}`;
 }

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CLOSE, LIMITS } from "../../src/live/protocol";
-import type { Watchers } from "../../src/live/watchers";
+import { tagOf, type Watchers } from "../../src/live/watchers";
 import type { UserStream } from "../../src/write/user-stream";
 import { PASSWORD } from "../support/builders";
 import { createUser, expectOk, metadata, send, settleAlarms, update } from "../write/helpers";
@@ -202,6 +202,26 @@ describe("closing watchers", () => {
     const fresh = await watchObject(watched.stub, { watcher: admin.userId, authRevision: 3, fromRevision: 1 });
     await vi.waitUntil(() => fresh.caughtUp());
     expect(fresh.revisions()).toEqual([1]);
+  });
+
+  it(`closes a socket with more than ${LIMITS.maxQueuedBytes} bytes queued (${CLOSE.tooSlow.code}), not the others`, async () => {
+    const { userId, stub } = await createUser();
+    const admin = await createUser();
+    const slow = await watchObject(stub, { watcher: admin.userId, authRevision: 1, fromRevision: null });
+    const fast = await watchObject(stub, self(userId, 1, null));
+    await vi.waitUntil(() => slow.caughtUp() && fast.caughtUp());
+    // The runtime's count of bytes waiting to be sent: the pool's workerd does not track it, so the
+    // test sets it on the object's end of the slow socket, as a client that stopped reading makes it.
+    await runInDurableObject(stub, (_instance: UserStream, state) => {
+      for (const ws of state.getWebSockets(tagOf(admin.userId))) {
+        Object.defineProperty(ws, "bufferedAmount", { value: LIMITS.maxQueuedBytes + 1 });
+      }
+    });
+    expectOk(await update(userId, { first_name: "Next" }));
+    expect(await slow.untilClosed()).toEqual(CLOSE.tooSlow);
+    expect(slow.revisions()).toEqual([]);
+    await fast.until(2);
+    expect(fast.closed).toBeNull();
   });
 
   it(`refuses watcher ${LIMITS.maxWatchers + 1} with ${CLOSE.tooManyWatchers.code}`, async () => {
