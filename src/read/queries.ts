@@ -11,7 +11,20 @@ export interface ListFilters {
   pageSize: number;
   username?: string | undefined;
   email?: string | undefined;
+  status?: StatusFilter | undefined;
 }
+
+/** Which users a listing shows: `live` (active and suspended) unless an admin asks for others. */
+export type StatusFilter = "live" | "active" | "suspended" | "deleted" | "all";
+
+// An erased user is deleted too: its tombstone (`[erased]`) shows under "deleted" and "all".
+const STATUSES: Record<StatusFilter, UserRow["status"][]> = {
+  live: ["active", "suspended"],
+  active: ["active"],
+  suspended: ["suspended"],
+  deleted: ["deleted", "erased"],
+  all: ["active", "suspended", "deleted", "erased"],
+};
 
 /**
  * The users table's columns as the drizzle schema names them: the two hot statements below are
@@ -44,10 +57,10 @@ export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedState
   return rows.map((row) => upsert.bind(...COLUMNS.map((c) => row[c.key])));
 }
 
-/** Live users matching case-insensitive substrings, in creation order (then id, for ties). */
+/** Users of the given status matching case-insensitive substrings, in creation order (then id, for ties). */
 export async function listUsers(db: D1Reader, filters: ListFilters) {
   const where = and(
-    inArray(users.status, ["active", "suspended"]),
+    inArray(users.status, STATUSES[filters.status ?? "live"]),
     contains(users.username, filters.username),
     contains(users.email, filters.email),
   );

@@ -18,6 +18,14 @@ const ListQuery = z.object({
   page_size: z.coerce.number().int().min(1).max(100).default(10),
   username: filter.openapi({ description: "Case-insensitive substring" }),
   email: filter.openapi({ description: "Case-insensitive substring" }),
+  status: z
+    .enum(["active", "suspended", "deleted", "all"])
+    .optional()
+    .openapi({
+      description:
+        "Admin only. Without it, live users (active and suspended) as the reference lists them; " +
+        "`deleted` finds deleted users by their last username or email (erased ones as `[erased]` tombstones).",
+    }),
 });
 
 const GetQuery = z.object({
@@ -51,11 +59,20 @@ export const userQueries = (router: Router) =>
   router
     .openapi(listRoute, async (c) => {
       const query = c.req.valid("query");
+      if (query.status !== undefined && c.var.actor.role !== "admin") {
+        throw httpError(403, "Insufficient permissions. Admin role required.");
+      }
       const { rows, count } = await withReadSession(c, (db) =>
-        listUsers(db, { page: query.page, pageSize: query.page_size, username: query.username, email: query.email }),
+        listUsers(db, {
+          page: query.page,
+          pageSize: query.page_size,
+          username: query.username,
+          email: query.email,
+          status: query.status,
+        }),
       );
       const pages = Math.ceil(count / query.page_size);
-      const link = (page: number) => pageLink(page, query.page_size, query.username, query.email);
+      const link = (page: number) => pageLink(page, query.page_size, query.username, query.email, query.status);
       return c.json(
         {
           next: query.page < pages ? link(query.page + 1) : null,
@@ -99,9 +116,10 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
 }
 
 /** The reference's relative links: `/users/?page=2&page_size=5`, filters appended unencoded. */
-function pageLink(page: number, pageSize: number, username?: string, email?: string): string {
+function pageLink(page: number, pageSize: number, username?: string, email?: string, status?: string): string {
   let link = `/users/?page=${page}&page_size=${pageSize}`;
   if (username) link += `&username=${username}`;
   if (email) link += `&email=${email}`;
+  if (status) link += `&status=${status}`;
   return link;
 }
