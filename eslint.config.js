@@ -3,14 +3,21 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts", "migrations/", "bench/results/"] },
+  { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts", "migrations/", "bench/results/", "public/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ["*.js", "vitest.config.ts", "drizzle.config.ts", "scripts/*.mjs", "bench/*.mjs"],
+          allowDefaultProject: [
+            "*.js",
+            "vitest.config.ts",
+            "drizzle.config.ts",
+            "scripts/*.mjs",
+            "bench/*.mjs",
+            "test/browser/*.mjs",
+          ],
         },
       },
     },
@@ -53,12 +60,17 @@ export default tseslint.config(
     },
   },
   {
-    files: ["scripts/**", "bench/**"],
+    files: ["scripts/**", "bench/**", "test/browser/**"],
     ...tseslint.configs.disableTypeChecked,
   },
   {
     files: ["scripts/**", "bench/**"],
     languageOptions: { globals: globals.node },
+  },
+  {
+    // Browser tests run in Node; the functions they pass to page.evaluate() run in the page.
+    files: ["test/browser/**"],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
   {
     files: ["test/**"],

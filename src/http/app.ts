@@ -1,8 +1,8 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError, errorResponse } from "./errors";
 import { NOT_AN_OBJECT, invalidInput } from "./request-validation";
+import { pages } from "./pages";
 import { createRouter } from "./router";
 import { authRoutes } from "./routes/auth";
 import { tickets } from "./routes/tickets";
@@ -56,7 +56,7 @@ export function createApp() {
     openapi: "3.1.0",
     info: { title: "Event-sourced user service", version: "1.0.0" },
   });
-  app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
+  app.route("/", pages);
 
   app.notFound((c) =>
     errorResponse(c, new ApiError(404, { error: "HTTP Error", message: "Not Found", type: "HTTPException" })),

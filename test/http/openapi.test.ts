@@ -79,6 +79,7 @@ describe("OpenAPI", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toContain("text/html");
     expect(res.body).toContain("<html");
-    expect(res.body).toContain("/v1/openapi.json");
+    // Swagger UI from the Worker's own assets; its start-up script loads /v1/openapi.json.
+    expect(res.body).toContain("/vendor/swagger-ui/swagger-ui-bundle.js");
   });
 });

@@ -1,0 +1,99 @@
+import type { z } from "@hono/zod-openapi";
+import type {
+  CommandResponse as CommandResponseSchema,
+  ErrorResponse,
+  EventsPage as EventsPageSchema,
+  LoginResponse as LoginResponseSchema,
+  User as UserSchema,
+  UserList as UserListSchema,
+} from "../http/schemas";
+
+/** The API's shapes, taken from the routes' own zod schemas: the console never restates them. */
+export type User = z.infer<typeof UserSchema>;
+export type UserList = z.infer<typeof UserListSchema>;
+export type EventsPage = z.infer<typeof EventsPageSchema>;
+export type StreamEvent = EventsPage["results"][number];
+export type LoginResponse = z.infer<typeof LoginResponseSchema>;
+export type CommandResponse = z.infer<typeof CommandResponseSchema>;
+export type ErrorEnvelope = z.infer<typeof ErrorResponse>;
+
+/** A response that was not 2xx, with the contract's envelope when the server sent one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly envelope: ErrorEnvelope | null,
+    readonly requestId: string | null,
+  ) {
+    super(envelope?.message ?? `The server answered ${status}`);
+  }
+}
+
+/** What happens on a 401 from a signed-in call: the app signs out and remembers the page. */
+let onUnauthorized: (() => void) | null = null;
+export function whenUnauthorized(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+let token: string | null = null;
+export function useToken(value: string | null): void {
+  token = value;
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Return the body as text (NDJSON exports) instead of parsing JSON. */
+  text?: boolean;
+}
+
+export async function api<T>(path: string, options: CallOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(options.body);
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, { method: options.method ?? "GET", headers, body });
+  } catch {
+    throw new ApiError(0, null, null);
+  }
+  const requestId = res.headers.get("X-Request-Id");
+  if (!res.ok) {
+    const envelope = await res.json().then(asEnvelope, () => null);
+    if (res.status === 401 && token && !path.startsWith("/v1/auth/")) onUnauthorized?.();
+    throw new ApiError(res.status, envelope, requestId);
+  }
+  return (options.text ? await res.text() : await res.json()) as T;
+}
+
+function asEnvelope(value: unknown): ErrorEnvelope | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { error, message, type, details } = value as Record<string, unknown>;
+  if (typeof error !== "string" || typeof message !== "string" || typeof type !== "string") return null;
+  return { error, message, type, details };
+}
+
+/** Every event of a user's stream, oldest first, through the paged audit trail. */
+export async function allEvents(userId: string): Promise<StreamEvent[]> {
+  const events: StreamEvent[] = [];
+  let from: number | null = 1;
+  while (from !== null) {
+    const page: EventsPage = await api<EventsPage>(`/v1/users/${userId}/events/?from_revision=${from}&limit=500`);
+    events.push(...page.results);
+    from = page.next_revision;
+  }
+  return events;
+}
+
+/** `If-Match` for a command: apply only if the stream is still at the revision the page shows. */
+export const ifMatch = (revision: number) => ({ "If-Match": `"${revision}"` });
+
+/** A text field of a submitted form ("" when absent). */
+export function formText(form: FormData, name: string): string {
+  const value = form.get(name);
+  return typeof value === "string" ? value : "";
+}

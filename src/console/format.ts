@@ -1,0 +1,35 @@
+/** Times as people read them: local time with its zone, and the stored UTC instant. */
+export function localTime(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    timeZoneName: "short",
+  });
+}
+
+export function utcTime(iso: string): string {
+  return `${iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "")} UTC`;
+}
+
+/** `datetime-local` value (local wall-clock time, to the millisecond) for an ISO instant, and back. */
+export function toLocalInput(iso: string): string {
+  const date = new Date(iso);
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
+  return local.toISOString().replace("Z", "");
+}
+
+export function fromLocalInput(value: string): string | null {
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+export function eventLabel(type: string): string {
+  return type
+    .toLowerCase()
+    .replace(/^user_/, "")
+    .replace(/_/g, " ");
+}

@@ -1,0 +1,95 @@
+import { useState } from "hono/jsx/dom";
+import type { StreamEvent } from "../api";
+import { Busy, EventType, Time } from "../components";
+import { eventLabel } from "../format";
+import { MakeTest } from "./make-test";
+
+const PAGE = 100;
+
+/** The events, newest first, each with who, when (local and UTC), why and the request id. */
+export function Timeline({
+  events,
+  userId,
+  canMakeTests,
+}: {
+  events: StreamEvent[] | null;
+  userId: string;
+  canMakeTests: boolean;
+}) {
+  const [type, setType] = useState("");
+  const [shown, setShown] = useState(PAGE);
+  const [testFor, setTestFor] = useState<number | null>(null);
+  const types = [...new Set((events ?? []).map((e) => e.event_type))].sort();
+  const newestFirst = [...(events ?? [])].reverse().filter((e) => !type || e.event_type === type);
+
+  return (
+    <section class="card timeline" aria-labelledby="timeline-heading">
+      <div class="timeline-head">
+        <h2 id="timeline-heading">Timeline</h2>
+        <label>
+          Event type
+          <select onChange={(e: Event) => setType((e.target as HTMLSelectElement).value)}>
+            <option value="">all types</option>
+            {types.map((t) => (
+              <option value={t} selected={t === type}>
+                {eventLabel(t)}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {testFor !== null && <MakeTest userId={userId} revision={testFor} onClose={() => setTestFor(null)} />}
+      <Busy busy={events === null}>
+        <ol class="events" reversed>
+          {newestFirst.slice(0, shown).map((event) => (
+            <li class="event" data-revision={event.revision} data-type={event.event_type}>
+              <div class="event-line">
+                <EventType type={event.event_type} />
+                <span class="rev">#{event.revision}</span>
+                <Time iso={event.timestamp} />
+              </div>
+              <dl class="event-meta">
+                <div>
+                  <dt>Who</dt>
+                  <dd>{event.metadata.actor_username ?? "the system"}</dd>
+                </div>
+                <div>
+                  <dt>Why</dt>
+                  <dd>{event.metadata.reason ?? <span class="none">no reason given</span>}</dd>
+                </div>
+                <div>
+                  <dt>Request id</dt>
+                  <dd>
+                    <code>{event.metadata.request_id ?? "—"}</code>
+                  </dd>
+                </div>
+                {Object.keys(event.data).filter((k) => k !== "reason").length > 0 && (
+                  <div>
+                    <dt>Data</dt>
+                    <dd class="data">
+                      {Object.entries(event.data)
+                        .filter(([k]) => k !== "reason")
+                        .map(([k, v]) => `${k}: ${String(v)}`)
+                        .join(", ")}
+                    </dd>
+                  </div>
+                )}
+              </dl>
+              {canMakeTests && (
+                <button type="button" class="link" onClick={() => setTestFor(event.revision)}>
+                  Make a test from this
+                </button>
+              )}
+            </li>
+          ))}
+        </ol>
+        {newestFirst.length > shown && (
+          <button type="button" class="secondary" onClick={() => setShown(shown + PAGE)}>
+            Show {Math.min(PAGE, newestFirst.length - shown)} older events
+          </button>
+        )}
+        {events !== null && newestFirst.length === 0 && <p class="empty">No event of this type.</p>}
+      </Busy>
+    </section>
+  );
+}
