@@ -1,7 +1,6 @@
 import { useEffect, useState } from "hono/jsx/dom";
 import { useToken, whenUnauthorized } from "./api";
 import { Link } from "./components";
-import { OperationsPage } from "./pages/operations";
 import { Refused } from "./pages/refused";
 import { SignIn } from "./pages/sign-in";
 import { UserPage } from "./pages/user";
@@ -9,10 +8,7 @@ import { UsersPage } from "./pages/users";
 import { navigate, useLocation } from "./router";
 import { clearSession, loadSession, rememberPage, saveSession, takeRememberedPage, type Session } from "./session";
 
-const ADMIN_PAGES = [
-  { path: "/console/users", label: "Users" },
-  { path: "/console/operations", label: "Operations" },
-];
+const ADMIN_PAGES = [{ path: "/console/users", label: "Users" }];
 
 export function App() {
   const url = useLocation();
@@ -72,8 +68,6 @@ export function App() {
       );
   } else if (path === "/console/users") {
     page = isAdmin ? <UsersPage url={url} /> : <Refused session={session} what="the users page" />;
-  } else if (path === "/console/operations") {
-    page = isAdmin ? <OperationsPage /> : <Refused session={session} what="the operations page" />;
   } else {
     page = (
       <main id="main" class="page">

@@ -26,7 +26,6 @@ describe("a plain user", () => {
 
     for (const [path, what] of [
       ["/console/users", "the users page"],
-      ["/console/operations", "the operations page"],
       [`/console/users/${other.id}`, "another user's page"],
     ]) {
       await page.goto(path);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { command, createUser, ctx, expectOk, openTab, shot, signIn } from "./support.mjs";
+import { SHOTS, command, createUser, ctx, expectOk, openTab, shot, signIn } from "./support.mjs";
 
 /**
  * The talk's story: "Monday 3:47 PM, Sarah's account is missing". Support finds her by her old
@@ -45,6 +45,26 @@ describe("the Sarah story", () => {
     assert.equal(await newest.locator("dt:text('Who') + dd").textContent(), "dave");
     assert.equal(await newest.locator("dt:text('Why') + dd").textContent(), "Duplicate account, ticket #4411");
     await shot(page, "user");
+
+    // The stream as a file, and as the domain test the export-to-test helper writes from it.
+    const download = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Export the stream (NDJSON)" }).click();
+    const file = await (await download).createReadStream();
+    let ndjson = "";
+    for await (const chunk of file) ndjson += chunk;
+    assert.deepEqual(
+      ndjson
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).event_type),
+      ["USER_CREATED", "USER_UPDATED", "USER_DELETED"],
+    );
+    await newest.getByRole("button", { name: "Make a test from this" }).click();
+    const code = page.locator(".make-test pre code");
+    await code.getByText('.when({"type":"DeleteUser","reason":"Duplicate account, ticket #4411"})').waitFor();
+    assert.match(await code.textContent(), /given\(\.\.\.historyFromExport\(EXPORT\)\.slice\(0, 2\)\)/);
+    await page.locator(".make-test").screenshot({ path: `${SHOTS}/make-test.png` });
+    await page.getByRole("button", { name: "Close" }).click();
 
     // Back to before the deletion: the instant of her name change, typed in local time.
     const changed = page.locator(".events .event[data-revision='2'] time");

@@ -94,7 +94,9 @@ export async function signIn(page, username, password, { at = "/console" } = {})
   await page.getByRole("button", { name: "Sign out" }).waitFor();
 }
 
+/** A full-page screenshot once nothing is loading any more (no region is `aria-busy`). */
 export async function shot(page, name) {
+  await page.waitForFunction(() => !document.querySelector("[aria-busy='true']"));
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 

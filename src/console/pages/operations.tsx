@@ -1,3 +1,0 @@
-export function OperationsPage() {
-  return null;
-}
