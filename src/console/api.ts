@@ -1,21 +1,42 @@
-import type { z } from "@hono/zod-openapi";
-import type {
-  CommandResponse as CommandResponseSchema,
-  ErrorResponse,
-  EventsPage as EventsPageSchema,
-  LoginResponse as LoginResponseSchema,
-  User as UserSchema,
-  UserList as UserListSchema,
-} from "../http/schemas";
+import type { PublicEvent } from "../domain/events";
+import type { PublicUser } from "../domain/user";
 
-/** The API's shapes, taken from the routes' own zod schemas: the console never restates them. */
-export type User = z.infer<typeof UserSchema>;
-export type UserList = z.infer<typeof UserListSchema>;
-export type EventsPage = z.infer<typeof EventsPageSchema>;
-export type StreamEvent = EventsPage["results"][number];
-export type LoginResponse = z.infer<typeof LoginResponseSchema>;
-export type CommandResponse = z.infer<typeof CommandResponseSchema>;
-export type ErrorEnvelope = z.infer<typeof ErrorResponse>;
+/**
+ * The API's shapes. User and event are the domain's own output types (what `publicUser` and
+ * `redact` produce, and what the routes' zod schemas describe); the domain is pure, so the browser
+ * build can type-check against it, while the route modules reach server-only code. The envelopes
+ * around them are small and written out here as the contract states them.
+ */
+export type User = PublicUser;
+export type StreamEvent = PublicEvent;
+export interface UserList {
+  next: string | null;
+  previous: string | null;
+  count: number;
+  page: number;
+  page_size: number;
+  results: User[];
+}
+export interface EventsPage {
+  results: StreamEvent[];
+  next_revision: number | null;
+}
+export interface LoginResponse {
+  access_token: string;
+  token_type: "bearer";
+  user: User;
+}
+export interface CommandResponse {
+  message: string;
+  revision: number;
+  user_id?: string;
+}
+export interface ErrorEnvelope {
+  error: string;
+  message: string;
+  type: string;
+  details?: unknown;
+}
 
 /** A response that was not 2xx, with the contract's envelope when the server sent one. */
 export class ApiError extends Error {

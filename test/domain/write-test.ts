@@ -27,7 +27,7 @@ export interface TestCase {
 
 /**
  * The command whose decision is the event, or null where the export cannot hold one: a creation or
- * password change needs the password, which no export carries.
+ * password change (or rehash) needs the password, which no export carries.
  */
 export function commandFor(event: UserEvent): UserCommand | null {
   switch (event.event_type) {
@@ -47,6 +47,7 @@ export function commandFor(event: UserEvent): UserCommand | null {
       return { type: "EraseUser" };
     case "USER_CREATED":
     case "PASSWORD_CHANGED":
+    case "PASSWORD_REHASHED":
       return null;
   }
 }
