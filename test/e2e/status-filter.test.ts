@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { adminSession, call, createUser, login, uniqueName } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
+import { uniqueName } from "../support/builders";
 import type { UserListBody as UserList } from "../support/types";
 
 /** `GET /v1/users/?status=`: deleted users findable by their last username, for admins only. */
