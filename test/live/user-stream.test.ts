@@ -139,6 +139,24 @@ describe("a watcher of a user's stream", () => {
     await watcher.until(4);
   });
 
+  it("survives eviction in the middle of a catch-up: the new instance resumes from the saved cursor", async () => {
+    const { userId, stub } = await userWithEvents(2 * LIMITS.catchUpPage + 20);
+    const head = 2 * LIMITS.catchUpPage + 20;
+    // The first pause between pages never ends in this instance: the eviction ends the instance.
+    await runInDurableObject(stub, (instance: UserStream) => {
+      vi.spyOn(watchersOf(instance), "betweenPages").mockReturnValue(new Promise(() => {}));
+    });
+    const watcher = await watchObject(stub, self(userId, head, 1));
+    await vi.waitUntil(() => watcher.revisions().length === LIMITS.catchUpPage);
+    await evictDurableObject(stub);
+    expect(await stub.watcherCount()).toBe(1); // a new instance, woken by this call
+    await vi.waitUntil(() => watcher.caughtUp(), { timeout: 10_000 });
+    expect(watcher.revisions()).toEqual(run(1, head));
+    expect(watcher.caughtUp()).toEqual({ type: "caught_up", revision: head });
+    expectOk(await update(userId, { first_name: "live" }));
+    await watcher.until(head + 1);
+  });
+
   it("answers ping with pong, and closes on anything else", async () => {
     const { userId, stub } = await createUser();
     const watcher = await watchObject(stub, self(userId, 1, null));
