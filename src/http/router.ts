@@ -30,7 +30,8 @@ export function createRouter() {
 
 function withBodyReader(route: RouteConfig): RouteConfig {
   const body = route.request?.body;
-  if (!body) return route;
+  // Only JSON bodies: a route taking another media type (an NDJSON import) reads its own.
+  if (!body?.content["application/json"]) return route;
   return { ...route, middleware: [...middlewareOf(route), readJsonBody(body.required ?? false)] };
 }
 
