@@ -152,7 +152,14 @@ function benchConfig({ batchTimeout }) {
   mkdirSync(dirOfConfig, { recursive: true });
   let config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
     .replace(/^main = "(.*)"$/m, 'main = "../floor/entry.ts"')
-    .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"');
+    .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"')
+    // The console's build step and static assets (scripts/build-console.mjs resolves its own paths).
+    .replace(
+      /^command = "node (scripts\/.*)"$/m,
+      (_, script) => `command = "node ${JSON.stringify(path.join(ROOT, script)).slice(1, -1)}"`,
+    )
+    .replace(/^watch_dir = "(.*)"$/m, 'watch_dir = "../../$1"')
+    .replace(/^directory = "\.\/(.*)"$/m, 'directory = "../../$1"');
   if (batchTimeout !== undefined) {
     config = config.replace(
       /^(\[\[queues\.consumers\]\]\nqueue = "user-events"\n(?:.*\n)*?)max_batch_timeout = .*$/m,

@@ -62,7 +62,7 @@ export function App() {
     const id = decodeURIComponent(userMatch[1]);
     page =
       isAdmin || id === session.userId ? (
-        <UserPage key={id} userId={id} session={session} />
+        <UserPage key={id} userId={id} session={session} onRevoked={() => signOut(true)} />
       ) : (
         <Refused session={session} what="another user's page" />
       );

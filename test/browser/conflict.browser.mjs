@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { createUser, ctx, openTab, shot, signIn } from "./support.mjs";
 
 describe("two tabs edit the same user", () => {
-  it("the second save gets a 412 that says who changed the user, and reloads on request", async () => {
+  it("the second tab sees the first's change live; its save gets a 412 naming who changed the user; it reloads", async () => {
     const user = await createUser({ username: "tom", email: "tom@example.com", first_name: "Tom", last_name: "Old" });
     const [first, second] = [await openTab(), await openTab()];
     for (const tab of [first, second]) {
@@ -16,6 +16,14 @@ describe("two tabs edit the same user", () => {
     await edit(first).getByLabel("First name").fill("Thomas");
     await edit(first).getByRole("button", { name: "Save changes" }).click();
     await first.page.getByRole("status").getByText("User updated successfully (revision 2).").waitFor();
+
+    // The second tab's timeline shows the first tab's change as it commits (the live feed, by
+    // ticket); its state and form stay at revision 1 until reloaded, so its edit still conflicts.
+    const arrived = second.page.locator(".events .event.fresh[data-revision='2']");
+    await arrived.getByText("updated").waitFor();
+    await arrived.getByText("new", { exact: true }).waitFor();
+    await second.page.getByText("1 new event since this page loaded").waitFor();
+    await shot(second.page, "live-timeline");
 
     await edit(second).getByLabel("Last name").fill("New");
     await edit(second).getByRole("button", { name: "Save changes" }).click();

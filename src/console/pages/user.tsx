@@ -1,48 +1,77 @@
 import { useEffect, useState } from "hono/jsx/dom";
 import { allEvents, api, type StreamEvent, type User } from "../api";
 import { Busy, ErrorNotice, StatusBadge } from "../components";
+import { useLiveEvents } from "../live";
 import type { Session } from "../session";
 import { Actions } from "../user/actions";
 import { StateTable } from "../user/state-table";
 import { TimeTravel } from "../user/time-travel";
 import { Timeline } from "../user/timeline";
 
-export interface Loaded {
-  user: User;
-  events: StreamEvent[];
-}
-
 /**
- * One user's whole life: the state now, the timeline of events, time travel, and the actions.
- * Everything comes from the user's own object (events and history), so it is exact even for a
- * deleted user and while the read model lags.
+ * One user's whole life: the state, the timeline of events, time travel, and the actions.
+ * Everything comes from the user's own object (events, history and the live feed), so it is exact
+ * even for a deleted user and while the read model lags. The timeline grows live; the state and the
+ * forms stay at the revision they were loaded at until the operator reloads (or acts), so a command
+ * is never sent against a state the operator has not seen.
  */
-export function UserPage({ userId, session }: { userId: string; session: Session }) {
-  const [loaded, setLoaded] = useState<Loaded | null>(null);
+export function UserPage({ userId, session, onRevoked }: { userId: string; session: Session; onRevoked: () => void }) {
+  const [user, setUser] = useState<User | null>(null);
+  const [events, setEvents] = useState<StreamEvent[] | null>(null);
+  const [fresh, setFresh] = useState<ReadonlySet<number>>(new Set());
   const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(true);
+  const [notice, setNotice] = useState<string | null>(null);
   const [generation, setGeneration] = useState(0);
   const reload = () => setGeneration((n) => n + 1);
 
   useEffect(() => {
     let current = true;
-    setBusy(true);
     (async () => {
-      const events = await allEvents(userId);
-      const last = events[events.length - 1];
+      const stream = await allEvents(userId);
+      const last = stream[stream.length - 1];
       if (!last) throw new Error("This user has no events: no such user.");
-      const user = await api<User>(`/v1/users/${userId}/history/?revision=${last.revision}`);
-      return { user, events };
+      const state = await api<User>(`/v1/users/${userId}/history/?revision=${last.revision}`);
+      return { stream, state };
     })()
-      .then((result) => current && (setLoaded(result), setError(null)))
-      .catch((caught) => current && setError(caught))
-      .finally(() => current && setBusy(false));
+      .then(({ stream, state }) => {
+        if (!current) return;
+        setEvents(stream);
+        setUser(state);
+        setFresh(new Set());
+        setError(null);
+      })
+      .catch((caught) => current && setError(caught));
     return () => {
       current = false;
     };
   }, [userId, generation]);
 
-  const user = loaded?.user;
+  const head = events?.[events.length - 1]?.revision ?? null;
+  const live = useLiveEvents(
+    userId,
+    head === null ? null : head + 1,
+    (event) => {
+      setEvents((known) => {
+        if (!known || event.revision <= (known[known.length - 1]?.revision ?? 0)) return known;
+        return [...known, event];
+      });
+      setFresh((marked) => new Set(marked).add(event.revision));
+    },
+    onRevoked,
+  );
+
+  /** After the operator's own command: the state at the revision it produced; the event comes live. */
+  const acted = async (revision: number, message: string) => {
+    setNotice(message);
+    try {
+      setUser(await api<User>(`/v1/users/${userId}/history/?revision=${revision}`));
+      if (live !== "live") reload();
+    } catch (caught) {
+      setError(caught);
+    }
+  };
+
+  const behind = user && head !== null && head > user.revision ? head - user.revision : 0;
   return (
     <main id="main" class="page user-page">
       <header class="user-head">
@@ -51,24 +80,38 @@ export function UserPage({ userId, session }: { userId: string; session: Session
         {user && <span class="revision">revision {user.revision}</span>}
       </header>
       <ErrorNotice error={error} />
+      <div class="changed-since" role="status">
+        {behind > 0 && (
+          <p class="notice info">
+            {behind === 1 ? "1 new event" : `${behind} new events`} since this page loaded (see the timeline).{" "}
+            <button type="button" class="secondary" onClick={reload}>
+              Show the user as it is now
+            </button>
+          </p>
+        )}
+      </div>
       <div class="user-grid">
         <section aria-labelledby="now-heading" class="card">
-          <h2 id="now-heading">Now</h2>
-          <Busy busy={busy && !loaded}>
-            <StateTable user={user ?? null} previous={undefined} />
+          <h2 id="now-heading">State</h2>
+          <Busy busy={!user}>
+            <StateTable user={user} previous={undefined} />
           </Busy>
         </section>
-        {loaded && <Actions key={`${loaded.user.revision}`} loaded={loaded} session={session} onDone={reload} />}
+        {user && events && (
+          <Actions
+            key={`${user.revision}`}
+            user={user}
+            session={session}
+            notice={notice}
+            onDone={(revision, message) => void acted(revision, message)}
+            onReload={reload}
+          />
+        )}
       </div>
-      {loaded && (
-        <TimeTravel
-          key={`tt-${loaded.user.revision}`}
-          userId={userId}
-          latest={loaded.user.revision}
-          events={loaded.events}
-        />
+      {user && events && (
+        <TimeTravel key={`tt-${user.revision}`} userId={userId} latest={user.revision} events={events} />
       )}
-      <Timeline events={loaded?.events ?? null} userId={userId} canMakeTests={session.role === "admin"} />
+      <Timeline events={events} fresh={fresh} live={live} userId={userId} canMakeTests={session.role === "admin"} />
     </main>
   );
 }

@@ -1,41 +1,50 @@
 import { useEffect, useState } from "hono/jsx/dom";
-import { api, ApiError, formText, ifMatch, type CommandResponse, type EventsPage, type StreamEvent } from "../api";
+import {
+  api,
+  ApiError,
+  formText,
+  ifMatch,
+  type CommandResponse,
+  type EventsPage,
+  type StreamEvent,
+  type User,
+} from "../api";
 import { ErrorNotice, EventType, Time } from "../components";
-import type { Loaded } from "../pages/user";
 import type { Session } from "../session";
 
 /**
  * The commands, each sent with `If-Match` on the revision the page shows: if someone changed the
  * user meanwhile, the answer is a 412 and the page says who did what, and offers to reload.
  */
-export function Actions({ loaded, session, onDone }: { loaded: Loaded; session: Session; onDone: () => void }) {
-  const { user } = loaded;
+export function Actions({
+  user,
+  session,
+  notice,
+  onDone,
+  onReload,
+}: {
+  user: User;
+  session: Session;
+  /** What the last command answered, shown until the next one. */
+  notice: string | null;
+  onDone: (revision: number, message: string) => void;
+  onReload: () => void;
+}) {
   const admin = session.role === "admin";
   const gone = user.status === "deleted" || user.status === "erased";
-  const [done, setDone] = useState<string | null>(null);
   const base = `/v1/users/${user.id}`;
-
-  const finished = (message: string) => {
-    setDone(message);
-    onDone();
-  };
+  const context = { revision: user.revision, userId: user.id, onDone, onReload };
 
   return (
     <section class="card actions" aria-labelledby="actions-heading">
       <h2 id="actions-heading">Actions</h2>
-      {done && (
-        <p class="notice ok" role="status">
-          {done}
-        </p>
-      )}
+      <div role="status">{notice && <p class="notice ok">{notice}</p>}</div>
       {!gone && (
         <Command
           title="Edit"
           method="PUT"
           path={`${base}/`}
-          revision={user.revision}
-          userId={user.id}
-          onDone={finished}
+          {...context}
           fields={[
             { name: "first_name", label: "First name", value: user.first_name ?? "" },
             { name: "last_name", label: "Last name", value: user.last_name ?? "" },
@@ -45,50 +54,27 @@ export function Actions({ loaded, session, onDone }: { loaded: Loaded; session: 
         />
       )}
       {admin && user.status === "active" && (
-        <Command
-          title="Suspend"
-          method="POST"
-          path={`${base}/suspend/`}
-          revision={user.revision}
-          userId={user.id}
-          onDone={finished}
-          reason
-          submit="Suspend"
-        />
+        <Command title="Suspend" method="POST" path={`${base}/suspend/`} {...context} reason submit="Suspend" />
       )}
       {admin && user.status === "suspended" && (
         <Command
           title="Reactivate"
           method="POST"
           path={`${base}/reactivate/`}
-          revision={user.revision}
-          userId={user.id}
-          onDone={finished}
+          {...context}
           reason
           submit="Reactivate"
         />
       )}
       {admin && !gone && (
-        <Command
-          title="Delete"
-          method="DELETE"
-          path={`${base}/`}
-          revision={user.revision}
-          userId={user.id}
-          onDone={finished}
-          reason
-          submit="Delete"
-          danger
-        />
+        <Command title="Delete" method="DELETE" path={`${base}/`} {...context} reason submit="Delete" danger />
       )}
       {admin && !gone && (
         <Command
           title="Correct"
           method="POST"
           path={`/admin/users/${user.id}/corrections`}
-          revision={user.revision}
-          userId={user.id}
-          onDone={finished}
+          {...context}
           nest="changes"
           fields={[
             { name: "username", label: "Username", value: user.username },
@@ -105,9 +91,7 @@ export function Actions({ loaded, session, onDone }: { loaded: Loaded; session: 
           title="Erase personal data"
           method="POST"
           path={`/admin/users/${user.id}/erase`}
-          revision={user.revision}
-          userId={user.id}
-          onDone={finished}
+          {...context}
           reason
           confirm={user.username}
           submit="Erase for good"
@@ -132,7 +116,8 @@ interface CommandProps {
   path: string;
   revision: number;
   userId: string;
-  onDone: (message: string) => void;
+  onDone: (revision: number, message: string) => void;
+  onReload: () => void;
   fields?: Field[];
   /** Send the changed fields under this key (`{changes: {...}, reason}`) instead of at the top. */
   nest?: string;
@@ -167,7 +152,7 @@ function Command(props: CommandProps) {
         body,
         headers: ifMatch(props.revision),
       });
-      props.onDone(`${res.message} (revision ${res.revision}).`);
+      props.onDone(res.revision, `${res.message} (revision ${res.revision}).`);
     } catch (caught) {
       setError(caught);
       setBusy(false);
@@ -209,12 +194,7 @@ function Command(props: CommandProps) {
         </button>
       </form>
       {error instanceof ApiError && error.status === 412 ? (
-        <Conflict
-          userId={props.userId}
-          seen={props.revision}
-          error={error}
-          onReload={() => props.onDone("Reloaded: the page shows the user as it is now.")}
-        />
+        <Conflict userId={props.userId} seen={props.revision} error={error} onReload={props.onReload} />
       ) : (
         <ErrorNotice error={error} />
       )}

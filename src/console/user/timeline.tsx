@@ -1,5 +1,6 @@
 import { useState } from "hono/jsx/dom";
 import type { StreamEvent } from "../api";
+import type { LiveState } from "../live";
 import { Busy, EventType, Time } from "../components";
 import { eventLabel } from "../format";
 import { MakeTest } from "./make-test";
@@ -7,12 +8,23 @@ import { MakeTest } from "./make-test";
 const PAGE = 100;
 
 /** The events, newest first, each with who, when (local and UTC), why and the request id. */
+const LIVE_LABELS: Record<LiveState, string> = {
+  connecting: "connecting to the live feed…",
+  live: "live: new events appear as they commit",
+  closed: "not live: the stream was erased",
+};
+
 export function Timeline({
   events,
+  fresh,
+  live,
   userId,
   canMakeTests,
 }: {
   events: StreamEvent[] | null;
+  /** Revisions that arrived live since the page loaded. */
+  fresh: ReadonlySet<number>;
+  live: LiveState;
   userId: string;
   canMakeTests: boolean;
 }) {
@@ -26,6 +38,9 @@ export function Timeline({
     <section class="card timeline" aria-labelledby="timeline-heading">
       <div class="timeline-head">
         <h2 id="timeline-heading">Timeline</h2>
+        <span class={`live-state live-${live}`} role="status">
+          {LIVE_LABELS[live]}
+        </span>
         <label>
           Event type
           <select onChange={(e: Event) => setType((e.target as HTMLSelectElement).value)}>
@@ -42,9 +57,14 @@ export function Timeline({
       <Busy busy={events === null}>
         <ol class="events" reversed>
           {newestFirst.slice(0, shown).map((event) => (
-            <li class="event" data-revision={event.revision} data-type={event.event_type}>
+            <li
+              class={fresh.has(event.revision) ? "event fresh" : "event"}
+              data-revision={event.revision}
+              data-type={event.event_type}
+            >
               <div class="event-line">
                 <EventType type={event.event_type} />
+                {fresh.has(event.revision) && <span class="new-tag">new</span>}
                 <span class="rev">#{event.revision}</span>
                 <Time iso={event.timestamp} />
               </div>
