@@ -2,6 +2,10 @@ import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
+/** The variables src/config.ts parses; everywhere else they are read through config(env). */
+const CONFIG_NAMES =
+  "/^(PASSWORD_MIN_LENGTH|PASSWORD_HASH_ITERATIONS|READ_YOUR_WRITES_WAIT_MS|SNAPSHOT_EVERY|REBUILD_USERS_PER_STEP|JWT_SECRET|ADMIN_BOOTSTRAP_TOKEN)$/";
+
 export default tseslint.config(
   { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts", "migrations/", "bench/results/", "public/"] },
   js.configs.recommended,
@@ -56,6 +60,20 @@ export default tseslint.config(
         { name: "Date", message: "The domain takes time as an argument." },
         { name: "crypto", message: "The domain takes ids as arguments." },
         { name: "fetch", message: "The domain does no I/O." },
+      ],
+    },
+  },
+  {
+    // Configuration is parsed and checked once (src/config.ts); a raw read would skip the check.
+    files: ["src/**"],
+    ignores: ["src/config.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        ...["MemberExpression[object.name='env']", "MemberExpression[object.property.name='env']"].map((object) => ({
+          selector: `${object}[property.name=${CONFIG_NAMES}]`,
+          message: "Read configuration through config(env) from src/config.ts: parsed and checked once.",
+        })),
       ],
     },
   },

@@ -129,7 +129,7 @@ export class UserStream extends DurableObject<Env> {
         }
         if (armAlarm) void this.ctx.storage.setAlarm(at + PUBLISH_SAFETY_NET_MS);
         this.state = now.after;
-        maybeSnapshot(this.sql, before.revision, this.state, Number(this.env.SNAPSHOT_EVERY));
+        maybeSnapshot(this.sql, before.revision, this.state, config(this.env).SNAPSHOT_EVERY);
         return { ok: true as const, imported: now.append.length, skipped: now.skipped };
       });
       if (outcome === "stale") {
