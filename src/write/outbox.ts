@@ -6,6 +6,7 @@ import {
   deleteOutboxThrough,
   getMeta,
   markOutboxSent,
+  outboxIsEmpty,
   outboxRows,
   readEvents,
   setMeta,
@@ -71,21 +72,22 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
  */
 export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<void> {
   const sql = ctx.storage.sql;
-  if (!(await flushOutbox(ctx, env, userId))) return;
   const now = Date.now();
   if (now - Number(getMeta(sql, "pruned_at") ?? 0) > PRUNE_EVERY_MS) {
     pruneIdempotencyRecords(sql, now);
     setMeta(sql, "pruned_at", String(now));
   }
-  if (outboxRows(sql, "sent", 1).length === 0) return;
-  const republished = Number(getMeta(sql, "republished") ?? 0);
+  if (outboxIsEmpty(sql)) return;
+  const nextAlarm = () => Date.now() + jitteredBackoff(Number(getMeta(sql, "republished") ?? 0) + 1, REPUBLISH);
+  // Re-armed before anything can fail: the alarm that is running is gone, and a process killed
+  // in the middle of this handler would otherwise leave owed events with no alarm at all.
+  await ctx.storage.setAlarm(nextAlarm());
+  if (!(await flushOutbox(ctx, env, userId))) return;
   try {
     deleteOutboxThrough(sql, await confirmedRevision(env.DB, userId));
     const owed = outboxRows(sql, "sent", Number.MAX_SAFE_INTEGER);
-    if (owed.length === 0) {
-      if (republished > 0) setMeta(sql, "republished", "0");
-      return;
-    }
+    const republished = Number(getMeta(sql, "republished") ?? 0);
+    if (owed.length === 0 && republished > 0) setMeta(sql, "republished", "0");
     const due = owed.filter((row) => (row.sent_at ?? 0) <= now - REPUBLISH.baseMs);
     if (due.length > 0) {
       for (let i = 0; i < due.length; i += OUTBOX_BATCH) await send(ctx, env, userId, due.slice(i, i + OUTBOX_BATCH));
@@ -106,7 +108,9 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
   } catch (error) {
     log("warn", "outbox reconciliation failed, retrying", { user_id: userId, error: String(error) });
   }
-  await ctx.storage.setAlarm(Date.now() + jitteredBackoff(republished + 1, REPUBLISH));
+  // Decided on the outbox as it is now (commits may have added rows while this ran).
+  if (outboxIsEmpty(sql)) await ctx.storage.deleteAlarm();
+  else await ctx.storage.setAlarm(nextAlarm());
 }
 
 /** Announces, sends and marks one run of outbox rows (at most OUTBOX_BATCH). */

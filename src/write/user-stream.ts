@@ -68,7 +68,7 @@ export class UserStream extends DurableObject<Env> {
         this.state = fold(readEvents(this.sql, this.aggregateId, snapshot.revision + 1), snapshot);
       }
       this.watchers.wake();
-      return Promise.resolve();
+      return this.rearm();
     });
   }
 
@@ -338,6 +338,15 @@ export class UserStream extends DurableObject<Env> {
   private planImport(events: StoredEvent[]) {
     const { storedIdAt, revisionOfId } = storedIds(this.sql, events);
     return planImport(this.state, events, storedIdAt, revisionOfId);
+  }
+
+  /**
+   * On waking: an outbox with rows needs an alarm. One can be lost when the process dies at the
+   * wrong moment (a running alarm is already cleared); this puts it back whenever the object wakes.
+   */
+  private async rearm(): Promise<void> {
+    if (outboxIsEmpty(this.sql) || (await this.ctx.storage.getAlarm()) !== null) return;
+    await this.ctx.storage.setAlarm(Date.now() + PUBLISH_SAFETY_NET_MS);
   }
 
   private async publishUnsent(): Promise<void> {
