@@ -28,7 +28,7 @@ export async function confirmedRevision(db: D1Database, userId: string): Promise
 }
 
 /** The least checkpoint over every projection, as SQL over the user bound as `?1`. */
-export const CONFIRMABLE = minOf(PROJECTIONS.map((projection) => `coalesce(${projection.checkpointSql}, 0)`));
+export const CONFIRMABLE = minOf(PROJECTIONS.map((projection) => `coalesce(${projection.checkpointSql("?1")}, 0)`));
 
 function minOf(terms: string[]): string {
   // SQLite's min() with one argument is the aggregate, not the scalar.

@@ -2,12 +2,15 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { config } from "../config";
 import { DIRECTORY_NAME } from "../write/user-directory";
-import { rebuildRows } from "./replay";
+import { PROJECTIONS, projectionNamed } from "./projections";
+import { rebuildUsers, removeGhosts } from "./replay";
 
 const RETRY_MS = 5_000;
 
 /** What `GET /admin/projections/rebuild` answers. */
 export const RebuildProgress = z.object({
+  // The projection rebuilt (null: all of them), and users with rows but no stream whose rows went away.
+  projection: z.string().nullable(),
   status: z.enum(["idle", "running", "done"]),
   users_done: z.number().int(),
   users_total: z.number().int(),
@@ -16,6 +19,7 @@ export const RebuildProgress = z.object({
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
   last_error: z.string().nullable(),
+  ghosts_removed: z.number().int(),
 });
 export type RebuildProgress = z.infer<typeof RebuildProgress>;
 
@@ -41,16 +45,22 @@ export class ProjectionRebuild extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS scope (
+      id INTEGER PRIMARY KEY CHECK (id = 1), projection TEXT, ghosts INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS job (
       id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, cursor TEXT NOT NULL,
       users_done INTEGER NOT NULL, users_total INTEGER NOT NULL, events INTEGER NOT NULL,
       started_at INTEGER NOT NULL, finished_at INTEGER, last_error TEXT)`);
   }
 
-  /** Starts a rebuild, or resumes the running one unless `restart` asks for a fresh start. */
-  async start(restart: boolean): Promise<RebuildProgress> {
+  /**
+   * Starts a rebuild of one projection (or of all: null), or resumes the running one unless
+   * `restart` asks for a fresh start. Each projection's rebuild is its own object (`rebuildJob`).
+   */
+  async start(restart: boolean, projection: string | null): Promise<RebuildProgress> {
     const job = this.job();
     if (!job || job.status === "done" || restart) {
+      this.sql.exec("INSERT OR REPLACE INTO scope (id, projection, ghosts) VALUES (1, ?, 0)", projection);
       this.sql.exec(
         `INSERT OR REPLACE INTO job (id, status, cursor, users_done, users_total, events, started_at, finished_at, last_error)
          VALUES (1, 'running', '', 0, 0, 0, ?, NULL, NULL)`,
@@ -63,8 +73,11 @@ export class ProjectionRebuild extends DurableObject<Env> {
 
   progress(): RebuildProgress {
     const job = this.job();
+    const scope = this.scope();
     if (!job) {
       return {
+        projection: scope.projection,
+        ghosts_removed: 0,
         status: "idle",
         users_done: 0,
         users_total: 0,
@@ -77,6 +90,8 @@ export class ProjectionRebuild extends DurableObject<Env> {
     }
     const seconds = ((job.finished_at ?? Date.now()) - job.started_at) / 1000;
     return {
+      projection: scope.projection,
+      ghosts_removed: scope.ghosts,
       status: job.status,
       users_done: job.users_done,
       users_total: job.users_total,
@@ -94,9 +109,17 @@ export class ProjectionRebuild extends DurableObject<Env> {
     // Users per step: their streams are read in parallel and written in one D1 batch.
     const perStep = config(this.env).REBUILD_USERS_PER_STEP;
     try {
+      const { projection } = this.scope();
+      const projections = projection === null ? PROJECTIONS : [projectionNamed(projection)!];
       const page = await this.env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(job.cursor, perStep);
-      const done = await rebuildRows(this.env, page.ids);
+      const done = await rebuildUsers(this.env, page.ids, projections);
       const finished = page.ids.length < perStep;
+      // Rows of users the directory does not list, in the id range this step covered (the last
+      // step covers everything after it): rows without a stream, which a rebuild must not keep.
+      const last = page.ids[page.ids.length - 1] ?? null;
+      const range = { after: job.cursor, upTo: finished ? null : last };
+      const ghosts = await removeGhosts(this.env, projections, range, new Set(page.ids));
+      if (ghosts > 0) this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", ghosts);
       this.sql.exec(
         `UPDATE job SET cursor = ?, users_done = users_done + ?, users_total = ?, events = events + ?,
            status = ?, finished_at = ?, last_error = NULL WHERE id = 1 AND started_at = ?`,
@@ -116,9 +139,21 @@ export class ProjectionRebuild extends DurableObject<Env> {
     }
   }
 
+  private scope(): { projection: string | null; ghosts: number } {
+    const row = this.sql
+      .exec<{ projection: string | null; ghosts: number }>("SELECT * FROM scope WHERE id = 1")
+      .toArray()[0];
+    return row ?? { projection: null, ghosts: 0 };
+  }
+
   private job(): Job | undefined {
     return this.sql.exec<Job>("SELECT * FROM job WHERE id = 1").toArray()[0];
   }
 }
 
 export const REBUILD_NAME = "read-model";
+
+/** The rebuild job of one projection, or of all of them (null). */
+export function rebuildJob(env: Env, projection: string | null) {
+  return env.PROJECTION_REBUILD.getByName(projection === null ? REBUILD_NAME : `${REBUILD_NAME}:${projection}`);
+}

@@ -1,46 +1,69 @@
-import { inArray } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import { DIRECTORY_NAME } from "../write/user-directory";
-import { openDeadLetters } from "./dead-letters";
-import { users } from "./schema";
+import { PROJECTIONS } from "./projections";
 
-const PAGE = 90;
+const OWED = "confirmed_revision < published_revision";
 
 /**
- * Lag of the read model, measured against the write side: every user's object is asked for its
- * revision and outbox, and compared with the user's row in D1. `limit` bounds the scan.
+ * How far each projection is behind the write side, from the `streams` ledger alone: only streams
+ * still owed something are counted, through the partial index that holds exactly them, so the cost
+ * follows the backlog, not the number of users. Run as one D1 batch (one snapshot).
  */
-export async function projectionStatus(env: Env, limit: number) {
-  const directory = env.USER_DIRECTORY.getByName(DIRECTORY_NAME);
-  let after = "";
-  let scanned = 0;
-  let usersBehind = 0;
-  let backlog = 0;
-  let oldest: number | null = null;
-  let total = 0;
-  while (scanned < limit) {
-    const page = await directory.list(after, Math.min(PAGE, limit - scanned));
-    total = page.total;
-    if (page.ids.length === 0) break;
-    const [states, rows] = await Promise.all([
-      Promise.all(page.ids.map((id) => env.USER_STREAM.getByName(id).status())),
-      drizzle(env.DB).select({ id: users.id, revision: users.revision }).from(users).where(inArray(users.id, page.ids)),
-    ]);
-    const projected = new Map(rows.map((row) => [row.id, row.revision]));
-    page.ids.forEach((id, i) => {
-      const state = states[i]!;
-      if ((projected.get(id) ?? 0) < state.revision) usersBehind += 1;
-      backlog += state.outboxSize;
-      if (state.oldestOutboxAt !== null) oldest = Math.min(oldest ?? state.oldestOutboxAt, state.oldestOutboxAt);
-    });
-    scanned += page.ids.length;
-    after = page.ids[page.ids.length - 1]!;
-  }
+export async function projectionStatus(env: Env) {
+  const db = env.DB;
+  const now = Date.now();
+  const behind = PROJECTIONS.map((projection) =>
+    db.prepare(
+      `SELECT COUNT(*) AS users, MIN(owed_since) AS since FROM streams INDEXED BY streams_owed
+       WHERE ${OWED} AND coalesce(${projection.checkpointSql("streams.user_id")}, 0) < published_revision`,
+    ),
+  );
+  const heads = db.prepare("SELECT * FROM projection_heads");
+  const outbox = db.prepare(
+    `SELECT COUNT(*) AS users, coalesce(SUM(published_revision - confirmed_revision), 0) AS events,
+       MIN(owed_since) AS since FROM streams INDEXED BY streams_owed WHERE ${OWED}`,
+  );
+  const letters = db.prepare(
+    "SELECT projection, COUNT(*) AS n FROM dead_letters WHERE state = 'open' GROUP BY projection",
+  );
+  const results = await db.batch([...behind, heads, outbox, letters]);
+  const rows = <T>(i: number) => (results[i]?.results ?? []) as T[];
+  const headRows = rows<HeadRow>(behind.length);
+  const owed = rows<{ users: number; events: number; since: number | null }>(behind.length + 1)[0]!;
+  const open = new Map(
+    rows<{ projection: string | null; n: number }>(behind.length + 2).map((row) => [row.projection, row.n]),
+  );
+  const age = (since: number | null) => (since === null ? null : Math.max(0, now - since));
+  const projections = PROJECTIONS.map((projection, i) => {
+    const lag = rows<{ users: number; since: number | null }>(i)[0]!;
+    const head = headRows.find((row) => row.projection === projection.name);
+    return {
+      name: projection.name,
+      users_behind: lag.users,
+      oldest_owed_age_ms: age(lag.since),
+      last_projected: head
+        ? {
+            event_id: head.event_id,
+            user_id: head.user_id,
+            revision: head.revision,
+            event_at: head.event_at,
+            projected_at: head.projected_at,
+          }
+        : null,
+      dead_letters_open: open.get(projection.name) ?? 0,
+    };
+  });
   return {
-    users_total: total,
-    users_scanned: scanned,
-    users_behind: usersBehind,
-    outbox: { backlog, oldest_age_ms: oldest === null ? null : Math.max(0, Date.now() - oldest) },
-    dead_letters: [...(await openDeadLetters(env.DB)).values()].reduce((a, b) => a + b, 0),
+    projections,
+    users_behind: owed.users,
+    outbox: { backlog: owed.events, users: owed.users, oldest_age_ms: age(owed.since) },
+    dead_letters: [...open.values()].reduce((a, b) => a + b, 0),
   };
+}
+
+interface HeadRow {
+  projection: string;
+  event_id: string;
+  user_id: string;
+  revision: number;
+  event_at: string;
+  projected_at: string;
 }

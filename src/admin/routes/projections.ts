@@ -1,54 +1,79 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
-import { REBUILD_NAME, RebuildProgress } from "../../read/projection-rebuild";
+import { RebuildProgress, rebuildJob } from "../../read/projection-rebuild";
 import { projectionStatus } from "../../read/projection-status";
+import { PROJECTION_NAMES } from "../../read/projections";
 import { adminRoute } from "../auth";
 
 const Progress = RebuildProgress.openapi("RebuildProgress");
+const Projection = z
+  .enum(PROJECTION_NAMES as [string, ...string[]])
+  .optional()
+  .openapi({ description: `One of ${PROJECTION_NAMES.join(", ")}; without it, every projection` });
+
+const LastProjected = z
+  .object({
+    event_id: z.string(),
+    user_id: z.string(),
+    revision: z.number().int(),
+    event_at: z.string(),
+    projected_at: z.string(),
+  })
+  .nullable();
+
+const Status = z
+  .object({
+    projections: z.array(
+      z.object({
+        name: z.string(),
+        users_behind: z.number().int().openapi({ description: "Users with a published event it does not hold" }),
+        oldest_owed_age_ms: z.number().nullable().openapi({ description: "How long its oldest owed event waits" }),
+        last_projected: LastProjected,
+        dead_letters_open: z.number().int(),
+      }),
+    ),
+    users_behind: z.number().int().openapi({ description: "Users some projection is behind on" }),
+    outbox: z.object({
+      backlog: z.number().int().openapi({ description: "Events published and not yet in every projection" }),
+      users: z.number().int(),
+      oldest_age_ms: z.number().nullable(),
+    }),
+    dead_letters: z.number().int().openapi({ description: "Open dead letters, all projections" }),
+  })
+  .openapi("ProjectionStatus");
 
 const status = adminRoute({
   method: "get",
   path: "/status",
-  summary: "Read-model lag: outbox backlog and its oldest entry, users behind, dead letters",
-  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }) },
-  responses: {
-    ...jsonResponse(
-      z.object({
-        users_total: z.number().int(),
-        users_scanned: z.number().int(),
-        users_behind: z.number().int(),
-        outbox: z.object({ backlog: z.number().int(), oldest_age_ms: z.number().nullable() }),
-        dead_letters: z.number().int(),
-      }),
-      "Projection status",
-    ),
-    ...errors(401, 403),
-  },
+  summary: "Per projection: users behind, oldest owed event, last projected, open dead letters; and the outbox backlog",
+  responses: { ...jsonResponse(Status, "Projection status"), ...errors(401, 403) },
 });
 
 const startRebuild = adminRoute({
   method: "post",
   path: "/rebuild",
-  summary: "Rebuild every read model from every stream; resumes a running rebuild unless restart=true",
-  request: { query: z.object({ restart: z.enum(["true", "false"]).default("false") }) },
-  responses: { ...jsonResponse(Progress, "Rebuild started or resumed"), ...errors(401, 403) },
+  summary: "Rebuild a projection (or all) from every stream, removing rows without one; resumes unless restart=true",
+  request: { query: z.object({ restart: z.enum(["true", "false"]).default("false"), projection: Projection }) },
+  responses: { ...jsonResponse(Progress, "Rebuild started or resumed"), ...errors(401, 403, 422) },
 });
 
 const rebuildProgress = adminRoute({
   method: "get",
   path: "/rebuild",
-  summary: "Progress of the rebuild: users done/total, events per second",
-  responses: { ...jsonResponse(Progress, "Progress"), ...errors(401, 403) },
+  summary: "Progress of a projection's (or the full) rebuild: users done/total, events per second, ghosts removed",
+  request: { query: z.object({ projection: Projection }) },
+  responses: { ...jsonResponse(Progress, "Progress"), ...errors(401, 403, 422) },
 });
 
-/** `/admin/projections`: how far the read model is behind, and its full rebuild. */
+/** `/admin/projections`: how far each read model is behind, and its rebuild. */
 export const projections = createRouter()
-  .openapi(status, async (c) => c.json(await projectionStatus(c.env, c.req.valid("query").limit), 200))
+  .openapi(status, async (c) => c.json(await projectionStatus(c.env), 200))
   .openapi(startRebuild, async (c) => {
-    const restart = c.req.valid("query").restart === "true";
-    return c.json(await c.env.PROJECTION_REBUILD.getByName(REBUILD_NAME).start(restart), 200);
+    const { restart, projection } = c.req.valid("query");
+    return c.json(await rebuildJob(c.env, projection ?? null).start(restart === "true", projection ?? null), 200);
   })
-  .openapi(rebuildProgress, async (c) =>
-    c.json(await c.env.PROJECTION_REBUILD.getByName(REBUILD_NAME).progress(), 200),
-  );
+  .openapi(rebuildProgress, async (c) => {
+    const { projection } = c.req.valid("query");
+    return c.json(await rebuildJob(c.env, projection ?? null).progress(), 200);
+  });

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { runCommand } from "../../http/commands";
 import { createRouter } from "../../http/router";
 import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonResponse } from "../../http/schemas";
-import { readWholeStream, rebuildRows } from "../../read/replay";
+import { readWholeStream, rebuildUsers } from "../../read/replay";
 import { adminRoute } from "../auth";
 
 const field = z.string().max(150);
@@ -102,6 +102,6 @@ export const adminUsers = createRouter()
   })
   .openapi(replay, async (c) => {
     const { user_id } = c.req.valid("param");
-    const { events } = await rebuildRows(c.env, [user_id]);
+    const { events } = await rebuildUsers(c.env, [user_id]);
     return c.json({ user_id, events }, 200);
   });

@@ -95,7 +95,7 @@ function rowParams(row: AuditRow) {
 
 export const auditProjection: Projection<AuditState | null> = {
   name: NAME,
-  checkpointSql: `(SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?1)`,
+  checkpointSql: (user) => `(SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ${user})`,
 
   async load(db, userIds) {
     const orm = drizzle(db);

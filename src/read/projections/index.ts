@@ -23,8 +23,8 @@ export interface Step {
 
 export interface Projection<S = unknown> {
   name: string;
-  /** A scalar SQL expression: this projection's checkpoint of the user bound as `?1` (NULL if none). */
-  checkpointSql: string;
+  /** A scalar SQL expression: this projection's checkpoint of the user `user` (an SQL expression), NULL if none. */
+  checkpointSql(user: string): string;
   load(db: D1Database, userIds: string[]): Promise<Map<string, Checkpoint<S>>>;
   /**
    * The step for `events`, the user's events right after `from` in order (never empty). `delivered`
@@ -40,7 +40,7 @@ export interface Projection<S = unknown> {
   ): Step;
   /** Statements that make the user's part equal to its whole stream (empty: no stream, a ghost). */
   rebuild(db: D1Database, userId: string, stream: PublicEvent[]): D1PreparedStatement[];
-  /** Statements that remove every row of users in (`after`, `upTo`] (`upTo` null: no bound) but `keep`. */
+  /** The users with rows in this projection whose ids are in (`after`, `upTo`] (`upTo` null: no bound). */
   userIdsBetween(db: D1Database, after: string, upTo: string | null): Promise<string[]>;
 }
 

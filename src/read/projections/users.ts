@@ -4,19 +4,12 @@ import { ERASED, type PublicEvent } from "../../domain/events";
 import { welcomeEmail } from "../mail";
 import { deadLetterFailures, deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "../schema";
 import { projectUser } from "../user-projection";
+import { upsertUserRows } from "../queries";
 import { statement } from "../statement";
 import type { Checkpoint, Projection, Step } from "./index";
 
 /** D1 allows 100 bound parameters per statement. */
 const IDS_PER_QUERY = 90;
-
-const UPSERT_FORWARD = `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (id) DO UPDATE SET username = excluded.username, email = excluded.email,
-    first_name = excluded.first_name, last_name = excluded.last_name, role = excluded.role,
-    status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
-    deleted_at = excluded.deleted_at, revision = excluded.revision
-  WHERE users.revision <= excluded.revision`;
 
 /**
  * The `users` table: the row of each user as the pure `projectUser` folds it. The row's `revision`
@@ -25,7 +18,7 @@ const UPSERT_FORWARD = `INSERT INTO users (id, username, email, first_name, last
  */
 export const usersProjection: Projection<UserRow | null> = {
   name: "users",
-  checkpointSql: "(SELECT revision FROM users WHERE id = ?1)",
+  checkpointSql: (user) => `(SELECT revision FROM users WHERE id = ${user})`,
 
   async load(db, userIds) {
     const orm = drizzle(db);
@@ -82,21 +75,7 @@ export const usersProjection: Projection<UserRow | null> = {
     if (!row) return [db.prepare("DELETE FROM users WHERE id = ?").bind(userId)];
     return [
       // A row only moves forward: the live projector may have applied a newer event meanwhile.
-      db
-        .prepare(UPSERT_FORWARD)
-        .bind(
-          row.id,
-          row.username,
-          row.email,
-          row.firstName,
-          row.lastName,
-          row.role,
-          row.status,
-          row.createdAt,
-          row.updatedAt,
-          row.deletedAt,
-          row.revision,
-        ),
+      ...upsertUserRows(db, [row]),
       ...(row.status === "erased" ? forgetErased(db, userId) : []),
     ];
   },

@@ -1,0 +1,99 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import type { RebuildProgress } from "../../src/read/projection-rebuild";
+import { adminSession, call, createUser } from "../support/api";
+
+let admin: { id: string; token: string; username: string };
+beforeAll(async () => {
+  admin = await adminSession();
+});
+
+async function rebuild(projection: string | null): Promise<RebuildProgress> {
+  const query = projection ? `?projection=${projection}&restart=true` : "?restart=true";
+  const started = await call<RebuildProgress>("POST", `/admin/projections/rebuild${query}`, { token: admin.token });
+  expect(started.status).toBe(200);
+  expect(started.body).toMatchObject({ status: "running", projection });
+  const stub = env.PROJECTION_REBUILD.getByName(projection ? `read-model:${projection}` : "read-model");
+  const progressPath = `/admin/projections/rebuild${projection ? `?projection=${projection}` : ""}`;
+  let done: RebuildProgress | undefined;
+  await vi.waitUntil(
+    async () => {
+      await runDurableObjectAlarm(stub);
+      done = (await call<RebuildProgress>("GET", progressPath, { token: admin.token })).body;
+      return done.status === "done";
+    },
+    { timeout: 20_000, interval: 10 },
+  );
+  return done!;
+}
+
+/** A read-model row (and audit entry) for a user that has no stream at all. */
+async function plantGhost(): Promise<string> {
+  const id = crypto.randomUUID();
+  const at = "2030-01-01T00:00:00.000Z";
+  await env.DB.batch([
+    env.DB.prepare(
+      `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, revision)
+       VALUES (?, ?, ?, 'Ghost', 'Row', 'user', 'active', ?, ?, 1)`,
+    ).bind(id, `ghost${id.slice(0, 8)}`, `ghost${id.slice(0, 8)}@example.com`, at, at),
+    env.DB.prepare(
+      `INSERT INTO audit_log (event_id, user_id, event_type, revision, timestamp, username, email)
+       VALUES (?, ?, 'USER_CREATED', 1, ?, 'ghost', 'ghost@example.com')`,
+    ).bind(crypto.randomUUID(), id, at),
+    env.DB.prepare("INSERT INTO checkpoints VALUES ('audit', ?, 1, '{}')").bind(id),
+  ]);
+  return id;
+}
+
+const count = async (sql: string, id: string) => (await env.DB.prepare(sql).bind(id).first<{ n: number }>())!.n;
+const usersRows = (id: string) => count("SELECT COUNT(*) AS n FROM users WHERE id = ?", id);
+const auditRows = (id: string) => count("SELECT COUNT(*) AS n FROM audit_log WHERE user_id = ?", id);
+
+describe("a rebuild makes each projection equal to its streams", () => {
+  it("removes rows without a stream, and keeps every real user", async () => {
+    const real = await createUser(admin.token);
+    await vi.waitUntil(async () => (await usersRows(real.id)) === 1 && (await auditRows(real.id)) === 1, {
+      timeout: 10_000,
+    });
+    const ghost = await plantGhost();
+    const listed = await call<{ count: number }>("GET", `/v1/users/?username=ghost${ghost.slice(0, 8)}`, {
+      token: admin.token,
+    });
+    expect(listed.body.count).toBe(1);
+
+    const done = await rebuild(null);
+
+    expect(done.ghosts_removed).toBeGreaterThanOrEqual(1);
+    expect(await usersRows(ghost)).toBe(0);
+    expect(await auditRows(ghost)).toBe(0);
+    expect(await usersRows(real.id)).toBe(1);
+    expect(await auditRows(real.id)).toBe(1);
+    const after = await call<{ count: number }>("GET", `/v1/users/?username=ghost${ghost.slice(0, 8)}`, {
+      token: admin.token,
+    });
+    expect(after.body.count).toBe(0);
+  });
+
+  it("rebuilds one projection alone: a ghost in the audit log goes, the users table is not touched", async () => {
+    const ghost = await plantGhost();
+    await env.DB.prepare("DELETE FROM users WHERE id = ?").bind(ghost).run();
+    const real = await createUser(admin.token);
+    await vi.waitUntil(async () => (await auditRows(real.id)) === 1, { timeout: 10_000 });
+    // A lost audit entry of a real user comes back from its stream.
+    await env.DB.prepare("DELETE FROM audit_log WHERE user_id = ?").bind(real.id).run();
+    const usersBefore = await env.DB.prepare("SELECT * FROM users ORDER BY id").all();
+
+    const done = await rebuild("audit");
+
+    expect(done).toMatchObject({ projection: "audit", status: "done" });
+    expect(await auditRows(ghost)).toBe(0);
+    expect(await auditRows(real.id)).toBe(1);
+    expect((await env.DB.prepare("SELECT * FROM users ORDER BY id").all()).results).toEqual(usersBefore.results);
+  });
+
+  it("refuses a projection that does not exist", async () => {
+    const res = await call("POST", "/admin/projections/rebuild?projection=nope", { token: admin.token });
+    expect(res.status).toBe(422);
+  });
+});
