@@ -2,6 +2,7 @@ import { createRouter } from "../http/router";
 import { bootstrap } from "./routes/bootstrap";
 import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
+import { audit } from "./routes/audit";
 import { projections } from "./routes/projections";
 import { adminUsers } from "./routes/users";
 
@@ -11,4 +12,5 @@ export const admin = createRouter()
   .route("/projections", projections)
   .route("/dead-letters", deadLetters)
   .route("/events", adminEvents)
+  .route("/audit", audit)
   .route("/bootstrap", bootstrap);

@@ -1,0 +1,93 @@
+import { z } from "@hono/zod-openapi";
+import { eventSchemas, type EventType } from "../../domain/events";
+import { ApiError } from "../../http/errors";
+import { createRouter } from "../../http/router";
+import { errors, jsonResponse } from "../../http/schemas";
+import { decodeCursor, encodeCursor, queryAuditLog } from "../../read/audit-log";
+import { adminRoute } from "../auth";
+
+const instant = z
+  .string()
+  .refine((value) => !Number.isNaN(Date.parse(value)), "Input should be a valid datetime")
+  .transform((value) => new Date(value).toISOString());
+
+const AuditQuery = z.object({
+  user_id: z.uuid().optional(),
+  username: z.string().min(1).max(150).optional(),
+  email: z.string().min(1).max(254).optional(),
+  actor: z.string().min(1).max(150).optional().openapi({ description: "The acting user's id or username" }),
+  event_type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]).optional(),
+  from: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
+  to: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(500).optional().openapi({ description: "`next_cursor` of the previous page" }),
+});
+
+const AuditEntry = z
+  .object({
+    event_id: z.string(),
+    user_id: z.string(),
+    event_type: z.string(),
+    revision: z.number().int(),
+    timestamp: z.string(),
+    actor_id: z.string().nullable(),
+    actor_username: z.string().nullable(),
+    reason: z.string().nullable(),
+    request_id: z.string().nullable(),
+    username: z.string().openapi({ description: "The user's username as of this event" }),
+    email: z.string().openapi({ description: "The user's email as of this event" }),
+  })
+  .openapi("AuditEntry");
+
+const list = adminRoute({
+  method: "get",
+  path: "/",
+  summary: 'Every user\'s events, newest first, naming the user as of each event ("who deleted sarah, and when")',
+  request: { query: AuditQuery },
+  responses: {
+    ...jsonResponse(
+      z.object({ results: z.array(AuditEntry), next_cursor: z.string().nullable() }).openapi("AuditPage"),
+      "Audit entries",
+    ),
+    ...errors(401, 403, 422),
+  },
+});
+
+/** `/admin/audit`: the audit log, a read model over every user's events. */
+export const audit = createRouter().openapi(list, async (c) => {
+  const query = c.req.valid("query");
+  const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  if (cursor === null) {
+    throw new ApiError(422, {
+      error: "Request Validation Error",
+      message: "Request validation failed",
+      type: "RequestValidationError",
+      details: [{ loc: ["query", "cursor"], msg: "Not a cursor returned by this endpoint", type: "value_error" }],
+    });
+  }
+  const { rows, next } = await queryAuditLog(c.env.DB, {
+    userId: query.user_id,
+    username: query.username,
+    email: query.email,
+    actor: query.actor,
+    eventType: query.event_type,
+    from: query.from,
+    to: query.to,
+    limit: query.limit,
+    cursor,
+  });
+  const results = rows.map((row) => ({
+    event_id: row.eventId,
+    user_id: row.userId,
+    event_type: row.eventType,
+    revision: row.revision,
+    timestamp: row.timestamp,
+    actor_id: row.actorId,
+    actor_username: row.actorUsername,
+    reason: row.reason,
+    request_id: row.requestId,
+    username: row.username,
+    email: row.email,
+  }));
+  return c.json({ results, next_cursor: next ? encodeCursor(next) : null }, 200);
+});
