@@ -164,16 +164,6 @@ export async function listDeadLetters(db: D1Database, filters: LetterFilters): P
   }));
 }
 
-/** Open letters per projection (null: failed before any projection wrote). */
-export async function openDeadLetters(db: D1Database): Promise<Map<string | null, number>> {
-  const rows = await drizzle(db)
-    .select({ projection: deadLetters.projection, n: sql<number>`count(*)` })
-    .from(deadLetters)
-    .where(eq(deadLetters.state, "open"))
-    .groupBy(deadLetters.projection);
-  return new Map(rows.map((row) => [row.projection, row.n]));
-}
-
 export type RedriveOutcome = "redriven" | "not_found" | "resolved";
 
 /** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved one is refused. */

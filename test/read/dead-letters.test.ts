@@ -153,3 +153,44 @@ describe("the error behind a dead letter", () => {
     expect(await deadLettersOf(userId)).toEqual(recorded);
   });
 });
+
+describe("the dead-letter list over HTTP", () => {
+  it("filters by user and state, shows each letter's history, and refuses to redrive a resolved one", async () => {
+    const userId = crypto.randomUUID();
+    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    // Revision 3 without 2, for a user with no object to fill the gap from: fails on every delivery.
+    const orphan = userEvent(userId, 3, "USER_SUSPENDED");
+    await projectBatch([fakeMessage(orphan, { attempts: FINAL_ATTEMPT })], env, mailSpy());
+
+    type Listed = DeadLetter & { state: string; exhaustions: number; history: unknown[]; projection: string | null };
+    const list = async (query: string) => {
+      const res = await call<{ results: Listed[]; next_cursor: number | null }>(
+        "GET",
+        `/admin/dead-letters?user_id=${userId}&${query}`,
+        { token },
+      );
+      expect(res.status).toBe(200);
+      return res.body.results;
+    };
+    const [open] = await list("state=open");
+    expect(open).toMatchObject({ revision: 3, state: "open", exhaustions: 1, projection: null });
+    expect(open!.history).toHaveLength(1);
+    expect(await list("state=resolved")).toEqual([]);
+
+    // The missing event arrives: the user is projected past the letter, which is resolved with it.
+    await projectBatch(
+      [fakeMessage(userEvent(userId, 2, "USER_UPDATED", { first_name: "Late" })), fakeMessage(orphan)],
+      env,
+      mailSpy(),
+    );
+    expect(await userRow(userId)).toMatchObject({ status: "suspended", revision: 3 });
+    expect(await list("state=open")).toEqual([]);
+    const [resolved] = await list("state=resolved");
+    expect(resolved).toMatchObject({ id: open!.id, state: "resolved" });
+    expect((await list("state=all")).map((l) => l.id)).toEqual([open!.id]);
+
+    const redrive = await call("POST", `/admin/dead-letters/${open!.id}/redrive`, { token });
+    expect(redrive.status).toBe(409);
+    expect(redrive.body).toMatchObject({ error: "Resource Conflict", type: "DeadLetterResolved" });
+  });
+});

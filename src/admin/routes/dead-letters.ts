@@ -1,9 +1,11 @@
 import { z } from "@hono/zod-openapi";
-import { httpError } from "../../http/errors";
+import { ApiError, httpError } from "../../http/errors";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { listDeadLetters, redriveDeadLetter } from "../../read/dead-letters";
 import { adminRoute } from "../auth";
+
+const State = z.enum(["open", "redriven", "resolved"]);
 
 const DeadLetter = z
   .object({
@@ -11,49 +13,92 @@ const DeadLetter = z
     message_id: z.string(),
     aggregate_id: z.string().nullable(),
     revision: z.number().int().nullable(),
+    projection: z.string().nullable().openapi({ description: "The projection that failed; null before any wrote" }),
+    state: State,
+    exhaustions: z.number().int().openapi({ description: "Times the event used up its retries" }),
+    attempts: z.number().int().openapi({ description: "Deliveries over every exhaustion" }),
+    first_error: z.string().nullable(),
+    first_failed_at: z.string().nullable(),
+    error: z.string().openapi({ description: "The latest failure's error" }),
+    failed_at: z.string().openapi({ description: "The latest failure's time" }),
+    redriven_at: z.string().nullable(),
+    resolved_at: z.string().nullable(),
+    history: z.array(z.object({ failed_at: z.string(), error: z.string(), attempts: z.number().int() })),
     body: z.string(),
-    error: z.string(),
-    attempts: z.number().int(),
-    failed_at: z.string(),
   })
   .openapi("DeadLetter");
 
 const list = adminRoute({
   method: "get",
   path: "/",
-  summary: "Events the projector gave up on, newest first, with the error",
-  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }) },
-  responses: { ...jsonResponse(z.object({ results: z.array(DeadLetter) }), "Dead letters"), ...errors(401, 403) },
+  summary: "Events the projector gave up on, newest first, each with its failures",
+  request: {
+    query: z.object({
+      state: z.enum(["open", "redriven", "resolved", "all"]).default("open"),
+      user_id: z.uuid().optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+      cursor: z.coerce.number().int().min(1).optional().openapi({ description: "`next_cursor` of the previous page" }),
+    }),
+  },
+  responses: {
+    ...jsonResponse(
+      z.object({ results: z.array(DeadLetter), next_cursor: z.number().int().nullable() }),
+      "Dead letters",
+    ),
+    ...errors(401, 403, 422),
+  },
 });
 
 const redrive = adminRoute({
   method: "post",
   path: "/{id}/redrive",
-  summary: "Send one dead letter back through the projector",
+  summary: "Send one dead letter back through the projector; a resolved one is refused (409)",
   request: { params: z.object({ id: z.coerce.number().int().min(1) }) },
-  responses: { ...jsonResponse(z.object({ message: z.string() }), "Re-driven"), ...errors(400, 401, 403, 404) },
+  responses: { ...jsonResponse(z.object({ message: z.string() }), "Re-driven"), ...errors(400, 401, 403, 404, 409) },
 });
 
-/** `/admin/dead-letters`: what the projector gave up on. */
+/** `/admin/dead-letters`: what the projector gave up on, and its history. */
 export const deadLetters = createRouter()
   .openapi(list, async (c) => {
-    const rows = await listDeadLetters(c.env.DB, { state: "open", limit: c.req.valid("query").limit });
+    const query = c.req.valid("query");
+    const rows = await listDeadLetters(c.env.DB, {
+      state: query.state === "all" ? undefined : query.state,
+      userId: query.user_id,
+      before: query.cursor,
+      limit: query.limit,
+    });
     const results = rows.map((row) => ({
       id: row.id,
       message_id: row.messageId,
       aggregate_id: row.aggregateId,
       revision: row.revision,
-      body: row.body,
-      error: row.error,
+      projection: row.projection,
+      state: row.state,
+      exhaustions: row.exhaustions,
       attempts: row.attempts,
+      first_error: row.firstError,
+      first_failed_at: row.firstFailedAt,
+      error: row.error,
       failed_at: row.failedAt,
+      redriven_at: row.redrivenAt,
+      resolved_at: row.resolvedAt,
+      history: row.history.map((h) => ({ failed_at: h.failedAt, error: h.error, attempts: h.attempts })),
+      body: row.body,
     }));
-    return c.json({ results }, 200);
+    const next = rows.length === query.limit ? (rows[rows.length - 1]?.id ?? null) : null;
+    return c.json({ results, next_cursor: next }, 200);
   })
   .openapi(redrive, async (c) => {
     const { id } = c.req.valid("param");
-    if ((await redriveDeadLetter(c.env.DB, c.env.EVENTS, id)) === "not_found") {
-      throw httpError(404, "Dead letter not found");
+    const outcome = await redriveDeadLetter(c.env.DB, c.env.EVENTS, id);
+    if (outcome === "not_found") throw httpError(404, "Dead letter not found");
+    if (outcome === "resolved") {
+      throw new ApiError(409, {
+        error: "Resource Conflict",
+        message: `Dead letter ${id} is resolved: its event is already projected, there is nothing to redrive`,
+        type: "DeadLetterResolved",
+        details: { id, state: "resolved" },
+      });
     }
     return c.json({ message: "Dead letter re-driven" }, 200);
   });
