@@ -27,7 +27,8 @@ export interface Metric {
   ms: number;
 }
 
-export function metric(env: Pick<Env, "METRICS">, point: Metric, fields: Fields = {}): void {
+/** Writes the data point, and logs it as `msg` with `fields` (the request id, the user …). */
+export function metric(env: Pick<Env, "METRICS">, point: Metric, fields: Fields = {}, msg = "metric"): void {
   try {
     env.METRICS?.writeDataPoint({
       indexes: [point.kind],
@@ -38,5 +39,5 @@ export function metric(env: Pick<Env, "METRICS">, point: Metric, fields: Fields 
     // Metrics never fail the work they measure.
     log("warn", "metric not written", { error: String(error) });
   }
-  log("info", "metric", { ...point, ...fields });
+  log(point.outcome === "error" ? "error" : "info", msg, { ...point, ...fields });
 }

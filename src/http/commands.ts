@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { config } from "../config";
-import type { CommandInput, CommandRequest } from "../write/protocol";
+import { metric } from "../observability";
+import type { CommandInput, CommandRequest, CommandResult } from "../write/protocol";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
 
@@ -38,7 +39,26 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   if (key) request.idempotency = { key, fingerprint: await fingerprint(c, options.body) };
   if (options.role) request.role = options.role;
 
-  const result = await c.env.USER_STREAM.getByName(options.userId).execute(request);
+  const started = Date.now();
+  let outcome = "error";
+  try {
+    const result = await c.env.USER_STREAM.getByName(options.userId).execute(request);
+    outcome = result.ok ? (result.replayed ? "replayed" : "ok") : result.rejection.code;
+    return answer(c, options, result);
+  } finally {
+    // Every command, whatever its end: one data point, and one log line with its request id.
+    const point = {
+      kind: "command",
+      subject: options.input.type,
+      outcome,
+      count: 1,
+      ms: Date.now() - started,
+    } as const;
+    metric(c.env, point, { request_id: c.var.requestId, user_id: options.userId }, "command");
+  }
+}
+
+function answer(c: Context<AppEnv>, options: CommandOptions, result: CommandResult) {
   if (!result.ok) throw rejectionError(result.rejection, options.userId);
   c.header("ETag", `"${result.revision}"`);
   if (result.replayed) c.header("Idempotent-Replayed", "true");
