@@ -1,0 +1,187 @@
+// Crash drill: writers update users through the local server, the server's whole process group is
+// killed with SIGKILL mid-load, and a new server starts on the same `.wrangler` state. Reports how
+// long the read model took to hold every acknowledged command's event, with no manual step, and
+// checks that it does. The baseline, measured in the same run, is the same load ended cleanly
+// (no crash): how long the read model takes to catch up when nothing is lost.
+//
+//   npm run bench:crash -- [--rounds 3] [--users 40] [--writers 16] [--load-ms 4000] [--timeout-ms 120000]
+import {
+  args,
+  createUsers,
+  now,
+  report,
+  request,
+  round,
+  run,
+  setupAdmin,
+  sleep,
+  startServer,
+  stopServer,
+  verdict,
+} from "./lib.mjs";
+
+const opts = args({ rounds: 3, users: 40, writers: 16, loadMs: 4000, timeoutMs: 120_000 });
+
+/**
+ * Concurrent writers, each updating random users until `stop()`. Only a 200 is an acknowledgement;
+ * for each user the highest acknowledged revision is kept (a failed or cut-off request promised nothing).
+ */
+function startLoad(server, token, users) {
+  const acked = new Map();
+  let running = true;
+  let sent = 0;
+  let ok = 0;
+  const writer = async (w) => {
+    let i = 0;
+    while (running) {
+      const user = users[(w * 7919 + i++) % users.length];
+      sent += 1;
+      try {
+        const r = await request(server.url, "PUT", `/v1/users/${user.id}/`, {
+          token,
+          body: { first_name: `w${w}i${i}` },
+          timeoutMs: 5_000,
+        });
+        if (r.status === 200) {
+          ok += 1;
+          acked.set(user.id, Math.max(acked.get(user.id) ?? 0, r.body.revision));
+        }
+      } catch {
+        // the server went away mid-request: not acknowledged
+        if (running) await sleep(20);
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: opts.writers }, (_, w) => writer(w)));
+  return {
+    acked,
+    stop: async () => {
+      running = false;
+      await done;
+      return { sent, ok };
+    },
+  };
+}
+
+/**
+ * Polls the read model until every acknowledged revision is there. Returns the ms taken (null on
+ * timeout), what was still missing then, and what the first look found missing: the acknowledged
+ * events the crash left out of the read model.
+ */
+async function converge(server, token, acked) {
+  const t0 = now();
+  const deadline = Date.now() + opts.timeoutMs;
+  let pending = [...acked.entries()];
+  let first = null;
+  while (pending.length > 0) {
+    if (Date.now() > deadline) {
+      console.error(`still missing after ${opts.timeoutMs} ms: ${JSON.stringify(pending)}`);
+      return { ms: null, missing: pending.length, first };
+    }
+    const still = [];
+    let events = 0;
+    for (const [id, revision] of pending) {
+      try {
+        const r = await request(server.url, "GET", `/v1/users/${id}/`, { token, timeoutMs: 5_000 });
+        const projected = r.status === 200 ? r.body.user.revision : 0;
+        if (projected < revision) {
+          still.push([id, revision]);
+          events += revision - projected;
+        }
+      } catch {
+        still.push([id, revision]);
+      }
+    }
+    first ??= { users: still.length, events };
+    pending = still;
+    if (pending.length > 0) await sleep(100);
+  }
+  return { ms: now() - t0, missing: 0, first };
+}
+
+/** Every acknowledged revision is in the user's own stream too (the write side kept its promise). */
+async function streamsHold(server, token, acked) {
+  let short = 0;
+  for (const [id, revision] of acked) {
+    const r = await request(server.url, "GET", `/v1/users/${id}/?consistency=strong`, { token });
+    if (!(r.status === 200 && r.body.user.revision >= revision)) short += 1;
+  }
+  return short;
+}
+
+run("crash-drill", 30 * 60_000, async () => {
+  let server = await startServer({ quiet: true });
+  console.error(`wrangler dev up on ${server.url} (state ${server.dir})`);
+  let admin = await setupAdmin(server);
+  const users = await createUsers(server, admin.token, opts.users);
+
+  // Baseline: the same load, ended without a crash.
+  const baseLoad = startLoad(server, admin.token, users);
+  await sleep(opts.loadMs);
+  const baseCounts = await baseLoad.stop();
+  const base = await converge(server, admin.token, baseLoad.acked);
+  console.error(`baseline: ${baseCounts.ok} acknowledged, caught up in ${Math.round(base.ms)} ms`);
+
+  const rounds = [];
+  for (let r = 1; r <= opts.rounds; r++) {
+    const load = startLoad(server, admin.token, users);
+    await sleep(opts.loadMs);
+    // kill -9 of wrangler and workerd together, mid-load, then a new server on the same state.
+    process.kill(-server.child.pid, "SIGKILL");
+    const killedAt = now();
+    const counts = await load.stop();
+    const { dir, vars } = server;
+    await stopServer(server, { keepDir: true });
+    server = await startServer({ dir, vars, quiet: true });
+    const upMs = now() - killedAt;
+    admin = { ...admin, ...(await admin.login(server)) };
+    const result = await converge(server, admin.token, load.acked);
+    const short = await streamsHold(server, admin.token, load.acked);
+    const row = {
+      round: r,
+      acknowledged: counts.ok,
+      users_written: load.acked.size,
+      restart_ms: Math.round(upMs),
+      converged_after_restart_ms: result.ms === null ? null : Math.round(result.ms),
+      converged_after_kill_ms: result.ms === null ? null : Math.round(upMs + result.ms),
+      behind_at_restart_users: result.first?.users ?? 0,
+      behind_at_restart_events: result.first?.events ?? 0,
+      missing_in_read_model: result.missing,
+      missing_in_streams: short,
+    };
+    rounds.push(row);
+    console.error(JSON.stringify(row));
+  }
+  const all = rounds.every((row) => row.missing_in_read_model === 0 && row.missing_in_streams === 0);
+  // A failed drill keeps its state directory, to look at the objects and the D1 ledger.
+  await stopServer(server, { keepDir: !all });
+  if (!all) console.error(`state kept in ${server.dir}`);
+
+  const worst = Math.max(...rounds.map((row) => row.converged_after_restart_ms ?? Infinity));
+  report(
+    "crash-drill",
+    { options: opts, baseline_catch_up_ms: round(base.ms, 0), rounds, every_acknowledged_event_projected: all },
+    [
+      {
+        case: "baseline (no crash)",
+        acknowledged: baseCounts.ok,
+        "caught up ms": Math.round(base.ms),
+        "restart ms": "–",
+        "behind at restart (users/events)": `${base.first?.users ?? 0}/${base.first?.events ?? 0} (at load end)`,
+        missing: 0,
+        verdict: "",
+      },
+      ...rounds.map((row) => ({
+        case: `kill -9 round ${row.round}`,
+        acknowledged: row.acknowledged,
+        "caught up ms": row.converged_after_restart_ms ?? "timeout",
+        "restart ms": row.restart_ms,
+        "behind at restart (users/events)": `${row.behind_at_restart_users}/${row.behind_at_restart_events}`,
+        missing: row.missing_in_read_model,
+        verdict: verdict(row.missing_in_read_model === 0 && row.missing_in_streams === 0),
+      })),
+    ],
+  );
+  console.error(`every acknowledged event projected: ${all}; worst convergence after restart ${worst} ms`);
+  if (!all) process.exitCode = 1;
+});
