@@ -3,6 +3,7 @@ import { admin } from "./admin";
 import { config } from "./config";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
+import { sweepOwedStreams } from "./read/sweeper";
 
 export { UserStream } from "./write/user-stream";
 export { IdentityRegistry } from "./write/identity-registry";
@@ -19,4 +20,5 @@ const app = createApp().route("/admin", admin);
 export default {
   fetch: app.fetch,
   queue: consumeQueue,
+  scheduled: (_controller, env, ctx) => ctx.waitUntil(sweepOwedStreams(env)),
 } satisfies ExportedHandler<Env>;
