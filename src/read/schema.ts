@@ -28,6 +28,17 @@ export const users = sqliteTable(
 );
 export type UserRow = typeof users.$inferSelect;
 
+/**
+ * How many rows of `users` have each status, kept exact by triggers on `users` (migration
+ * 0004_user_counts_triggers.sql), whichever code path writes the rows: projector, replay, rebuild.
+ * An unfiltered list reads its `count` here instead of counting rows, so it costs the same at
+ * 100,000 users as at 1,000 (`npm run bench:list-scale`).
+ */
+export const userCounts = sqliteTable("user_counts", {
+  status: text("status").primaryKey(),
+  n: integer("n").notNull(),
+});
+
 /** Mails sent, one row per (user, kind): the primary key is what makes the welcome mail exactly-once. */
 export const sentEmails = sqliteTable(
   "sent_emails",
