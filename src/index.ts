@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { admin } from "./admin";
+import { IMPORT_MAX_BYTES } from "./admin/import";
 import { config } from "./config";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
@@ -15,7 +16,10 @@ export { LiveFeed } from "./live/feed";
 // with the variable's name (`wrangler dev` and `wrangler deploy` show the error).
 config(env);
 
-const app = createApp().route("/admin", admin);
+const app = createApp({ "/admin/import": IMPORT_MAX_BYTES }).route("/admin", admin);
+
+/** The whole API's type: `src/client.ts` derives the typed client from it. */
+export type AppType = typeof app;
 
 export default {
   fetch: app.fetch,

@@ -4,6 +4,7 @@ import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
 import { projections } from "./routes/projections";
+import { transfer } from "./routes/transfer";
 import { adminUsers } from "./routes/users";
 
 /** `/admin`: operations on the service itself, one router per resource, all behind admin auth but the bootstrap. */
@@ -13,4 +14,6 @@ export const admin = createRouter()
   .route("/dead-letters", deadLetters)
   .route("/events", adminEvents)
   .route("/audit", audit)
-  .route("/bootstrap", bootstrap);
+  .route("/bootstrap", bootstrap)
+  // `/import` and `/export`
+  .route("/", transfer);

@@ -14,9 +14,10 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /**
  * The HTTP shell (request ids, body limit, error envelope, OpenAPI document) with the public `/v1`
- * API mounted. Other routers (the admin API) are mounted by the caller: http does not know them.
+ * API mounted. Other routers (the admin API) are mounted by the caller: http does not know them,
+ * only the larger body limits of the caller's bulk routes (`largeBodies`: path → bytes).
  */
-export function createApp() {
+export function createApp(largeBodies: Record<string, number> = {}) {
   const app = createRouter();
 
   app.use(async (c, next) => {
@@ -27,25 +28,15 @@ export function createApp() {
     c.header("X-Request-Id", requestId);
   });
 
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError(413, {
-          error: "Payload Too Large",
-          message: `Request body is larger than ${MAX_BODY_BYTES} bytes`,
-          type: "PayloadTooLarge",
-        });
-      },
-    }),
-  );
+  const standard = limitBody(MAX_BODY_BYTES);
+  const large = new Map(Object.entries(largeBodies).map(([path, bytes]) => [path, limitBody(bytes)]));
+  app.use((c, next) => (large.get(c.req.path.replace(/\/$/, "")) ?? standard)(c, next));
 
   app.get("/ht", (c) => c.json({ status: "UP" }));
   // As the reference: the root sends a browser to the interactive docs.
   app.get("/", (c) => c.redirect("/docs", 307));
-  app.route("/v1/auth", authRoutes);
-  app.route("/v1/auth", tickets);
-  app.route("/v1/users", users);
+  // Chained, so that the returned type carries every route (the typed client is built on it).
+  const api = app.route("/v1/auth", authRoutes).route("/v1/auth", tickets).route("/v1/users", users);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -85,5 +76,18 @@ export function createApp() {
       500,
     );
   });
-  return app;
+  return api;
+}
+
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError(413, {
+        error: "Payload Too Large",
+        message: `Request body is larger than ${maxSize} bytes`,
+        type: "PayloadTooLarge",
+      });
+    },
+  });
 }

@@ -1,5 +1,6 @@
 import { OpenAPIHono, createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import type { Schema } from "hono/types";
 import type { AppEnv } from "./context";
 import { badRequest } from "./errors";
 import { fromZodIssues, readJsonBody, requestValidationError, type Location } from "./request-validation";
@@ -36,6 +37,12 @@ function withBodyReader(route: RouteConfig): RouteConfig {
 }
 
 export type Router = ReturnType<typeof createRouter>;
+
+/**
+ * A router that may already hold routes (`S`): a function that adds routes to one takes and returns
+ * this, so the routes' types add up and the typed client (`src/client.ts`) sees every one of them.
+ */
+export type RouterWith<S extends Schema> = OpenAPIHono<AppEnv, S>;
 
 function locationOf(target: string): Location {
   return target === "json" ? "body" : target === "query" ? "query" : target === "param" ? "path" : "header";

@@ -170,6 +170,19 @@ export class UserStream extends DurableObject<Env> {
     return readEvents(this.sql, this.aggregateId, fromRevision, limit).map(redact);
   }
 
+  /**
+   * The stream for `GET /admin/export`: as every reader sees it, with the password hashes only for
+   * a backup, and without this deployment's import marks, so that the export of a restored service
+   * is the file it was restored from.
+   */
+  exportEvents(fromRevision: number, limit: number, secrets: boolean): PublicEvent[] {
+    if (!this.aggregateId) return [];
+    return readEvents(this.sql, this.aggregateId, fromRevision, limit).map((event) => {
+      const { import_request_id: _mark, ...metadata } = event.metadata;
+      return { ...(secrets ? event : redact(event)), metadata };
+    });
+  }
+
   async authenticate(password: string): Promise<LoginResult> {
     const throttle = loginThrottle(this.sql, Date.now());
     const retryAfterSeconds = throttle.retryAfterSeconds();

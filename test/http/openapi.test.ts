@@ -45,6 +45,8 @@ describe("OpenAPI", () => {
     expect(methods("/admin/dead-letters")).toEqual(["get"]);
     expect(methods("/admin/dead-letters/{id}/redrive")).toEqual(["post"]);
     expect(methods("/admin/bootstrap/admins")).toEqual(["post"]);
+    expect(methods("/admin/import")).toEqual(["post"]);
+    expect(methods("/admin/export")).toEqual(["get"]);
     const unprotected = Object.entries(paths).flatMap(([path, operations]) =>
       Object.entries(operations)
         .filter(([, operation]) => JSON.stringify(operation.security) !== JSON.stringify([{ bearer: [] }]))

@@ -1,7 +1,8 @@
 import { requires, selfOrAdmin } from "../../auth";
 import { userRoute } from "./route";
 import { newUserId, runCommand } from "../../commands";
-import type { Router } from "../../router";
+import type { RouterWith } from "../../router";
+import type { Schema } from "hono/types";
 import {
   ChangePasswordBody,
   CommandHeaders,
@@ -65,7 +66,7 @@ const statusChange = (action: "suspend" | "reactivate") =>
 
 const reasonOf = (body: { reason?: string | undefined } | undefined) => body ?? {};
 
-export const userCommands = (router: Router) =>
+export const userCommands = <S extends Schema>(router: RouterWith<S>) =>
   router
     .openapi(createUser, async (c) => {
       const { role: _ignored, ...body } = c.req.valid("json");

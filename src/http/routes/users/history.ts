@@ -2,7 +2,8 @@ import { z } from "@hono/zod-openapi";
 import { requires, selfOrAdmin } from "../../auth";
 import { badRequest, httpError } from "../../errors";
 import { pydanticIssue } from "../../request-validation";
-import type { Router } from "../../router";
+import type { RouterWith } from "../../router";
+import type { Schema } from "hono/types";
 import { userRoute } from "./route";
 import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../../schemas";
 
@@ -47,7 +48,7 @@ const eventsRoute = userRoute({
   },
 });
 
-export const userHistory = (router: Router) =>
+export const userHistory = <S extends Schema>(router: RouterWith<S>) =>
   router
     .openapi(historyRoute, async (c) => {
       const { user_id } = c.req.valid("param");

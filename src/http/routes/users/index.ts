@@ -5,8 +5,4 @@ import { userLive } from "./live";
 import { userQueries } from "./queries";
 
 /** `/v1/users`: the commands, the read-model queries, and the history answered by each user's stream. */
-export const users = createRouter();
-userCommands(users);
-userQueries(users);
-userHistory(users);
-userLive(users);
+export const users = userLive(userHistory(userQueries(userCommands(createRouter()))));

@@ -2,7 +2,8 @@ import { z } from "@hono/zod-openapi";
 import { CLOSE } from "../../../live/protocol";
 import { httpError } from "../../errors";
 import { liveCredential, upgradeTo } from "../../live";
-import { guardedRoutes, type Router } from "../../router";
+import { guardedRoutes, type RouterWith } from "../../router";
+import type { Schema } from "hono/types";
 import { UserIdParams, errors } from "../../schemas";
 
 const closeCodes = Object.values(CLOSE)
@@ -32,7 +33,7 @@ const liveRoute = guardedRoutes(liveCredential)({
 });
 
 /** `GET /v1/users/{id}/events/live`: served by the user's own object. */
-export const userLive = (router: Router) =>
+export const userLive = <S extends Schema>(router: RouterWith<S>) =>
   router.openapi(liveRoute, async (c) => {
     const { user_id } = c.req.valid("param");
     const actor = c.var.actor;

@@ -7,7 +7,8 @@ import { requires } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
-import type { Router } from "../../router";
+import type { RouterWith } from "../../router";
+import type { Schema } from "hono/types";
 import { userRoute } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
 
@@ -55,7 +56,7 @@ const getRoute = userRoute({
   responses: { ...jsonResponse(z.object({ user: User }), "The user"), ...errors(400, 401, 403, 404, 503) },
 });
 
-export const userQueries = (router: Router) =>
+export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
   router
     .openapi(listRoute, async (c) => {
       const query = c.req.valid("query");

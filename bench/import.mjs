@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// Import: events per second of `users-cli import FILE` (the CLI, over HTTP, against `wrangler dev`)
+// for a file of reference rows (users × events each), then, in the same run and on the same data,
+// the full projection rebuild's events/s as the baseline the import should at least match.
+// Usage: npm run bench:import [-- --users 10000 --events 10 --chunk-lines 2000 --parallel 2]
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as L from "./lib.mjs";
+
+const opt = L.args({ users: 10_000, events: 10, chunkLines: 2000, parallel: 2 });
+// One real bcrypt hash (cost 4) for every user: import never verifies it, the first login would.
+const HASH = "$2b$04$XN2PVyimi/mfTMRwOHAs/.ZacDHSy.YfFATGNfUNV2mLVT/eNn./O";
+
+/** The reference's rows as `row_to_json` writes them: a USER_CREATED, then updates and a password change. */
+function referenceFile(dir) {
+  const lines = [];
+  const t0 = Date.UTC(2025, 0, 1);
+  for (let u = 0; u < opt.users; u++) {
+    const id = crypto.randomUUID();
+    for (let r = 1; r <= opt.events; r++) {
+      const timestamp = new Date(t0 + u * 60_000 + r * 1000).toISOString().replace("Z", "123+00:00");
+      const data =
+        r === 1
+          ? {
+              role: "user",
+              email: `user${u}@example.com`,
+              username: `user${u}`,
+              last_name: "L",
+              first_name: "F",
+              password_hash: HASH,
+              hashing_method: "bcrypt",
+            }
+          : r === opt.events
+            ? { password_hash: HASH, hashing_method: "bcrypt" }
+            : { email: null, last_name: null, first_name: `F${r}` };
+      const type = r === 1 ? "USER_CREATED" : r === opt.events ? "PASSWORD_CHANGED" : "USER_UPDATED";
+      lines.push(
+        JSON.stringify({
+          id: crypto.randomUUID(),
+          aggregate_id: id,
+          event_type: type,
+          timestamp,
+          version: "1",
+          revision: r,
+          data,
+          created_at: timestamp,
+          updated_at: timestamp,
+        }),
+      );
+    }
+  }
+  const file = path.join(dir, "reference-events.ndjson");
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return { file, events: lines.length };
+}
+
+function cli(server, token, configDir, argv) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--experimental-strip-types",
+        "--disable-warning=ExperimentalWarning",
+        path.join(L.ROOT, "cli", "main.ts"),
+        "--url",
+        server.url,
+        "--json",
+        ...argv,
+      ],
+      {
+        cwd: L.ROOT,
+        env: { ...process.env, USERS_API_TOKEN: token, XDG_CONFIG_HOME: configDir },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`cli exited ${code}: ${out}`)),
+    );
+  });
+}
+
+await L.run("import", 900_000, async () => {
+  const server = await L.startServer();
+  console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
+  const admin = await L.setupAdmin(server);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-import-"));
+  try {
+    const { file, events } = referenceFile(dir);
+    console.error(`${opt.users} users × ${opt.events} events = ${events} rows written`);
+
+    const t0 = L.now();
+    const summary = await cli(server, admin.token, dir, [
+      "import",
+      file,
+      "--chunk-lines",
+      String(opt.chunkLines),
+      "--parallel",
+      String(opt.parallel),
+    ]);
+    const importMs = L.now() - t0;
+    if (summary.rejected.length > 0) throw new Error(`rejected: ${JSON.stringify(summary.rejected.slice(0, 3))}`);
+    const drainedMs = await L.waitDrained(server, admin.token, { timeoutMs: 600_000, limit: opt.users + 10 });
+    const projectedMs = importMs + drainedMs;
+    const importEps = summary.imported / (importMs / 1000);
+    const projectedEps = summary.imported / (projectedMs / 1000);
+    console.error(
+      `imported ${summary.imported} in ${Math.round(importMs)} ms; projected after ${Math.round(projectedMs)} ms`,
+    );
+
+    // The baseline, same run, same data: the full rebuild of the read model.
+    const r0 = L.now();
+    await L.expectOk(server.url, "POST", "/admin/projections/rebuild?restart=true", { token: admin.token });
+    let progress;
+    for (;;) {
+      progress = (await L.expectOk(server.url, "GET", "/admin/projections/rebuild", { token: admin.token })).body;
+      if (progress.status === "done") break;
+      if (L.now() - r0 > 600_000) throw new Error("rebuild not done after 600 s");
+      await L.sleep(200);
+    }
+    const rebuildEps = progress.events_per_second ?? 0;
+
+    L.report(
+      "import",
+      {
+        options: opt,
+        rows: events,
+        imported: summary.imported,
+        skipped: summary.skipped,
+        cli_events_per_second: summary.events_per_second,
+        import_ms: L.round(importMs),
+        import_events_per_second: L.round(importEps, 0),
+        projected_ms: L.round(projectedMs),
+        import_and_projection_events_per_second: L.round(projectedEps, 0),
+        rebuild: { users: progress.users_total, events: progress.events, events_per_second: rebuildEps },
+        targets: { import_at_least_rebuild: importEps >= rebuildEps },
+      },
+      [
+        {
+          measure: "rows imported",
+          value: `${summary.imported} of ${events}`,
+          target: "all",
+          verdict: L.verdict(summary.imported === events),
+        },
+        {
+          measure: "import events/s (CLI wall clock)",
+          value: L.round(importEps, 0),
+          target: `≥ rebuild`,
+          verdict: L.verdict(importEps >= rebuildEps),
+        },
+        {
+          measure: "import + read model caught up, events/s",
+          value: L.round(projectedEps, 0),
+          target: "–",
+          verdict: "",
+        },
+        { measure: "rebuild events/s, same data (job clock)", value: rebuildEps, target: "baseline", verdict: "" },
+        {
+          measure: "import / rebuild",
+          value: `${L.round(importEps / rebuildEps, 2)}×`,
+          target: "≥ 1×",
+          verdict: L.verdict(importEps >= rebuildEps),
+        },
+      ],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

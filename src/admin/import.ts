@@ -1,0 +1,106 @@
+import { importLine, type StoredEvent } from "../domain/import";
+
+/** One request carries at most this many lines (the CLI splits bigger files) and this many bytes. */
+export const IMPORT_MAX_LINES = 5_000;
+export const IMPORT_MAX_BYTES = 8 * 1024 * 1024;
+/** Users imported at once within a request: each is one call to the user's own object. */
+const USERS_IN_PARALLEL = 32;
+
+export interface RejectedLine {
+  line: number;
+  aggregate_id: string | null;
+  error: string;
+}
+
+export interface ImportReport {
+  imported: number;
+  skipped: number;
+  rejected: RejectedLine[];
+}
+
+interface UserLines {
+  lines: number[];
+  events: StoredEvent[];
+  /** Why the user's lines are not imported, decided before its object is asked. */
+  rejectedAt: RejectedLine | null;
+}
+
+/**
+ * `POST /admin/import`: each line becomes an event (or a rejection with its line number); each
+ * user's events go to the user's own object in one call, which imports them all or none. A rejected
+ * user never blocks another. Line numbers count from 1 within the request body.
+ */
+export async function importNdjson(env: Env, body: string, importRequestId: string): Promise<ImportReport> {
+  const lines = body.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  const report: ImportReport = { imported: 0, skipped: 0, rejected: [] };
+  const users = new Map<string, UserLines>();
+  const context = { importRequestId, instant };
+  lines.forEach((text, index) => {
+    const line = index + 1;
+    if (text.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      report.rejected.push({ line, aggregate_id: null, error: "malformed line: not JSON" });
+      return;
+    }
+    const userId = aggregateIdOf(value);
+    const user = userId === null ? null : (users.get(userId) ?? { lines: [], events: [], rejectedAt: null });
+    if (user && userId) users.set(userId, user);
+    const result = importLine(value, context);
+    if (!result.ok) {
+      const rejected = { line, aggregate_id: userId, error: result.error };
+      if (user) {
+        user.lines.push(line);
+        user.rejectedAt ??= rejected;
+      } else report.rejected.push(rejected);
+      return;
+    }
+    user!.lines.push(line);
+    user!.events.push(result.event);
+  });
+
+  const queue = [...users.entries()];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const [userId, user] = next;
+      const rejectedAt = user.rejectedAt ?? (await importUser(userId, user));
+      if (rejectedAt) report.rejected.push(...rejectAll(userId, user, rejectedAt));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(USERS_IN_PARALLEL, queue.length) }, worker));
+  report.rejected.sort((a, b) => a.line - b.line);
+  return report;
+
+  async function importUser(userId: string, user: UserLines): Promise<RejectedLine | null> {
+    const result = await env.USER_STREAM.getByName(userId).importEvents(user.events);
+    if (result.ok) {
+      report.imported += result.imported;
+      report.skipped += result.skipped;
+      return null;
+    }
+    const at = user.events.findIndex((event) => event.id === result.eventId);
+    return { line: user.lines[at] ?? user.lines[0]!, aggregate_id: userId, error: result.error };
+  }
+}
+
+/** Every line of a rejected user: the one at fault with its reason, the others pointing at it. */
+function rejectAll(userId: string, user: UserLines, at: RejectedLine): RejectedLine[] {
+  return user.lines.map((line) =>
+    line === at.line
+      ? at
+      : { line, aggregate_id: userId, error: `not imported: line ${at.line} of the same user was rejected` },
+  );
+}
+
+function aggregateIdOf(value: unknown): string | null {
+  const id = (value as { aggregate_id?: unknown } | null)?.aggregate_id;
+  return typeof id === "string" && id.length > 0 && id.length <= 64 ? id : null;
+}
+
+function instant(text: string): string | null {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+}

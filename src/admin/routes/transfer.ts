@@ -1,0 +1,60 @@
+import { z } from "@hono/zod-openapi";
+import { ApiError } from "../../http/errors";
+import { createRouter } from "../../http/router";
+import { errors, jsonResponse } from "../../http/schemas";
+import { adminRoute } from "../auth";
+import { exportNdjson } from "../export";
+import { IMPORT_MAX_LINES, importNdjson } from "../import";
+
+export const ImportReport = z
+  .object({
+    imported: z.number().int().openapi({ description: "Events appended" }),
+    skipped: z.number().int().openapi({ description: "Events the streams already held (same id, same revision)" }),
+    rejected: z.array(
+      z.object({
+        line: z.number().int().openapi({ description: "Line number in this request's body, from 1" }),
+        aggregate_id: z.string().nullable(),
+        error: z.string(),
+      }),
+    ),
+  })
+  .openapi("ImportReport");
+
+const ndjson = (description: string) => ({
+  description,
+  content: { "application/x-ndjson": { schema: z.string() } },
+});
+
+const importRoute = adminRoute({
+  method: "post",
+  path: "/import",
+  summary: `Import events (NDJSON, at most ${IMPORT_MAX_LINES} lines): lines of our export or rows of the reference's user_event_stream`,
+  request: { body: { required: true, ...ndjson("One event or reference row per line") } },
+  responses: { ...jsonResponse(ImportReport, "What was imported, skipped and rejected"), ...errors(401, 403, 413) },
+});
+
+const exportRoute = adminRoute({
+  method: "get",
+  path: "/export",
+  summary: "Every user's stream as NDJSON, oldest first per user; ?secrets=include adds the password hashes (a backup)",
+  request: { query: z.object({ secrets: z.enum(["include", "redact"]).default("redact") }) },
+  responses: { 200: { description: "One event per line (application/x-ndjson)" }, ...errors(401, 403, 422) },
+});
+
+export const transfer = createRouter()
+  .openapi(importRoute, async (c) => {
+    // Decoded here: workerd warns on `.text()` of a body whose type is not text/*.
+    const body = new TextDecoder().decode(await c.req.arrayBuffer());
+    const lines = body.split("\n").length - (body.endsWith("\n") ? 1 : 0);
+    if (lines > IMPORT_MAX_LINES) throw tooLarge(`at most ${IMPORT_MAX_LINES} lines per request; split the file`);
+    return c.json(await importNdjson(c.env, body, c.var.requestId), 200);
+  })
+  .openapi(exportRoute, (c) => {
+    const secrets = c.req.valid("query").secrets === "include";
+    const headers = { "Content-Type": "application/x-ndjson", "Cache-Control": "no-store" };
+    return c.body(exportNdjson(c.env, secrets), 200, headers);
+  });
+
+function tooLarge(message: string) {
+  return new ApiError(413, { error: "Payload Too Large", message, type: "PayloadTooLarge" });
+}

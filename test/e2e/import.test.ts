@@ -1,0 +1,200 @@
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import referenceRows from "../fixtures/reference-rows.ndjson?raw";
+import rejectedRows from "../fixtures/reference-rows-rejected.ndjson?raw";
+import { FIXTURE } from "../support/import-fixtures";
+import { adminSession, call } from "../support/api";
+import type { EventsPageBody, UserView } from "../support/types";
+
+/**
+ * `POST /admin/import` with a file of the reference's `user_event_stream` rows (written for this
+ * test as `row_to_json` writes them): alice is created, updated with null fields and changes her
+ * password; bob is deleted; a later user takes the name "Bob"; carol changes her email. Then the
+ * streams, the read model through the real queue, history at the rows' own times, logins with the
+ * old passwords, and a second import that changes nothing.
+ */
+
+let admin: string;
+let importRequestId: string;
+let firstImport: { status: number; body: any };
+
+function importBody(ndjson: string, requestId?: string) {
+  return call("POST", "/admin/import", {
+    token: admin,
+    raw: ndjson,
+    headers: { "Content-Type": "application/x-ndjson", ...(requestId ? { "X-Request-Id": requestId } : {}) },
+  });
+}
+
+async function events(userId: string) {
+  const res = await call<EventsPageBody>("GET", `/v1/users/${userId}/events/`, { token: admin });
+  expect(res.status).toBe(200);
+  return res.body.results;
+}
+
+async function row(userId: string, revision: number) {
+  const res = await call<{ user: UserView }>("GET", `/v1/users/${userId}/?min_revision=${revision}`, { token: admin });
+  return res;
+}
+
+function rowsOf(ndjson: string) {
+  return ndjson
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, any>);
+}
+
+beforeAll(async () => {
+  ({ token: admin } = await adminSession());
+  importRequestId = `import-${crypto.randomUUID()}`;
+  firstImport = await importBody(referenceRows, importRequestId);
+});
+
+describe("importing the reference's rows", () => {
+  it("answers what was imported, line by line", () => {
+    expect(firstImport.status).toBe(200);
+    expect(firstImport.body).toEqual({ imported: 8, skipped: 0, rejected: [] });
+  });
+
+  it("keeps every event's id, revision and time; metadata says which import brought it", async () => {
+    const byUser = new Map<string, Record<string, any>[]>();
+    for (const r of rowsOf(referenceRows)) byUser.set(r.aggregate_id, [...(byUser.get(r.aggregate_id) ?? []), r]);
+    for (const [userId, lines] of byUser) {
+      const stored = await events(userId);
+      expect(stored.map((e) => [e.id, e.revision, e.event_type, Date.parse(e.timestamp)])).toEqual(
+        lines.map((r) => [r.id, r.revision, r.event_type, Math.floor(Date.parse(r.timestamp))]),
+      );
+      for (const event of stored) {
+        expect(event.metadata).toEqual({
+          actor_id: null,
+          actor_username: null,
+          request_id: null,
+          idempotency_key: null,
+          reason: null,
+          import_request_id: importRequestId,
+        });
+        expect(JSON.stringify(event)).not.toContain("$2b$");
+      }
+    }
+  });
+
+  it("fills the read model through the queue, with the rows' own times, and sends no welcome mail", async () => {
+    const alice = await row(FIXTURE.alice.id, 3);
+    expect(alice.status).toBe(200);
+    expect(alice.body.user).toMatchObject({
+      username: "alice",
+      email: "alice@example.com",
+      first_name: "Alicia",
+      last_name: "Liddell",
+      role: "user",
+      status: "active",
+      created_at: "2025-08-16T09:00:00.123Z",
+      updated_at: "2025-08-18T11:45:12.000Z",
+      revision: 3,
+    });
+    const carol = await row(FIXTURE.carol.id, 2);
+    expect(carol.body.user).toMatchObject({ role: "admin", email: "carol@marvel.example.com", last_name: "Marvel" });
+    const bob2 = await row(FIXTURE.bob2.id, 1);
+    expect(bob2.body.user).toMatchObject({ username: "Bob", status: "active" });
+    // Bob is deleted: gone from the read API, his row a deleted one.
+    await expect
+      .poll(async () =>
+        env.DB.prepare("SELECT status, deleted_at FROM users WHERE id = ?").bind(FIXTURE.bob.id).first(),
+      )
+      .toEqual({ status: "deleted", deleted_at: "2025-08-19T06:00:00.250Z" });
+    expect((await call("GET", `/v1/users/${FIXTURE.bob.id}/`, { token: admin })).status).toBe(404);
+    const mails = await env.DB.prepare("SELECT COUNT(*) AS n FROM sent_emails WHERE user_id IN (?, ?, ?, ?)")
+      .bind(FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id)
+      .first<{ n: number }>();
+    expect(mails?.n).toBe(0);
+  });
+
+  it("answers history at the rows' own times", async () => {
+    const at = (id: string, timestamp: string) =>
+      call<UserView>("GET", `/v1/users/${id}/history/?timestamp=${timestamp}`, { token: admin });
+    expect((await at(FIXTURE.alice.id, "2025-08-16T08:59:59Z")).status).toBe(404);
+    expect((await at(FIXTURE.alice.id, "2025-08-17T10:30:00.499Z")).body).toMatchObject({
+      first_name: "Alice",
+      revision: 1,
+    });
+    expect((await at(FIXTURE.alice.id, "2025-08-17T10:30:00.500Z")).body).toMatchObject({
+      first_name: "Alicia",
+      revision: 2,
+    });
+    expect((await at(FIXTURE.bob.id, "2025-08-19T05:59:59Z")).body).toMatchObject({
+      status: "active",
+      deleted_at: null,
+    });
+    expect((await at(FIXTURE.bob.id, "2025-08-20T00:00:00Z")).body).toMatchObject({
+      status: "deleted",
+      deleted_at: "2025-08-19T06:00:00.250Z",
+    });
+  });
+
+  it("lets users log in with their old passwords, upgrading the hash once (PASSWORD_REHASHED)", async () => {
+    const login = (username: string, password: string) =>
+      call("POST", "/v1/auth/login/", { body: { username, password } });
+    expect((await login("alice", FIXTURE.alice.oldPassword)).status).toBe(401);
+    const first = await login("alice", FIXTURE.alice.password);
+    expect(first.status).toBe(200);
+    expect(first.body.user).toMatchObject({ id: FIXTURE.alice.id, revision: 4 });
+    const stream = await events(FIXTURE.alice.id);
+    expect(stream.map((e) => e.event_type)).toEqual([
+      "USER_CREATED",
+      "USER_UPDATED",
+      "PASSWORD_CHANGED",
+      "PASSWORD_REHASHED",
+    ]);
+    expect(stream[3]!.data).toEqual({ hashing_method: "pbkdf2-sha256" });
+    expect((await login("alice", FIXTURE.alice.password)).status).toBe(200);
+    expect(await events(FIXTURE.alice.id)).toHaveLength(4);
+    // The rehash is not a change of the user: the row's updated_at stays the last imported event's.
+    expect((await row(FIXTURE.alice.id, 4)).body.user).toMatchObject({
+      revision: 4,
+      updated_at: "2025-08-18T11:45:12.000Z",
+    });
+    expect((await login("bob", FIXTURE.bob2.password)).status).toBe(200);
+    expect((await login("bob", FIXTURE.bob.password)).status).toBe(401);
+    expect((await login("carol", FIXTURE.carol.password)).status).toBe(200);
+  });
+
+  it("a second import of the same file changes nothing", async () => {
+    const before = await Promise.all([FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id].map(events));
+    const again = await importBody(referenceRows);
+    expect(again.body).toEqual({ imported: 0, skipped: 8, rejected: [] });
+    const after = await Promise.all([FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id].map(events));
+    expect(after).toEqual(before);
+  });
+});
+
+describe("rejected lines", () => {
+  it("each is reported with its line number and reason, and none blocks another user", async () => {
+    const res = await importBody(rejectedRows);
+    expect(res.status).toBe(200);
+    expect(res.body.imported).toBe(1);
+    expect(res.body.skipped).toBe(0);
+    expect(res.body.rejected).toEqual([
+      { line: 1, aggregate_id: FIXTURE.dave.id, error: "not imported: line 2 of the same user was rejected" },
+      { line: 2, aggregate_id: FIXTURE.dave.id, error: "revision gap: the stream is at 1, this event is revision 3" },
+      {
+        line: 3,
+        aggregate_id: FIXTURE.alice.id,
+        error: expect.stringMatching(/^revision 3 already holds another event/),
+      },
+      { line: 4, aggregate_id: null, error: "malformed line: not JSON" },
+      { line: 5, aggregate_id: FIXTURE.grace.id, error: "username 'ALICE' is taken by another user" },
+    ]);
+    // Heidi, between the bad lines, is in; the rejected users left no trace.
+    expect(await events(FIXTURE.heidi.id)).toHaveLength(1);
+    expect(await events(FIXTURE.dave.id)).toEqual([]);
+    expect(await events(FIXTURE.grace.id)).toEqual([]);
+    expect((await events(FIXTURE.alice.id)).map((e) => e.revision)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("refuses more lines than one request may carry, and a caller who is not an admin", async () => {
+    const tooMany = "\n".repeat(5_001).replace(/\n/g, "{}\n");
+    expect((await importBody(tooMany)).status).toBe(413);
+    const anonymous = await call("POST", "/admin/import", { raw: referenceRows });
+    expect(anonymous.status).toBe(401);
+  });
+});
