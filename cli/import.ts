@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { Client } from "../src/client.ts";
@@ -15,6 +15,8 @@ import { ProgressBar } from "./output.ts";
  * there; lines sent twice are harmless, the service skips events it already holds.
  */
 export interface ImportOptions {
+  /** Per-call headers replace the client's, so the token comes along here. */
+  token: string | undefined;
   chunkLines: number;
   parallel: number;
   restart: boolean;
@@ -117,7 +119,7 @@ export async function importFile(api: Client, path: string, options: ImportOptio
     if (chunk.continuesUser) await Promise.all(inFlight.values());
     while (inFlight.size >= options.parallel) await Promise.race(inFlight.values());
     if (failed.error) break;
-    const sending = send(api, chunk)
+    const sending = send(api, chunk, options.token)
       .then(async (answer) => {
         answers.set(chunk.index, answer);
         await confirm();
@@ -135,6 +137,8 @@ export async function importFile(api: Client, path: string, options: ImportOptio
       `${failed.error.message}\nlines 1..${state.confirmed_lines} are confirmed; run the same command again to resume`,
     );
   }
+  // Done: a later run of the same file starts over (and finds every event already there).
+  await rm(statePath, { force: true });
   const seconds = (Date.now() - started) / 1000;
   const events = state.imported + state.skipped - importedBefore;
   return {
@@ -149,14 +153,13 @@ export async function importFile(api: Client, path: string, options: ImportOptio
   };
 }
 
-async function send(api: Client, chunk: Chunk) {
+async function send(api: Client, chunk: Chunk, token: string | undefined) {
   for (let attempt = 1; ; attempt++) {
     let retryable: string;
     try {
-      const res = await api.admin.import.$post(
-        {},
-        { init: { body: `${chunk.lines.join("\n")}\n`, headers: { "Content-Type": "application/x-ndjson" } } },
-      );
+      const headers: Record<string, string> = { "Content-Type": "application/x-ndjson" };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await api.admin.import.$post({}, { headers, init: { body: `${chunk.lines.join("\n")}\n` } });
       if (res.ok) {
         const body = await res.json();
         return {

@@ -57,7 +57,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const baseUrl = (flags.url ?? process.env.USERS_API_URL ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
-  const api = createClient(baseUrl, { token: await loadToken(baseUrl) });
+  const token = await loadToken(baseUrl);
+  const api = createClient(baseUrl, { token });
   const show = (value: unknown, forPeople: () => void) => (flags.json ? printJson(value) : forPeople());
 
   switch (command) {
@@ -68,6 +69,7 @@ async function main(argv: string[]): Promise<void> {
     case "import": {
       if (!sub) throw new CliError("import needs a FILE");
       const summary = await importFile(api, sub, {
+        token,
         chunkLines: positiveInt(flags["chunk-lines"], "--chunk-lines"),
         parallel: positiveInt(flags.parallel, "--parallel"),
         restart: flags.restart,
@@ -183,11 +185,11 @@ async function rebuild(api: Client, flags: Flags, show: Show) {
   if (!flags["no-wait"]) {
     const bar = flags.json ? null : new ProgressBar(progress.users_total, "users");
     while (progress.status === "running") {
-      bar?.update(progress.users_done);
+      bar?.update(progress.users_done, "", progress.users_total);
       await new Promise((done) => setTimeout(done, 1000));
       progress = await ok(rebuild.$get());
     }
-    bar?.update(progress.users_done);
+    bar?.update(progress.users_done, "", progress.users_total);
     bar?.done();
   }
   show(progress, () => printRecord(progress));

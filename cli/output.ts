@@ -33,14 +33,19 @@ export function printRecord(record: Record<string, unknown>): void {
 export class ProgressBar {
   private readonly started = Date.now();
   private lastDrawn = 0;
+  private total: number;
+  private readonly unit: string;
+  private readonly startAt: number;
 
-  constructor(
-    private readonly total: number,
-    private readonly unit: string,
-    private readonly startAt = 0,
-  ) {}
+  constructor(total: number, unit: string, startAt = 0) {
+    this.total = total;
+    this.unit = unit;
+    this.startAt = startAt;
+  }
 
-  update(done: number, extra = ""): void {
+  /** `total` may grow as it becomes known (a rebuild counts its users as it goes). */
+  update(done: number, extra = "", total = this.total): void {
+    this.total = total;
     const now = Date.now();
     const tty = process.stderr.isTTY;
     if (!tty && now - this.lastDrawn < 5_000 && done < this.total) return;
