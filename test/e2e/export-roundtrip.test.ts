@@ -4,7 +4,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE } from "../support/import-fixtures";
-import { PASSWORD, adminSession, call, createUser, login } from "../support/api";
+import { adminSession, call, createUser, login } from "../support/api";
+import { PASSWORD } from "../support/builders";
 
 /**
  * A backup proven by a test: users with every kind of history are exported with their hashes, the
@@ -29,7 +30,7 @@ const usersTable = () =>
 async function projected(token: string) {
   await vi.waitUntil(
     async () => {
-      const res = await call("GET", "/admin/projections/status", { token });
+      const res = await call<any>("GET", "/admin/projections/status", { token });
       return res.status === 200 && res.body.users_behind === 0 && res.body.outbox.backlog === 0;
     },
     { timeout: 20_000, interval: 50 },
@@ -44,40 +45,41 @@ describe("export, then import into an empty state", () => {
     const plain = await createUser(token, { first_name: "Plain" });
     const busy = await createUser(token);
     const asBusy = await login(busy.username);
-    expect((await call("PUT", `/v1/users/${busy.id}/`, { token: asBusy, body: { last_name: "Changed" } })).status).toBe(
-      200,
-    );
+    expect(
+      (await call<any>("PUT", `/v1/users/${busy.id}/`, { token: asBusy, body: { last_name: "Changed" } })).status,
+    ).toBe(200);
     const newPassword = "another-password-2";
-    const changed = await call("PUT", `/v1/users/${busy.id}/password/`, {
+    const changed = await call<any>("PUT", `/v1/users/${busy.id}/password/`, {
       token: asBusy,
       body: { current_password: PASSWORD, new_password: newPassword },
     });
     expect(changed.status).toBe(200);
     const suspended = await createUser(token);
     expect(
-      (await call("POST", `/v1/users/${suspended.id}/suspend/`, { token, body: { reason: "abuse" } })).status,
+      (await call<any>("POST", `/v1/users/${suspended.id}/suspend/`, { token, body: { reason: "abuse" } })).status,
     ).toBe(200);
     const deleted = await createUser(token);
     expect(
-      (await call("DELETE", `/v1/users/${deleted.id}/`, { token, body: { reason: "asked to leave" } })).status,
+      (await call<any>("DELETE", `/v1/users/${deleted.id}/`, { token, body: { reason: "asked to leave" } })).status,
     ).toBe(200);
     const corrected = await createUser(token);
     const correction = { changes: { first_name: "Fixed" }, reason: "typo" };
-    expect((await call("POST", `/admin/users/${corrected.id}/corrections`, { token, body: correction })).status).toBe(
-      200,
-    );
+    expect(
+      (await call<any>("POST", `/admin/users/${corrected.id}/corrections`, { token, body: correction })).status,
+    ).toBe(200);
     const erased = await createUser(token);
-    expect((await call("POST", `/admin/users/${erased.id}/erase`, { token, body: { reason: "gdpr" } })).status).toBe(
-      200,
-    );
-    const imported = await call("POST", "/admin/import", {
+    expect(
+      (await call<any>("POST", `/admin/users/${erased.id}/erase`, { token, body: { reason: "gdpr" } })).status,
+    ).toBe(200);
+    const imported = await call<any>("POST", "/admin/import", {
       token,
       raw: referenceRows,
       headers: { "Content-Type": "application/x-ndjson" },
     });
     expect(imported.body.rejected).toEqual([]);
     expect(
-      (await call("POST", "/v1/auth/login/", { body: { username: "carol", password: FIXTURE.carol.password } })).status,
+      (await call<any>("POST", "/v1/auth/login/", { body: { username: "carol", password: FIXTURE.carol.password } }))
+        .status,
     ).toBe(200);
     await projected(token);
 
@@ -91,8 +93,8 @@ describe("export, then import into an empty state", () => {
     const redacted = await call<string>("GET", "/admin/export", { token });
     expect(String(redacted.body)).not.toContain("password_hash");
     const rowsBefore = await usersTable();
-    const historyAt = (id: string, t: string) => call("GET", `/v1/users/${id}/history/?timestamp=${t}`, { token });
-    const busyEvents = (await call("GET", `/v1/users/${busy.id}/events/`, { token })).body.results;
+    const historyAt = (id: string, t: string) => call<any>("GET", `/v1/users/${id}/history/?timestamp=${t}`, { token });
+    const busyEvents = (await call<any>("GET", `/v1/users/${busy.id}/events/`, { token })).body.results;
     const middleOfBusy = busyEvents[1].timestamp as string;
     const busyThen = (await historyAt(busy.id, middleOfBusy)).body;
 
@@ -102,7 +104,7 @@ describe("export, then import into an empty state", () => {
     expect(await usersTable()).toEqual([]);
 
     const restorer = await adminSession();
-    const restored = await call("POST", "/admin/import", {
+    const restored = await call<any>("POST", "/admin/import", {
       token: restorer.token,
       raw: `${backup.join("\n")}\n`,
       headers: { "Content-Type": "application/x-ndjson" },
@@ -121,7 +123,7 @@ describe("export, then import into an empty state", () => {
     expect(mails.results.map((m) => m.user_id).filter((id) => id !== restorer.id)).toEqual([]);
     // The same logins (PBKDF2, bcrypt, rehashed) and refusals.
     const loginAs = (username: string, password: string) =>
-      call("POST", "/v1/auth/login/", { body: { username, password } });
+      call<any>("POST", "/v1/auth/login/", { body: { username, password } });
     expect((await loginAs(plain.username, PASSWORD)).status).toBe(200);
     expect((await loginAs(busy.username, newPassword)).status).toBe(200);
     expect((await loginAs(busy.username, PASSWORD)).status).toBe(401);
@@ -132,14 +134,15 @@ describe("export, then import into an empty state", () => {
     expect((await loginAs(admin.username, PASSWORD)).status).toBe(200);
     // The same history.
     expect(
-      (await call("GET", `/v1/users/${busy.id}/history/?timestamp=${middleOfBusy}`, { token: restorer.token })).body,
+      (await call<any>("GET", `/v1/users/${busy.id}/history/?timestamp=${middleOfBusy}`, { token: restorer.token }))
+        .body,
     ).toEqual(busyThen);
     // Names are held again as they were: a deleted user's is free, a live one's is not.
     expect(
-      (await call("POST", "/v1/users/", { token: restorer.token, body: { ...newUser(deleted.username) } })).status,
+      (await call<any>("POST", "/v1/users/", { token: restorer.token, body: { ...newUser(deleted.username) } })).status,
     ).toBe(200);
     expect(
-      (await call("POST", "/v1/users/", { token: restorer.token, body: { ...newUser(plain.username) } })).status,
+      (await call<any>("POST", "/v1/users/", { token: restorer.token, body: { ...newUser(plain.username) } })).status,
     ).toBe(409);
   });
 });

@@ -19,7 +19,7 @@ let importRequestId: string;
 let firstImport: { status: number; body: any };
 
 function importBody(ndjson: string, requestId?: string) {
-  return call("POST", "/admin/import", {
+  return call<any>("POST", "/admin/import", {
     token: admin,
     raw: ndjson,
     headers: { "Content-Type": "application/x-ndjson", ...(requestId ? { "X-Request-Id": requestId } : {}) },
@@ -102,7 +102,7 @@ describe("importing the reference's rows", () => {
         env.DB.prepare("SELECT status, deleted_at FROM users WHERE id = ?").bind(FIXTURE.bob.id).first(),
       )
       .toEqual({ status: "deleted", deleted_at: "2025-08-19T06:00:00.250Z" });
-    expect((await call("GET", `/v1/users/${FIXTURE.bob.id}/`, { token: admin })).status).toBe(404);
+    expect((await call<any>("GET", `/v1/users/${FIXTURE.bob.id}/`, { token: admin })).status).toBe(404);
     const mails = await env.DB.prepare("SELECT COUNT(*) AS n FROM sent_emails WHERE user_id IN (?, ?, ?, ?)")
       .bind(FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id)
       .first<{ n: number }>();
@@ -133,7 +133,7 @@ describe("importing the reference's rows", () => {
 
   it("lets users log in with their old passwords, upgrading the hash once (PASSWORD_REHASHED)", async () => {
     const login = (username: string, password: string) =>
-      call("POST", "/v1/auth/login/", { body: { username, password } });
+      call<any>("POST", "/v1/auth/login/", { body: { username, password } });
     expect((await login("alice", FIXTURE.alice.oldPassword)).status).toBe(401);
     const first = await login("alice", FIXTURE.alice.password);
     expect(first.status).toBe(200);
@@ -194,7 +194,7 @@ describe("rejected lines", () => {
   it("refuses more lines than one request may carry, and a caller who is not an admin", async () => {
     const tooMany = "\n".repeat(5_001).replace(/\n/g, "{}\n");
     expect((await importBody(tooMany)).status).toBe(413);
-    const anonymous = await call("POST", "/admin/import", { raw: referenceRows });
+    const anonymous = await call<any>("POST", "/admin/import", { raw: referenceRows });
     expect(anonymous.status).toBe(401);
   });
 });

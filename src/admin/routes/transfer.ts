@@ -47,7 +47,21 @@ export const transfer = createRouter()
     const body = new TextDecoder().decode(await c.req.arrayBuffer());
     const lines = body.split("\n").length - (body.endsWith("\n") ? 1 : 0);
     if (lines > IMPORT_MAX_LINES) throw tooLarge(`at most ${IMPORT_MAX_LINES} lines per request; split the file`);
-    return c.json(await importNdjson(c.env, body, c.var.requestId), 200);
+    const started = Date.now();
+    const report = await importNdjson(c.env, body, c.var.requestId);
+    // One line per request: with `wrangler tail` / Workers Logs, an import's progress as it runs.
+    console.log(
+      JSON.stringify({
+        msg: "import",
+        request_id: c.var.requestId,
+        lines,
+        imported: report.imported,
+        skipped: report.skipped,
+        rejected: report.rejected.length,
+        ms: Date.now() - started,
+      }),
+    );
+    return c.json(report, 200);
   })
   .openapi(exportRoute, (c) => {
     const secrets = c.req.valid("query").secrets === "include";
