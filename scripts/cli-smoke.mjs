@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// The command-line client against a running server (default: the local `npm start`), as a person
+// would use it: login (token file 0600), import a file of reference rows (again: all skipped; a bad
+// line: exit 2 with its line number), users get/events, export with secrets (file 0600), status, and
+// an error (exit 1 with the service's message). Run by .ci/run after scripts/smoke.mjs.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { localAdmin } from "./dev-vars.mjs";
+
+const base = process.argv[2] ?? "http://127.0.0.1:8787";
+const dir = mkdtempSync(path.join(os.tmpdir(), "cli-smoke-"));
+const env = { ...process.env, XDG_CONFIG_HOME: dir, USERS_API_URL: base, USERS_API_TOKEN: "" };
+
+function cli(...args) {
+  const run = spawnSync("npm", ["run", "-s", "cli", "--", ...args], { env, encoding: "utf8" });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function expect(label, condition, detail) {
+  if (!condition) {
+    console.error(`cli smoke: ${label} FAILED ${JSON.stringify(detail)}`);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  }
+  console.log(`cli smoke: ${label} ok`);
+}
+
+// Two users of the reference, under fresh ids and names: created, updated (nulls), deleted.
+const tag = Date.now().toString(36);
+const [alice, bob] = [crypto.randomUUID(), crypto.randomUUID()];
+const hash = "$2b$04$XN2PVyimi/mfTMRwOHAs/.ZacDHSy.YfFATGNfUNV2mLVT/eNn./O";
+const row = (aggregate_id, revision, event_type, data) =>
+  JSON.stringify({
+    id: crypto.randomUUID(),
+    aggregate_id,
+    event_type,
+    timestamp: `2025-08-1${revision}T09:00:00.123456+00:00`,
+    version: "1",
+    revision,
+    data,
+    created_at: "2025-08-16T09:00:00+00:00",
+    updated_at: "2025-08-16T09:00:00+00:00",
+  });
+const created = (name) => ({
+  role: "user",
+  email: `${name}@example.com`,
+  username: name,
+  last_name: "L",
+  first_name: "F",
+  password_hash: hash,
+  hashing_method: "bcrypt",
+});
+const rows = [
+  row(alice, 1, "USER_CREATED", created(`alice${tag}`)),
+  row(alice, 2, "USER_UPDATED", { email: null, last_name: null, first_name: "Alicia" }),
+  row(bob, 1, "USER_CREATED", created(`bob${tag}`)),
+  row(bob, 2, "USER_DELETED", {}),
+];
+const file = path.join(dir, "reference.ndjson");
+writeFileSync(file, `${rows.join("\n")}\n`);
+
+const login = cli("login", "--username", localAdmin.username, "--password", localAdmin.password);
+expect("login", login.status === 0 && login.stdout.includes("logged in"), login);
+const tokenFile = path.join(dir, "event-sourced-users", "credentials.json");
+expect("token file 0600", (statSync(tokenFile).mode & 0o777) === 0o600, statSync(tokenFile).mode.toString(8));
+
+const first = cli("import", file, "--json");
+const summary = JSON.parse(first.stdout || "{}");
+expect("import", first.status === 0 && summary.imported === 4 && summary.rejected?.length === 0, first);
+const again = JSON.parse(cli("import", file, "--json").stdout || "{}");
+expect("import again: all skipped", again.imported === 0 && again.skipped === 4, again);
+
+const bad = path.join(dir, "bad.ndjson");
+writeFileSync(bad, `${rows[0]}\n{"id":\n`);
+const rejected = cli("import", bad, "--json");
+const report = JSON.parse(rejected.stdout || "{}");
+expect(
+  "a bad line: exit 2, its line number",
+  rejected.status === 2 && report.skipped === 1 && report.rejected?.[0]?.line === 2,
+  rejected,
+);
+
+const user = cli("users", "get", alice, "--json");
+expect("users get", user.status === 0 && JSON.parse(user.stdout).user?.first_name === "Alicia", user);
+const events = cli("users", "events", alice);
+expect("users events (table)", events.status === 0 && /USER_UPDATED/.test(events.stdout), events);
+
+const backup = path.join(dir, "backup.ndjson");
+const exported = cli("export", "--secrets", "--output", backup);
+const text = readFileSync(backup, "utf8");
+expect("export with secrets", exported.status === 0 && text.includes(bob) && text.includes(hash), exported);
+expect("backup file 0600", (statSync(backup).mode & 0o777) === 0o600, statSync(backup).mode.toString(8));
+
+const status = cli("status", "--json");
+expect("status", status.status === 0 && typeof JSON.parse(status.stdout).users_total === "number", status);
+
+const missing = cli("users", "get", crypto.randomUUID());
+expect("an error: exit 1 with the message", missing.status === 1 && /error: 404/.test(missing.stderr), missing);
+
+rmSync(dir, { recursive: true, force: true });
