@@ -187,7 +187,7 @@ async function rebuild(api: Client, flags: Flags, show: Show) {
     while (progress.status === "running") {
       bar?.update(progress.users_done, "", progress.users_total);
       await new Promise((done) => setTimeout(done, 1000));
-      progress = await ok(rebuild.$get());
+      progress = await ok(rebuild.$get({ query: {} }));
     }
     bar?.update(progress.users_done, "", progress.users_total);
     bar?.done();
