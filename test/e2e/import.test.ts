@@ -109,6 +109,20 @@ describe("importing the reference's rows", () => {
     expect(mails?.n).toBe(0);
   });
 
+  it("fills the audit log through the queue, at the rows' times, marked by no actor", async () => {
+    const audit = async () =>
+      (await call<any>("GET", `/admin/audit/?user_id=${FIXTURE.alice.id}`, { token: admin })).body?.results ?? [];
+    await expect.poll(async () => (await audit()).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    const entries = (await audit())
+      .filter((e: any) => e.revision <= 3)
+      .sort((a: any, b: any) => a.revision - b.revision);
+    expect(entries.map((e: any) => [e.event_type, e.timestamp, e.actor_id, e.username])).toEqual([
+      ["USER_CREATED", "2025-08-16T09:00:00.123Z", null, "alice"],
+      ["USER_UPDATED", "2025-08-17T10:30:00.500Z", null, "alice"],
+      ["PASSWORD_CHANGED", "2025-08-18T11:45:12.000Z", null, "alice"],
+    ]);
+  });
+
   it("answers history at the rows' own times", async () => {
     const at = (id: string, timestamp: string) =>
       call<UserView>("GET", `/v1/users/${id}/history/?timestamp=${timestamp}`, { token: admin });
