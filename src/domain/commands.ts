@@ -33,7 +33,9 @@ export type UserCommand =
     }
   | { type: "EraseUser" }
   | { type: "SuspendUser" }
-  | { type: "ReactivateUser" };
+  | { type: "ReactivateUser" }
+  | { type: "RestoreUser"; reason: string }
+  | { type: "RecordLogin"; method: string };
 
 /** Settings the decider needs; they come from configuration, never from the environment directly. */
 export interface Policy {

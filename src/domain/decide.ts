@@ -1,6 +1,6 @@
 import type { Policy, Rejection, UserCommand } from "./commands";
 import type { UserEvent } from "./events";
-import { isValidEmail, normalizeEmail, USERNAME_MIN_LENGTH } from "./rules";
+import { isStorableText, isValidEmail, normalizeEmail, normalizeUsername, usernameProblem } from "./rules";
 import { isGone, type User, type UserState } from "./user";
 
 export type Decision = { ok: true; events: UserEvent[] } | { ok: false; rejection: Rejection };
@@ -20,6 +20,7 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
     case "RehashPassword":
       return rehashPassword(user, command, policy);
     case "DeleteUser":
+      if (command.reason !== undefined && !isStorableText(command.reason)) return unstorable("reason");
       return whenNotDeleted(user, "user_already_deleted", `User ${user.id} is already deleted`, () =>
         accept({ event_type: "USER_DELETED", data: { reason: command.reason ?? null } }),
       );
@@ -41,25 +42,25 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
           ? businessRule("user_not_suspended", "User is not suspended")
           : accept({ event_type: "USER_REACTIVATED", data: {} }),
       );
+    case "RestoreUser":
+      return restoreUser(user, command);
+    case "RecordLogin":
+      // The object checks the password and status first; this is the rule, in case it did not.
+      return user.status === "active"
+        ? accept({ event_type: "USER_LOGGED_IN", data: { method: command.method } })
+        : businessRule("login_inactive", "Only an active user can log in");
   }
 }
 
 function createUser(state: UserState, command: Extract<UserCommand, { type: "CreateUser" }>, policy: Policy): Decision {
   if (state.user) return reject({ code: "UserAlreadyExists", message: "User already exists" });
-  const username = command.username.trim();
-  if (username.length < USERNAME_MIN_LENGTH) {
-    return invalid(
-      "username",
-      "username_too_short",
-      `Username must be at least ${USERNAME_MIN_LENGTH} characters long`,
-      {
-        username,
-        min_length: USERNAME_MIN_LENGTH,
-      },
-    );
-  }
+  const username = normalizeUsername(command.username);
+  const badName = usernameProblem(username);
+  if (badName) return invalid("username", badName.rule, badName.message, badName.details);
   const email = normalizeEmail(command.email);
   if (!isValidEmail(email)) return invalidEmail(email);
+  const badText = textProblem(command);
+  if (badText) return badText;
   const weak = passwordProblem("password", command.password, policy);
   if (weak) return weak;
   const { first_name, last_name, password_hash, role } = command;
@@ -79,6 +80,8 @@ function createUser(state: UserState, command: Extract<UserCommand, { type: "Cre
 
 function updateUser(user: User, command: Extract<UserCommand, { type: "UpdateUser" }>): Decision {
   return whenNotDeleted(user, "user_update_deleted", `Cannot update deleted user: ${user.id}`, () => {
+    const badText = textProblem(command);
+    if (badText) return badText;
     const data: { first_name?: string; last_name?: string; email?: string } = {};
     if (command.first_name) data.first_name = command.first_name;
     if (command.last_name) data.last_name = command.last_name;
@@ -142,21 +145,15 @@ function correctUser(user: User, command: Extract<UserCommand, { type: "CorrectU
   return whenNotDeleted(user, "correct_deleted", "Cannot correct a deleted user", () => {
     const reason = command.reason.trim();
     if (!reason) return invalid("reason", "reason_required", "A correction needs a reason", {});
+    if (!isStorableText(reason)) return unstorable("reason");
+    const badText = textProblem(command.changes);
+    if (badText) return badText;
     const changes: { username?: string; first_name?: string; last_name?: string; email?: string } = {};
     const { username, first_name, last_name, email } = command.changes;
     if (username !== undefined) {
-      changes.username = username.trim();
-      if (changes.username.length < USERNAME_MIN_LENGTH) {
-        return invalid(
-          "username",
-          "username_too_short",
-          `Username must be at least ${USERNAME_MIN_LENGTH} characters long`,
-          {
-            username: changes.username,
-            min_length: USERNAME_MIN_LENGTH,
-          },
-        );
-      }
+      changes.username = normalizeUsername(username);
+      const badName = usernameProblem(changes.username);
+      if (badName) return invalid("username", badName.rule, badName.message, badName.details);
     }
     if (first_name !== undefined) changes.first_name = first_name;
     if (last_name !== undefined) changes.last_name = last_name;
@@ -169,6 +166,31 @@ function correctUser(user: User, command: Extract<UserCommand, { type: "CorrectU
     }
     return accept({ event_type: "USER_CORRECTED", data: { ...changes, reason } });
   });
+}
+
+function restoreUser(user: User, command: Extract<UserCommand, { type: "RestoreUser" }>): Decision {
+  if (user.status === "erased") return businessRule("restore_erased", "An erased user cannot be restored");
+  if (user.status !== "deleted") return businessRule("user_not_deleted", "Only a deleted user can be restored");
+  const reason = command.reason.trim();
+  if (!reason) return invalid("reason", "reason_required", "A restore needs a reason", {});
+  if (!isStorableText(reason)) return unstorable("reason");
+  return accept({
+    event_type: "USER_RESTORED",
+    data: { reason, status: user.status_before_delete ?? "active" },
+  });
+}
+
+/** Names must survive storage and display as sent: no lone surrogates, no control characters. */
+function textProblem(fields: { first_name?: string | null; last_name?: string | null }): Decision | null {
+  for (const field of ["first_name", "last_name"] as const) {
+    const value = fields[field];
+    if (value && !isStorableText(value)) return unstorable(field);
+  }
+  return null;
+}
+
+function unstorable(field: string): Decision {
+  return invalid(field, "unstorable_text", `${field} must not contain control characters or unpaired surrogates`, {});
 }
 
 function whenNotDeleted(user: User, rule: string, message: string, then: () => Decision): Decision {

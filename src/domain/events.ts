@@ -43,6 +43,10 @@ const UserCorrectedData = z.object({
   reason: z.string(),
 });
 const NoData = z.object({});
+/** A deleted user made live again, with the status it had before the deletion. */
+const UserRestoredData = z.object({ reason: z.string(), status: z.enum(["active", "suspended"]) });
+/** A successful login: how, never from where (no address, no agent: not needed, so not kept). */
+const UserLoggedInData = z.object({ method: z.string() });
 
 /** The current schema of each event's `data`, with the schema version it is stored under. */
 export const eventSchemas = {
@@ -56,6 +60,8 @@ export const eventSchemas = {
   USER_CORRECTED: { version: 1, data: UserCorrectedData },
   /** The tombstone of an erasure: no personal data, by design. */
   USER_ERASED: { version: 1, data: NoData },
+  USER_RESTORED: { version: 1, data: UserRestoredData },
+  USER_LOGGED_IN: { version: 1, data: UserLoggedInData },
 } as const;
 
 export const UserEvent = z.discriminatedUnion("event_type", [
@@ -68,6 +74,8 @@ export const UserEvent = z.discriminatedUnion("event_type", [
   z.object({ event_type: z.literal("USER_REACTIVATED"), data: NoData }),
   z.object({ event_type: z.literal("USER_CORRECTED"), data: UserCorrectedData }),
   z.object({ event_type: z.literal("USER_ERASED"), data: NoData }),
+  z.object({ event_type: z.literal("USER_RESTORED"), data: UserRestoredData }),
+  z.object({ event_type: z.literal("USER_LOGGED_IN"), data: UserLoggedInData }),
 ]);
 /** What `decide` emits: the business fact, before the store gives it an id, time and revision. */
 export type UserEvent = z.infer<typeof UserEvent>;

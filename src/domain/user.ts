@@ -3,7 +3,7 @@ import { ERASED, type RecordedEvent, type Role } from "./events";
 export type UserStatus = "active" | "suspended" | "deleted" | "erased";
 
 /** Bump when `User` or `evolve` change: snapshots of another shape are ignored and rebuilt. */
-export const STATE_SHAPE_VERSION = 1;
+export const STATE_SHAPE_VERSION = 2;
 
 /** A user as its own stream knows it: everything, including the password hash. */
 export interface User {
@@ -18,6 +18,14 @@ export interface User {
   created_at: string;
   updated_at: string;
   deleted_at: string | null;
+  last_login_at: string | null;
+  /** What a restore brings back: the status the user had when it was deleted. */
+  status_before_delete: "active" | "suspended" | null;
+  /**
+   * Tokens issued at a revision below this one are refused: it is the revision of the latest
+   * password change, suspension, deletion or erasure. A reactivation or restore does not lower it.
+   */
+  tokens_valid_from: number;
 }
 
 /** The fold of a stream: the user (null before USER_CREATED) and the revision it reflects. */
@@ -44,6 +52,9 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
       created_at: event.timestamp,
       updated_at: event.timestamp,
       deleted_at: null,
+      last_login_at: null,
+      status_before_delete: null,
+      tokens_valid_from: 0,
     };
     return { revision, user };
   }
@@ -53,6 +64,8 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
   if (event.event_type === "PASSWORD_REHASHED")
     return { revision, user: { ...user, password_hash: event.data.password_hash } };
   const touched = { ...user, updated_at: event.timestamp };
+  // Tokens issued before this event stop working.
+  const revoked = { ...touched, tokens_valid_from: revision };
   switch (event.event_type) {
     case "USER_UPDATED":
       return { revision, user: { ...touched, ...definedOnly(event.data) } };
@@ -63,16 +76,38 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
     case "USER_ERASED":
       return {
         revision,
-        user: { ...touched, ...erasedFields, status: "erased", deleted_at: user.deleted_at ?? event.timestamp },
+        user: {
+          ...revoked,
+          ...erasedFields,
+          status: "erased",
+          deleted_at: user.deleted_at ?? event.timestamp,
+          last_login_at: null,
+        },
       };
     case "PASSWORD_CHANGED":
-      return { revision, user: { ...touched, password_hash: event.data.password_hash } };
+      return { revision, user: { ...revoked, password_hash: event.data.password_hash } };
     case "USER_DELETED":
-      return { revision, user: { ...touched, status: "deleted", deleted_at: event.timestamp } };
+      return {
+        revision,
+        user: {
+          ...revoked,
+          status: "deleted",
+          deleted_at: event.timestamp,
+          status_before_delete: user.status === "suspended" ? "suspended" : "active",
+        },
+      };
     case "USER_SUSPENDED":
-      return { revision, user: { ...touched, status: "suspended" } };
+      return { revision, user: { ...revoked, status: "suspended" } };
     case "USER_REACTIVATED":
       return { revision, user: { ...touched, status: "active" } };
+    case "USER_RESTORED":
+      return {
+        revision,
+        user: { ...touched, status: event.data.status, deleted_at: null, status_before_delete: null },
+      };
+    case "USER_LOGGED_IN":
+      // Not a change of the user's data: updated_at stays.
+      return { revision, user: { ...user, last_login_at: event.timestamp } };
   }
 }
 
@@ -93,9 +128,14 @@ function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The user without secrets, as the contract's `User` shows it. */
+/** The user without secrets and bookkeeping, as the contract's `User` shows it. */
 export function publicUser(user: User, revision: number) {
-  const { password_hash: _secret, ...rest } = user;
+  const { password_hash: _secret, status_before_delete: _restore, tokens_valid_from: _tokens, ...rest } = user;
   return { ...rest, revision };
+}
+
+/** Whether a token issued at `issuedAtRevision` may act for this user: live, and not revoked since. */
+export function acceptsToken(user: User, issuedAtRevision: number): boolean {
+  return user.status === "active" && issuedAtRevision >= user.tokens_valid_from;
 }
 export type PublicUser = ReturnType<typeof publicUser>;

@@ -9,6 +9,8 @@ import type { AppEnv } from "./context";
 
 export const TOKEN_TTL_SECONDS = 30 * 60;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export const SCOPES = {
   admin: ["user:create", "user:read", "user:update", "user:delete"],
   user: ["user:read", "user:update"],
@@ -44,6 +46,11 @@ function signingKey(secret: string): Promise<CryptoKey> {
   return key;
 }
 
+/**
+ * `rev` (ext) is the user's stream revision the token was issued at (its login event): the user's
+ * object refuses tokens older than its latest password change, suspension, deletion or erasure.
+ * A revision, not `iat`: seconds cannot order a login and a suspension within the same second.
+ */
 export async function issueToken(user: PublicUser, secret: string, now: number): Promise<string> {
   const iat = Math.floor(now / 1000);
   return sign(
@@ -52,6 +59,7 @@ export async function issueToken(user: PublicUser, secret: string, now: number):
       user_id: user.id,
       role: user.role,
       scopes: SCOPES[user.role],
+      rev: user.revision,
       iat,
       exp: iat + TOKEN_TTL_SECONDS,
       jti: crypto.randomUUID(),
@@ -62,18 +70,28 @@ export async function issueToken(user: PublicUser, secret: string, now: number):
 }
 
 /**
- * Verifies the bearer token, then asks the caller's own object whether it is still active: a token
- * stops working the moment its user is deleted or suspended.
+ * Verifies the bearer token (signature, `exp` present and not past), then asks the caller's own
+ * object whether it still accepts it: the user is active and the token is not older than the
+ * user's latest password change, suspension, deletion or erasure.
  */
 export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("Authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match?.[1]) throw httpError(401, "Not authenticated");
   const claims = await verify(match[1], await signingKey(config(c.env).JWT_SECRET), "HS256").catch(() => null);
-  if (!claims || typeof claims.user_id !== "string") throw httpError(401, "Could not validate credentials");
-  const { user, revision } = await c.env.USER_STREAM.getByName(claims.user_id).getUser();
-  if (!user || user.status !== "active") throw httpError(401, "User not found");
-  c.set("actor", actorOf(user, revision));
+  if (
+    !claims ||
+    typeof claims.user_id !== "string" ||
+    !UUID.test(claims.user_id) ||
+    typeof claims.exp !== "number" ||
+    !Number.isSafeInteger(claims.rev)
+  ) {
+    throw httpError(401, "Could not validate credentials");
+  }
+  const stream = c.env.USER_STREAM.getByName(claims.user_id);
+  const user = await stream.tokenHolder(claims.rev as number);
+  if (!user) throw httpError(401, "User not found");
+  c.set("actor", actorOf(user, user.revision));
   await next();
 });
 

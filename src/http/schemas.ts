@@ -80,6 +80,7 @@ export const User = z
     created_at: z.string(),
     updated_at: z.string(),
     deleted_at: z.string().nullable(),
+    last_login_at: z.string().nullable().openapi({ description: "Time of the latest successful login" }),
     revision: z.number().int(),
   })
   .openapi("User");

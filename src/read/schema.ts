@@ -18,6 +18,7 @@ export const users = sqliteTable(
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
     deletedAt: text("deleted_at"),
+    lastLoginAt: text("last_login_at"),
     revision: integer("revision").notNull(),
   },
   (table) => [

@@ -20,6 +20,7 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
       createdAt: event.timestamp,
       updatedAt: event.timestamp,
       deletedAt: null,
+      lastLoginAt: null,
       revision: event.revision,
     };
   }
@@ -43,6 +44,11 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
       return { ...next, status: "suspended" };
     case "USER_REACTIVATED":
       return { ...next, status: "active" };
+    case "USER_RESTORED":
+      return { ...next, status: data.status === "suspended" ? "suspended" : "active", deletedAt: null };
+    case "USER_LOGGED_IN":
+      // A login is not a change of the user's data: updated_at stays.
+      return { ...row, lastLoginAt: event.timestamp, revision: event.revision };
     case "USER_CORRECTED":
       return {
         ...next,
@@ -61,6 +67,7 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
         lastName: ERASED,
         status: "erased",
         deletedAt: row.deletedAt ?? event.timestamp,
+        lastLoginAt: null,
       };
     default:
       // A type from a newer writer: keep the row, but count the event as seen.
@@ -81,6 +88,7 @@ export function userView(row: UserRow) {
     created_at: row.createdAt,
     updated_at: row.updatedAt,
     deleted_at: row.deletedAt,
+    last_login_at: row.lastLoginAt,
     revision: row.revision,
   };
 }

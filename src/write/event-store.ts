@@ -42,9 +42,17 @@ export function readEvents(
   aggregateId: string,
   fromRevision = 1,
   limit = Number.MAX_SAFE_INTEGER,
+  between: { from?: string | undefined; to?: string | undefined } = {},
 ): RecordedEvent[] {
+  // Stored times are all `…T…:ss.sssZ`, so they compare as text.
   return sql
-    .exec<EventRow>(`${SELECT_EVENTS} WHERE e.revision >= ? ORDER BY e.revision LIMIT ?`, fromRevision, limit)
+    .exec<EventRow>(
+      `${SELECT_EVENTS} WHERE e.revision >= ? AND e.timestamp >= ? AND e.timestamp <= ? ORDER BY e.revision LIMIT ?`,
+      fromRevision,
+      between.from ?? "",
+      between.to ?? "9999",
+      limit,
+    )
     .toArray()
     .map((row) => toRecordedEvent(row, aggregateId));
 }

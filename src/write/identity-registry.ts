@@ -1,8 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import { config } from "../config";
-import { loginThrottle } from "./login-throttle";
-import { decoyHash, verifyPassword } from "./passwords";
-import type { LoginResult } from "./protocol";
 
 /**
  * One object per unique key (`username:alice`, `email:a@x.io`): exactly one user may hold it, so
@@ -20,27 +16,13 @@ interface Claim extends Record<string, SqlStorageValue> {
 
 export class IdentityRegistry extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
+  /** The table exists only once a claim was made: looking up a name nobody claimed stores nothing. */
+  private stored = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql.exec(
-      "CREATE TABLE IF NOT EXISTS claim (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, claimed_at INTEGER NOT NULL)",
-    );
-    this.sql.exec("CREATE TABLE IF NOT EXISTS login_failures (at INTEGER NOT NULL)");
-  }
-
-  /**
-   * A login for a username nobody holds answers like a wrong password for one somebody holds: as
-   * slow (a PBKDF2 of the same cost) and throttled the same way, so neither the timing nor the 429
-   * tells whether the username exists.
-   */
-  async failLogin(password: string): Promise<LoginResult> {
-    const throttle = loginThrottle(this.sql, Date.now());
-    const retryAfterSeconds = throttle.retryAfterSeconds();
-    if (retryAfterSeconds > 0) return { ok: false, reason: "throttled", retryAfterSeconds };
-    throttle.recordFailure();
-    await verifyPassword(password, decoyHash(config(this.env).PASSWORD_HASH_ITERATIONS));
-    return { ok: false, reason: "invalid" };
+    this.stored =
+      this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'claim'").one().n > 0;
   }
 
   async claim(key: string, owner: string): Promise<boolean> {
@@ -70,14 +52,31 @@ export class IdentityRegistry extends DurableObject<Env> {
    * next still asks the owner, so a release sent by mistake cannot hand out a key someone holds.
    */
   release(owner: string): void {
-    this.sql.exec("UPDATE claim SET claimed_at = 0 WHERE owner = ?", owner);
+    if (this.stored) this.sql.exec("UPDATE claim SET claimed_at = 0 WHERE owner = ?", owner);
+  }
+
+  /**
+   * After the owner's erasure: nothing of the claim stays (this object's name derives from the
+   * erased username or email). Only the owner's own claim is forgotten.
+   */
+  async forget(owner: string): Promise<void> {
+    if (this.current()?.owner !== owner) return;
+    await this.ctx.storage.deleteAll();
+    this.stored = false;
   }
 
   private current(): Claim | undefined {
+    if (!this.stored) return undefined;
     return this.sql.exec<Claim>("SELECT owner, claimed_at FROM claim").toArray()[0];
   }
 
   private write(owner: string) {
+    if (!this.stored) {
+      this.sql.exec(
+        "CREATE TABLE IF NOT EXISTS claim (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, claimed_at INTEGER NOT NULL)",
+      );
+      this.stored = true;
+    }
     this.sql.exec(
       "INSERT INTO claim (id, owner, claimed_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at",
       owner,

@@ -11,6 +11,8 @@ export interface Services {
   verify(password: string, hash: string): Promise<boolean>;
   claim(key: string, owner: string): Promise<boolean>;
   release(key: string, owner: string): Promise<void>;
+  /** After an erasure: the registry keeps nothing of the key (its name derives from personal data). */
+  forget(key: string, owner: string): Promise<void>;
 }
 
 /**
@@ -42,16 +44,19 @@ export async function prepare(request: CommandRequest, state: UserState, service
     case "ChangePassword":
       return prepareChangePassword(input, state, services);
     case "DeleteUser":
+      return plain(input, state, services, async (committed, before) => {
+        const user = before.user;
+        if (committed && user) await releaseAll(services, request.userId, identityKeys(user));
+      });
     case "EraseUser":
       return plain(input, state, services, async (committed, before) => {
         const user = before.user;
-        if (committed && user) {
-          await releaseAll(services, request.userId, [
-            identityKey("username", user.username),
-            identityKey("email", user.email),
-          ]);
-        }
+        if (!committed || !user) return;
+        const keys = identityKeys(user);
+        await Promise.allSettled(keys.map((key) => services.forget(key, request.userId)));
       });
+    case "RestoreUser":
+      return prepareRestore(input, request.userId, state, services);
     case "CorrectUser":
       return prepareIdentityChange(input, request.userId, state, services);
     case "SuspendUser":
@@ -130,6 +135,36 @@ async function prepareIdentityChange(
       return releaseAll(services, userId, replaced);
     },
   };
+}
+
+/** A restore takes the username and email back: refused (409) if someone took either meanwhile. */
+async function prepareRestore(
+  command: Input<"RestoreUser">,
+  userId: string,
+  state: UserState,
+  services: Services,
+): Promise<Prepared> {
+  const decided = firstEvent(decide(state, command, services.policy));
+  if (!decided.ok) return decided;
+  const user = state.user;
+  if (!user) throw new Error("a restore is decided only for an existing user");
+  const claims = await claimAll(services, userId, [
+    ["username", user.username],
+    ["email", user.email],
+  ]);
+  if (!claims.ok) return claims;
+  return {
+    ok: true,
+    command,
+    stillValid: always,
+    settle: async (committed) => {
+      if (!committed) await releaseAll(services, userId, claims.keys);
+    },
+  };
+}
+
+function identityKeys(user: { username: string; email: string }): string[] {
+  return [identityKey("username", user.username), identityKey("email", user.email)];
 }
 
 async function prepareChangePassword(

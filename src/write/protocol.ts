@@ -17,6 +17,7 @@ export type CommandInput =
           | "EraseUser"
           | "SuspendUser"
           | "ReactivateUser"
+          | "RestoreUser"
           // Only the object itself sends this one, after a login with an imported hash.
           | "RehashPassword";
       }

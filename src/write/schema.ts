@@ -36,6 +36,17 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE outbox ADD COLUMN sent_at INTEGER;`,
 ];
 
+/** Whether this object has ever stored anything: reads of an unknown id must not create storage. */
+export function hasSchema(sql: SqlStorage): boolean {
+  return (
+    sql
+      .exec<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_schema_migrations'",
+      )
+      .one().n > 0
+  );
+}
+
 export function migrate(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS _schema_migrations (step INTEGER PRIMARY KEY)");
   const applied = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM _schema_migrations").one().n;

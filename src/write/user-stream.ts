@@ -1,11 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../config";
-import type { Policy } from "../domain/commands";
+import type { Policy, UserCommand } from "../domain/commands";
 import { decide } from "../domain/decide";
-import { redact, type EventType, type PublicEvent, type RecordedEvent } from "../domain/events";
+import { redact, type EventMetadata, type EventType, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { lift, planImport, type StoredEvent } from "../domain/import";
 import { identityKey } from "../domain/rules";
-import { fold, initialState, isGone, publicUser, type PublicUser, type UserState } from "../domain/user";
+import { acceptsToken, fold, initialState, isGone, publicUser, type PublicUser, type UserState } from "../domain/user";
 import {
   append,
   deleteMeta,
@@ -20,11 +20,11 @@ import {
   storedIds,
 } from "./event-store";
 import { latestSnapshot, maybeSnapshot } from "./snapshots";
-import { findIdempotencyRecord, saveIdempotencyRecord } from "./idempotency";
+import { findIdempotencyRecord, saveIdempotencyRecord, scopedKey } from "./idempotency";
 import { flushOutbox, reconcileOutbox } from "./outbox";
 import { HASHING_METHOD, hashPassword, needsRehash, verifyPassword } from "./passwords";
 import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRejection } from "./protocol";
-import { migrate } from "./schema";
+import { hasSchema, migrate } from "./schema";
 import { claimAll, prepare, releaseAll, type Field, type Prepared } from "./prepare";
 import { loginThrottle } from "./login-throttle";
 import { CLOSE, PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "../live/protocol";
@@ -56,11 +56,18 @@ export class UserStream extends DurableObject<Env> {
     confirm: (watch) => this.confirmWatcher(watch),
     gone: (watcher) => this.watcherGone(watcher),
   });
+  /**
+   * Whether this object has storage. An object is created by its first committed event, never by a
+   * read, a rejected command or a failed login: ids anyone can make up must not cost storage.
+   */
+  private stored = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     void ctx.blockConcurrencyWhile(() => {
+      this.stored = hasSchema(this.sql);
+      if (!this.stored) return Promise.resolve();
       migrate(this.sql);
       this.aggregateId = getMeta(this.sql, "aggregate_id");
       if (this.aggregateId) {
@@ -120,6 +127,7 @@ export class UserStream extends DurableObject<Env> {
       const outcome = this.ctx.storage.transactionSync(() => {
         const now = this.planImport(events);
         if (!now.ok || keysOf(identities(now.after)) !== keysOf(wanted)) return "stale" as const;
+        if (!this.stored) migrate(this.sql);
         const at = Date.now();
         const armAlarm = outboxIsEmpty(this.sql);
         for (const event of now.append) append(this.sql, event, at);
@@ -130,6 +138,7 @@ export class UserStream extends DurableObject<Env> {
         if (armAlarm) void this.ctx.storage.setAlarm(at + PUBLISH_SAFETY_NET_MS);
         this.state = now.after;
         maybeSnapshot(this.sql, before.revision, this.state, config(this.env).SNAPSHOT_EVERY);
+        this.stored = true;
         return { ok: true as const, imported: now.append.length, skipped: now.skipped };
       });
       if (outcome === "stale") {
@@ -151,8 +160,18 @@ export class UserStream extends DurableObject<Env> {
     return { revision, user: user ? publicUser(user, revision) : null };
   }
 
+  /**
+   * The user a token issued at `issuedAtRevision` acts for, or null: unknown, not active, or the
+   * token predates the latest password change, suspension, deletion or erasure.
+   */
+  tokenHolder(issuedAtRevision: number): PublicUser | null {
+    const { user, revision } = this.state;
+    return user && acceptsToken(user, issuedAtRevision) ? publicUser(user, revision) : null;
+  }
+
   /** What operations need to see: how far the stream is, and what still waits to be published. */
   status(): { revision: number; outboxSize: number; oldestOutboxAt: number | null } {
+    if (!this.stored) return { revision: 0, outboxSize: 0, oldestOutboxAt: null };
     const { size, oldest } = outboxBacklog(this.sql);
     return { revision: this.state.revision, outboxSize: size, oldestOutboxAt: oldest };
   }
@@ -183,23 +202,55 @@ export class UserStream extends DurableObject<Env> {
     });
   }
 
-  async authenticate(password: string): Promise<LoginResult> {
+  /**
+   * A page of the audit trail, optionally only events within `[from, to]` (ISO times, inclusive);
+   * null for a user that never existed, so the caller can answer 404 instead of an empty page.
+   */
+  auditTrail(query: { fromRevision: number; limit: number; fromTimestamp?: string; toTimestamp?: string }) {
+    if (!this.aggregateId) return null;
+    return readEvents(this.sql, this.aggregateId, query.fromRevision, query.limit, {
+      from: query.fromTimestamp,
+      to: query.toTimestamp,
+    }).map(redact);
+  }
+
+  /**
+   * A login: the password checked, failures throttled, and a success recorded as USER_LOGGED_IN in
+   * the same way as any command. The token is issued at the revision of that event.
+   */
+  async authenticate(password: string, requestId: string | null = null): Promise<LoginResult> {
+    const { user } = this.state;
+    if (!this.stored || !user) return { ok: false, reason: "invalid" };
     const throttle = loginThrottle(this.sql, Date.now());
     const retryAfterSeconds = throttle.retryAfterSeconds();
     if (retryAfterSeconds > 0) return { ok: false, reason: "throttled", retryAfterSeconds };
-    const { user, revision } = this.state;
-    const valid = user !== null && (await verifyPassword(password, user.password_hash));
-    if (!valid || !user || user.status !== "active") {
-      if (user) throttle.recordFailure();
+    const valid = await verifyPassword(password, user.password_hash);
+    if (!valid || this.state.user?.status !== "active") {
+      throttle.recordFailure();
       return { ok: false, reason: "invalid" };
     }
     throttle.clear();
-    if (needsRehash(user.password_hash)) return this.rehash(password, user.password_hash);
-    return { ok: true, revision, user: publicUser(user, revision) };
+    // An imported hash is upgraded first (PASSWORD_REHASHED), then the login is recorded.
+    if (needsRehash(user.password_hash)) await this.rehash(password, user.password_hash);
+    const metadata: EventMetadata = {
+      actor_id: user.id,
+      actor_username: user.username,
+      request_id: requestId,
+      idempotency_key: null,
+      reason: null,
+    };
+    const command: UserCommand = { type: "RecordLogin", method: "password" };
+    const { outcome, events } = this.commit({ userId: user.id, metadata }, { command, stillValid: () => true });
+    if (outcome === "stale" || !outcome.ok) return { ok: false, reason: "invalid" };
+    this.publishSoon();
+    this.announce(events);
+    const now = this.state;
+    if (!now.user) return { ok: false, reason: "invalid" };
+    return { ok: true, revision: now.revision, user: publicUser(now.user, now.revision) };
   }
 
   /** After a login with an imported hash: the same password under our own hash, by PASSWORD_REHASHED. */
-  private async rehash(password: string, verified_hash: string): Promise<LoginResult> {
+  private async rehash(password: string, verified_hash: string): Promise<void> {
     const userId = this.aggregateId!;
     const result = await this.execute({
       userId,
@@ -215,8 +266,6 @@ export class UserStream extends DurableObject<Env> {
     // A password changed meanwhile only means there is nothing to upgrade: the login stands.
     if (!result.ok)
       console.warn(JSON.stringify({ msg: "password rehash skipped", userId, code: result.rejection.code }));
-    const { user, revision } = this.state;
-    return user ? { ok: true, revision, user: publicUser(user, revision) } : { ok: false, reason: "invalid" };
   }
 
   /** Whether this user, live, holds a username or email key: the truth behind the registry. */
@@ -286,7 +335,8 @@ export class UserStream extends DurableObject<Env> {
 
   /** Uses up a ticket: the user as `getUser()` gives it if the ticket was valid and the user active. */
   async redeemTicket(secret: string, now: number): Promise<{ revision: number; user: PublicUser } | null> {
-    if (!(await redeemTicket(this.sql, secret, now))) return null;
+    // A ticket naming a user that never existed must not create its storage.
+    if (!this.stored || !(await redeemTicket(this.sql, secret, now))) return null;
     const { revision, user } = this.getUser();
     return user?.status === "active" ? { revision, user } : null;
   }
@@ -349,7 +399,9 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private planImport(events: StoredEvent[]) {
-    const { storedIdAt, revisionOfId } = storedIds(this.sql, events);
+    const { storedIdAt, revisionOfId } = this.stored
+      ? storedIds(this.sql, events)
+      : { storedIdAt: new Map<number, string>(), revisionOfId: new Map<string, number>() };
     return planImport(this.state, events, storedIdAt, revisionOfId);
   }
 
@@ -374,6 +426,7 @@ export class UserStream extends DurableObject<Env> {
       verify: verifyPassword,
       claim: (key: string, owner: string) => this.env.IDENTITY_REGISTRY.getByName(key).claim(key, owner),
       release: (key: string, owner: string) => this.env.IDENTITY_REGISTRY.getByName(key).release(owner),
+      forget: (key: string, owner: string) => this.env.IDENTITY_REGISTRY.getByName(key).forget(owner),
     };
   }
 
@@ -382,9 +435,9 @@ export class UserStream extends DurableObject<Env> {
   }
 
   /** Answers that need no decision: a replayed idempotent request, a stale `If-Match`. */
-  private precheck(request: CommandRequest): CommandResult | null {
-    if (request.idempotency) {
-      const seen = findIdempotencyRecord<Success>(this.sql, request.idempotency.key);
+  private precheck(request: Omit<CommandRequest, "input">): CommandResult | null {
+    if (request.idempotency && this.stored) {
+      const seen = findIdempotencyRecord<Success>(this.sql, scopedKey(request.metadata, request.idempotency.key));
       if (seen) {
         return seen.fingerprint === request.idempotency.fingerprint
           ? { ...seen.result, replayed: true }
@@ -399,8 +452,8 @@ export class UserStream extends DurableObject<Env> {
   }
 
   private commit(
-    request: CommandRequest,
-    prepared: Extract<Prepared, { ok: true }>,
+    request: Omit<CommandRequest, "input">,
+    prepared: Pick<Extract<Prepared, { ok: true }>, "command" | "stillValid">,
   ): { outcome: CommandResult | "stale"; events: RecordedEvent[] } {
     return this.ctx.storage.transactionSync(() => {
       const early = this.precheck(request);
@@ -408,6 +461,8 @@ export class UserStream extends DurableObject<Env> {
       if (!prepared.stillValid(this.state)) return { outcome: "stale", events: [] };
       const decision = decide(this.state, prepared.command, this.policy());
       if (!decision.ok) return { outcome: rejected(decision.rejection), events: [] };
+      // The first accepted event creates the object's storage, in the same transaction.
+      if (!this.stored) migrate(this.sql);
       const now = Date.now();
       const events = record({
         aggregateId: request.userId,
@@ -440,13 +495,14 @@ export class UserStream extends DurableObject<Env> {
       };
       if (request.idempotency) {
         const { key, fingerprint } = request.idempotency;
-        saveIdempotencyRecord(this.sql, key, { fingerprint, result }, now);
+        saveIdempotencyRecord(this.sql, scopedKey(request.metadata, key), { fingerprint, result }, now);
       }
       // The safety net: publishSoon() normally sends these events at once.
       if (armAlarm) void this.ctx.storage.setAlarm(now + PUBLISH_SAFETY_NET_MS);
       const before = this.state.revision;
       this.state = fold(events, this.state);
       maybeSnapshot(this.sql, before, this.state, config(this.env).SNAPSHOT_EVERY);
+      this.stored = true;
       return { outcome: result, events };
     });
   }

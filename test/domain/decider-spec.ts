@@ -108,3 +108,10 @@ export const changePassword = (fields: Partial<Omit<ChangePassword, "type">> = {
   new_password_hash: "hash-of-new-password",
   ...fields,
 });
+
+export const userRestored = (status: "active" | "suspended" = "active", reason = "deleted by accident"): UserEvent => ({
+  event_type: "USER_RESTORED",
+  data: { reason, status },
+});
+export const userLoggedIn = (): UserEvent => ({ event_type: "USER_LOGGED_IN", data: { method: "password" } });
+export const userErased = (): UserEvent => ({ event_type: "USER_ERASED", data: {} });

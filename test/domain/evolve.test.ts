@@ -36,6 +36,9 @@ describe("folding a user's stream", () => {
         created_at: timestampOf(1),
         updated_at: timestampOf(1),
         deleted_at: null,
+        last_login_at: null,
+        status_before_delete: null,
+        tokens_valid_from: 0,
       },
     });
   });
@@ -63,6 +66,9 @@ describe("folding a user's stream", () => {
         created_at: timestampOf(1),
         updated_at: timestampOf(6),
         deleted_at: timestampOf(6),
+        last_login_at: null,
+        status_before_delete: "active",
+        tokens_valid_from: 6,
       },
     });
   });
@@ -122,6 +128,7 @@ describe("the public user", () => {
       created_at: timestampOf(1),
       updated_at: timestampOf(2),
       deleted_at: null,
+      last_login_at: null,
       revision: 2,
     });
   });

@@ -55,20 +55,24 @@ describe("a user's life, as the read model sees it", () => {
     expect(await listByName(user.username)).toMatchObject({ count: 1, results: [{ id: user.id, revision: 1 }] });
 
     const token = await login(user.username);
+    // The login is revision 2, projected as last_login_at without touching updated_at.
+    const loggedIn = await readAt(user.id, 2);
+    expect(loggedIn.body.user.last_login_at).toEqual(expect.any(String));
+    expect(loggedIn.body.user.updated_at).toBe(created.body.user.updated_at);
     const updated = await call<CommandResponse>("PUT", `/v1/users/${user.id}/`, {
       token,
       body: { first_name: "Amazing", email: `amazing.${user.email}` },
     });
     expect(updated.status).toBe(200);
-    expect(updated.body.revision).toBe(2);
-    expect(updated.headers.get("ETag")).toBe('"2"');
+    expect(updated.body.revision).toBe(3);
+    expect(updated.headers.get("ETag")).toBe('"3"');
     const afterUpdate = await readAt(user.id, updated.body.revision);
     expect(afterUpdate.status).toBe(200);
     expect(afterUpdate.body.user).toMatchObject({
       first_name: "Amazing",
       last_name: "Hopper",
       email: `amazing.${user.email}`,
-      revision: 2,
+      revision: 3,
     });
     expect(afterUpdate.body.user.created_at).toBe(created.body.user.created_at);
     expect(Date.parse(afterUpdate.body.user.updated_at)).toBeGreaterThanOrEqual(
@@ -76,7 +80,7 @@ describe("a user's life, as the read model sees it", () => {
     );
     expect(await listByName(user.username)).toMatchObject({
       count: 1,
-      results: [{ first_name: "Amazing", revision: 2 }],
+      results: [{ first_name: "Amazing", revision: 3 }],
     });
 
     const changed = await call<CommandResponse>("PUT", `/v1/users/${user.id}/password/`, {
@@ -84,10 +88,10 @@ describe("a user's life, as the read model sees it", () => {
       body: { current_password: PASSWORD, new_password: "battery-staple-2" },
     });
     expect(changed.status).toBe(200);
-    expect(changed.body.revision).toBe(3);
+    expect(changed.body.revision).toBe(4);
     const afterPassword = await readAt(user.id, changed.body.revision);
     expect(afterPassword.status).toBe(200);
-    expect(afterPassword.body.user).toMatchObject({ first_name: "Amazing", revision: 3 });
+    expect(afterPassword.body.user).toMatchObject({ first_name: "Amazing", revision: 4 });
     expect(JSON.stringify(afterPassword.body)).not.toMatch(/battery|password|hash/i);
 
     const deleted = await call<CommandResponse>("DELETE", `/v1/users/${user.id}/`, {
@@ -95,12 +99,12 @@ describe("a user's life, as the read model sees it", () => {
       body: { reason: "test" },
     });
     expect(deleted.status).toBe(200);
-    expect(deleted.body.revision).toBe(4);
+    expect(deleted.body.revision).toBe(5);
     const afterDelete = await readAt(user.id, deleted.body.revision);
     expect(afterDelete.status).toBe(404);
     expect(await listByName(user.username)).toMatchObject({ count: 0, results: [] });
     const row = await env.DB.prepare("SELECT status, revision FROM users WHERE id = ?").bind(user.id).first();
-    expect(row).toEqual({ status: "deleted", revision: 4 });
+    expect(row).toEqual({ status: "deleted", revision: 5 });
   });
 
   it("suspend and reactivate are projected too", async () => {

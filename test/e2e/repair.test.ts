@@ -7,7 +7,7 @@ import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";
 import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import { fakeMessage } from "../read/fixtures";
-import { adminSession, call, createUser as createUserOverHttp, login } from "../support/api";
+import { adminSession, call, createUser as createUserOverHttp, tokenWithoutLogin } from "../support/api";
 import type {
   UserView,
   UserListBody as UserList,
@@ -189,7 +189,7 @@ describe("corrections", () => {
 
   it("need a reason and an admin", async () => {
     const user = await createUser();
-    const own = await login(user.username);
+    const own = await tokenWithoutLogin(user.id);
     const path = `/admin/users/${user.id}/corrections`;
 
     const noReason = await call<ErrorBody>("POST", path, {
@@ -239,7 +239,7 @@ describe("erasure", () => {
     const personal = [username, email, movedEmail, firstName, lastName];
 
     const user = await createUser({ username, email, first_name: firstName, last_name: lastName });
-    const own = await login(username);
+    const own = await tokenWithoutLogin(user.id);
     // The user acts on its own stream: its username is then also in an event's metadata.
     expect(await command("PUT", `/v1/users/${user.id}/`, own, { email: movedEmail })).toBe(2);
     await projected(user.id, 2);
@@ -365,7 +365,7 @@ describe("erasure", () => {
 
   it("needs a reason and an admin", async () => {
     const user = await createUser();
-    const own = await login(user.username);
+    const own = await tokenWithoutLogin(user.id);
     const path = `/admin/users/${user.id}/erase`;
     expect((await call<ErrorBody>("POST", path, { token: admin.token, body: {} })).status).toBe(422);
     expect((await call<ErrorBody>("POST", path, { token: own, body: { reason: "forget me" } })).status).toBe(403);
@@ -415,7 +415,7 @@ describe("replay of one user", () => {
 
   it("is for admins only", async () => {
     const user = await createUser();
-    const own = await login(user.username);
+    const own = await tokenWithoutLogin(user.id);
     expect((await call("POST", `/admin/users/${user.id}/replay`, { token: own })).status).toBe(403);
   });
 });
@@ -539,7 +539,7 @@ describe("full rebuild of the read model", () => {
 
   it("is for admins only", async () => {
     const user = await createUser();
-    const own = await login(user.username);
+    const own = await tokenWithoutLogin(user.id);
     expect((await call("POST", "/admin/projections/rebuild", { token: own })).status).toBe(403);
     expect((await call("GET", "/admin/projections/rebuild", { token: own })).status).toBe(403);
   });

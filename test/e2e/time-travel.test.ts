@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import { publicUser, type PublicUser } from "../../src/domain/user";
 import { stateFromExport } from "../domain/from-export";
-import { adminSession, call, createUser, login } from "../support/api";
+import { adminSession, call, createUser, login, tokenWithoutLogin } from "../support/api";
 import type { EventsPageBody as EventsPage, ErrorBody, CommandBody as CommandResponse } from "../support/types";
 import { PASSWORD, uniqueName } from "../support/builders";
 
@@ -54,7 +54,7 @@ describe("a user's life, looked at afterwards", () => {
 
   beforeAll(async () => {
     user = await createUser(admin.token, { first_name: "Ada", last_name: "Byron" });
-    const own = await login(user.username);
+    const own = await tokenWithoutLogin(user.id);
     const u = `/v1/users/${user.id}`;
     expect(await command("PUT", `${u}/`, own, { first_name: "Augusta" })).toBe(2);
     expect(
@@ -89,6 +89,7 @@ describe("a user's life, looked at afterwards", () => {
       status: "active" as const,
       created_at: t(1),
       deleted_at: null,
+      last_login_at: null,
     };
     expected = {
       1: { ...base, updated_at: t(1), revision: 1 },
@@ -273,7 +274,7 @@ describe("who may read the audit trail", () => {
 
     const own = await events(owner.id, "", ownerToken);
     expect(own.status).toBe(200);
-    expect(own.body.results.map((e) => e.event_type)).toEqual(["USER_CREATED", "USER_UPDATED"]);
+    expect(own.body.results.map((e) => e.event_type)).toEqual(["USER_CREATED", "USER_LOGGED_IN", "USER_UPDATED"]);
     const byAdmin = await events(owner.id);
     expect(byAdmin.status).toBe(200);
     expect(byAdmin.body).toEqual(own.body);
@@ -313,7 +314,7 @@ describe("the export of a stream", () => {
 
   it("folds, through the test helper, to the user the strong read returns", async () => {
     const user = await createUser(admin.token, { first_name: "Export", last_name: "Me" });
-    const own = await login(user.username);
+    const own = await tokenWithoutLogin(user.id);
     const u = `/v1/users/${user.id}`;
     await command("PUT", `${u}/`, own, { first_name: "Exported", email: `${uniqueName("exp")}@example.net` });
     await command("PUT", `${u}/password/`, own, { current_password: PASSWORD, new_password: NEW_PASSWORD });

@@ -53,7 +53,8 @@ describe("who may update whom", () => {
     const me = await userSession();
     const res = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, { token: me.token, body: { last_name: "Self" } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ message: "User updated successfully", revision: 2 });
+    // Revision 2 is the user's login.
+    expect(res.body).toMatchObject({ message: "User updated successfully", revision: 3 });
   });
 
   it("a user may not update another user: 403, nothing appended", async () => {
@@ -136,7 +137,7 @@ describe("tokens die with their user's status", () => {
     expect(await eventTypes(me.id)).toEqual(["USER_CREATED", "USER_DELETED"]);
   });
 
-  it("a suspended user's token stops working, and works again after reactivation", async () => {
+  it("a suspended user's token stops working and stays dead after reactivation; a new login works", async () => {
     const me = await userSession();
     expect(
       (await call("POST", `/v1/users/${me.id}/suspend/`, { token: admin.token, body: { reason: "abuse" } })).status,
@@ -147,12 +148,15 @@ describe("tokens die with their user's status", () => {
     expect(await eventTypes(me.id)).toEqual(["USER_CREATED", "USER_SUSPENDED"]);
 
     expect((await call("POST", `/v1/users/${me.id}/reactivate/`, { token: admin.token })).status).toBe(200);
-    const again = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, {
-      token: me.token,
-      body: { first_name: "Back" },
-    });
+    const stale = await call("PUT", `/v1/users/${me.id}/`, { token: me.token, body: { first_name: "Back" } });
+    expectError(stale, 401, { error: "HTTP Error", type: "HTTPException" });
+    expect(await eventTypes(me.id)).toEqual(["USER_CREATED", "USER_SUSPENDED", "USER_REACTIVATED"]);
+
+    const fresh = await login(me.username);
+    const again = await call<CommandBody>("PUT", `/v1/users/${me.id}/`, { token: fresh, body: { first_name: "Back" } });
     expect(again.status).toBe(200);
-    expect(again.body.revision).toBe(4);
+    // created, login, suspended, reactivated, login, updated
+    expect(again.body.revision).toBe(6);
   });
 
   it("a suspended admin loses admin powers too", async () => {

@@ -40,16 +40,17 @@ describe.each([
 
     const updated = await call<CommandBody>("PUT", `/v1/users/${id}${slash}`, {
       token: userToken,
-      body: { first_name: "Ada", email: "ada.new@Example.ORG" },
+      body: { first_name: "Ada", email: `ada.${body.username}@Example.ORG` },
     });
-    expectCommand(updated, "User updated successfully", 2);
+    // Revision 2 is the login.
+    expectCommand(updated, "User updated successfully", 3);
     expect(updated.body).not.toHaveProperty("user_id");
     const afterUpdate = await strongRead(id);
     expect(afterUpdate.body.user).toMatchObject({
       first_name: "Ada",
       last_name: "Last",
-      email: "ada.new@example.org",
-      revision: 2,
+      email: `ada.${body.username}@example.org`,
+      revision: 3,
     });
 
     const newPassword = "brand-new-pass-2";
@@ -57,7 +58,7 @@ describe.each([
       token: userToken,
       body: { current_password: PASSWORD, new_password: newPassword },
     });
-    expectCommand(changed, "Password changed successfully", 3);
+    expectCommand(changed, "Password changed successfully", 4);
     expectError(await call("POST", "/v1/auth/login/", { body: { username: body.username, password: PASSWORD } }), 401, {
       message: "Incorrect username or password",
     });
@@ -67,33 +68,37 @@ describe.each([
       token: admin.token,
       body: { reason: "chargeback" },
     });
-    expectCommand(suspended, "User suspended successfully", 4);
+    expectCommand(suspended, "User suspended successfully", 6);
     expect((await strongRead(id)).body.user.status).toBe("suspended");
 
     const reactivated = await call<CommandBody>("POST", `/v1/users/${id}/reactivate${slash}`, {
       token: admin.token,
       body: { reason: "resolved" },
     });
-    expectCommand(reactivated, "User reactivated successfully", 5);
+    expectCommand(reactivated, "User reactivated successfully", 7);
     expect((await strongRead(id)).body.user.status).toBe("active");
 
     const deleted = await call<CommandBody>("DELETE", `/v1/users/${id}${slash}`, {
       token: admin.token,
       body: { reason: "asked to leave" },
     });
-    expectCommand(deleted, "User deleted successfully", 6);
+    expectCommand(deleted, "User deleted successfully", 8);
     expectError(await strongRead(id), 404, { error: "HTTP Error", message: "User not found", type: "HTTPException" });
 
     const events = await streamOf(id);
     expect(events.map((e) => [e.revision, e.event_type])).toEqual([
       [1, "USER_CREATED"],
-      [2, "USER_UPDATED"],
-      [3, "PASSWORD_CHANGED"],
-      [4, "USER_SUSPENDED"],
-      [5, "USER_REACTIVATED"],
-      [6, "USER_DELETED"],
+      [2, "USER_LOGGED_IN"],
+      [3, "USER_UPDATED"],
+      [4, "PASSWORD_CHANGED"],
+      [5, "USER_LOGGED_IN"],
+      [6, "USER_SUSPENDED"],
+      [7, "USER_REACTIVATED"],
+      [8, "USER_DELETED"],
     ]);
     expect(events.map((e) => e.metadata.reason)).toEqual([
+      null,
+      null,
       null,
       null,
       null,
@@ -101,7 +106,7 @@ describe.each([
       "resolved",
       "asked to leave",
     ]);
-    expect(events.map((e) => e.metadata.actor_id)).toEqual([admin.id, id, id, admin.id, admin.id, admin.id]);
+    expect(events.map((e) => e.metadata.actor_id)).toEqual([admin.id, id, id, id, id, admin.id, admin.id, admin.id]);
   });
 });
 

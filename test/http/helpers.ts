@@ -36,25 +36,34 @@ export async function streamOf(userId: string): Promise<PublicEvent[]> {
   return (await env.USER_STREAM.getByName(userId).readStream(1, 100)) as PublicEvent[];
 }
 
+/**
+ * The types of the events commands appended. Logins append USER_LOGGED_IN too; a test's own logins
+ * (its setup) are left out here, so "nothing appended" means no command appended anything.
+ */
 export async function eventTypes(userId: string): Promise<string[]> {
-  return (await streamOf(userId)).map((event) => event.event_type);
+  return (await streamOf(userId)).map((event) => event.event_type).filter((type) => type !== "USER_LOGGED_IN");
 }
 
-/** A token in the server's format, signed by the test: expired, forged or otherwise crafted. */
+/**
+ * A token in the server's format, signed by the test: expired, forged or otherwise crafted. `exp:
+ * null` leaves `exp` out; `rev` (the revision it claims to be issued at) defaults to one far ahead.
+ */
 export async function craftToken(
-  claims: { user_id: string; username: string; role: "admin" | "user"; exp: number },
+  claims: { user_id: string; username: string; role: "admin" | "user"; exp: number | null; rev?: number },
   secret = env.JWT_SECRET,
 ): Promise<string> {
   const scopes =
     claims.role === "admin" ? ["user:create", "user:read", "user:update", "user:delete"] : ["user:read", "user:update"];
+  const iat = (claims.exp ?? nowSeconds() + 30 * 60) - 30 * 60;
   return sign(
     {
       sub: claims.username,
       user_id: claims.user_id,
       role: claims.role,
       scopes,
-      iat: claims.exp - 30 * 60,
-      exp: claims.exp,
+      rev: claims.rev ?? 1_000_000,
+      iat,
+      ...(claims.exp === null ? {} : { exp: claims.exp }),
       jti: crypto.randomUUID(),
     },
     secret,

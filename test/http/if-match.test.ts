@@ -115,7 +115,8 @@ describe("If-Match", () => {
       body: { current_password: PASSWORD, new_password: "another-pass-1" },
       headers: { "If-Match": '"1"' },
     });
-    expectError(res, 412, { error: "Precondition Failed", details: { current_revision: 2 } });
+    // created, login, update
+    expectError(res, 412, { error: "Precondition Failed", details: { current_revision: 3 } });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED", "USER_UPDATED"]);
     await login(user.username, PASSWORD);
   });

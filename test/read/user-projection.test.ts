@@ -25,6 +25,7 @@ describe("projectUser", () => {
       createdAt: "2030-02-01T10:00:00.000Z",
       updatedAt: "2030-02-01T10:00:00.000Z",
       deletedAt: null,
+      lastLoginAt: null,
       revision: 1,
     });
   });
@@ -96,7 +97,10 @@ describe("projectUser", () => {
     // The documented contract of projectUser: "a projection never rejects an event". Gap healing
     // reads events straight from the user's object, where newer event types may appear.
     const row = projectUser(null, created)!;
-    const unknown = { ...userEvent(id, 2, "USER_UPDATED"), event_type: "USER_LOGGED_IN" } as unknown as PublicEvent;
+    const unknown = {
+      ...userEvent(id, 2, "USER_UPDATED"),
+      event_type: "USER_FROM_THE_FUTURE",
+    } as unknown as PublicEvent;
     const after = projectUser(row, unknown);
     expect(after).toMatchObject({ ...row, revision: 2 });
   });
@@ -113,7 +117,34 @@ describe("projectUser", () => {
       created_at: "2030-02-01T10:00:00.000Z",
       updated_at: "2030-02-01T10:00:00.000Z",
       deleted_at: null,
+      last_login_at: null,
       revision: 1,
     });
+  });
+
+  it("a restore brings the row back with the status the event carries, without deletedAt", () => {
+    const deleted = fold([created, userEvent(id, 2, "USER_SUSPENDED"), userEvent(id, 3, "USER_DELETED")]);
+    const restored = projectUser(
+      deleted,
+      userEvent(id, 4, "USER_RESTORED", { reason: "oops", status: "suspended" }, "2030-02-07T00:00:00.000Z"),
+    );
+    expect(restored).toMatchObject({
+      status: "suspended",
+      deletedAt: null,
+      updatedAt: "2030-02-07T00:00:00.000Z",
+      revision: 4,
+    });
+    const active = projectUser(deleted, userEvent(id, 4, "USER_RESTORED", { reason: "oops", status: "active" }));
+    expect(active?.status).toBe("active");
+  });
+
+  it("a login sets lastLoginAt and the revision, not updatedAt; an erasure clears it", () => {
+    const row = fold([created, userEvent(id, 2, "USER_LOGGED_IN", { method: "password" }, "2030-02-08T00:00:00.000Z")]);
+    expect(row).toMatchObject({
+      lastLoginAt: "2030-02-08T00:00:00.000Z",
+      updatedAt: "2030-02-01T10:00:00.000Z",
+      revision: 2,
+    });
+    expect(projectUser(row, userEvent(id, 3, "USER_ERASED"))?.lastLoginAt).toBeNull();
   });
 });

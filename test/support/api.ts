@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import type { CommandBody, LoginBody } from "./types";
 import { PASSWORD, newUserBody, uniqueName } from "./builders";
+import { issueToken } from "../../src/http/auth";
 
 /** A tiny client for the Worker under test: JSON in, `{ status, headers, body }` out. */
 
@@ -62,4 +63,14 @@ export async function createUser(adminToken: string, overrides: Partial<ReturnTy
     email: body.email,
     revision: res.body.revision,
   };
+}
+
+/**
+ * A token exactly as a login would issue it, but without the login's USER_LOGGED_IN event: for
+ * tests that assert a user's revisions event by event and are not about logins.
+ */
+export async function tokenWithoutLogin(userId: string): Promise<string> {
+  const { user } = await env.USER_STREAM.getByName(userId).getUser();
+  if (!user) throw new Error(`no user ${userId}`);
+  return issueToken(user, env.JWT_SECRET, Date.now());
 }

@@ -151,7 +151,8 @@ describe("idempotent retries", () => {
     for (const retry of results.slice(1)) expect(retry).toEqual({ ...first, replayed: true });
     const { events, idempotency: records } = await tables(stub);
     expect(events.map((e) => e.revision)).toEqual([1, 2]);
-    expect(records.map((r) => r.key)).toEqual([idempotency.key]);
+    // Scoped by the caller (none here: metadata() has no actor).
+    expect(records.map((r) => r.key)).toEqual([`anonymous\n${idempotency.key}`]);
   });
 
   it("a replay wins over a stale expectedRevision: the retry of an applied write is still its answer", async () => {

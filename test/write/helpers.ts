@@ -111,11 +111,14 @@ export function tables(stub: Stub): Promise<Tables> {
       .map((row) => row.name);
     const all: Record<string, Row[]> = {};
     for (const name of names) all[name] = sql.exec<Row>(`SELECT * FROM "${name}" ORDER BY rowid`).toArray();
+    // An object that never committed has no tables at all.
+    const rows = <T extends Row>(table: string, order: string) =>
+      names.includes(table) ? sql.exec<T>(`SELECT * FROM ${table} ORDER BY ${order}`).toArray() : [];
     return {
-      events: sql.exec<EventRow>("SELECT * FROM events ORDER BY revision").toArray(),
-      outbox: sql.exec<OutboxRow>("SELECT * FROM outbox ORDER BY revision").toArray(),
-      idempotency: sql.exec<IdempotencyRow>("SELECT * FROM idempotency ORDER BY key").toArray(),
-      meta: sql.exec<MetaRow>("SELECT * FROM meta ORDER BY key").toArray(),
+      events: rows<EventRow>("events", "revision"),
+      outbox: rows<OutboxRow>("outbox", "revision"),
+      idempotency: rows<IdempotencyRow>("idempotency", "key"),
+      meta: rows<MetaRow>("meta", "key"),
       all,
     };
   });

@@ -36,8 +36,9 @@ describe("cold start", () => {
     });
     expect(await fresh.readStream(1, 100)).toEqual(streamBefore);
     // The password hash came back from the stream too, and the next command continues the stream.
-    expect(await fresh.authenticate("rehydrated-1")).toMatchObject({ ok: true, revision: 6 });
-    expect(await update(userId, { first_name: "Next" })).toMatchObject({ ok: true, revision: 7 });
+    // The login is an event of its own: revision 7.
+    expect(await fresh.authenticate("rehydrated-1")).toMatchObject({ ok: true, revision: 7 });
+    expect(await update(userId, { first_name: "Next" })).toMatchObject({ ok: true, revision: 8 });
   });
 
   it("a long stream (past the snapshot interval) rehydrates to the same state", async () => {
@@ -53,8 +54,8 @@ describe("cold start", () => {
 
     const fresh = stubFor(userId);
     expect(await fresh.getUser()).toEqual(before);
-    expect(await fresh.authenticate("after-many-1")).toMatchObject({ ok: true, revision: 106 });
-    expect(await update(userId, { first_name: "Next" })).toMatchObject({ ok: true, revision: 107 });
+    expect(await fresh.authenticate("after-many-1")).toMatchObject({ ok: true, revision: 107 });
+    expect(await update(userId, { first_name: "Next" })).toMatchObject({ ok: true, revision: 108 });
   });
 
   it("a deleted user stays deleted after a cold start", async () => {
@@ -81,11 +82,34 @@ describe("cold start", () => {
 describe("authenticate", () => {
   afterEach(settleAlarms);
 
-  it("accepts the right password and returns the public user", async () => {
+  it("accepts the right password, records USER_LOGGED_IN, and returns the user as of that event", async () => {
     const { stub, userId, username } = await createUser();
-    const result = await stub.authenticate(PASSWORD);
-    expect(result).toMatchObject({ ok: true, revision: 1, user: { id: userId, username, status: "active" } });
+    const requestId = crypto.randomUUID();
+    const result = await stub.authenticate(PASSWORD, requestId);
+    expect(result).toMatchObject({ ok: true, revision: 2, user: { id: userId, username, status: "active" } });
     expect(JSON.stringify(result)).not.toContain("password_hash");
+    const [, login] = await stub.readStream(1, 10);
+    expect(login).toMatchObject({
+      event_type: "USER_LOGGED_IN",
+      revision: 2,
+      data: { method: "password" },
+      metadata: { actor_id: userId, actor_username: username, request_id: requestId },
+    });
+    if (!result.ok) throw new Error("login failed");
+    expect(result.user.last_login_at).toBe(login?.timestamp);
+  });
+
+  it("records nothing for a failed login, and creates nothing for a user that does not exist", async () => {
+    const { stub } = await createUser();
+    await stub.authenticate("wrong-password");
+    expect((await stub.readStream(1, 10)).map((e) => e.event_type)).toEqual(["USER_CREATED"]);
+    const ghost = stubFor(crypto.randomUUID());
+    await ghost.authenticate(PASSWORD);
+    expect(
+      await runInDurableObject(ghost, (_i, state) =>
+        state.storage.sql.exec("SELECT name FROM sqlite_master").toArray(),
+      ),
+    ).toEqual([]);
   });
 
   it("answers 'invalid' for a wrong password and for a user that does not exist", async () => {
@@ -138,7 +162,7 @@ describe("authenticate", () => {
     expectOk(await send(userId, { type: "SuspendUser" }));
     expect(await stub.authenticate(PASSWORD)).toEqual({ ok: false, reason: "invalid" });
     expectOk(await send(userId, { type: "ReactivateUser" }));
-    expect(await stub.authenticate(PASSWORD)).toMatchObject({ ok: true, revision: 3 });
+    expect(await stub.authenticate(PASSWORD)).toMatchObject({ ok: true, revision: 4 });
   });
 
   it("a deleted user cannot log in with the right password", async () => {
@@ -153,7 +177,7 @@ describe("authenticate", () => {
       await send(userId, { type: "ChangePassword", current_password: PASSWORD, new_password: "brand-new-pass" }),
     );
     expect(await stub.authenticate(PASSWORD)).toEqual({ ok: false, reason: "invalid" });
-    expect(await stub.authenticate("brand-new-pass")).toMatchObject({ ok: true, revision: 2 });
+    expect(await stub.authenticate("brand-new-pass")).toMatchObject({ ok: true, revision: 3 });
   });
 
   it("two concurrent password changes from the same current password: only one applies", async () => {
@@ -165,6 +189,6 @@ describe("authenticate", () => {
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(rejectionOf(results.find((r) => !r.ok)!)).toMatchObject({ code: "IncorrectPassword" });
     const winner = results[0]!.ok ? "first-winner-1" : "second-winner-2";
-    expect(await stub.authenticate(winner)).toMatchObject({ ok: true, revision: 2 });
+    expect(await stub.authenticate(winner)).toMatchObject({ ok: true, revision: 3 });
   });
 });

@@ -3,6 +3,7 @@ import { config } from "../../config";
 import { identityKey } from "../../domain/rules";
 import { issueToken } from "../auth";
 import { httpError, tooManyRequests } from "../errors";
+import { failUnknownLogin } from "../unknown-logins";
 import { createRouter } from "../router";
 import { LoginBody, LoginResponse, errors, jsonBody, jsonResponse } from "../schemas";
 
@@ -20,11 +21,10 @@ export const authRoutes = createRouter().openapi(login, async (c) => {
   const { username, password } = c.req.valid("json");
   if (!username || !password) throw httpError(401, INCORRECT);
   const key = identityKey("username", username);
-  const registry = c.env.IDENTITY_REGISTRY.getByName(key);
-  const userId = await registry.holder(key);
+  const userId = await c.env.IDENTITY_REGISTRY.getByName(key).holder(key);
   const result = userId
-    ? await c.env.USER_STREAM.getByName(userId).authenticate(password)
-    : await registry.failLogin(password);
+    ? await c.env.USER_STREAM.getByName(userId).authenticate(password, c.var.requestId)
+    : await failUnknownLogin(c.env, key, password, Date.now());
   if (!result.ok) {
     if (result.reason === "throttled") {
       throw tooManyRequests("Too many failed login attempts; try again later", result.retryAfterSeconds);
