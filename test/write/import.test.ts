@@ -103,7 +103,8 @@ describe("logging in with an imported bcrypt hash", () => {
     succeeded(await importInto(alice));
     const stub = stubFor(alice[0]!.aggregate_id);
     expect(await stub.authenticate(FIXTURE.alice.oldPassword)).toEqual({ ok: false, reason: "invalid" });
-    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 4 });
+    // PASSWORD_REHASHED at 4, then the login itself at 5.
+    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 5 });
     const stream = await stub.readStream(1, 10);
     expect(stream[3]).toMatchObject({
       event_type: "PASSWORD_REHASHED",
@@ -115,8 +116,10 @@ describe("logging in with an imported bcrypt hash", () => {
     const { all } = await tables(stub);
     expect(storedHashes(all)).toHaveLength(1);
     // The user did not change: updated_at stays the last imported event's time.
-    expect((await stub.getUser()).user).toMatchObject({ revision: 4, updated_at: alice[2]!.timestamp });
-    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 4 });
+    expect((await stub.getUser()).user).toMatchObject({ revision: 5, updated_at: alice[2]!.timestamp });
+    expect(stream.map((event) => event.event_type).slice(3)).toEqual(["PASSWORD_REHASHED", "USER_LOGGED_IN"]);
+    // Rehashed once: the next login records only itself.
+    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 6 });
     expect(await stub.authenticate(FIXTURE.alice.oldPassword)).toEqual({ ok: false, reason: "invalid" });
   });
 });
