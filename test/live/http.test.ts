@@ -43,11 +43,12 @@ describe("GET /v1/users/{id}/events/live", () => {
     await vi.waitUntil(() => watcher.caughtUp());
     expect(watcher.frames).toEqual([
       expect.objectContaining({ event_type: "USER_CREATED", revision: 1, aggregate_id: user.id }),
-      { type: "caught_up", revision: 1 },
+      expect.objectContaining({ event_type: "USER_LOGGED_IN", revision: 2, aggregate_id: user.id }),
+      { type: "caught_up", revision: 2 },
     ]);
     const put = await call("PUT", `/v1/users/${user.id}/`, { token, body: { first_name: "Live" } });
     expect(put.status).toBe(200);
-    await watcher.until(2);
+    await watcher.until(3);
     watcher.ws.close(1000, "done");
   });
 
