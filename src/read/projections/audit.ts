@@ -61,6 +61,8 @@ function identityAfter(state: AuditState | null, event: PublicEvent): AuditState
     case "USER_DELETED":
     case "USER_SUSPENDED":
     case "USER_REACTIVATED":
+    case "USER_RESTORED":
+    case "USER_LOGGED_IN":
       return state;
   }
 }
