@@ -45,6 +45,10 @@ export function commandFor(event: UserEvent): UserCommand | null {
     }
     case "USER_ERASED":
       return { type: "EraseUser" };
+    case "USER_RESTORED":
+      return { type: "RestoreUser", reason: event.data.reason };
+    case "USER_LOGGED_IN":
+      return { type: "RecordLogin", method: event.data.method };
     case "USER_CREATED":
     case "PASSWORD_CHANGED":
     case "PASSWORD_REHASHED":
