@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { readDevVars } from "./dev-vars.mjs";
+import { conflictOf, describe } from "./admin-outcome.mjs";
 
 export async function createAdmin({ url, token, username, email, password, firstName = "Admin", lastName = "User" }) {
   const res = await fetch(new URL("/admin/bootstrap/admins", url), {
@@ -15,7 +16,7 @@ export async function createAdmin({ url, token, username, email, password, first
   });
   const body = await res.json().catch(() => ({}));
   if (res.status === 200) return { created: true, userId: body.user_id };
-  if (res.status === 409) return { created: false };
+  if (res.status === 409) return { created: false, conflict: conflictOf(body) };
   throw new Error(`creating admin ${username} failed: ${res.status} ${JSON.stringify(body)}`);
 }
 
@@ -53,7 +54,10 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     }
   }
   const result = await createAdmin(args);
-  console.log(
-    result.created ? `admin ${args.username} created (${result.userId})` : `admin ${args.username} already exists`,
-  );
+  const message = describe(result, args);
+  if (result.created || result.conflict === "admin") console.log(message);
+  else {
+    console.error(message);
+    process.exit(1);
+  }
 }

@@ -101,10 +101,11 @@ export function requireScope(actor: Actor, scope: Scope): void {
   }
 }
 
-export function requireSelfOrAdmin(actor: Actor, userId: string): void {
-  requireScope(actor, "user:update");
+export function requireSelfOrAdmin(actor: Actor, userId: string, reading = false): void {
+  requireScope(actor, reading ? "user:read" : "user:update");
   if (actor.role !== "admin" && actor.id !== userId) {
-    throw httpError(403, "Insufficient permissions. You can only update your own user data.");
+    const what = reading ? "read" : "update";
+    throw httpError(403, `Insufficient permissions. You can only ${what} your own user data.`);
   }
 }
 
@@ -124,5 +125,11 @@ export const requires = (scope: Scope) =>
  */
 export const selfOrAdmin = createMiddleware<AppEnv>(async (c, next) => {
   requireSelfOrAdmin(c.var.actor, parseUserId(c.req.param("user_id") ?? "") ?? "");
+  await next();
+});
+
+/** The same for reads (the audit trail, live events): a read's scope and a read's message. */
+export const selfOrAdminReading = createMiddleware<AppEnv>(async (c, next) => {
+  requireSelfOrAdmin(c.var.actor, parseUserId(c.req.param("user_id") ?? "") ?? "", true);
   await next();
 });

@@ -251,14 +251,45 @@ export function readJsonBody(required: boolean): MiddlewareHandler<AppEnv> {
     } catch {
       throw httpError(400, "There was an error parsing the body");
     }
+    let parsed: unknown;
     try {
-      JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch (error) {
       throw invalidInput(["body", stoppedAt(error, text)], "json_invalid", "JSON decode error");
     }
+    // `"\ud800"` is valid JSON but no text: stored as sent by the object and as U+FFFD by D1.
+    const broken = loneSurrogateAt(parsed, ["body"]);
+    if (broken)
+      throw invalidInput(
+        broken,
+        "string_unicode",
+        "Input should be a valid string, unable to parse raw data as a unicode string",
+      );
     replaceBody(c, text);
     return next();
   };
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Where in a parsed body a string (or key) holds an unpaired UTF-16 surrogate, if anywhere. */
+function loneSurrogateAt(value: unknown, at: (string | number)[]): (string | number)[] | null {
+  if (typeof value === "string") return LONE_SURROGATE.test(value) ? at : null;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = loneSurrogateAt(item, [...at, index]);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (value && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      if (LONE_SURROGATE.test(key)) return [...at, key];
+      const found = loneSurrogateAt(item, [...at, key]);
+      if (found) return found;
+    }
+  }
+  return null;
 }
 
 /** The request as the validators downstream should see it: the same body, labelled JSON, or none. */

@@ -64,6 +64,10 @@ export const ChangePasswordBody = z
 
 export const ReasonBody = z.object({ reason: z.string().max(1000).optional() }).openapi("ReasonRequest");
 
+export const RestoreBody = z
+  .object({ reason: z.string().min(1).max(1000).openapi({ example: "Deleted by accident (ticket #4711)" }) })
+  .openapi("RestoreRequest");
+
 export const LoginBody = z
   .object({ username: z.string().max(150), password: z.string().max(1024) })
   .openapi("LoginRequest");

@@ -105,7 +105,10 @@ describe("redrive", () => {
     expect(redriven.body).toEqual({ message: "Dead letter re-driven" });
 
     // The real queue delivers it to the real consumer: read-your-writes waits for the row.
-    const read = await call<{ user: UserView }>("GET", `/v1/users/${userId}/?min_revision=1`, { token });
+    // This user exists only in the redriven message, not as a stream (min_revision would answer 404
+    // for it): wait for its row, then read it.
+    await vi.waitUntil(async () => (await userRow(userId)) !== undefined);
+    const read = await call<{ user: UserView }>("GET", `/v1/users/${userId}/`, { token });
     expect(read.status).toBe(200);
     expect(read.body.user).toMatchObject({ id: userId, username: event.data.username, revision: 1 });
     expect((await deadLetters()).some((l) => l.id === letter!.id)).toBe(false);

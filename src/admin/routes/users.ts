@@ -1,3 +1,4 @@
+import { httpError } from "../../http/errors";
 import { z } from "@hono/zod-openapi";
 import { runCommand } from "../../http/commands";
 import { createRouter } from "../../http/router";
@@ -32,7 +33,7 @@ const exportStream = adminRoute({
   request: { params: UserIdParams },
   responses: {
     200: { description: "One event per line (application/x-ndjson)" },
-    ...errors(400, 401, 403),
+    ...errors(400, 401, 403, 404),
   },
 });
 
@@ -59,7 +60,7 @@ const replay = adminRoute({
   request: { params: UserIdParams },
   responses: {
     ...jsonResponse(z.object({ user_id: z.string(), events: z.number().int() }), "Replayed"),
-    ...errors(400, 401, 403),
+    ...errors(400, 401, 403, 404),
   },
 });
 
@@ -68,6 +69,8 @@ export const adminUsers = createRouter()
   .openapi(exportStream, async (c) => {
     const { user_id } = c.req.valid("param");
     const events = await readWholeStream(c.env, user_id);
+    // Every stream that exists starts with USER_CREATED: none means no such user.
+    if (events.length === 0) throw httpError(404, "User not found");
     const ndjson = events.map((event) => `${JSON.stringify(event)}\n`).join("");
     return c.body(ndjson, 200, { "Content-Type": "application/x-ndjson" });
   })
@@ -103,5 +106,6 @@ export const adminUsers = createRouter()
   .openapi(replay, async (c) => {
     const { user_id } = c.req.valid("param");
     const { events } = await rebuildUsers(c.env, [user_id]);
+    if (events === 0) throw httpError(404, "User not found");
     return c.json({ user_id, events }, 200);
   });

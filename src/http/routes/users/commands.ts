@@ -9,6 +9,7 @@ import {
   CommandResponse,
   CreateUserBody,
   ReasonBody,
+  RestoreBody,
   UpdateUserBody,
   UserIdParams,
   errors,
@@ -63,6 +64,15 @@ const statusChange = (action: "suspend" | "reactivate") =>
     request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(ReasonBody, false) },
     responses: { ...jsonResponse(CommandResponse, `User ${action}d successfully`), ...commandErrors },
   });
+
+const restoreUser = userRoute({
+  method: "post",
+  path: "/{user_id}/restore",
+  summary: "Restore a deleted user (USER_RESTORED): 409 if its username or email was taken meanwhile",
+  middleware: [requires("user:delete")],
+  request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(RestoreBody) },
+  responses: { ...jsonResponse(CommandResponse, "User restored successfully"), ...commandErrors },
+});
 
 const reasonOf = (body: { reason?: string | undefined } | undefined) => body ?? {};
 
@@ -146,6 +156,20 @@ export const userCommands = <S extends Schema>(router: RouterWith<S>) =>
           body,
           reason: body.reason,
           message: "User reactivated successfully",
+        }),
+        200,
+      );
+    })
+    .openapi(restoreUser, async (c) => {
+      const { user_id } = c.req.valid("param");
+      const body = c.req.valid("json");
+      return c.json(
+        await runCommand(c, {
+          userId: user_id,
+          input: { type: "RestoreUser", reason: body.reason },
+          body,
+          reason: body.reason,
+          message: "User restored successfully",
         }),
         200,
       );

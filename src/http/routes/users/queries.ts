@@ -11,12 +11,14 @@ import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { userRoute } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
+import { decimalInt, filterText } from "../../query-params";
+import { ApiError } from "../../errors";
 
-const filter = z.string().max(40).optional();
+const filter = filterText(40).optional();
 
 const ListQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  page_size: z.coerce.number().int().min(1).max(100).default(10),
+  page: decimalInt(1).default(1),
+  page_size: decimalInt(1, 100).default(10),
   username: filter.openapi({ description: "Case-insensitive substring" }),
   email: filter.openapi({ description: "Case-insensitive substring" }),
   status: z
@@ -33,7 +35,7 @@ const GetQuery = z.object({
   consistency: z.enum(["eventual", "strong"]).optional().openapi({
     description: "`strong` answers from the user's own object, always current.",
   }),
-  min_revision: z.coerce.number().int().min(1).optional().openapi({
+  min_revision: decimalInt(1).optional().openapi({
     description: "Wait (bounded) until the read model reflects this revision; 503 if it does not in time.",
   }),
 });
@@ -53,7 +55,7 @@ const getRoute = userRoute({
   summary: "Get one live user",
   middleware: [requires("user:read")],
   request: { params: UserIdParams, query: GetQuery },
-  responses: { ...jsonResponse(z.object({ user: User }), "The user"), ...errors(400, 401, 403, 404, 503) },
+  responses: { ...jsonResponse(z.object({ user: User }), "The user"), ...errors(400, 401, 403, 404, 422, 503) },
 });
 
 export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
@@ -102,18 +104,57 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 const POLL_MS = 10;
+/**
+ * Requests waiting for the read model in this isolate, at most: each holds a connection and polls
+ * D1, so an unbounded number would slow every other read. Past the bound: 503 at once.
+ */
+export const MAX_WAITING = 32;
+let waiting = 0;
 
-/** Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. */
+/** For tests: how many requests are waiting now. */
+export const waitingNow = () => waiting;
+
+/**
+ * Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. A revision the
+ * user's stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is
+ * answered at once, since waiting cannot bring it.
+ */
 async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, minRevision: number | undefined) {
-  const deadline = Date.now() + config(c.env).READ_YOUR_WRITES_WAIT_MS;
-  for (;;) {
-    const row = await findUserRow(db, userId);
-    if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
-    if (Date.now() >= deadline) {
-      throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
-    }
-    await scheduler.wait(POLL_MS);
+  const row = await findUserRow(db, userId);
+  if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
+  const { revision } = await c.env.USER_STREAM.getByName(userId).getUser();
+  if (revision === 0) throw httpError(404, "User not found");
+  if (revision < minRevision) {
+    throw new ApiError(422, {
+      error: "Validation Error",
+      message: `min_revision ${minRevision} is ahead of the user's stream, which is at revision ${revision}`,
+      type: "ValidationError",
+      details: { field: "min_revision", current_revision: revision },
+    });
   }
+  if (waiting >= MAX_WAITING) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
+  waiting += 1;
+  try {
+    const deadline = Date.now() + config(c.env).READ_YOUR_WRITES_WAIT_MS;
+    for (;;) {
+      await scheduler.wait(POLL_MS);
+      const now = await findUserRow(db, userId);
+      if (now && now.revision >= minRevision) return userView(now);
+      if (Date.now() >= deadline) {
+        throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
+      }
+    }
+  } finally {
+    waiting -= 1;
+  }
+}
+
+/** For tests: occupy `n` waiting places (returns the release). */
+export function occupyWaiting(n: number): () => void {
+  waiting += n;
+  return () => {
+    waiting -= n;
+  };
 }
 
 /** The reference's relative links: `/users/?page=2&page_size=5`, filters appended unencoded. */
