@@ -23,6 +23,7 @@ function row(id: string, status: UserRow["status"], revision: number): UserRow {
     createdAt: at,
     updatedAt: at,
     deletedAt: status === "deleted" ? at : null,
+    lastLoginAt: null,
     revision,
   };
 }
