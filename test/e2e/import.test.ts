@@ -151,20 +151,27 @@ describe("importing the reference's rows", () => {
     expect((await login("alice", FIXTURE.alice.oldPassword)).status).toBe(401);
     const first = await login("alice", FIXTURE.alice.password);
     expect(first.status).toBe(200);
-    expect(first.body.user).toMatchObject({ id: FIXTURE.alice.id, revision: 4 });
+    // PASSWORD_REHASHED at 4, then the login itself at 5.
+    expect(first.body.user).toMatchObject({ id: FIXTURE.alice.id, revision: 5 });
     const stream = await events(FIXTURE.alice.id);
     expect(stream.map((e) => e.event_type)).toEqual([
       "USER_CREATED",
       "USER_UPDATED",
       "PASSWORD_CHANGED",
       "PASSWORD_REHASHED",
+      "USER_LOGGED_IN",
     ]);
     expect(stream[3]!.data).toEqual({ hashing_method: "pbkdf2-sha256" });
+    // Rehashed once: the next login records only itself.
     expect((await login("alice", FIXTURE.alice.password)).status).toBe(200);
-    expect(await events(FIXTURE.alice.id)).toHaveLength(4);
-    // The rehash is not a change of the user: the row's updated_at stays the last imported event's.
-    expect((await row(FIXTURE.alice.id, 4)).body.user).toMatchObject({
-      revision: 4,
+    expect((await events(FIXTURE.alice.id)).slice(3).map((e) => e.event_type)).toEqual([
+      "PASSWORD_REHASHED",
+      "USER_LOGGED_IN",
+      "USER_LOGGED_IN",
+    ]);
+    // Neither the rehash nor a login is a change of the user: updated_at stays the last imported event's.
+    expect((await row(FIXTURE.alice.id, 6)).body.user).toMatchObject({
+      revision: 6,
       updated_at: "2025-08-18T11:45:12.000Z",
     });
     expect((await login("bob", FIXTURE.bob2.password)).status).toBe(200);
@@ -200,9 +207,11 @@ describe("rejected lines", () => {
     ]);
     // Heidi, between the bad lines, is in; the rejected users left no trace.
     expect(await events(FIXTURE.heidi.id)).toHaveLength(1);
-    expect(await events(FIXTURE.dave.id)).toEqual([]);
-    expect(await events(FIXTURE.grace.id)).toEqual([]);
-    expect((await events(FIXTURE.alice.id)).map((e) => e.revision)).toEqual([1, 2, 3, 4]);
+    for (const untouched of [FIXTURE.dave.id, FIXTURE.grace.id]) {
+      expect((await call("GET", `/v1/users/${untouched}/events/`, { token: admin })).status).toBe(404);
+    }
+    // Alice keeps her imported events and her two logins from above, nothing from line 3.
+    expect((await events(FIXTURE.alice.id)).map((e) => e.revision)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it("refuses more lines than one request may carry, and a caller who is not an admin", async () => {
