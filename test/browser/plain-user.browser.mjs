@@ -60,7 +60,8 @@ describe("a plain user", () => {
     await page.getByLabel("Password").fill(rita.password);
     await page.keyboard.press("Enter");
     await page.waitForURL(`**/console/users/${rita.id}`);
-    await page.locator(".events .event").first().getByText("reactivated").waitFor();
+    // Newest first: the sign-in itself is now an event (USER_LOGGED_IN), so the reactivation is below it.
+    await page.locator(".events .event").filter({ hasText: "reactivated" }).first().waitFor();
     await tab.close();
   });
 });
