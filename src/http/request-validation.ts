@@ -65,25 +65,9 @@ function wording(issue: z.core.$ZodIssue, value: unknown, whole: boolean): Omit<
       if (value === undefined) return { type: "missing", msg: "Field required" };
       return typeMismatch(issue.expected, value, whole);
     case "too_small":
-      if (issue.origin === "string") {
-        return { type: "string_too_short", msg: `String should have at least ${characters(issue.minimum)}` };
-      }
-      if (issue.origin === "array" || issue.origin === "set") {
-        return { type: "too_short", msg: `List should have at least ${items(issue.minimum)} after validation` };
-      }
-      return issue.inclusive
-        ? { type: "greater_than_equal", msg: `Input should be greater than or equal to ${String(issue.minimum)}` }
-        : { type: "greater_than", msg: `Input should be greater than ${String(issue.minimum)}` };
+      return outOfBounds(BELOW, issue.origin, issue.minimum, issue.inclusive);
     case "too_big":
-      if (issue.origin === "string") {
-        return { type: "string_too_long", msg: `String should have at most ${characters(issue.maximum)}` };
-      }
-      if (issue.origin === "array" || issue.origin === "set") {
-        return { type: "too_long", msg: `List should have at most ${items(issue.maximum)} after validation` };
-      }
-      return issue.inclusive
-        ? { type: "less_than_equal", msg: `Input should be less than or equal to ${String(issue.maximum)}` }
-        : { type: "less_than", msg: `Input should be less than ${String(issue.maximum)}` };
+      return outOfBounds(ABOVE, issue.origin, issue.maximum, issue.inclusive);
     case "invalid_format":
       return formatMismatch(issue.format, value);
     case "invalid_value":
@@ -100,6 +84,37 @@ function wording(issue: z.core.$ZodIssue, value: unknown, whole: boolean): Omit<
     case "unrecognized_keys": // one item per key, made by the caller
       return { type: "value_error", msg: `Value error, ${issue.message}` };
   }
+}
+
+/** pydantic's words for a value under its minimum, or over its maximum. */
+const BELOW = {
+  limit: "at least",
+  string: "string_too_short",
+  list: "too_short",
+  compare: "greater_than",
+  than: "greater than",
+};
+const ABOVE = {
+  limit: "at most",
+  string: "string_too_long",
+  list: "too_long",
+  compare: "less_than",
+  than: "less than",
+};
+
+function outOfBounds(
+  words: typeof BELOW,
+  origin: string,
+  bound: number | bigint,
+  inclusive: boolean | undefined,
+): Omit<ValidationItem, "loc"> {
+  if (origin === "string") return { type: words.string, msg: `String should have ${words.limit} ${characters(bound)}` };
+  if (origin === "array" || origin === "set") {
+    return { type: words.list, msg: `List should have ${words.limit} ${items(bound)} after validation` };
+  }
+  return inclusive
+    ? { type: `${words.compare}_equal`, msg: `Input should be ${words.than} or equal to ${String(bound)}` }
+    : { type: words.compare, msg: `Input should be ${words.than} ${String(bound)}` };
 }
 
 function typeMismatch(expected: string, value: unknown, whole: boolean): Omit<ValidationItem, "loc"> {
