@@ -231,7 +231,7 @@ export class UserStream extends DurableObject<Env> {
     }
     throttle.clear();
     // An imported hash is upgraded first (PASSWORD_REHASHED), then the login is recorded.
-    if (needsRehash(user.password_hash)) await this.rehash(password, user.password_hash);
+    if (needsRehash(user.password_hash)) await this.rehash(password, user.password_hash, requestId);
     const metadata: EventMetadata = {
       actor_id: user.id,
       actor_username: user.username,
@@ -249,8 +249,11 @@ export class UserStream extends DurableObject<Env> {
     return { ok: true, revision: now.revision, user: publicUser(now.user, now.revision) };
   }
 
-  /** After a login with an imported hash: the same password under our own hash, by PASSWORD_REHASHED. */
-  private async rehash(password: string, verified_hash: string): Promise<void> {
+  /**
+   * After a login with an imported hash: the same password under our own hash, by PASSWORD_REHASHED,
+   * carrying the login's request id (the login caused it).
+   */
+  private async rehash(password: string, verified_hash: string, requestId: string | null): Promise<void> {
     const userId = this.aggregateId!;
     const result = await this.execute({
       userId,
@@ -258,7 +261,7 @@ export class UserStream extends DurableObject<Env> {
       metadata: {
         actor_id: userId,
         actor_username: this.state.user?.username ?? null,
-        request_id: null,
+        request_id: requestId,
         idempotency_key: null,
         reason: "password hash upgraded at login",
       },

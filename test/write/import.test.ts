@@ -104,14 +104,17 @@ describe("logging in with an imported bcrypt hash", () => {
     const stub = stubFor(alice[0]!.aggregate_id);
     expect(await stub.authenticate(FIXTURE.alice.oldPassword)).toEqual({ ok: false, reason: "invalid" });
     // PASSWORD_REHASHED at 4, then the login itself at 5.
-    expect(await stub.authenticate(FIXTURE.alice.password)).toMatchObject({ ok: true, revision: 5 });
+    const requestId = crypto.randomUUID();
+    expect(await stub.authenticate(FIXTURE.alice.password, requestId)).toMatchObject({ ok: true, revision: 5 });
     const stream = await stub.readStream(1, 10);
+    // Both events of the login carry its request id: the upgrade is traceable to the login.
     expect(stream[3]).toMatchObject({
       event_type: "PASSWORD_REHASHED",
       revision: 4,
       data: { hashing_method: "pbkdf2-sha256" },
-      metadata: { actor_id: alice[0]!.aggregate_id },
+      metadata: { actor_id: alice[0]!.aggregate_id, request_id: requestId },
     });
+    expect(stream[4]!.metadata.request_id).toBe(requestId);
     expect(stream[3]!.data).not.toHaveProperty("password_hash");
     const { all } = await tables(stub);
     expect(storedHashes(all)).toHaveLength(1);
