@@ -37,6 +37,30 @@ export type UserCommand =
   | { type: "RestoreUser"; reason: string }
   | { type: "RecordLogin"; method: string };
 
+/**
+ * What the write side is asked. Plain data: it crosses RPC. Most commands are the domain's own;
+ * create and password change carry plaintext passwords that the object turns into the facts the
+ * domain needs (hashes, checks) before deciding: `planCommand` says which.
+ */
+export type CommandInput =
+  | Extract<
+      UserCommand,
+      {
+        type:
+          | "UpdateUser"
+          | "DeleteUser"
+          | "CorrectUser"
+          | "EraseUser"
+          | "SuspendUser"
+          | "ReactivateUser"
+          | "RestoreUser"
+          // Only the object itself sends this one, after a login with an imported hash.
+          | "RehashPassword";
+      }
+    >
+  | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
+  | { type: "ChangePassword"; current_password: string; new_password: string };
+
 /** Settings the decider needs; they come from configuration, never from the environment directly. */
 export interface Policy {
   passwordMinLength: number;

@@ -3,10 +3,11 @@ import type { UserEvent } from "./events";
 import { isStorableText, isValidEmail, normalizeEmail, normalizeUsername, usernameProblem } from "./rules";
 import { isGone, type User, type UserState } from "./user";
 
-export type Decision = { ok: true; events: UserEvent[] } | { ok: false; rejection: Rejection };
+export type Decision = { ok: true; events: UserEvent[] } | Rejected;
+type Rejected = { ok: false; rejection: Rejection };
 
 const accept = (...events: UserEvent[]): Decision => ({ ok: true, events });
-const reject = (rejection: Rejection): Decision => ({ ok: false, rejection });
+const reject = (rejection: Rejection): Rejected => ({ ok: false, rejection });
 
 export function decide(state: UserState, command: UserCommand, policy: Policy): Decision {
   if (command.type === "CreateUser") return createUser(state, command, policy);
@@ -53,22 +54,14 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
 }
 
 function createUser(state: UserState, command: Extract<UserCommand, { type: "CreateUser" }>, policy: Policy): Decision {
-  if (state.user) return reject({ code: "UserAlreadyExists", message: "User already exists" });
-  const username = normalizeUsername(command.username);
-  const badName = usernameProblem(username);
-  if (badName) return invalid("username", badName.rule, badName.message, badName.details);
-  const email = normalizeEmail(command.email);
-  if (!isValidEmail(email)) return invalidEmail(email);
-  const badText = textProblem(command);
-  if (badText) return badText;
-  const weak = passwordProblem("password", command.password, policy);
-  if (weak) return weak;
+  const checked = newUserRules(state, command, policy);
+  if (!checked.ok) return checked;
   const { first_name, last_name, password_hash, role } = command;
   return accept({
     event_type: "USER_CREATED",
     data: {
-      username,
-      email,
+      username: checked.value.username,
+      email: checked.value.email,
       first_name,
       last_name,
       password_hash,
@@ -78,22 +71,52 @@ function createUser(state: UserState, command: Extract<UserCommand, { type: "Cre
   });
 }
 
+/** A rule's answer: the value it normalised, or why the command cannot be. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; rejection: Rejection };
+
+/** The rules of a new user, whatever its password's hash: the username and email as stored. */
+export function newUserRules(
+  state: UserState,
+  fields: { username: string; email: string; first_name: string; last_name: string; password: string },
+  policy: Policy,
+): Checked<{ username: string; email: string }> {
+  if (state.user) return reject({ code: "UserAlreadyExists", message: "User already exists" });
+  const username = normalizeUsername(fields.username);
+  const badName = usernameProblem(username);
+  if (badName) return invalid("username", badName.rule, badName.message, badName.details);
+  const email = normalizeEmail(fields.email);
+  if (!isValidEmail(email)) return invalidEmail(email);
+  const badText = textProblem(fields);
+  if (badText) return badText;
+  const weak = passwordProblem("password", fields.password, policy);
+  if (weak) return weak;
+  return { ok: true, value: { username, email } };
+}
+
 function updateUser(user: User, command: Extract<UserCommand, { type: "UpdateUser" }>): Decision {
-  return whenNotDeleted(user, "user_update_deleted", `Cannot update deleted user: ${user.id}`, () => {
-    const badText = textProblem(command);
-    if (badText) return badText;
-    const data: { first_name?: string; last_name?: string; email?: string } = {};
-    if (command.first_name) data.first_name = command.first_name;
-    if (command.last_name) data.last_name = command.last_name;
-    if (command.email) {
-      data.email = normalizeEmail(command.email);
-      if (!isValidEmail(data.email)) return invalidEmail(data.email);
-    }
-    if (Object.keys(data).length === 0) {
-      return invalid("update_fields", "no_fields_to_update", "No fields provided for update", {});
-    }
-    return accept({ event_type: "USER_UPDATED", data });
-  });
+  const checked = updateRules(user, command);
+  return checked.ok ? accept({ event_type: "USER_UPDATED", data: checked.value }) : checked;
+}
+
+/** What an update changes, normalised. */
+export function updateRules(
+  user: User,
+  command: Extract<UserCommand, { type: "UpdateUser" }>,
+): Checked<{ first_name?: string; last_name?: string; email?: string }> {
+  if (isGone(user)) return businessRule("user_update_deleted", `Cannot update deleted user: ${user.id}`);
+  const badText = textProblem(command);
+  if (badText) return badText;
+  const data: { first_name?: string; last_name?: string; email?: string } = {};
+  if (command.first_name) data.first_name = command.first_name;
+  if (command.last_name) data.last_name = command.last_name;
+  if (command.email) {
+    data.email = normalizeEmail(command.email);
+    if (!isValidEmail(data.email)) return invalidEmail(data.email);
+  }
+  if (Object.keys(data).length === 0) {
+    return invalid("update_fields", "no_fields_to_update", "No fields provided for update", {});
+  }
+  return { ok: true, value: data };
 }
 
 function changePassword(
@@ -106,22 +129,31 @@ function changePassword(
   if (!command.current_password_valid) {
     return reject({ code: "IncorrectPassword", message: "Password is incorrect for password change" });
   }
-  return whenNotDeleted(user, "password_change_deleted", `Cannot change password for deleted user: ${user.id}`, () => {
-    const weak = passwordProblem("new_password", command.new_password, policy);
-    if (weak) return weak;
-    if (command.new_password_same_as_current) {
-      return invalid(
-        "new_password",
-        "password_must_be_different",
-        "New password must be different from current password",
-        {},
-      );
-    }
-    return accept({
-      event_type: "PASSWORD_CHANGED",
-      data: { password_hash: command.new_password_hash, hashing_method: policy.hashingMethod },
-    });
+  const refused = newPasswordRules(user, command.new_password, policy);
+  if (refused) return refused;
+  if (command.new_password_same_as_current) {
+    return invalid(
+      "new_password",
+      "password_must_be_different",
+      "New password must be different from current password",
+      {},
+    );
+  }
+  return accept({
+    event_type: "PASSWORD_CHANGED",
+    data: { password_hash: command.new_password_hash, hashing_method: policy.hashingMethod },
   });
+}
+
+/**
+ * The rules of a new password that need no check of the current one: the user is not deleted and
+ * the password is long enough. They apply once the current password was found correct.
+ */
+export function newPasswordRules(user: User, newPassword: string, policy: Policy): Rejected | null {
+  if (isGone(user)) {
+    return businessRule("password_change_deleted", `Cannot change password for deleted user: ${user.id}`);
+  }
+  return passwordProblem("new_password", newPassword, policy);
 }
 
 function rehashPassword(
@@ -142,46 +174,62 @@ function rehashPassword(
 }
 
 function correctUser(user: User, command: Extract<UserCommand, { type: "CorrectUser" }>): Decision {
-  return whenNotDeleted(user, "correct_deleted", "Cannot correct a deleted user", () => {
-    const reason = command.reason.trim();
-    if (!reason) return invalid("reason", "reason_required", "A correction needs a reason", {});
-    if (!isStorableText(reason)) return unstorable("reason");
-    const badText = textProblem(command.changes);
-    if (badText) return badText;
-    const changes: { username?: string; first_name?: string; last_name?: string; email?: string } = {};
-    const { username, first_name, last_name, email } = command.changes;
-    if (username !== undefined) {
-      changes.username = normalizeUsername(username);
-      const badName = usernameProblem(changes.username);
-      if (badName) return invalid("username", badName.rule, badName.message, badName.details);
-    }
-    if (first_name !== undefined) changes.first_name = first_name;
-    if (last_name !== undefined) changes.last_name = last_name;
-    if (email !== undefined) {
-      changes.email = normalizeEmail(email);
-      if (!isValidEmail(changes.email)) return invalidEmail(changes.email);
-    }
-    if (Object.keys(changes).length === 0) {
-      return invalid("changes", "no_changes", "A correction needs at least one change", {});
-    }
-    return accept({ event_type: "USER_CORRECTED", data: { ...changes, reason } });
-  });
+  const checked = correctionRules(user, command);
+  return checked.ok ? accept({ event_type: "USER_CORRECTED", data: checked.value }) : checked;
+}
+
+type Correction = { username?: string; first_name?: string; last_name?: string; email?: string; reason: string };
+
+/** What a correction changes, normalised, with its reason. */
+export function correctionRules(
+  user: User,
+  command: Extract<UserCommand, { type: "CorrectUser" }>,
+): Checked<Correction> {
+  if (isGone(user)) return businessRule("correct_deleted", "Cannot correct a deleted user");
+  const reason = command.reason.trim();
+  if (!reason) return invalid("reason", "reason_required", "A correction needs a reason", {});
+  if (!isStorableText(reason)) return unstorable("reason");
+  const badText = textProblem(command.changes);
+  if (badText) return badText;
+  const changes: Omit<Correction, "reason"> = {};
+  const { username, first_name, last_name, email } = command.changes;
+  if (username !== undefined) {
+    changes.username = normalizeUsername(username);
+    const badName = usernameProblem(changes.username);
+    if (badName) return invalid("username", badName.rule, badName.message, badName.details);
+  }
+  if (first_name !== undefined) changes.first_name = first_name;
+  if (last_name !== undefined) changes.last_name = last_name;
+  if (email !== undefined) {
+    changes.email = normalizeEmail(email);
+    if (!isValidEmail(changes.email)) return invalidEmail(changes.email);
+  }
+  if (Object.keys(changes).length === 0) {
+    return invalid("changes", "no_changes", "A correction needs at least one change", {});
+  }
+  return { ok: true, value: { ...changes, reason } };
 }
 
 function restoreUser(user: User, command: Extract<UserCommand, { type: "RestoreUser" }>): Decision {
+  const checked = restoreRules(user, command);
+  return checked.ok ? accept({ event_type: "USER_RESTORED", data: checked.value }) : checked;
+}
+
+/** Whether a restore may be, and the status it brings back. */
+export function restoreRules(
+  user: User,
+  command: Extract<UserCommand, { type: "RestoreUser" }>,
+): Checked<{ reason: string; status: "active" | "suspended" }> {
   if (user.status === "erased") return businessRule("restore_erased", "An erased user cannot be restored");
   if (user.status !== "deleted") return businessRule("user_not_deleted", "Only a deleted user can be restored");
   const reason = command.reason.trim();
   if (!reason) return invalid("reason", "reason_required", "A restore needs a reason", {});
   if (!isStorableText(reason)) return unstorable("reason");
-  return accept({
-    event_type: "USER_RESTORED",
-    data: { reason, status: user.status_before_delete ?? "active" },
-  });
+  return { ok: true, value: { reason, status: user.status_before_delete ?? "active" } };
 }
 
 /** Names must survive storage and display as sent: no lone surrogates, no control characters. */
-function textProblem(fields: { first_name?: string | null; last_name?: string | null }): Decision | null {
+function textProblem(fields: { first_name?: string | null; last_name?: string | null }): Rejected | null {
   for (const field of ["first_name", "last_name"] as const) {
     const value = fields[field];
     if (value && !isStorableText(value)) return unstorable(field);
@@ -189,7 +237,7 @@ function textProblem(fields: { first_name?: string | null; last_name?: string | 
   return null;
 }
 
-function unstorable(field: string): Decision {
+function unstorable(field: string): Rejected {
   return invalid(field, "unstorable_text", `${field} must not contain control characters or unpaired surrogates`, {});
 }
 
@@ -197,7 +245,7 @@ function whenNotDeleted(user: User, rule: string, message: string, then: () => D
   return isGone(user) ? businessRule(rule, message) : then();
 }
 
-function passwordProblem(field: string, password: string, policy: Policy): Decision | null {
+function passwordProblem(field: string, password: string, policy: Policy): Rejected | null {
   if (password.length === 0) {
     return field === "password"
       ? invalid(field, "password_required", "Password is required", {})
@@ -216,14 +264,14 @@ function passwordProblem(field: string, password: string, policy: Policy): Decis
   return null;
 }
 
-function invalid(field: string, rule: string, message: string, details: Record<string, unknown>): Decision {
+function invalid(field: string, rule: string, message: string, details: Record<string, unknown>): Rejected {
   return reject({ code: "ValidationFailed", field, rule, message, details });
 }
 
-function invalidEmail(email: string): Decision {
+function invalidEmail(email: string): Rejected {
   return invalid("email", "invalid_email_format", `Invalid email format: ${email}`, { email });
 }
 
-function businessRule(rule: string, message: string): Decision {
+function businessRule(rule: string, message: string): Rejected {
   return reject({ code: "BusinessRuleViolated", rule, message });
 }

@@ -1,29 +1,7 @@
-import type { Rejection, UserCommand } from "../domain/commands";
+import type { CommandInput, Rejection } from "../domain/commands";
 import type { EventMetadata } from "../domain/events";
 
-/**
- * What the HTTP layer asks of a user's object. Plain data: it crosses RPC. Most commands are the
- * domain's own; create and password change carry plaintext passwords that the object turns into the
- * facts the domain needs (hashes, checks) before deciding.
- */
-export type CommandInput =
-  | Extract<
-      UserCommand,
-      {
-        type:
-          | "UpdateUser"
-          | "DeleteUser"
-          | "CorrectUser"
-          | "EraseUser"
-          | "SuspendUser"
-          | "ReactivateUser"
-          | "RestoreUser"
-          // Only the object itself sends this one, after a login with an imported hash.
-          | "RehashPassword";
-      }
-    >
-  | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
-  | { type: "ChangePassword"; current_password: string; new_password: string };
+export type { CommandInput } from "../domain/commands";
 
 export interface CommandRequest {
   userId: string;

@@ -25,7 +25,8 @@ import { flushOutbox, reconcileOutbox } from "./outbox";
 import { HASHING_METHOD, hashPassword, needsRehash, verifyPassword } from "./passwords";
 import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRejection } from "./protocol";
 import { hasSchema, migrate } from "./schema";
-import { claimAll, prepare, releaseAll, type Field, type Prepared } from "./prepare";
+import { claimAll, forgetAll, prepare, releaseAll, type Field } from "./prepare";
+import { identitiesToFree, planCommand, stillHolds } from "../domain/plan";
 import { loginThrottle } from "./login-throttle";
 import { CLOSE, PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "../live/protocol";
 import { Watchers, type Watch } from "../live/watchers";
@@ -82,19 +83,28 @@ export class UserStream extends DurableObject<Env> {
   async execute(request: CommandRequest): Promise<CommandResult> {
     const early = this.precheck(request);
     if (early) return early;
-    // Hashing and uniqueness claims await, which lets other requests in; the transaction below
-    // decides again on the state as it is then, and a stale preparation is redone.
+    const services = this.services();
+    // The plan's I/O (hashing, uniqueness claims) awaits, which lets other requests in: the
+    // transaction decides on the state as it is then, and a plan whose facts no longer hold is redone.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const prepared = await prepare(request, this.state, this.services());
+      const planned = planCommand(this.state, request.input, this.policy(), request.role);
+      if (!planned.ok) return planned;
+      const plan = planned.value;
+      const prepared = await prepare(plan, request.userId, services);
       if (!prepared.ok) return prepared;
       // The transaction is synchronous: the state it decides on is the state right now.
       const before = this.state;
-      const { outcome, events } = this.commit(request, prepared);
-      if (outcome !== "stale" && outcome.ok) {
+      const { outcome, events } = this.commit(request, prepared.command, (now) => stillHolds(plan, now));
+      const committed = outcome !== "stale" && outcome.ok;
+      if (committed) {
         this.publishSoon();
         this.announce(events);
       }
-      await prepared.settle(outcome !== "stale" && outcome.ok, before);
+      const free = identitiesToFree(prepared.claimed, committed ? before : this.state, this.state);
+      await Promise.all([
+        releaseAll(services, request.userId, free.release),
+        forgetAll(services, request.userId, free.forget),
+      ]);
       if (outcome !== "stale") return outcome;
     }
     return { ok: false, rejection: { code: "Busy" } };
@@ -240,7 +250,7 @@ export class UserStream extends DurableObject<Env> {
       reason: null,
     };
     const command: UserCommand = { type: "RecordLogin", method: "password" };
-    const { outcome, events } = this.commit({ userId: user.id, metadata }, { command, stillValid: () => true });
+    const { outcome, events } = this.commit({ userId: user.id, metadata }, command, () => true);
     if (outcome === "stale" || !outcome.ok) return { ok: false, reason: "invalid" };
     this.publishSoon();
     this.announce(events);
@@ -424,7 +434,6 @@ export class UserStream extends DurableObject<Env> {
   private services() {
     const iterations = config(this.env).PASSWORD_HASH_ITERATIONS;
     return {
-      policy: this.policy(),
       hash: (password: string) => hashPassword(password, iterations),
       verify: verifyPassword,
       claim: (key: string, owner: string) => this.env.IDENTITY_REGISTRY.getByName(key).claim(key, owner),
@@ -454,15 +463,17 @@ export class UserStream extends DurableObject<Env> {
     return null;
   }
 
+  /** Decides `command` on the state as it is, and appends what it emits: once, in one transaction. */
   private commit(
     request: Omit<CommandRequest, "input">,
-    prepared: Pick<Extract<Prepared, { ok: true }>, "command" | "stillValid">,
+    command: UserCommand,
+    factsHold: (state: UserState) => boolean,
   ): { outcome: CommandResult | "stale"; events: RecordedEvent[] } {
     return this.ctx.storage.transactionSync(() => {
       const early = this.precheck(request);
       if (early) return { outcome: early, events: [] };
-      if (!prepared.stillValid(this.state)) return { outcome: "stale", events: [] };
-      const decision = decide(this.state, prepared.command, this.policy());
+      if (!factsHold(this.state)) return { outcome: "stale", events: [] };
+      const decision = decide(this.state, command, this.policy());
       if (!decision.ok) return { outcome: rejected(decision.rejection), events: [] };
       // The first accepted event creates the object's storage, in the same transaction.
       if (!this.stored) migrate(this.sql);
