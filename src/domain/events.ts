@@ -103,22 +103,58 @@ export const ERASED = "[erased]";
 
 /** Fields that never leave the user's object. */
 const SECRET_FIELDS = ["password_hash"] as const;
+type SecretField = (typeof SECRET_FIELDS)[number];
+
+type Schemas = typeof eventSchemas;
+/** An event's data schema without its secret fields. */
+type PublicData<S> = S extends z.ZodObject<infer Shape> ? z.ZodObject<Omit<Shape, SecretField>> : never;
+
+function publicData<S extends z.ZodObject>(schema: S): PublicData<S> {
+  const shape = Object.entries(schema.shape).filter(([field]) => !(SECRET_FIELDS as readonly string[]).includes(field));
+  // The cast restates in types what the filter does at run time.
+  return z.object(Object.fromEntries(shape)) as PublicData<S>;
+}
+
+type MessageVariant<K extends EventType> = z.ZodObject<
+  typeof Envelope.shape & { event_type: z.ZodLiteral<K>; data: PublicData<Schemas[K]["data"]> }
+>;
+type MessageVariants = { [K in EventType]: MessageVariant<K> }[EventType];
 
 /**
- * The event as it may be shown outside the object (queue messages, audit trail, exports):
- * every secret field removed.
+ * The queue's message contract, shared by the producer (the user's outbox) and the consumer: one
+ * variant per event type, discriminated on `event_type`, each `data` the event's current schema
+ * without its secret fields. Derived from `eventSchemas`, so a new event type is part of it at once.
+ * Erased personal fields are the string `[erased]`, which every one of them admits.
  */
-export type PublicEvent = Omit<RecordedEvent, "data"> & { data: Record<string, Json> };
+export const EventMessage = z.discriminatedUnion(
+  "event_type",
+  (Object.keys(eventSchemas) as EventType[]).map((type) =>
+    Envelope.extend({ event_type: z.literal(type), data: publicData(eventSchemas[type].data) }),
+  ) as [MessageVariants, ...MessageVariants[]],
+);
+
+/**
+ * The event as it may be shown outside the object (queue messages, audit trail, exports): every
+ * secret field removed, the data typed by its `event_type`.
+ */
+export type PublicEvent = z.infer<typeof EventMessage>;
+/** One event type's variant of `PublicEvent`. */
+export type PublicEventOf<T extends EventType> = Extract<PublicEvent, { event_type: T }>;
 /** Event data is flat: one level of scalar fields. */
 export type Json = string | number | boolean | null;
 
 export function redact(event: RecordedEvent): PublicEvent {
-  const data: Record<string, Json> = { ...event.data };
+  const data: Record<string, unknown> = { ...event.data };
   for (const field of SECRET_FIELDS) delete data[field];
-  return { ...event, data };
+  // What `EventMessage` derives from the same list, done without a parse on every publish.
+  return { ...event, data } as PublicEvent;
 }
 
-/** The queue's message contract: a redacted event. The consumer parses every body with it. */
+/**
+ * An event as it leaves the object, of any schema version: the envelope checked, `data` a flat
+ * record. Older messages still in a queue are read through it, lifted by the upcasters, then checked
+ * against `EventMessage` (src/read/event-message.ts); exports are read back the same way.
+ */
 export const PublicEventSchema = Envelope.extend({
   event_type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]),
   data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),

@@ -1,4 +1,4 @@
-import { PublicEventSchema, type PublicEvent } from "../domain/events";
+import type { PublicEvent } from "../domain/events";
 import { log, metric } from "../observability";
 import { redeliveryDelaySeconds } from "./backoff";
 import {
@@ -8,6 +8,7 @@ import {
   resolveStatement,
   usersWithUnresolvedLetters,
 } from "./dead-letters";
+import { parseEventMessage } from "./event-message";
 import { confirmStatement } from "./ledger";
 import { logMailSender, type MailSender } from "./mail";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
@@ -45,18 +46,19 @@ interface UserWork {
 export async function projectBatch(messages: readonly Message<unknown>[], env: Env, mail: MailSender): Promise<void> {
   const byUser = new Map<string, { delivered: PublicEvent[]; messages: Message<unknown>[] }>();
   for (const message of messages) {
-    const parsed = PublicEventSchema.safeParse(message.body);
-    if (!parsed.success) {
-      await recordPoison(env.DB, message, parsed.error.message);
-      log("warn", "unparseable message dead-lettered", { message_id: message.id });
+    const parsed = parseEventMessage(message.body);
+    if ("error" in parsed) {
+      await recordPoison(env.DB, message, parsed.error);
+      log("warn", "unparseable message dead-lettered", { message_id: message.id, error: parsed.error });
       metric(env, { kind: "projection_failure", subject: "parse", outcome: "dead_letter", count: 1, ms: 0 });
       message.ack();
       continue;
     }
-    const group = byUser.get(parsed.data.aggregate_id) ?? { delivered: [], messages: [] };
-    group.delivered.push(parsed.data);
+    const { event } = parsed;
+    const group = byUser.get(event.aggregate_id) ?? { delivered: [], messages: [] };
+    group.delivered.push(event);
     group.messages.push(message);
-    byUser.set(parsed.data.aggregate_id, group);
+    byUser.set(event.aggregate_id, group);
   }
   if (byUser.size === 0) return;
 

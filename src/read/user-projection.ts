@@ -7,15 +7,15 @@ import type { UserRow } from "./schema";
  * with its revision advanced: a projection never rejects an event.
  */
 export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | null {
-  const data = event.data as Record<string, string | undefined>;
   if (event.event_type === "USER_CREATED") {
+    const { data } = event;
     return {
       id: event.aggregate_id,
-      username: data.username ?? "",
-      email: data.email ?? "",
-      firstName: data.first_name ?? "",
-      lastName: data.last_name ?? "",
-      role: data.role === "admin" ? "admin" : "user",
+      username: data.username,
+      email: data.email,
+      firstName: data.first_name,
+      lastName: data.last_name,
+      role: data.role,
       status: "active",
       createdAt: event.timestamp,
       updatedAt: event.timestamp,
@@ -27,14 +27,16 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
   if (!row) return null;
   // Not a change of the user (the same password under the service's own hash): only counted as seen.
   if (event.event_type === "PASSWORD_REHASHED") return { ...row, revision: event.revision };
+  // Kept apart for the default branch, where the switch has narrowed `event` to nothing.
+  const { revision } = event;
   const next: UserRow = { ...row, updatedAt: event.timestamp, revision: event.revision };
   switch (event.event_type) {
     case "USER_UPDATED":
       return {
         ...next,
-        firstName: data.first_name ?? row.firstName,
-        lastName: data.last_name ?? row.lastName,
-        email: data.email ?? row.email,
+        firstName: event.data.first_name ?? row.firstName,
+        lastName: event.data.last_name ?? row.lastName,
+        email: event.data.email ?? row.email,
       };
     case "PASSWORD_CHANGED":
       return next;
@@ -45,17 +47,17 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
     case "USER_REACTIVATED":
       return { ...next, status: "active" };
     case "USER_RESTORED":
-      return { ...next, status: data.status === "suspended" ? "suspended" : "active", deletedAt: null };
+      return { ...next, status: event.data.status, deletedAt: null };
     case "USER_LOGGED_IN":
       // A login is not a change of the user's data: updated_at stays.
       return { ...row, lastLoginAt: event.timestamp, revision: event.revision };
     case "USER_CORRECTED":
       return {
         ...next,
-        username: data.username ?? row.username,
-        firstName: data.first_name ?? row.firstName,
-        lastName: data.last_name ?? row.lastName,
-        email: data.email ?? row.email,
+        username: event.data.username ?? row.username,
+        firstName: event.data.first_name ?? row.firstName,
+        lastName: event.data.last_name ?? row.lastName,
+        email: event.data.email ?? row.email,
       };
     case "USER_ERASED":
       // The row stays as a tombstone: its revision keeps redelivered old events from resurrecting it.
@@ -70,8 +72,8 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
         lastLoginAt: null,
       };
     default:
-      // A type from a newer writer: keep the row, but count the event as seen.
-      return { ...row, revision: event.revision };
+      // A type from a newer writer, read from its object to fill a gap: keep the row, count it as seen.
+      return { ...row, revision };
   }
 }
 

@@ -122,8 +122,10 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
   // Messages are built from the stream at send time, so an erasure also reaches unsent ones.
   const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
   await announce(env.DB, userId, last, Date.now());
+  // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
+  const queue: Queue<PublicEvent> = env.EVENTS;
   for (const chunk of bySize(events.map(redact))) {
-    await env.EVENTS.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
+    await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
     markOutboxSent(
       sql,
       chunk.map((event) => event.revision),

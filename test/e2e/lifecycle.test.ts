@@ -158,11 +158,13 @@ describe("the welcome email", () => {
     expect(events.map((e) => e.event_type)).toEqual(["USER_CREATED", "USER_UPDATED"]);
     expect(mail!.event_id).toBe(events[0]!.id);
     const marker = crypto.randomUUID();
+    const created = events[0]!;
+    if (created.event_type !== "USER_CREATED") throw new Error("a stream starts with USER_CREATED");
     const markerEvent: PublicEvent = {
-      ...events[0]!,
+      ...created,
       id: crypto.randomUUID(),
       aggregate_id: marker,
-      data: { ...events[0]!.data, username: uniqueName("marker"), email: `${marker}@example.com` },
+      data: { ...created.data, username: uniqueName("marker"), email: `${marker}@example.com` },
     };
     await env.EVENTS.sendBatch(
       [...events, ...events, markerEvent].map((body) => ({ body, contentType: "json" as const })),

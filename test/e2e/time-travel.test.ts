@@ -1,6 +1,5 @@
 import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { PublicEvent } from "../../src/domain/events";
 import { publicUser, type PublicUser } from "../../src/domain/user";
 import { stateFromExport } from "../domain/from-export";
 import { adminSession, call, createUser, login, tokenWithoutLogin } from "../support/api";
@@ -43,7 +42,7 @@ function withOffset(iso: string): string {
 
 describe("a user's life, looked at afterwards", () => {
   let user: { id: string; username: string; email: string };
-  let stream: PublicEvent[];
+  let stream: EventsPage["results"];
   const newEmail = `${uniqueName("moved")}@example.org`;
   const deleteRequestId = `req-delete-${uniqueName("r")}`;
   const deleteKey = crypto.randomUUID();

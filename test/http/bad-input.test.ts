@@ -188,7 +188,7 @@ describe("schema violations: 422 Request Validation Error with {loc, msg, type} 
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const [created] = await streamOf(res.body.user_id ?? "");
     expect(created?.data).not.toHaveProperty("is_superuser");
-    expect(created?.data.role).toBe("user");
+    expect(created).toMatchObject({ event_type: "USER_CREATED", data: { role: "user" } });
   });
 
   it("ignores a username on update (it is immutable): with nothing else, there is nothing to update", async () => {
@@ -365,7 +365,7 @@ describe("role in the create body", () => {
     const read = await call<{ user: UserBody }>("GET", `/v1/users/${id}/?consistency=strong`, { token: admin.token });
     expect(read.body.user.role).toBe("user");
     const [created] = await streamOf(id);
-    expect(created?.data.role).toBe("user");
+    expect(created).toMatchObject({ event_type: "USER_CREATED", data: { role: "user" } });
     // And the user cannot use admin powers.
     const token = await login(body.username);
     const attempt = await call("POST", "/v1/users/", { token, body: newUserBody() });

@@ -70,6 +70,29 @@ describe("poison messages", () => {
     expect(typed!.error).toMatch(/event_type/);
   });
 
+  it("a message whose data fails the current schema is dead-lettered naming the field; an older version is upcast and projected", async () => {
+    const broken = crypto.randomUUID();
+    const old = crypto.randomUUID();
+    const created = userCreated(broken);
+    const noEmail = { ...created, data: { ...created.data, email: 42 } };
+    // USER_DELETED v1 had no data; the upcaster lifts the reason from the request's metadata.
+    const v1 = { ...userEvent(old, 2, "USER_DELETED", { reason: null }), version: 1, data: {} };
+
+    const result = await runQueue(EVENTS_QUEUE, [
+      { id: `bad-data-${broken}`, body: noEmail },
+      { id: `old-create-${old}`, body: userCreated(old) },
+      { id: `old-delete-${old}`, body: v1 },
+    ]);
+
+    expect(result.retryMessages).toEqual([]);
+    expect(await userRow(broken)).toBeUndefined();
+    expect(await userRow(old)).toMatchObject({ status: "deleted", revision: 2 });
+    const letter = (await deadLetters()).find((l) => l.aggregate_id === broken);
+    expect(letter).toMatchObject({ revision: 1 });
+    expect(letter!.error).toMatch(/USER_CREATED v1 .* does not match the current schema/);
+    expect(letter!.error).toMatch(/email/);
+  });
+
   it("the same poison message delivered twice is recorded once", async () => {
     const id = `twice-${crypto.randomUUID()}`;
     const first = fakeMessage({ nonsense: true }, { id });

@@ -1,4 +1,4 @@
-import type { EventMetadata, PublicEvent } from "../../src/domain/events";
+import type { EventMetadata, EventType, PublicEvent, PublicEventOf } from "../../src/domain/events";
 import type { CommandInput } from "../../src/write/protocol";
 
 /**
@@ -43,7 +43,11 @@ export function nextTime(): string {
 }
 
 /** A USER_CREATED as it leaves the user's object: redacted, no password hash. */
-export function userCreated(userId: string, name = `u${userId.slice(0, 8)}`, timestamp = nextTime()): PublicEvent {
+export function userCreated(
+  userId: string,
+  name = `u${userId.slice(0, 8)}`,
+  timestamp = nextTime(),
+): PublicEventOf<"USER_CREATED"> {
   return {
     id: crypto.randomUUID(),
     aggregate_id: userId,
@@ -63,13 +67,19 @@ export function userCreated(userId: string, name = `u${userId.slice(0, 8)}`, tim
   };
 }
 
-export function userEvent(
+/** The `data` of an event type as the queue's contract types it. */
+export type DataOf<T extends EventType> = PublicEventOf<T>["data"];
+
+/** Any other event as it leaves the user's object; `data` may be left out where every field is optional. */
+export function userEvent<T extends Exclude<EventType, "USER_CREATED">>(
   userId: string,
   revision: number,
-  event_type: Exclude<PublicEvent["event_type"], "USER_CREATED">,
-  data: PublicEvent["data"] = {},
-  timestamp = nextTime(),
+  event_type: T,
+  ...[data, timestamp = nextTime()]: Record<never, never> extends DataOf<T>
+    ? [data?: DataOf<T>, timestamp?: string]
+    : [data: DataOf<T>, timestamp?: string]
 ): PublicEvent {
+  // A generic type parameter cannot pick its variant of the union: the fields above are checked per type.
   return {
     id: crypto.randomUUID(),
     aggregate_id: userId,
@@ -77,7 +87,7 @@ export function userEvent(
     version: 1,
     timestamp,
     revision,
-    data,
+    data: data ?? {},
     metadata: noMetadata,
-  };
+  } as PublicEvent;
 }

@@ -25,9 +25,15 @@ export function foldAudit(
   const rows: AuditRow[] = [];
   let scrub = false;
   for (const event of events) {
-    state = identityAfter(state, event);
+    const identity = identityAfter(state, event);
+    if (!identity) {
+      // A stream starts with USER_CREATED: anything else first is a broken stream, not a blank name.
+      throw new Error(
+        `audit: ${event.event_type} at revision ${event.revision} of ${event.aggregate_id} precedes USER_CREATED`,
+      );
+    }
+    state = identity;
     if (event.event_type === "USER_ERASED") scrub = true;
-    const reason = event.metadata.reason ?? (typeof event.data.reason === "string" ? event.data.reason : null);
     rows.push({
       eventId: event.id,
       userId: event.aggregate_id,
@@ -36,10 +42,10 @@ export function foldAudit(
       timestamp: event.timestamp,
       actorId: event.metadata.actor_id,
       actorUsername: event.metadata.actor_username,
-      reason,
+      reason: event.metadata.reason ?? reasonOf(event),
       requestId: event.metadata.request_id,
-      username: state?.username ?? "",
-      email: state?.email ?? "",
+      username: identity.username,
+      email: identity.email,
     });
   }
   if (scrub) for (const row of rows) Object.assign(row, { username: ERASED, email: ERASED });
@@ -47,13 +53,13 @@ export function foldAudit(
 }
 
 function identityAfter(state: AuditState | null, event: PublicEvent): AuditState | null {
-  const text = (field: string) => (typeof event.data[field] === "string" ? event.data[field] : undefined);
   switch (event.event_type) {
     case "USER_CREATED":
-      return { username: text("username") ?? "", email: text("email") ?? "" };
+      return { username: event.data.username, email: event.data.email };
     case "USER_UPDATED":
+      return state && { username: state.username, email: event.data.email ?? state.email };
     case "USER_CORRECTED":
-      return state && { username: text("username") ?? state.username, email: text("email") ?? state.email };
+      return state && { username: event.data.username ?? state.username, email: event.data.email ?? state.email };
     case "USER_ERASED":
       return { username: ERASED, email: ERASED };
     case "PASSWORD_CHANGED":
@@ -65,6 +71,28 @@ function identityAfter(state: AuditState | null, event: PublicEvent): AuditState
     case "USER_LOGGED_IN":
       return state;
   }
+  // A type from a newer writer, read from its object to fill a gap: the identity stays.
+  return state;
+}
+
+/** The reason an event carries in its data (the request's metadata has the first say). */
+function reasonOf(event: PublicEvent): string | null {
+  switch (event.event_type) {
+    case "USER_DELETED":
+    case "USER_CORRECTED":
+    case "USER_RESTORED":
+      return event.data.reason;
+    case "USER_CREATED":
+    case "USER_UPDATED":
+    case "PASSWORD_CHANGED":
+    case "PASSWORD_REHASHED":
+    case "USER_SUSPENDED":
+    case "USER_REACTIVATED":
+    case "USER_ERASED":
+    case "USER_LOGGED_IN":
+      return null;
+  }
+  return null;
 }
 
 const CHECKPOINT = `coalesce((SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?), 0)`;

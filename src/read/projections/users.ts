@@ -1,6 +1,6 @@
 import { and, eq, gt, inArray, lte, ne, sql } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { ERASED, type PublicEvent } from "../../domain/events";
+import { ERASED, type PublicEventOf } from "../../domain/events";
 import { welcomeEmail } from "../mail";
 import { deadLetterFailures, deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "../schema";
 import { projectUser } from "../user-projection";
@@ -100,14 +100,8 @@ function forgetErased(db: D1Database, userId: string): D1PreparedStatement[] {
   ];
 }
 
-function welcomeFor(userId: string, created: PublicEvent): SentEmailRow {
-  return welcomeEmail(
-    userId,
-    created.id,
-    String(created.data.email),
-    String(created.data.first_name ?? ""),
-    created.timestamp,
-  );
+function welcomeFor(userId: string, created: PublicEventOf<"USER_CREATED">): SentEmailRow {
+  return welcomeEmail(userId, created.id, created.data.email, created.data.first_name, created.timestamp);
 }
 
 /**

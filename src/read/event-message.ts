@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { EventMessage, PublicEventSchema, type PublicEvent } from "../domain/events";
+import { upcast } from "../domain/upcasters";
+
+/**
+ * Reads a queue message's body: the envelope of any schema version, lifted to the current version by
+ * the domain's upcasters (a message sent before a schema change may still wait in the queue), then
+ * checked against the current contract. A body that fails either step can never succeed on a retry:
+ * the error says which event, which version and which field, for the dead letter.
+ */
+export function parseEventMessage(body: unknown): { event: PublicEvent } | { error: string } {
+  const envelope = PublicEventSchema.safeParse(body);
+  if (!envelope.success) return { error: `not an event message: ${z.prettifyError(envelope.error)}` };
+  const { event_type, version, data, metadata, aggregate_id, revision } = envelope.data;
+  const where = `${event_type} v${version} (user ${aggregate_id}, revision ${revision})`;
+  let lifted: { version: number; data: Record<string, unknown> };
+  try {
+    lifted = upcast(event_type, version, data, metadata);
+  } catch (error) {
+    return { error: `${where} cannot be upcast: ${String(error)}` };
+  }
+  const event = EventMessage.safeParse({ ...envelope.data, version: lifted.version, data: lifted.data });
+  if (!event.success) return { error: `${where} does not match the current schema: ${z.prettifyError(event.error)}` };
+  return { event: event.data };
+}
