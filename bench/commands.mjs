@@ -3,12 +3,16 @@
 // one hot user, against the do-nothing baseline GET /ht/ of the same Worker and against the
 // platform's floor for a write (a bare Durable Object append: one RPC, one insert; a route of the
 // bench's own entry, bench/floor/entry.ts) over as many objects, interleaved in rounds.
-// Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3]
+// Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --profile]
+// --profile: afterwards, a CPU profile of the isolate under the many-users load (top functions by
+// self time on stderr and in the JSON; the raw .cpuprofile saved under bench/results/).
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 50_000 });
+const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 50_000, profile: false });
 
-await L.run("commands", 180_000, async () => {
+await L.run("commands", opt.profile ? 240_000 : 180_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
   const latest = new Map();
@@ -16,27 +20,28 @@ await L.run("commands", 180_000, async () => {
   // Wake every floor object once, as setup woke the users' objects: both sides start warm.
   await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
   const common = { concurrency: opt.concurrency, durationMs: opt.seconds * 1000, maxRequests: opt.maxRequests };
+  const manyUsers = {
+    ...common,
+    floor: "floor_many",
+    check: track,
+    make: (i) => {
+      const user = users[i % users.length];
+      return {
+        method: "PUT",
+        path: `/v1/users/${user.id}/`,
+        token: admin.token,
+        body: { first_name: `F${i}` },
+        userId: user.id,
+      };
+    },
+  };
   const result = await L.compare(server, {
     rounds: opt.rounds,
     baseline: { ...common, make: () => ({ path: "/ht/" }) },
     candidates: {
       floor_many: { ...common, make: (i) => ({ method: "POST", path: `/bench/append/${users[i % users.length].id}` }) },
       floor_hot: { ...common, make: () => ({ method: "POST", path: `/bench/append/${hot.id}` }) },
-      many_users: {
-        ...common,
-        floor: "floor_many",
-        check: track,
-        make: (i) => {
-          const user = users[i % users.length];
-          return {
-            method: "PUT",
-            path: `/v1/users/${user.id}/`,
-            token: admin.token,
-            body: { first_name: `F${i}` },
-            userId: user.id,
-          };
-        },
-      },
+      many_users: manyUsers,
       hot_user: {
         ...common,
         floor: "floor_hot",
@@ -57,6 +62,18 @@ await L.run("commands", 180_000, async () => {
       console.error(`  projection drained in ${Math.round(ms)} ms`);
     },
   });
+  let profile = null;
+  if (opt.profile) {
+    const profiled = await L.cpuProfile(server, () => L.load(server, manyUsers));
+    profile = profiled.profiles.map((p) => ({ target: p.target, rps: profiled.value.rps, top: p.top }));
+    for (const [i, p] of profiled.profiles.entries()) {
+      const dir = path.join(import.meta.dirname, "results");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `commands-many-users-${i}.cpuprofile`), JSON.stringify(p.profile));
+      console.error(`profile ${p.target} (${profiled.value.rps} rps):`);
+      for (const f of p.top) console.error(`  ${String(f.self_pct).padStart(5)} %  ${f.fn}`);
+    }
+  }
   // The target is against the floor: a command (projection included, locally) at half a bare append.
   const target = 0.5;
   const rows = L.ratioRows(result, target, (name) => name === "many_users" || name === "hot_user", "ratio_to_floor");
@@ -65,6 +82,7 @@ await L.run("commands", 180_000, async () => {
     {
       options: opt,
       results: result,
+      profile,
       targets: {
         to_floor_min: target,
         pass: result.many_users.ratio_to_floor >= target && result.hot_user.ratio_to_floor >= target,

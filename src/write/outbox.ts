@@ -1,4 +1,4 @@
-import { redact, type PublicEvent } from "../domain/events";
+import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { log, metric } from "../observability";
 import { jitteredBackoff } from "../read/backoff";
 import { announce, confirmedRevision } from "../read/ledger";
@@ -29,14 +29,28 @@ const SEND_RETRY = { baseMs: 1_000, capMs: 60_000 };
  */
 export const REPUBLISH = { baseMs: 5_000, capMs: 10 * 60_000 };
 
+/** Events a commit has just written, which the object publishes from memory. */
+export interface InHand {
+  events: readonly RecordedEvent[];
+  /** False once an erasure was committed after them: their copies hold what it destroyed. */
+  publishable(): boolean;
+}
+
 /**
  * Publishes the events never sent, in order: each run is first announced to the read side's
  * ledger (so it knows what it must have), then sent, then marked sent. The rows stay until the read
- * side confirms them (`reconcileOutbox`). A crash between any two steps sends again; the consumer
+ * side confirms them (`reconcileOutbox`). After a commit the object passes the events it holds
+ * (`inHand`), which are sent as they are; otherwise, or when an erasure came in between, they are
+ * read from the outbox and the stream. A crash between any two steps sends again; the consumer
  * deduplicates by (user, revision). When the queue refuses, the alarm retries with jittered
- * backoff. Returns whether everything unsent was sent.
+ * backoff. Returns whether everything was sent.
  */
-export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: string): Promise<boolean> {
+export async function flushOutbox(
+  ctx: DurableObjectState,
+  env: Env,
+  userId: string,
+  inHand: InHand | null = null,
+): Promise<boolean> {
   const sql = ctx.storage.sql;
   const failures = Number(getMeta(sql, "flush_failures") ?? 0);
   try {
@@ -44,9 +58,11 @@ export async function flushOutbox(ctx: DurableObjectState, env: Env, userId: str
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
       setMeta(sql, "registered", "1");
     }
-    for (let rows = outboxRows(sql, "unsent", OUTBOX_BATCH); rows.length > 0;) {
-      await send(ctx, env, userId, rows);
-      rows = outboxRows(sql, "unsent", OUTBOX_BATCH);
+    if (!inHand || !(await sendInHand(ctx, env, userId, inHand))) {
+      for (let rows = outboxRows(sql, "unsent", OUTBOX_BATCH); rows.length > 0;) {
+        await send(ctx, env, userId, rows);
+        rows = outboxRows(sql, "unsent", OUTBOX_BATCH);
+      }
     }
     // Each flush follows a command: it writes to storage only what changed, to stay cheap.
     if (failures > 0) setMeta(sql, "flush_failures", "0");
@@ -113,35 +129,49 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
   else await ctx.storage.setAlarm(nextAlarm());
 }
 
-/** Announces, sends and marks one run of outbox rows (at most OUTBOX_BATCH). */
+/** Announces, sends and marks one run of outbox rows (at most OUTBOX_BATCH), read from the stream. */
 async function send(ctx: DurableObjectState, env: Env, userId: string, rows: OutboxRow[]): Promise<void> {
   const sql = ctx.storage.sql;
   const first = rows[0]!.revision;
   const last = rows[rows.length - 1]!.revision;
   const wanted = new Set(rows.map((row) => row.revision));
-  // Messages are built from the stream at send time, so an erasure also reaches unsent ones.
-  const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
   await announce(env.DB, userId, last, Date.now());
-  // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
-  const queue: Queue<PublicEvent> = env.EVENTS;
-  for (const chunk of bySize(events.map(redact))) {
-    await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
-    markOutboxSent(
-      sql,
-      chunk.map((event) => event.revision),
-      Date.now(),
-    );
-  }
+  // Read after the announce's await, so an erasure committed meanwhile also reaches these messages.
+  const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
+  for (const chunk of bySize(events.map(redact))) await sendChunk(ctx, env, chunk);
 }
 
-/** Consecutive runs of messages that fit one `sendBatch` by size (events can reach a few KB each). */
+/** Announces, sends and marks the events of a commit as they are; false if an erasure came first. */
+async function sendInHand(ctx: DurableObjectState, env: Env, userId: string, inHand: InHand): Promise<boolean> {
+  const last = inHand.events[inHand.events.length - 1];
+  if (!last) return true;
+  await announce(env.DB, userId, last.revision, Date.now());
+  for (const chunk of bySize(inHand.events.map(redact))) {
+    if (!inHand.publishable()) return false;
+    await sendChunk(ctx, env, chunk);
+  }
+  return true;
+}
+
+async function sendChunk(ctx: DurableObjectState, env: Env, chunk: PublicEvent[]): Promise<void> {
+  // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
+  const queue: Queue<PublicEvent> = env.EVENTS;
+  await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
+  markOutboxSent(
+    ctx.storage.sql,
+    chunk.map((event) => event.revision),
+    Date.now(),
+  );
+}
+
+/** Consecutive runs of messages that fit one `sendBatch` by count and size (events can reach a few KB each). */
 function bySize(messages: PublicEvent[]): PublicEvent[][] {
   const chunks: PublicEvent[][] = [];
   let size = 0;
   for (const message of messages) {
     const bytes = encoder.encode(JSON.stringify(message)).length;
     const current = chunks[chunks.length - 1];
-    if (!current || size + bytes > BATCH_BYTES) {
+    if (!current || size + bytes > BATCH_BYTES || current.length === OUTBOX_BATCH) {
       chunks.push([message]);
       size = bytes;
     } else {

@@ -51,7 +51,11 @@ export class UserStream extends DurableObject<Env> {
   private state: UserState = initialState;
   private aggregateId: string | null = null;
   private publishing: Promise<void> | null = null;
-  private publishAgain = false;
+  /**
+   * What the next publish sends: the events commits handed over since the last one, or "storage"
+   * when the outbox must be read (an import, an erasure, which the copies in memory predate).
+   */
+  private toPublish: RecordedEvent[] | "storage" = [];
   private readonly watchers: Watchers = new Watchers(this.ctx, {
     source: { head: () => this.state.revision, read: (from, limit) => this.readStream(from, limit) },
     confirm: (watch) => this.confirmWatcher(watch),
@@ -97,7 +101,7 @@ export class UserStream extends DurableObject<Env> {
       const { outcome, events } = this.commit(request, prepared.command, (now) => stillHolds(plan, now));
       const committed = outcome !== "stale" && outcome.ok;
       if (committed) {
-        this.publishSoon();
+        this.publishSoon(events);
         this.announce(events);
       }
       const free = identitiesToFree(prepared.claimed, committed ? before : this.state, this.state);
@@ -155,7 +159,7 @@ export class UserStream extends DurableObject<Env> {
         await releaseAll(services, userId, newKeys(wanted, identities(before)));
         continue;
       }
-      this.publishSoon();
+      this.publishSoon(null);
       // Watchers see imported events like any others, as stored.
       this.announce(readEvents(this.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again.
@@ -252,7 +256,7 @@ export class UserStream extends DurableObject<Env> {
     const command: UserCommand = { type: "RecordLogin", method: "password" };
     const { outcome, events } = this.commit({ userId: user.id, metadata }, command, () => true);
     if (outcome === "stale" || !outcome.ok) return { ok: false, reason: "invalid" };
-    this.publishSoon();
+    this.publishSoon(events);
     this.announce(events);
     const now = this.state;
     if (!now.user) return { ok: false, reason: "invalid" };
@@ -391,24 +395,48 @@ export class UserStream extends DurableObject<Env> {
 
   /**
    * Publishes right after a commit instead of waiting for the alarm (one scheduling hop and one
-   * alarm per command less). Runs of commits share one flush; the alarm set in the transaction
-   * stays the safety net, and alone retries while the queue is failing (with its backoff).
+   * alarm per command less), from the events the commit holds: nothing is read back. Runs of
+   * commits share one flush; the alarm set in the transaction stays the safety net, and alone
+   * retries while the queue is failing (with its backoff), reading the outbox from storage.
+   * `committed` null: what to publish is in storage only (an import).
    */
-  private publishSoon(): void {
-    if (this.publishing) {
-      this.publishAgain = true;
-      return;
+  private publishSoon(committed: readonly RecordedEvent[] | null): void {
+    if (committed === null || committed.some((event) => event.event_type === "USER_ERASED")) {
+      this.toPublish = "storage";
+    } else if (this.toPublish !== "storage") {
+      this.toPublish.push(...committed);
     }
-    if (Number(getMeta(this.sql, "flush_failures") ?? 0) > 0) return;
+    if (this.publishing) return;
     this.publishing = (async () => {
-      do {
-        this.publishAgain = false;
-        await this.publishUnsent();
-      } while (this.publishAgain);
+      while (this.toPublish === "storage" || this.toPublish.length > 0) {
+        // While the queue refuses, the alarm alone retries (with its backoff), from storage.
+        if (Number(getMeta(this.sql, "flush_failures") ?? 0) > 0) {
+          this.toPublish = [];
+          return;
+        }
+        const taken = this.toPublish;
+        this.toPublish = [];
+        await this.publishUnsent(taken === "storage" ? null : taken);
+      }
     })().finally(() => {
       this.publishing = null;
     });
     this.ctx.waitUntil(this.publishing);
+  }
+
+  /** Publishes `inHand` as they are, or what the outbox holds unsent when null. */
+  private async publishUnsent(inHand: RecordedEvent[] | null): Promise<void> {
+    if (!this.aggregateId) return;
+    await flushOutbox(
+      this.ctx,
+      this.env,
+      this.aggregateId,
+      inHand && { events: inHand, publishable: () => !this.erased() },
+    );
+  }
+
+  private erased(): boolean {
+    return this.state.user?.status === "erased";
   }
 
   private planImport(events: StoredEvent[]) {
@@ -425,10 +453,6 @@ export class UserStream extends DurableObject<Env> {
   private async rearm(): Promise<void> {
     if (outboxIsEmpty(this.sql) || (await this.ctx.storage.getAlarm()) !== null) return;
     await this.ctx.storage.setAlarm(Date.now() + PUBLISH_SAFETY_NET_MS);
-  }
-
-  private async publishUnsent(): Promise<void> {
-    if (this.aggregateId) await flushOutbox(this.ctx, this.env, this.aggregateId);
   }
 
   private services() {
