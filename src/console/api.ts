@@ -1,5 +1,6 @@
 import type { PublicEvent } from "../domain/events";
 import type { PublicUser } from "../domain/user";
+import type { ErrorBody } from "../http/error-body";
 
 /**
  * The API's shapes. User and event are the domain's own output types (what `publicUser` and
@@ -31,12 +32,8 @@ export interface CommandResponse {
   revision: number;
   user_id?: string;
 }
-export interface ErrorEnvelope {
-  error: string;
-  message: string;
-  type: string;
-  details?: unknown;
-}
+/** The error envelope, the very type the Worker's errors are built from. */
+export type ErrorEnvelope = ErrorBody;
 
 /** A response that was not 2xx, with the contract's envelope when the server sent one. */
 export class ApiError extends Error {

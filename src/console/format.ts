@@ -33,3 +33,9 @@ export function eventLabel(type: string): string {
     .replace(/^user_/, "")
     .replace(/_/g, " ");
 }
+
+/** Who did it: the acting user, or what brought the event in when nobody acted (an import, the system). */
+export function actorName(metadata: { actor_username: string | null; import_request_id?: string | undefined }): string {
+  if (metadata.actor_username) return metadata.actor_username;
+  return metadata.import_request_id ? "imported (no actor recorded)" : "the system";
+}

@@ -1,14 +1,9 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { WriteRejection } from "../write/protocol";
+import type { ErrorBody } from "./error-body";
 
-/** The contract's error envelope: `{error, message, type}` plus `details` where it has some. */
-export interface ErrorBody {
-  error: string;
-  message: string;
-  type: string;
-  details?: unknown;
-}
+export type { ErrorBody };
 
 export class ApiError extends Error {
   constructor(

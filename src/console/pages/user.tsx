@@ -3,9 +3,9 @@ import { allEvents, api, type StreamEvent, type User } from "../api";
 import { Busy, ErrorNotice, StatusBadge } from "../components";
 import { useLiveEvents } from "../live";
 import type { Session } from "../session";
-import { Actions } from "../user/actions";
+import { Actions, ActionsPlaceholder } from "../user/actions";
 import { StateTable } from "../user/state-table";
-import { TimeTravel } from "../user/time-travel";
+import { TimeTravel, TimeTravelPlaceholder } from "../user/time-travel";
 import { Timeline } from "../user/timeline";
 
 /**
@@ -80,14 +80,19 @@ export function UserPage({ userId, session, onRevoked }: { userId: string; sessi
         {user && <span class="revision">revision {user.revision}</span>}
       </header>
       <ErrorNotice error={error} />
-      <div class="changed-since" role="status">
-        {behind > 0 && (
-          <p class="notice info">
-            {behind === 1 ? "1 new event" : `${behind} new events`} since this page loaded (see the timeline).{" "}
+      {/* Always one line, so the page does not move when events arrive. */}
+      <div class={`changed-since ${behind > 0 ? "notice info" : ""}`} role="status">
+        {behind > 0 ? (
+          <>
+            <span>
+              {behind === 1 ? "1 new event" : `${behind} new events`} since this page loaded (see the timeline).
+            </span>
             <button type="button" class="secondary" onClick={reload}>
               Show the user as it is now
             </button>
-          </p>
+          </>
+        ) : (
+          <span class="muted">{user ? `Showing the latest revision, ${user.revision}.` : "Loading the user…"}</span>
         )}
       </div>
       <div class="user-grid">
@@ -97,7 +102,7 @@ export function UserPage({ userId, session, onRevoked }: { userId: string; sessi
             <StateTable user={user} previous={undefined} />
           </Busy>
         </section>
-        {user && events && (
+        {user && events ? (
           <Actions
             key={`${user.revision}`}
             user={user}
@@ -106,10 +111,14 @@ export function UserPage({ userId, session, onRevoked }: { userId: string; sessi
             onDone={(revision, message) => void acted(revision, message)}
             onReload={reload}
           />
+        ) : (
+          <ActionsPlaceholder />
         )}
       </div>
-      {user && events && (
+      {user && events ? (
         <TimeTravel key={`tt-${user.revision}`} userId={userId} latest={user.revision} events={events} />
+      ) : (
+        <TimeTravelPlaceholder />
       )}
       <Timeline events={events} fresh={fresh} live={live} userId={userId} canMakeTests={session.role === "admin"} />
     </main>

@@ -10,6 +10,7 @@ import {
   type User,
 } from "../api";
 import { ErrorNotice, EventType, Time } from "../components";
+import { actorName } from "../format";
 import type { Session } from "../session";
 
 /**
@@ -66,6 +67,9 @@ export function Actions({
           submit="Reactivate"
         />
       )}
+      {admin && user.status === "deleted" && (
+        <Command title="Restore" method="POST" path={`${base}/restore/`} {...context} reason submit="Restore" />
+      )}
       {admin && !gone && (
         <Command title="Delete" method="DELETE" path={`${base}/`} {...context} reason submit="Delete" danger />
       )}
@@ -99,6 +103,16 @@ export function Actions({
         />
       )}
       {admin && <Export userId={user.id} username={user.username} />}
+    </section>
+  );
+}
+
+/** The actions card while the user loads: the same frame and height, so nothing moves when it arrives. */
+export function ActionsPlaceholder() {
+  return (
+    <section class="card actions loading" aria-labelledby="actions-heading" aria-busy="true">
+      <h2 id="actions-heading">Actions</h2>
+      <p class="placeholder">Loading…</p>
     </section>
   );
 }
@@ -228,7 +242,7 @@ function Conflict({
       <ul>
         {(changes ?? []).map((event) => (
           <li>
-            <EventType type={event.event_type} /> by <strong>{event.metadata.actor_username ?? "the system"}</strong> at{" "}
+            <EventType type={event.event_type} /> by <strong>{actorName(event.metadata)}</strong> at{" "}
             <Time iso={event.timestamp} />
             {event.metadata.reason ? ` (${event.metadata.reason})` : ""}
           </li>

@@ -13,13 +13,16 @@ const FIELDS = [
   ["deleted_at", "Deleted"],
 ] as const satisfies readonly (readonly [keyof User, string])[];
 
-/** The user's fields; with `previous`, the ones that differ from it are marked (not by colour alone). */
+/**
+ * The user's fields; with `previous`, the ones that differ from it are marked (not by colour alone).
+ * A creation (`previous` null) has nothing to compare with, so nothing is marked.
+ */
 export function StateTable({ user, previous }: { user: User | null; previous: User | null | undefined }) {
   return (
     <dl class="state">
       {FIELDS.map(([field, label]) => {
         const value = user ? user[field] : null;
-        const changed = user !== null && previous !== undefined && (previous === null || previous[field] !== value);
+        const changed = user !== null && previous != null && previous[field] !== value;
         return (
           <div class={changed ? "field changed" : "field"} data-field={field}>
             <dt>

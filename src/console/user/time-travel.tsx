@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from "hono/jsx/dom";
 import { api, type StreamEvent, type User } from "../api";
 import { Busy, ErrorNotice, EventType, Time } from "../components";
-import { fromLocalInput, toLocalInput } from "../format";
+import { actorName, fromLocalInput, toLocalInput } from "../format";
 import { StateTable } from "./state-table";
 
 /**
@@ -93,8 +93,7 @@ export function TimeTravel({ userId, latest, events }: { userId: string; latest:
       <p class="tt-event" aria-live="polite">
         {event ? (
           <>
-            <EventType type={event.event_type} /> by {event.metadata.actor_username ?? "the system"} at{" "}
-            <Time iso={event.timestamp} />
+            <EventType type={event.event_type} /> by {actorName(event.metadata)} at <Time iso={event.timestamp} />
           </>
         ) : (
           "…"
@@ -104,6 +103,32 @@ export function TimeTravel({ userId, latest, events }: { userId: string; latest:
       <Busy busy={busy}>
         <StateTable user={shown?.user ?? null} previous={shown ? shown.previous : undefined} />
       </Busy>
+    </section>
+  );
+}
+
+/** Time travel while the user loads: the same controls (disabled) and table, so nothing moves when it arrives. */
+export function TimeTravelPlaceholder() {
+  return (
+    <section class="card time-travel" aria-labelledby="tt-heading" aria-busy="true">
+      <h2 id="tt-heading">Time travel</h2>
+      <div class="tt-controls">
+        <label class="slider">
+          <span>Revision …</span>
+          <input type="range" min={1} max={1} value={1} disabled />
+        </label>
+        <form class="instant">
+          <label>
+            As of (your local time)
+            <input type="datetime-local" disabled />
+          </label>
+          <button type="submit" class="secondary" disabled>
+            Go
+          </button>
+        </form>
+      </div>
+      <p class="tt-event">…</p>
+      <StateTable user={null} previous={undefined} />
     </section>
   );
 }

@@ -2,7 +2,7 @@ import { useState } from "hono/jsx/dom";
 import type { StreamEvent } from "../api";
 import type { LiveState } from "../live";
 import { Busy, EventType, Time } from "../components";
-import { eventLabel } from "../format";
+import { actorName, eventLabel } from "../format";
 import { MakeTest } from "./make-test";
 
 const PAGE = 100;
@@ -71,7 +71,7 @@ export function Timeline({
               <dl class="event-meta">
                 <div>
                   <dt>Who</dt>
-                  <dd>{event.metadata.actor_username ?? "the system"}</dd>
+                  <dd>{actorName(event.metadata)}</dd>
                 </div>
                 <div>
                   <dt>Why</dt>
