@@ -5,6 +5,8 @@
 // `POST /bench/feed` hands a JSON array of events to the admin live feed object, as the projector
 // does after each commit, so bench/live-feed.mjs can push more than the local projector can;
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
+// `POST /bench/queue` puts its JSON body on the events queue as the outbox would: the browser test
+// of the operations page makes a real dead letter with it (a message the projector cannot read).
 import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
@@ -35,6 +37,10 @@ export default {
     const { pathname } = new URL(request.url);
     if (request.method === "POST" && pathname === "/bench/feed") {
       await env.LIVE_FEED.getByName(FEED_NAME).publish(await request.json<PublicEvent[]>());
+      return new Response(null, { status: 204 });
+    }
+    if (request.method === "POST" && pathname === "/bench/queue") {
+      await env.EVENTS.send(await request.json(), { contentType: "json" });
       return new Response(null, { status: 204 });
     }
     if (request.method === "POST" && pathname === "/bench/noop") {

@@ -60,6 +60,8 @@ export function useToken(value: string | null): void {
 export interface CallOptions {
   method?: string;
   body?: unknown;
+  /** A body sent as it is (NDJSON), with its own Content-Type in `headers`. */
+  raw?: string;
   headers?: Record<string, string>;
   /** Return the body as text (NDJSON exports) instead of parsing JSON. */
   text?: boolean;
@@ -68,7 +70,7 @@ export interface CallOptions {
 export async function api<T>(path: string, options: CallOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
   if (token) headers.Authorization = `Bearer ${token}`;
-  let body: string | undefined;
+  let body: string | undefined = options.raw;
   if (options.body !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(options.body);

@@ -1,6 +1,8 @@
 import { useEffect, useState } from "hono/jsx/dom";
 import { useToken, whenUnauthorized } from "./api";
 import { Link } from "./components";
+import { AuditPage } from "./pages/audit";
+import { OperationsPage } from "./pages/operations";
 import { Refused } from "./pages/refused";
 import { SignIn } from "./pages/sign-in";
 import { UserPage } from "./pages/user";
@@ -8,7 +10,11 @@ import { UsersPage } from "./pages/users";
 import { navigate, useLocation } from "./router";
 import { clearSession, loadSession, rememberPage, saveSession, takeRememberedPage, type Session } from "./session";
 
-const ADMIN_PAGES = [{ path: "/console/users", label: "Users" }];
+const ADMIN_PAGES = [
+  { path: "/console/users", label: "Users" },
+  { path: "/console/audit", label: "Audit" },
+  { path: "/console/operations", label: "Operations" },
+];
 
 export function App() {
   const url = useLocation();
@@ -68,6 +74,10 @@ export function App() {
       );
   } else if (path === "/console/users") {
     page = isAdmin ? <UsersPage url={url} /> : <Refused session={session} what="the users page" />;
+  } else if (path === "/console/audit") {
+    page = isAdmin ? <AuditPage url={url} /> : <Refused session={session} what="the audit page" />;
+  } else if (path === "/console/operations") {
+    page = isAdmin ? <OperationsPage /> : <Refused session={session} what="the operations page" />;
   } else {
     page = (
       <main id="main" class="page">

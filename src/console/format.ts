@@ -39,3 +39,12 @@ export function actorName(metadata: { actor_username: string | null; import_requ
   if (metadata.actor_username) return metadata.actor_username;
   return metadata.import_request_id ? "imported (no actor recorded)" : "the system";
 }
+
+/** A duration in milliseconds as people read it: "850 ms", "12.4 s", "3 min 05 s", "2 h 10 min". */
+export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 60) return `${minutes} min ${String(Math.floor((ms % 60_000) / 1000)).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}

@@ -26,6 +26,8 @@ describe("a plain user", () => {
 
     for (const [path, what] of [
       ["/console/users", "the users page"],
+      ["/console/audit", "the audit page"],
+      ["/console/operations", "the operations page"],
       [`/console/users/${other.id}`, "another user's page"],
     ]) {
       await page.goto(path);

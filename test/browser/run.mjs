@@ -13,3 +13,4 @@ await import("./offline.browser.mjs");
 await import("./sarah.browser.mjs");
 await import("./conflict.browser.mjs");
 await import("./plain-user.browser.mjs");
+await import("./operations.browser.mjs");
