@@ -123,6 +123,8 @@ export function identitiesToFree(
 ): { release: string[]; forget: string[] } {
   const erased = after.user?.status === "erased" && before.user?.status !== "erased";
   if (erased && before.user) return { release: [], forget: keysOf(before.user) };
+  // Most commands touch no identity: skip the keys (a username's is a Unicode skeleton, not free).
+  if (claimed.length === 0 && sameIdentities(before.user, after.user)) return { release: [], forget: [] };
   const kept = new Set(heldBy(after));
   const release = [...new Set([...heldBy(before), ...claimed])].filter((key) => !kept.has(key));
   return { release, forget: [] };
@@ -131,6 +133,11 @@ export function identitiesToFree(
 /** The keys a user holds in the registries: none once deleted or erased. */
 export function heldBy(state: UserState): string[] {
   return state.user && !isGone(state.user) ? keysOf(state.user) : [];
+}
+
+function sameIdentities(a: User | null, b: User | null): boolean {
+  if (!a || !b) return a === b;
+  return a.username === b.username && a.email === b.email && isGone(a) === isGone(b);
 }
 
 function keysOf(user: User): string[] {
