@@ -1,4 +1,4 @@
-import { ERASED, type RecordedEvent, type Role } from "./events";
+import { ERASED, type EventType, type RecordedEvent, type Role } from "./events";
 
 export type UserStatus = "active" | "suspended" | "deleted" | "erased";
 
@@ -63,9 +63,12 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
   // Not a change of the user: the same password, stored under another hash.
   if (event.event_type === "PASSWORD_REHASHED")
     return { revision, user: { ...user, password_hash: event.data.password_hash } };
-  const touched = { ...user, updated_at: event.timestamp };
-  // Tokens issued before this event stop working.
-  const revoked = { ...touched, tokens_valid_from: revision };
+  const touched = {
+    ...user,
+    updated_at: event.timestamp,
+    // Tokens issued before a revoking event stop working.
+    tokens_valid_from: revokesTokens(event.event_type) ? revision : user.tokens_valid_from,
+  };
   switch (event.event_type) {
     case "USER_UPDATED":
       return { revision, user: { ...touched, ...definedOnly(event.data) } };
@@ -77,7 +80,7 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
       return {
         revision,
         user: {
-          ...revoked,
+          ...touched,
           ...erasedFields,
           status: "erased",
           deleted_at: user.deleted_at ?? event.timestamp,
@@ -85,19 +88,19 @@ export function evolve(state: UserState, event: RecordedEvent): UserState {
         },
       };
     case "PASSWORD_CHANGED":
-      return { revision, user: { ...revoked, password_hash: event.data.password_hash } };
+      return { revision, user: { ...touched, password_hash: event.data.password_hash } };
     case "USER_DELETED":
       return {
         revision,
         user: {
-          ...revoked,
+          ...touched,
           status: "deleted",
           deleted_at: event.timestamp,
           status_before_delete: user.status === "suspended" ? "suspended" : "active",
         },
       };
     case "USER_SUSPENDED":
-      return { revision, user: { ...revoked, status: "suspended" } };
+      return { revision, user: { ...touched, status: "suspended" } };
     case "USER_REACTIVATED":
       return { revision, user: { ...touched, status: "active" } };
     case "USER_RESTORED":
@@ -134,8 +137,27 @@ export function publicUser(user: User, revision: number) {
   return { ...rest, revision };
 }
 
-/** Whether a token issued at `issuedAtRevision` may act for this user: live, and not revoked since. */
-export function acceptsToken(user: User, issuedAtRevision: number): boolean {
-  return user.status === "active" && issuedAtRevision >= user.tokens_valid_from;
+/**
+ * Events after which the user's existing credentials (tokens, tickets, live sockets) no longer
+ * hold. The one list: the object's state (`tokens_valid_from`), its live sockets and the read
+ * model's token check (`users.tokens_valid_from`) all derive from it.
+ */
+export const REVOKING_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
+  "PASSWORD_CHANGED",
+  "USER_SUSPENDED",
+  "USER_DELETED",
+  "USER_ERASED",
+]);
+
+export function revokesTokens(type: EventType): boolean {
+  return REVOKING_EVENTS.has(type);
+}
+
+/**
+ * Whether a token issued at `issuedAtRevision` may act for this user: live, and not revoked since.
+ * The holder is the object's own `User` or the read model's view of it.
+ */
+export function acceptsToken(holder: Pick<User, "status" | "tokens_valid_from">, issuedAtRevision: number): boolean {
+  return holder.status === "active" && issuedAtRevision >= holder.tokens_valid_from;
 }
 export type PublicUser = ReturnType<typeof publicUser>;
