@@ -2,10 +2,20 @@ import { DurableObject } from "cloudflare:workers";
 import { config } from "../config";
 import type { Policy, UserCommand } from "../domain/commands";
 import { decide } from "../domain/decide";
-import { redact, type EventMetadata, type EventType, type PublicEvent, type RecordedEvent } from "../domain/events";
+import { redact, type EventMetadata, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { lift, planImport, type StoredEvent } from "../domain/import";
 import { identityKey } from "../domain/rules";
-import { acceptsToken, fold, initialState, isGone, publicUser, type PublicUser, type UserState } from "../domain/user";
+import {
+  REVOKING_EVENTS,
+  acceptsToken,
+  fold,
+  initialState,
+  isGone,
+  publicUser,
+  revokesTokens,
+  type PublicUser,
+  type UserState,
+} from "../domain/user";
 import {
   append,
   deleteMeta,
@@ -572,16 +582,13 @@ function rejected(rejection: WriteRejection): CommandResult {
   return { ok: false, rejection };
 }
 
-/** Events after which the user's existing credentials (tokens, tickets, sockets) no longer hold. */
-const REVOKING: ReadonlySet<EventType> = new Set(["PASSWORD_CHANGED", "USER_SUSPENDED", "USER_DELETED", "USER_ERASED"]);
-
 /** The revision of the last revoking event among `events`, or null. */
 function revocationIn(events: readonly RecordedEvent[]): number | null {
-  return events.findLast((event) => REVOKING.has(event.event_type))?.revision ?? null;
+  return events.findLast((event) => revokesTokens(event.event_type))?.revision ?? null;
 }
 
 function revokedSince(sql: SqlStorage, revision: number): boolean {
-  const types = [...REVOKING];
+  const types = [...REVOKING_EVENTS];
   return (
     sql
       .exec(
