@@ -20,6 +20,12 @@ export const users = sqliteTable(
     deletedAt: text("deleted_at"),
     lastLoginAt: text("last_login_at"),
     revision: integer("revision").notNull(),
+    /**
+     * The revision of the user's latest password change, suspension, deletion or erasure: reads
+     * refuse tokens issued before it (`src/http/caller.ts`). Null on rows projected before the
+     * column existed, whose callers are checked by their object until a rebuild fills it.
+     */
+    tokensValidFrom: integer("tokens_valid_from"),
   },
   (table) => [
     index("users_listing").on(table.status, table.createdAt, table.id),

@@ -1,4 +1,5 @@
 import { ERASED, type PublicEvent } from "../domain/events";
+import { revokesTokens } from "../domain/user";
 import type { UserRow } from "./schema";
 
 /**
@@ -22,6 +23,7 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
       deletedAt: null,
       lastLoginAt: null,
       revision: event.revision,
+      tokensValidFrom: 0,
     };
   }
   if (!row) return null;
@@ -29,7 +31,12 @@ export function projectUser(row: UserRow | null, event: PublicEvent): UserRow | 
   if (event.event_type === "PASSWORD_REHASHED") return { ...row, revision: event.revision };
   // Kept apart for the default branch, where the switch has narrowed `event` to nothing.
   const { revision } = event;
-  const next: UserRow = { ...row, updatedAt: event.timestamp, revision: event.revision };
+  const next: UserRow = {
+    ...row,
+    updatedAt: event.timestamp,
+    revision: event.revision,
+    tokensValidFrom: revokesTokens(event.event_type) ? event.revision : row.tokensValidFrom,
+  };
   switch (event.event_type) {
     case "USER_UPDATED":
       return {

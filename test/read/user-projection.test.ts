@@ -27,6 +27,7 @@ describe("projectUser", () => {
       deletedAt: null,
       lastLoginAt: null,
       revision: 1,
+      tokensValidFrom: 0,
     });
   });
 
@@ -53,13 +54,13 @@ describe("projectUser", () => {
     });
   });
 
-  it("a password change touches only updatedAt and revision, and no secret reaches the row", () => {
+  it("a password change touches only updatedAt, revision and tokensValidFrom, and no secret reaches the row", () => {
     const before = projectUser(null, created)!;
     const after = projectUser(
       before,
       userEvent(id, 2, "PASSWORD_CHANGED", { hashing_method: "pbkdf2-sha256" }, "2030-02-05T00:00:00.000Z"),
     );
-    expect(after).toEqual({ ...before, updatedAt: "2030-02-05T00:00:00.000Z", revision: 2 });
+    expect(after).toEqual({ ...before, updatedAt: "2030-02-05T00:00:00.000Z", revision: 2, tokensValidFrom: 2 });
     expect(JSON.stringify(userView(after!))).not.toMatch(/password|hash/i);
   });
 
@@ -149,5 +150,26 @@ describe("projectUser", () => {
       revision: 2,
     });
     expect(projectUser(row, userEvent(id, 3, "USER_ERASED"))?.lastLoginAt).toBeNull();
+  });
+
+  it("tokensValidFrom is the revision of the latest revoking event, as the object's token rule has it", () => {
+    const events = [
+      created,
+      userEvent(id, 2, "USER_LOGGED_IN", { method: "password" }),
+      userEvent(id, 3, "PASSWORD_CHANGED", { hashing_method: "pbkdf2-sha256" }),
+      userEvent(id, 4, "USER_UPDATED", { first_name: "X" }),
+      userEvent(id, 5, "USER_SUSPENDED"),
+      userEvent(id, 6, "USER_REACTIVATED"),
+    ];
+    const seen = events.map((_, n) => fold(events.slice(0, n + 1))?.tokensValidFrom);
+    // A reactivation does not bring old tokens back.
+    expect(seen).toEqual([0, 0, 3, 3, 5, 5]);
+    expect(projectUser(fold(events), userEvent(id, 7, "USER_DELETED", { reason: null }))?.tokensValidFrom).toBe(7);
+  });
+
+  it("a row projected before the column existed learns it from its next revoking event only", () => {
+    const old = { ...fold([created])!, tokensValidFrom: null };
+    expect(projectUser(old, userEvent(id, 2, "USER_UPDATED", { first_name: "X" }))?.tokensValidFrom).toBeNull();
+    expect(projectUser(old, userEvent(id, 2, "USER_SUSPENDED"))?.tokensValidFrom).toBe(2);
   });
 });
