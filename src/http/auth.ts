@@ -1,8 +1,10 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { config } from "../config";
 import { sign, verify } from "hono/jwt";
 import type { Role } from "../domain/events";
-import type { PublicUser } from "../domain/user";
+import { acceptsToken, type PublicUser } from "../domain/user";
+import type { CallerRow } from "../read/queries";
 import { httpError } from "./errors";
 import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
@@ -23,7 +25,10 @@ export interface Actor {
   username: string;
   role: Role;
   scopes: readonly string[];
-  /** The caller's stream revision when its credential was accepted (live sockets close on later revocations). */
+  /**
+   * The caller's stream revision when its object accepted the credential (live sockets close on
+   * later revocations); the token's own revision while the route has not confirmed it yet.
+   */
   revision: number;
 }
 
@@ -69,12 +74,17 @@ export async function issueToken(user: PublicUser, secret: string, now: number):
   );
 }
 
-/**
- * Verifies the bearer token (signature, `exp` present and not past), then asks the caller's own
- * object whether it still accepts it: the user is active and the token is not older than the
- * user's latest password change, suspension, deletion or erasure.
- */
-export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
+/** A bearer token whose signature and expiry are verified: whom it names, as what, since when. */
+export interface TokenClaims {
+  userId: string;
+  /** The username when the token was issued; the user's current one is in its stream. */
+  username: string;
+  role: Role;
+  /** The user's stream revision the token was issued at (`rev`). */
+  issuedAt: number;
+}
+
+async function verifiedClaims(c: Context<AppEnv>): Promise<TokenClaims> {
   const header = c.req.header("Authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match?.[1]) throw httpError(401, "Not authenticated");
@@ -84,15 +94,91 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
     typeof claims.user_id !== "string" ||
     !UUID.test(claims.user_id) ||
     typeof claims.exp !== "number" ||
-    !Number.isSafeInteger(claims.rev)
+    !Number.isSafeInteger(claims.rev) ||
+    (claims.role !== "admin" && claims.role !== "user") ||
+    typeof claims.sub !== "string"
   ) {
     throw httpError(401, "Could not validate credentials");
   }
-  const stream = c.env.USER_STREAM.getByName(claims.user_id);
-  const user = await stream.tokenHolder(claims.rev as number);
-  if (!user) throw httpError(401, "User not found");
-  c.set("actor", actorOf(user, user.revision));
+  return { userId: claims.user_id, username: claims.sub, role: claims.role, issuedAt: claims.rev as number };
+}
+
+export const tokenRefused = () => httpError(401, "User not found");
+
+/**
+ * Asks the caller's own object whether it still accepts the token: the user is active and the
+ * token is not older than the user's latest password change, suspension, deletion or erasure.
+ * The actor then carries the user as its stream has it now.
+ */
+export async function confirmWithObject(c: Context<AppEnv>): Promise<Actor> {
+  const { userId, issuedAt } = c.var.token;
+  const user = await c.env.USER_STREAM.getByName(userId).tokenHolder(issuedAt);
+  c.set("tokenChecked", true);
+  if (!user) throw tokenRefused();
+  const actor = actorOf(user, user.revision);
+  c.set("actor", actor);
+  return actor;
+}
+
+/**
+ * The token was checked by the request's own I/O (a read's D1 batch, a command's object), which
+ * throws `tokenRefused` if its user no longer accepts it.
+ */
+export function tokenChecked(c: Context<AppEnv>): void {
+  c.set("tokenChecked", true);
+}
+
+/**
+ * Confirms the token from the caller's row in the read model, read in the same D1 batch as the
+ * query it authorises. A row that may miss a revoking event (its object announced a revision the
+ * row has not reached; or projected before `tokens_valid_from` existed) or no row at all (a user
+ * just created) sends the question to the caller's object instead. So a read refuses a revoked
+ * token once the revocation is projected, or as soon as the object announced it to the ledger.
+ */
+export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow | undefined): Promise<void> {
+  if (c.var.tokenChecked) return;
+  if (!caller || caller.tokensValidFrom === null || (caller.published ?? 0) > caller.revision) {
+    await confirmWithObject(c);
+    return;
+  }
+  const { role, issuedAt } = c.var.token;
+  const holder = { status: caller.status, tokens_valid_from: caller.tokensValidFrom };
+  tokenChecked(c);
+  if (caller.role !== role || !acceptsToken(holder, issuedAt)) throw tokenRefused();
+}
+
+/**
+ * Verifies the bearer token (signature, `exp` present and not past), then asks the caller's own
+ * object whether it still accepts it, before the route runs: revocation is immediate.
+ */
+export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
+  c.set("token", await verifiedClaims(c));
+  await confirmWithObject(c);
   await next();
+});
+
+/**
+ * Verifies the bearer token and leaves the question whether its user still accepts it to the
+ * route's own I/O, which calls `tokenChecked` once it has the answer (and throws `tokenRefused`
+ * on a refusal): a read checks the
+ * caller's row in the same D1 batch as its query, a self-command asks the object it writes to.
+ * Until then the actor is the token's claims. Any answer the route gives without confirming (a 403,
+ * a 422, a 400 decided before its I/O) waits for the caller's object: a revoked token still gets
+ * 401 first, as the contract's check order has it.
+ */
+export const authenticatedInRoute = createMiddleware<AppEnv>(async (c, next) => {
+  const token = await verifiedClaims(c);
+  c.set("token", token);
+  c.set("tokenChecked", false);
+  c.set("actor", {
+    id: token.userId,
+    username: token.username,
+    role: token.role,
+    scopes: SCOPES[token.role],
+    revision: token.issuedAt,
+  });
+  await next();
+  if (!c.var.tokenChecked) await confirmWithObject(c);
 });
 
 export function requireScope(actor: Actor, scope: Scope): void {

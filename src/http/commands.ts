@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { config } from "../config";
 import { metric } from "../observability";
 import type { CommandInput, CommandRequest, CommandResult } from "../write/protocol";
+import { confirmWithObject, tokenChecked, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
 
@@ -21,7 +22,11 @@ export interface CommandOptions {
  * with `ETag` (and `Idempotent-Replayed` on a replay) set on the context.
  */
 export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
-  const actor = c.var.actor as AppEnv["Variables"]["actor"] | undefined;
+  // A caller acting on itself is confirmed by the object it writes to; one acting on someone else
+  // by its own object first (revocation stays immediate either way).
+  const unconfirmed = c.var.tokenChecked === false;
+  const self = unconfirmed && c.var.actor.id === options.userId;
+  const actor = unconfirmed && !self ? await confirmWithObject(c) : (c.var.actor as Actor | undefined);
   const key = c.req.header("Idempotency-Key");
   const request: CommandRequest = {
     userId: options.userId,
@@ -38,11 +43,14 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   if (expectedRevision !== undefined) request.expectedRevision = expectedRevision;
   if (key) request.idempotency = { key, fingerprint: await fingerprint(c, options.body) };
   if (options.role) request.role = options.role;
+  if (self) request.caller = { issuedAt: c.var.token.issuedAt, role: c.var.token.role };
 
   const started = Date.now();
   let outcome = "error";
   try {
     const result = await c.env.USER_STREAM.getByName(options.userId).execute(request);
+    // The object answered for the token either way: a refusal is the 401 below.
+    if (self) tokenChecked(c);
     outcome = result.ok ? (result.replayed ? "replayed" : "ok") : result.rejection.code;
     return answer(c, options, result);
   } finally {

@@ -1,7 +1,14 @@
-import type { Actor } from "./auth";
+import type { Actor, TokenClaims } from "./auth";
 
 /** Hono's environment for every route: the Worker's bindings and what middleware sets. */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { actor: Actor; requestId: string };
+  Variables: {
+    actor: Actor;
+    requestId: string;
+    /** The verified bearer token of an authenticated route. */
+    token: TokenClaims;
+    /** Whether the route has checked the token against its user yet (`authenticatedInRoute`). */
+    tokenChecked: boolean;
+  };
 }

@@ -104,6 +104,8 @@ export function rejectionError(rejection: WriteRejection, userId: string): ApiEr
         type: "IdempotencyKeyReused",
         details: { field: "Idempotency-Key" },
       });
+    case "TokenRefused":
+      return httpError(401, "User not found");
     case "Busy":
       return serviceUnavailable("The user is being changed concurrently; retry", 1);
   }

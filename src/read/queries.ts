@@ -1,7 +1,7 @@
-import { and, asc, count, getTableColumns, inArray, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, eq, getTableColumns, inArray, sql, type SQL } from "drizzle-orm";
 import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
-import { drizzle } from "drizzle-orm/d1";
-import { userCounts, users, type UserRow } from "./schema";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import { streams, userCounts, users, type UserRow } from "./schema";
 
 /** What a query needs of D1: the database itself, or one of its sessions (`withSession`). */
 export type D1Reader = Pick<D1Database, "prepare" | "batch">;
@@ -51,6 +51,47 @@ export async function findUserRow(db: D1Reader, id: string): Promise<UserRow | u
   return (await db.prepare(FIND_USER).bind(id).first<UserRow>()) ?? undefined;
 }
 
+/**
+ * What a read needs to check its caller's token against the read model: the caller's row, and the
+ * newest revision its object has announced to the `streams` ledger (null if none), which tells
+ * whether the row may be missing a revoking event that is committed but not projected yet.
+ */
+export type CallerRow = Pick<UserRow, "status" | "role" | "tokensValidFrom" | "revision"> & {
+  published: number | null;
+};
+
+// The same query as `callerQuery` (drizzle's batch takes only drizzle queries), as plain SQL for the hot get.
+const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_valid_from AS tokensValidFrom,
+  u.revision AS revision, s.published_revision AS published
+  FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE u.id = ?`;
+
+function callerQuery(orm: DrizzleD1Database, callerId: string) {
+  const columns = {
+    status: users.status,
+    role: users.role,
+    tokensValidFrom: users.tokensValidFrom,
+    revision: users.revision,
+    published: streams.published,
+  } satisfies Record<keyof CallerRow, unknown>;
+  return orm.select(columns).from(users).leftJoin(streams, eq(streams.userId, users.id)).where(eq(users.id, callerId));
+}
+
+/**
+ * A user's row read by a caller, with the caller's row, in one D1 round trip (one statement when
+ * the caller reads itself).
+ */
+export async function findUserRowAs(
+  db: D1Reader,
+  callerId: string,
+  id: string,
+): Promise<{ caller: CallerRow | undefined; row: UserRow | undefined }> {
+  const [caller, row] = await db.batch<CallerRow | UserRow>([
+    db.prepare(FIND_CALLER).bind(callerId),
+    db.prepare(FIND_USER).bind(id),
+  ]);
+  return { caller: caller?.results[0] as CallerRow | undefined, row: row?.results[0] as UserRow | undefined };
+}
+
 /** Statements writing these rows unless the stored row is already further along, for one D1 batch. */
 export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedStatement[] {
   const upsert = db.prepare(UPSERT_USER);
@@ -58,7 +99,7 @@ export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedState
 }
 
 /** Users of the given status matching case-insensitive substrings, in creation order (then id, for ties). */
-export async function listUsers(db: D1Reader, filters: ListFilters) {
+export async function listUsers(db: D1Reader, filters: ListFilters, callerId: string) {
   const statuses = STATUSES[filters.status ?? "live"];
   const where = and(
     inArray(users.status, statuses),
@@ -68,7 +109,7 @@ export async function listUsers(db: D1Reader, filters: ListFilters) {
   // drizzle's D1 driver only calls prepare() and batch(), which a session has too.
   const orm = drizzle(db as D1Database);
   const byStatusOnly = !filters.username && !filters.email;
-  const [rows, total] = await orm.batch([
+  const [rows, total, caller] = await orm.batch([
     orm
       .select()
       .from(users)
@@ -83,8 +124,9 @@ export async function listUsers(db: D1Reader, filters: ListFilters) {
           .from(userCounts)
           .where(inArray(userCounts.status, statuses))
       : orm.select({ n: count() }).from(users).where(where),
+    callerQuery(orm, callerId),
   ]);
-  return { rows, count: total[0]?.n ?? 0 };
+  return { rows, count: total[0]?.n ?? 0, caller: caller[0] };
 }
 
 // SQLite's LIKE is case-insensitive for ASCII; the pattern's own wildcards are escaped.

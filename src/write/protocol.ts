@@ -1,5 +1,5 @@
 import type { CommandInput, Rejection } from "../domain/commands";
-import type { EventMetadata } from "../domain/events";
+import type { EventMetadata, Role } from "../domain/events";
 
 export type { CommandInput } from "../domain/commands";
 
@@ -11,6 +11,12 @@ export interface CommandRequest {
   expectedRevision?: number;
   /** From `Idempotency-Key`, with a fingerprint of the request it first came with. */
   idempotency?: { key: string; fingerprint: string };
+  /**
+   * The token of a caller acting on itself, verified by the Worker but not yet confirmed: the
+   * object checks that it still accepts it before anything else, and records the user's current
+   * username as the actor's. Saves the call to the caller's object a command would otherwise need.
+   */
+  caller?: { issuedAt: number; role: Role };
   /** Role of the created user; only the admin bootstrap asks for "admin". */
   role?: "admin" | "user";
 }
@@ -20,6 +26,7 @@ export type WriteRejection =
   | { code: "RevisionMismatch"; current_revision: number }
   | { code: "IdentityTaken"; field: "username" | "email"; value: string }
   | { code: "IdempotencyKeyReused" }
+  | { code: "TokenRefused" }
   | { code: "Busy" };
 
 export type CommandResult =

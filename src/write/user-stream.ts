@@ -480,8 +480,14 @@ export class UserStream extends DurableObject<Env> {
     return { passwordMinLength: config(this.env).PASSWORD_MIN_LENGTH, hashingMethod: HASHING_METHOD };
   }
 
-  /** Answers that need no decision: a replayed idempotent request, a stale `If-Match`. */
+  /**
+   * Answers that need no decision: a caller's token this user no longer accepts, a replayed
+   * idempotent request, a stale `If-Match`.
+   */
   private precheck(request: Omit<CommandRequest, "input">): CommandResult | null {
+    if (request.caller && !this.acceptsCaller(request.metadata.actor_id, request.caller)) {
+      return rejected({ code: "TokenRefused" });
+    }
     if (request.idempotency && this.stored) {
       const seen = findIdempotencyRecord<Success>(this.sql, scopedKey(request.metadata, request.idempotency.key));
       if (seen) {
@@ -495,6 +501,18 @@ export class UserStream extends DurableObject<Env> {
       return rejected({ code: "RevisionMismatch", current_revision: this.state.revision });
     }
     return null;
+  }
+
+  /** A self-command's token: this user, as the token says, and still accepting it. */
+  private acceptsCaller(actorId: string | null, caller: NonNullable<CommandRequest["caller"]>): boolean {
+    const user = this.state.user;
+    return !!user && user.id === actorId && user.role === caller.role && acceptsToken(user, caller.issuedAt);
+  }
+
+  /** The events' metadata; a self-command's actor is named as the stream has it now. */
+  private metadataOf(request: Omit<CommandRequest, "input">): EventMetadata {
+    const user = this.state.user;
+    return request.caller && user ? { ...request.metadata, actor_username: user.username } : request.metadata;
   }
 
   /** Decides `command` on the state as it is, and appends what it emits: once, in one transaction. */
@@ -518,7 +536,7 @@ export class UserStream extends DurableObject<Env> {
         events: decision.events,
         ids: decision.events.map(() => crypto.randomUUID()),
         timestamp: new Date(now).toISOString(),
-        metadata: request.metadata,
+        metadata: this.metadataOf(request),
       });
       // Before the tombstone is appended: it names the admin who erased, and that stays.
       if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(this.sql, request.userId);

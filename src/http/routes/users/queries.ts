@@ -1,15 +1,15 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRow, listUsers, type D1Reader } from "../../../read/queries";
+import { findUserRow, findUserRowAs, listUsers, type D1Reader } from "../../../read/queries";
 import { userView } from "../../../read/user-projection";
-import { requires } from "../../auth";
+import { confirmFromReadModel, confirmWithObject, requires } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
-import { userRoute } from "./route";
+import { routeConfirmingToken } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
 import { decimalInt, filterText } from "../../query-params";
 import { ApiError } from "../../errors";
@@ -40,7 +40,7 @@ const GetQuery = z.object({
   }),
 });
 
-const listRoute = userRoute({
+const listRoute = routeConfirmingToken({
   method: "get",
   path: "/",
   summary: "List live users, filtered and paged",
@@ -49,7 +49,7 @@ const listRoute = userRoute({
   responses: { ...jsonResponse(UserList, "A page of users"), ...errors(401, 403, 422) },
 });
 
-const getRoute = userRoute({
+const getRoute = routeConfirmingToken({
   method: "get",
   path: "/{user_id}",
   summary: "Get one live user",
@@ -65,15 +65,20 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
       if (query.status !== undefined && c.var.actor.role !== "admin") {
         throw httpError(403, "Insufficient permissions. Admin role required.");
       }
-      const { rows, count } = await withReadSession(c, (db) =>
-        listUsers(db, {
-          page: query.page,
-          pageSize: query.page_size,
-          username: query.username,
-          email: query.email,
-          status: query.status,
-        }),
+      const { rows, count, caller } = await withReadSession(c, (db) =>
+        listUsers(
+          db,
+          {
+            page: query.page,
+            pageSize: query.page_size,
+            username: query.username,
+            email: query.email,
+            status: query.status,
+          },
+          c.var.actor.id,
+        ),
       );
+      await confirmFromReadModel(c, caller);
       const pages = Math.ceil(count / query.page_size);
       const link = (page: number) => pageLink(page, query.page_size, query.username, query.email, query.status);
       return c.json(
@@ -99,7 +104,9 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
       return c.json({ user }, 200);
     });
 
+/** A strong read: the caller's object confirms the token, the user's object answers. */
 async function fromObject(c: Context<AppEnv>, userId: string) {
+  await confirmWithObject(c);
   return (await c.env.USER_STREAM.getByName(userId).getUser()).user;
 }
 
@@ -120,7 +127,8 @@ export const waitingNow = () => waiting;
  * answered at once, since waiting cannot bring it.
  */
 async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, minRevision: number | undefined) {
-  const row = await findUserRow(db, userId);
+  const { caller, row } = await findUserRowAs(db, c.var.actor.id, userId);
+  await confirmFromReadModel(c, caller);
   if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
   const { revision } = await c.env.USER_STREAM.getByName(userId).getUser();
   if (revision === 0) throw httpError(404, "User not found");
