@@ -2,7 +2,9 @@
 // Commands: throughput and p50/p95/p99 latency of PUT /v1/users/{id}/ across many users and on
 // one hot user, against the do-nothing baseline GET /ht/ of the same Worker and against the
 // platform's floor for a write (a bare Durable Object append: one RPC, one insert; a route of the
-// bench's own entry, bench/floor/entry.ts) over as many objects, interleaved in rounds.
+// bench's own entry, bench/floor/entry.ts) over as many objects, interleaved in rounds. The
+// admin acting on others costs two object calls (the admin's token check, the command); each user
+// acting on itself with its own token (self_many) one.
 // Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --profile]
 // --profile: afterwards, a CPU profile of the isolate under the many-users load (top functions by
 // self time on stderr and in the JSON; the raw .cpuprofile saved under bench/results/).
@@ -15,6 +17,12 @@ const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequ
 await L.run("commands", opt.profile ? 240_000 : 180_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
+  // Each user's own token, for self_many (16 logins at a time).
+  const tokens = [];
+  for (let i = 0; i < users.length; i += 16) {
+    const chunk = users.slice(i, i + 16);
+    tokens.push(...(await Promise.all(chunk.map(async (u) => (await L.login(server, u.username, u.password)).token))));
+  }
   const latest = new Map();
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId) ?? 0, r.body.revision));
   // Wake every floor object once, as setup woke the users' objects: both sides start warm.
@@ -42,6 +50,22 @@ await L.run("commands", opt.profile ? 240_000 : 180_000, async () => {
       floor_many: { ...common, make: (i) => ({ method: "POST", path: `/bench/append/${users[i % users.length].id}` }) },
       floor_hot: { ...common, make: () => ({ method: "POST", path: `/bench/append/${hot.id}` }) },
       many_users: manyUsers,
+      self_many: {
+        ...common,
+        floor: "floor_many",
+        check: track,
+        make: (i) => {
+          const n = i % users.length;
+          const user = users[n];
+          return {
+            method: "PUT",
+            path: `/v1/users/${user.id}/`,
+            token: tokens[n],
+            body: { first_name: `S${i}` },
+            userId: user.id,
+          };
+        },
+      },
       hot_user: {
         ...common,
         floor: "floor_hot",
@@ -76,7 +100,12 @@ await L.run("commands", opt.profile ? 240_000 : 180_000, async () => {
   }
   // The target is against the floor: a command (projection included, locally) at half a bare append.
   const target = 0.5;
-  const rows = L.ratioRows(result, target, (name) => name === "many_users" || name === "hot_user", "ratio_to_floor");
+  const rows = L.ratioRows(
+    result,
+    target,
+    (name) => ["many_users", "self_many", "hot_user"].includes(name),
+    "ratio_to_floor",
+  );
   L.report(
     "commands",
     {

@@ -24,7 +24,7 @@ await L.run("queries", 180_000, async () => {
       },
     },
   });
-  const target = 0.7;
+  const target = 0.8;
   const rows = L.ratioRows(result, target, (name) => name !== "baseline");
   L.report(
     "queries",

@@ -1,4 +1,4 @@
-import type { Context } from "hono";
+import type { Context, Next } from "hono";
 import { createMiddleware } from "hono/factory";
 import { config } from "../config";
 import { sign, verify } from "hono/jwt";
@@ -134,17 +134,20 @@ export function tokenChecked(c: Context<AppEnv>): void {
  * row has not reached; or projected before `tokens_valid_from` existed) or no row at all (a user
  * just created) sends the question to the caller's object instead. So a read refuses a revoked
  * token once the revocation is projected, or as soon as the object announced it to the ledger.
+ * Returns the actor as confirmed: a role other than the token's (which no real token has) is the
+ * object's, and the route re-checks what depends on it.
  */
-export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow | undefined): Promise<void> {
-  if (c.var.tokenChecked) return;
-  if (!caller || caller.tokensValidFrom === null || (caller.published ?? 0) > caller.revision) {
-    await confirmWithObject(c);
-    return;
-  }
+export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow | undefined): Promise<Actor> {
+  if (c.var.tokenChecked) return c.var.actor;
   const { role, issuedAt } = c.var.token;
-  const holder = { status: caller.status, tokens_valid_from: caller.tokensValidFrom };
+  if (!caller || caller.tokensValidFrom === null || (caller.published ?? 0) > caller.revision || caller.role !== role) {
+    return confirmWithObject(c);
+  }
   tokenChecked(c);
-  if (caller.role !== role || !acceptsToken(holder, issuedAt)) throw tokenRefused();
+  if (!acceptsToken({ status: caller.status, tokens_valid_from: caller.tokensValidFrom }, issuedAt)) {
+    throw tokenRefused();
+  }
+  return c.var.actor;
 }
 
 /**
@@ -160,14 +163,29 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
 /**
  * Verifies the bearer token and leaves the question whether its user still accepts it to the
  * route's own I/O, which calls `tokenChecked` once it has the answer (and throws `tokenRefused`
- * on a refusal): a read checks the
- * caller's row in the same D1 batch as its query, a self-command asks the object it writes to.
- * Until then the actor is the token's claims. Any answer the route gives without confirming (a 403,
- * a 422, a 400 decided before its I/O) waits for the caller's object: a revoked token still gets
- * 401 first, as the contract's check order has it.
+ * on a refusal): a read checks the caller's row in the same D1 batch as its query. Until then the
+ * actor is the token's claims. Any answer the route gives without confirming (a 403, a 422, a 400
+ * decided before its I/O) waits for the caller's object: a revoked token still gets 401 first, as
+ * the contract's check order has it.
  */
-export const authenticatedInRoute = createMiddleware<AppEnv>(async (c, next) => {
+export const authenticatedInRoute = createMiddleware<AppEnv>((c, next) => checkedInRoute(c, next));
+
+/**
+ * For commands: a caller acting on itself (the path's `user_id` is the token's) leaves the check
+ * to the object the command goes to, which checks the token's claims in the command's transaction
+ * (one call). Anyone else is confirmed by its own object first, before the permission checks that
+ * depend on its role (then the command: two calls).
+ */
+export const authenticatedForCommand = createMiddleware<AppEnv>(async (c, next) => {
   const token = await verifiedClaims(c);
+  if (parseUserId(c.req.param("user_id") ?? "") === token.userId) return checkedInRoute(c, next, token);
+  c.set("token", token);
+  await confirmWithObject(c);
+  await next();
+});
+
+async function checkedInRoute(c: Context<AppEnv>, next: Next, verified?: TokenClaims): Promise<void> {
+  const token = verified ?? (await verifiedClaims(c));
   c.set("token", token);
   c.set("tokenChecked", false);
   c.set("actor", {
@@ -179,7 +197,7 @@ export const authenticatedInRoute = createMiddleware<AppEnv>(async (c, next) => 
   });
   await next();
   if (!c.var.tokenChecked) await confirmWithObject(c);
-});
+}
 
 export function requireScope(actor: Actor, scope: Scope): void {
   if (!actor.scopes.includes(scope)) {

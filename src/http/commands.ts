@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { config } from "../config";
 import { metric } from "../observability";
 import type { CommandInput, CommandRequest, CommandResult } from "../write/protocol";
-import { confirmWithObject, tokenChecked, type Actor } from "./auth";
+import { tokenChecked, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
 
@@ -22,11 +22,9 @@ export interface CommandOptions {
  * with `ETag` (and `Idempotent-Replayed` on a replay) set on the context.
  */
 export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
-  // A caller acting on itself is confirmed by the object it writes to; one acting on someone else
-  // by its own object first (revocation stays immediate either way).
-  const unconfirmed = c.var.tokenChecked === false;
-  const self = unconfirmed && c.var.actor.id === options.userId;
-  const actor = unconfirmed && !self ? await confirmWithObject(c) : (c.var.actor as Actor | undefined);
+  // A caller acting on itself left its token to the object it writes to (`authenticatedForCommand`).
+  const self = c.var.tokenChecked === false && c.var.actor.id === options.userId;
+  const actor = c.var.actor as Actor | undefined;
   const key = c.req.header("Idempotency-Key");
   const request: CommandRequest = {
     userId: options.userId,

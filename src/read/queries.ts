@@ -1,7 +1,5 @@
-import { and, asc, count, eq, getTableColumns, inArray, sql, type SQL } from "drizzle-orm";
-import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { streams, userCounts, users, type UserRow } from "./schema";
+import { getTableColumns } from "drizzle-orm";
+import { users, type UserRow } from "./schema";
 
 /** What a query needs of D1: the database itself, or one of its sessions (`withSession`). */
 export type D1Reader = Pick<D1Database, "prepare" | "batch">;
@@ -27,7 +25,7 @@ const STATUSES: Record<StatusFilter, UserRow["status"][]> = {
 };
 
 /**
- * The users table's columns as the drizzle schema names them: the two hot statements below are
+ * The users table's columns as the drizzle schema names them: the hot statements below are
  * plain SQL (building a drizzle query per row cost more than D1 itself, see BENCHMARKS.md), and
  * are built from this list so that a new column cannot be missed in one of them.
  */
@@ -36,7 +34,9 @@ const COLUMNS = Object.entries(getTableColumns(users)).map(([key, column]) => ({
   name: column.name,
 }));
 
-const FIND_USER = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users WHERE id = ?`;
+const SELECT_USERS = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users`;
+
+const FIND_USER = `${SELECT_USERS} WHERE id = ?`;
 
 // A row only moves forward: the live projector may have applied a newer event meanwhile.
 const UPSERT_USER = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")})
@@ -60,26 +60,11 @@ export type CallerRow = Pick<UserRow, "status" | "role" | "tokensValidFrom" | "r
   published: number | null;
 };
 
-// The same query as `callerQuery` (drizzle's batch takes only drizzle queries), as plain SQL for the hot get.
 const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_valid_from AS tokensValidFrom,
   u.revision AS revision, s.published_revision AS published
   FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE u.id = ?`;
 
-function callerQuery(orm: DrizzleD1Database, callerId: string) {
-  const columns = {
-    status: users.status,
-    role: users.role,
-    tokensValidFrom: users.tokensValidFrom,
-    revision: users.revision,
-    published: streams.published,
-  } satisfies Record<keyof CallerRow, unknown>;
-  return orm.select(columns).from(users).leftJoin(streams, eq(streams.userId, users.id)).where(eq(users.id, callerId));
-}
-
-/**
- * A user's row read by a caller, with the caller's row, in one D1 round trip (one statement when
- * the caller reads itself).
- */
+/** A user's row read by a caller, with the caller's row, in one D1 round trip. */
 export async function findUserRowAs(
   db: D1Reader,
   callerId: string,
@@ -98,40 +83,39 @@ export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedState
   return rows.map((row) => upsert.bind(...COLUMNS.map((c) => row[c.key])));
 }
 
-/** Users of the given status matching case-insensitive substrings, in creation order (then id, for ties). */
+/**
+ * Users of the given status matching case-insensitive substrings, in creation order (then id, for
+ * ties; the `users_listing` index), with their count and the caller's row: one D1 round trip. Plain
+ * SQL, as `FIND_USER`: building the drizzle queries cost more CPU than the statements (BENCHMARKS.md).
+ */
 export async function listUsers(db: D1Reader, filters: ListFilters, callerId: string) {
   const statuses = STATUSES[filters.status ?? "live"];
-  const where = and(
-    inArray(users.status, statuses),
-    contains(users.username, filters.username),
-    contains(users.email, filters.email),
-  );
-  // drizzle's D1 driver only calls prepare() and batch(), which a session has too.
-  const orm = drizzle(db as D1Database);
-  const byStatusOnly = !filters.username && !filters.email;
-  const [rows, total, caller] = await orm.batch([
-    orm
-      .select()
-      .from(users)
-      .where(where)
-      .orderBy(asc(users.createdAt), asc(users.id))
-      .limit(filters.pageSize)
-      .offset((filters.page - 1) * filters.pageSize),
+  const where = [`status IN (${statuses.map(() => "?").join(", ")})`];
+  const params: string[] = [...statuses];
+  for (const [column, needle] of [
+    ["username", filters.username],
+    ["email", filters.email],
+  ] as const) {
+    if (!needle) continue;
+    // SQLite's LIKE is case-insensitive for ASCII; the pattern's own wildcards are escaped.
+    where.push(`${column} LIKE ? ESCAPE '\\'`);
+    params.push(`%${needle.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+  }
+  const condition = where.join(" AND ");
+  const byStatusOnly = params.length === statuses.length;
+  const [rows, total, caller] = await db.batch<unknown>([
+    db
+      .prepare(`${SELECT_USERS} WHERE ${condition} ORDER BY created_at, id LIMIT ? OFFSET ?`)
+      .bind(...params, filters.pageSize, (filters.page - 1) * filters.pageSize),
     // Counting rows costs O(users); the per-status counts kept by triggers cost the same at any size.
     byStatusOnly
-      ? orm
-          .select({ n: sql<number>`coalesce(sum(${userCounts.n}), 0)` })
-          .from(userCounts)
-          .where(inArray(userCounts.status, statuses))
-      : orm.select({ n: count() }).from(users).where(where),
-    callerQuery(orm, callerId),
+      ? db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE ${condition}`).bind(...params)
+      : db.prepare(`SELECT count(*) AS n FROM users WHERE ${condition}`).bind(...params),
+    db.prepare(FIND_CALLER).bind(callerId),
   ]);
-  return { rows, count: total[0]?.n ?? 0, caller: caller[0] };
-}
-
-// SQLite's LIKE is case-insensitive for ASCII; the pattern's own wildcards are escaped.
-function contains(column: AnySQLiteColumn, needle: string | undefined): SQL | undefined {
-  if (!needle) return undefined;
-  const escaped = needle.replace(/[\\%_]/g, (ch) => `\\${ch}`);
-  return sql`${column} LIKE ${`%${escaped}%`} ESCAPE '\\'`;
+  return {
+    rows: (rows?.results ?? []) as UserRow[],
+    count: (total?.results[0] as { n: number } | undefined)?.n ?? 0,
+    caller: caller?.results[0] as CallerRow | undefined,
+  };
 }

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD } from "../support/builders";
-import { expectError } from "./helpers";
+import { craftToken, expectError, nowSeconds } from "./helpers";
 
 /**
  * Get and list check the caller's token against the caller's row in the read model, in the same D1
@@ -78,8 +78,20 @@ describe("reads check the token against the read model", () => {
     for (const path of reads(admin.id)) expectError(await call("GET", path, { token: me.token }), 401, REFUSED);
     await setRow(me.id, "tokens_valid_from = 0, status = 'suspended'");
     for (const path of reads(admin.id)) expectError(await call("GET", path, { token: me.token }), 401, REFUSED);
-    await setRow(me.id, "tokens_valid_from = 0, status = 'active', role = 'admin'");
-    for (const path of reads(admin.id)) expectError(await call("GET", path, { token: me.token }), 401, REFUSED);
+  });
+
+  it("a role other than the token's is the object's: a signed token claiming admin lists no deleted users", async () => {
+    const me = await userSession();
+    const forged = await craftToken({
+      user_id: me.id,
+      username: me.username,
+      role: "admin",
+      exp: nowSeconds() + 600,
+      rev: 2,
+    });
+    const res = await call("GET", "/v1/users/?status=deleted", { token: forged });
+    expectError(res, 403, { message: "Insufficient permissions. Admin role required." });
+    expect((await call("GET", "/v1/users/", { token: forged })).status).toBe(200);
   });
 
   it("a new user reads at once: with no row yet, its object answers for the token", async () => {

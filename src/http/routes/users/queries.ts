@@ -3,13 +3,13 @@ import { config } from "../../../config";
 import type { Context } from "hono";
 import { findUserRow, findUserRowAs, listUsers, type D1Reader } from "../../../read/queries";
 import { userView } from "../../../read/user-projection";
-import { confirmFromReadModel, confirmWithObject, requires } from "../../auth";
+import { confirmFromReadModel, confirmWithObject, requires, type Actor } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
-import { routeConfirmingToken } from "./route";
+import { readRoute } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
 import { decimalInt, filterText } from "../../query-params";
 import { ApiError } from "../../errors";
@@ -40,7 +40,7 @@ const GetQuery = z.object({
   }),
 });
 
-const listRoute = routeConfirmingToken({
+const listRoute = readRoute({
   method: "get",
   path: "/",
   summary: "List live users, filtered and paged",
@@ -49,7 +49,7 @@ const listRoute = routeConfirmingToken({
   responses: { ...jsonResponse(UserList, "A page of users"), ...errors(401, 403, 422) },
 });
 
-const getRoute = routeConfirmingToken({
+const getRoute = readRoute({
   method: "get",
   path: "/{user_id}",
   summary: "Get one live user",
@@ -62,9 +62,12 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
   router
     .openapi(listRoute, async (c) => {
       const query = c.req.valid("query");
-      if (query.status !== undefined && c.var.actor.role !== "admin") {
-        throw httpError(403, "Insufficient permissions. Admin role required.");
-      }
+      const statusFilterAllowed = (actor: Actor) => {
+        if (query.status !== undefined && actor.role !== "admin") {
+          throw httpError(403, "Insufficient permissions. Admin role required.");
+        }
+      };
+      statusFilterAllowed(c.var.actor);
       const { rows, count, caller } = await withReadSession(c, (db) =>
         listUsers(
           db,
@@ -78,7 +81,8 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
           c.var.actor.id,
         ),
       );
-      await confirmFromReadModel(c, caller);
+      // Again with the role as confirmed, in case it was not the token's.
+      statusFilterAllowed(await confirmFromReadModel(c, caller));
       const pages = Math.ceil(count / query.page_size);
       const link = (page: number) => pageLink(page, query.page_size, query.username, query.email, query.status);
       return c.json(
