@@ -144,7 +144,7 @@ function Letter({ letter, onChanged }: { letter: DeadLetter; onChanged: () => vo
       <details class="body">
         <summary>Message body</summary>
         <pre class="code" tabIndex={0}>
-          <code>{letter.body}</code>
+          <code>{pretty(letter.body)}</code>
         </pre>
       </details>
       <div class="row">
@@ -164,4 +164,13 @@ function Letter({ letter, onChanged }: { letter: DeadLetter; onChanged: () => vo
       <ErrorNotice error={error} />
     </li>
   );
+}
+
+/** The stored body (JSON text) indented for reading; as it is if it does not parse. */
+function pretty(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
 }
