@@ -5,11 +5,11 @@ import {
   recordDeadLetters,
   recordLastErrors,
   recordPoison,
+  resolveAllStatements,
   resolveStatement,
-  usersWithUnresolvedLetters,
 } from "./dead-letters";
 import { parseEventMessage } from "./event-message";
-import { confirmStatement } from "./ledger";
+import { confirmAllStatements, confirmStatement } from "./ledger";
 import { logMailSender, type MailSender } from "./mail";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
@@ -31,8 +31,8 @@ interface UserWork {
   /** Those no projection held before (after the highest checkpoint): new to the read side. */
   fresh: PublicEvent[];
   steps: { projection: string; step: Step; events: PublicEvent[] }[];
-  /** The resolve and confirm statements that close the user's writes. */
-  closing: D1PreparedStatement[];
+  /** Epoch ms of the newest event projected (or delivered): what the ledger's confirmation records. */
+  projectedAt: number;
 }
 
 /**
@@ -62,11 +62,19 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
   }
   if (byUser.size === 0) return;
 
-  const userIds = [...byUser.keys()];
-  const [loaded, withLetters] = await Promise.all([
-    Promise.all(PROJECTIONS.map((projection) => projection.load(env.DB, userIds))),
-    usersWithUnresolvedLetters(env.DB, userIds),
-  ]);
+  // Every projection's checkpoints of every user in one round trip; the writes are the second.
+  const loads = PROJECTIONS.map((projection) => projection.load(env.DB, [...byUser.keys()]));
+  let loaded: Map<string, Checkpoint<unknown>>[];
+  try {
+    const results = await env.DB.batch(loads.map((load) => load.statement));
+    loaded = loads.map((load, i) => load.read(results[i]!));
+  } catch (error) {
+    // D1 unreachable: every user's messages go back, with backoff, as a failed write would.
+    for (const [userId, group] of byUser) {
+      await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
+    }
+    return;
+  }
   const work: UserWork[] = [];
   for (const [userId, group] of byUser) {
     const from = loaded.map((checkpoints) => checkpoints.get(userId));
@@ -77,7 +85,7 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
         Math.min(...from.map((c) => c?.revision ?? 0)),
         group.delivered,
       );
-      work.push(plan(env, userId, group, events, from, mail, withLetters.has(userId)));
+      work.push(plan(env, userId, group, events, from, mail));
     } catch (error) {
       await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
     }
@@ -112,7 +120,6 @@ function plan(
   events: PublicEvent[],
   from: (Checkpoint<unknown> | undefined)[],
   mail: MailSender,
-  hasLetters: boolean,
 ): UserWork {
   const steps = PROJECTIONS.map((projection, i) => {
     const own = events.filter((event) => event.revision > (from[i]?.revision ?? 0));
@@ -123,22 +130,43 @@ function plan(
     };
   });
   const newest = events[events.length - 1] ?? group.delivered[group.delivered.length - 1];
-  const closing = [
-    ...(hasLetters ? [resolveStatement(env.DB, userId, new Date().toISOString())] : []),
-    confirmStatement(env.DB, userId, newest ? Date.parse(newest.timestamp) : 0),
-  ];
   const highest = Math.max(...from.map((c) => c?.revision ?? 0));
   const fresh = events.filter((event) => event.revision > highest);
-  return { userId, messages: group.messages, events, fresh, steps, closing };
+  const projectedAt = newest ? Date.parse(newest.timestamp) : 0;
+  return { userId, messages: group.messages, events, fresh, steps, projectedAt };
+}
+
+/**
+ * What closes the batch's writes, for all its users at once: their dead letters whose event every
+ * projection now holds are resolved, and the ledger confirms what every projection holds (both
+ * computed in SQL from the rows just written, so a user whose write lost a race confirms no more).
+ */
+function closingStatements(db: D1Database, work: UserWork[]): D1PreparedStatement[] {
+  return [
+    ...resolveAllStatements(
+      db,
+      work.map((w) => w.userId),
+      new Date().toISOString(),
+    ),
+    ...confirmAllStatements(
+      db,
+      work.map((w) => ({ user_id: w.userId, at: w.projectedAt })),
+    ),
+  ];
+}
+
+/** The same for one user, committed alone after a failed batch. */
+function closingStatementsOf(db: D1Database, w: UserWork): D1PreparedStatement[] {
+  return [resolveStatement(db, w.userId, new Date().toISOString()), confirmStatement(db, w.userId, w.projectedAt)];
 }
 
 /** Commits the batch's work; returns the users whose messages were acked (their writes all committed). */
 async function commit(env: Env, work: UserWork[]): Promise<UserWork[]> {
   if (work.length === 0) return [];
-  const statements = work.flatMap((w) => [...w.steps.flatMap((s) => s.step.statements), ...w.closing]);
+  const statements = work.flatMap((w) => w.steps.flatMap((s) => s.step.statements));
   let results: D1Result[];
   try {
-    results = await env.DB.batch([...statements, ...headStatements(env.DB, work)]);
+    results = await env.DB.batch([...statements, ...closingStatements(env.DB, work), ...headStatements(env.DB, work)]);
   } catch (error) {
     log("warn", "projection batch failed; committing user by user", { users: work.length, error: String(error) });
     const done: UserWork[] = [];
@@ -153,7 +181,7 @@ async function commit(env: Env, work: UserWork[]): Promise<UserWork[]> {
   const done: UserWork[] = [];
   let offset = 0;
   for (const w of work) {
-    const size = w.steps.reduce((n, s) => n + s.step.statements.length, 0) + w.closing.length;
+    const size = w.steps.reduce((n, s) => n + s.step.statements.length, 0);
     if (await settle(w, results.slice(offset, offset + size))) done.push(w);
     offset += size;
   }
@@ -169,7 +197,10 @@ async function commitAlone(env: Env, w: UserWork): Promise<boolean> {
   let failure: { error: unknown; projection: string } | null = null;
   for (const { projection, step } of w.steps) {
     try {
-      const own = (await env.DB.batch([...step.statements, ...w.closing])).slice(0, step.statements.length);
+      const own = (await env.DB.batch([...step.statements, ...closingStatementsOf(env.DB, w)])).slice(
+        0,
+        step.statements.length,
+      );
       raced ||= lostRace(step, own);
       // A side effect whose record committed goes out now, whatever happens to the other projections.
       await step.afterCommit?.(own);

@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, ne, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { CONFIRMABLE } from "./ledger";
+import { bulk, JSON_IDS } from "./bulk";
+import { CONFIRMABLE, confirmable } from "./ledger";
 import { deadLetterFailures, deadLetters, type DeadLetterRow } from "./schema";
 
 /**
@@ -102,21 +103,15 @@ export function resolveStatement(db: D1Database, userId: string, now: string): D
     .bind(userId, now);
 }
 
-/** Users among these with letters not yet resolved (so only they pay for a resolve statement). */
-export async function usersWithUnresolvedLetters(db: D1Database, userIds: string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  for (let i = 0; i < userIds.length; i += 90) {
-    const ids = userIds.slice(i, i + 90);
-    const rows = await db
-      .prepare(
-        `SELECT DISTINCT aggregate_id AS id FROM dead_letters
-         WHERE aggregate_id IN (${ids.map(() => "?").join(", ")}) AND state <> 'resolved'`,
-      )
-      .bind(...ids)
-      .all<{ id: string }>();
-    for (const row of rows.results) found.add(row.id);
-  }
-  return found;
+/** `resolveStatement` for many users at once (a rebuild step). */
+export function resolveAllStatements(db: D1Database, userIds: readonly string[], now: string): D1PreparedStatement[] {
+  return bulk(
+    db,
+    `UPDATE dead_letters SET state = 'resolved', resolved_at = ?2
+     WHERE aggregate_id IN ${JSON_IDS} AND state <> 'resolved' AND revision <= ${confirmable("dead_letters.aggregate_id")}`,
+    userIds,
+    now,
+  );
 }
 
 export interface LetterFilters {

@@ -1,3 +1,4 @@
+import { bulk, JSON_IDS } from "./bulk";
 import { PROJECTIONS } from "./projections";
 
 /**
@@ -27,8 +28,13 @@ export async function confirmedRevision(db: D1Database, userId: string): Promise
   return row?.revision ?? 0;
 }
 
+/** The least checkpoint over every projection of the user `user` (an SQL expression). */
+export function confirmable(user: string): string {
+  return minOf(PROJECTIONS.map((projection) => `coalesce(${projection.checkpointSql(user)}, 0)`));
+}
+
 /** The least checkpoint over every projection, as SQL over the user bound as `?1`. */
-export const CONFIRMABLE = minOf(PROJECTIONS.map((projection) => `coalesce(${projection.checkpointSql("?1")}, 0)`));
+export const CONFIRMABLE = confirmable("?1");
 
 function minOf(terms: string[]): string {
   // SQLite's min() with one argument is the aggregate, not the scalar.
@@ -46,4 +52,21 @@ const CONFIRM = `UPDATE streams SET confirmed_revision = max(confirmed_revision,
  */
 export function confirmStatement(db: D1Database, userId: string, projectedAt: number): D1PreparedStatement {
   return db.prepare(CONFIRM).bind(userId, projectedAt);
+}
+
+const CONFIRM_ALL = `UPDATE streams SET confirmed_revision = max(confirmed_revision, ${confirmable("streams.user_id")}),
+    owed_since = max(owed_since, (SELECT j.value ->> '$.at' FROM json_each(?1) j WHERE j.value ->> '$.user_id' = streams.user_id))
+  WHERE user_id IN (SELECT j.value ->> '$.user_id' FROM json_each(?1) j)`;
+
+/** `confirmStatement` for many users at once: the last statements of a consumer batch or a rebuild step. */
+export function confirmAllStatements(
+  db: D1Database,
+  users: readonly { user_id: string; at: number }[],
+): D1PreparedStatement[] {
+  return bulk(db, CONFIRM_ALL, users);
+}
+
+/** The ledger rows of users without a stream (ghosts). */
+export function forgetStreamsStatements(db: D1Database, userIds: readonly string[]): D1PreparedStatement[] {
+  return bulk(db, `DELETE FROM streams WHERE user_id IN ${JSON_IDS}`, userIds);
 }

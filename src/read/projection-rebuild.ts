@@ -3,9 +3,14 @@ import { z } from "zod";
 import { config } from "../config";
 import { DIRECTORY_NAME } from "../write/user-directory";
 import { PROJECTIONS, projectionNamed } from "./projections";
-import { rebuildUsers, removeGhosts } from "./replay";
+import { findGhosts, rebuildUsers } from "./replay";
 
 const RETRY_MS = 5_000;
+/**
+ * How long, and over how many users, one alarm runs steps before it hands over to the next: well
+ * inside an invocation's limits (each user is at least one subrequest, an RPC to its object).
+ */
+const ALARM_BUDGET = { ms: 5_000, users: 1_000 };
 
 /** What `GET /admin/projections/rebuild` answers. */
 export const RebuildProgress = z.object({
@@ -104,27 +109,44 @@ export class ProjectionRebuild extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    // Steps back to back, each saving its cursor, for up to a time budget: the gaps between alarms
+    // cost more than a step of tiny streams. Then the next alarm goes on from the cursor.
+    const until = Date.now() + ALARM_BUDGET.ms;
+    for (let users = 0; ;) {
+      const done = await this.step();
+      if (done === null) return;
+      users += done;
+      if (Date.now() >= until || users >= ALARM_BUDGET.users) return this.ctx.storage.setAlarm(Date.now());
+    }
+  }
+
+  /**
+   * One step of the running job: a page of the directory and its ghosts rebuilt in one D1 batch,
+   * then the cursor saved. Returns the users it covered; null when there is no running job, it is
+   * done, or the step failed (then the next alarm retries it).
+   */
+  async step(): Promise<number | null> {
     const job = this.job();
-    if (job?.status !== "running") return;
-    // Users per step: their streams are read in parallel and written in one D1 batch.
+    if (job?.status !== "running") return null;
     const perStep = config(this.env).REBUILD_USERS_PER_STEP;
     try {
       const { projection } = this.scope();
       const projections = projection === null ? PROJECTIONS : [projectionNamed(projection)!];
       const page = await this.env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(job.cursor, perStep);
-      const done = await rebuildUsers(this.env, page.ids, projections);
       const finished = page.ids.length < perStep;
       // Rows of users the directory does not list, in the id range this step covered (the last
       // step covers everything after it): rows without a stream, which a rebuild must not keep.
       const last = page.ids[page.ids.length - 1] ?? null;
       const range = { after: job.cursor, upTo: finished ? null : last };
-      const ghosts = await removeGhosts(this.env, projections, range, new Set(page.ids));
-      if (ghosts > 0) this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", ghosts);
+      const ghosts = await findGhosts(this.env, projections, range, new Set(page.ids));
+      // Listed users and ghosts in one batch: a ghost's empty stream removes its rows.
+      const done = await rebuildUsers(this.env, [...page.ids, ...ghosts], projections);
+      if (ghosts.length > 0) this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", ghosts.length);
       this.sql.exec(
         `UPDATE job SET cursor = ?, users_done = users_done + ?, users_total = ?, events = events + ?,
            status = ?, finished_at = ?, last_error = NULL WHERE id = 1 AND started_at = ?`,
-        page.ids[page.ids.length - 1] ?? job.cursor,
-        done.users,
+        last ?? job.cursor,
+        page.ids.length,
         page.total,
         done.events,
         finished ? "done" : "running",
@@ -132,10 +154,11 @@ export class ProjectionRebuild extends DurableObject<Env> {
         // A restart while this step ran started a new job: this step's result is not its.
         job.started_at,
       );
-      if (!finished) await this.ctx.storage.setAlarm(Date.now());
+      return finished ? null : page.ids.length + ghosts.length;
     } catch (error) {
       this.sql.exec("UPDATE job SET last_error = ? WHERE id = 1 AND started_at = ?", String(error), job.started_at);
       await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+      return null;
     }
   }
 

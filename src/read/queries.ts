@@ -1,4 +1,5 @@
 import { getTableColumns } from "drizzle-orm";
+import { bulk, changed } from "./bulk";
 import { users, type UserRow } from "./schema";
 
 /** What a query needs of D1: the database itself, or one of its sessions (`withSession`). */
@@ -38,13 +39,40 @@ const SELECT_USERS = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).joi
 
 const FIND_USER = `${SELECT_USERS} WHERE id = ?`;
 
-// A row only moves forward: the live projector may have applied a newer event meanwhile.
-const UPSERT_USER = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")})
-  VALUES (${COLUMNS.map(() => "?").join(", ")})
+// A row only moves forward: the live projector may have applied a newer event meanwhile. The rows
+// come as one JSON array (`bulk`), each an object keyed by column name.
+const UPSERT_USERS = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")})
+  SELECT ${COLUMNS.map((c) => `value ->> '$.${c.name}'`).join(", ")} FROM json_each(?1) WHERE true
   ON CONFLICT (id) DO UPDATE SET ${COLUMNS.filter((c) => c.key !== "id")
     .map((c) => `${c.name} = excluded.${c.name}`)
     .join(", ")}
-  WHERE users.revision <= excluded.revision`;
+  WHERE users.revision <= excluded.revision AND ${changed(
+    "users",
+    COLUMNS.map((c) => c.name),
+  )}`;
+
+const FIND_USERS = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users
+  WHERE id IN (SELECT value FROM json_each(?1))`;
+/** The rows of these users, in one statement whatever their number (their ids as one JSON array). */
+export function findUserRowsStatement(db: D1Database, ids: readonly string[]): D1PreparedStatement {
+  return db.prepare(FIND_USERS).bind(JSON.stringify(ids));
+}
+
+const INSERT_USER = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")})
+  VALUES (${COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (id) DO NOTHING`;
+const UPDATE_USER = `UPDATE users SET ${COLUMNS.filter((c) => c.key !== "id")
+  .map((c) => `${c.name} = ?`)
+  .join(", ")} WHERE id = ? AND revision = ?`;
+
+/**
+ * The projector's write of a row: inserted if there was none, else updated only while the stored
+ * row is still at `from` (no change: a concurrent consumer moved first). Plain SQL: the hot path.
+ */
+export function writeUserRowStatement(db: D1Database, row: UserRow, from: number | null): D1PreparedStatement {
+  if (from === null) return db.prepare(INSERT_USER).bind(...COLUMNS.map((c) => row[c.key]));
+  const values = COLUMNS.filter((c) => c.key !== "id").map((c) => row[c.key]);
+  return db.prepare(UPDATE_USER).bind(...values, row.id, from);
+}
 
 /** The hot read path: one prepared statement, no query building. */
 export async function findUserRow(db: D1Reader, id: string): Promise<UserRow | undefined> {
@@ -79,8 +107,11 @@ export async function findUserRowAs(
 
 /** Statements writing these rows unless the stored row is already further along, for one D1 batch. */
 export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedStatement[] {
-  const upsert = db.prepare(UPSERT_USER);
-  return rows.map((row) => upsert.bind(...COLUMNS.map((c) => row[c.key])));
+  return bulk(
+    db,
+    UPSERT_USERS,
+    rows.map((row) => Object.fromEntries(COLUMNS.map((c) => [c.name, row[c.key]]))),
+  );
 }
 
 /**

@@ -1,11 +1,14 @@
 import type { PublicEvent } from "../domain/events";
-import { resolveStatement } from "./dead-letters";
-import { confirmStatement } from "./ledger";
-import { PROJECTIONS, type Projection } from "./projections";
+import { resolveAllStatements } from "./dead-letters";
+import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
+import { PROJECTIONS, type Projection, type UserStreamRead } from "./projections";
 
 const STREAM_PAGE = 500;
-/** Statements per D1 batch of a rebuild step: users are never split across two. */
-const STATEMENTS_PER_BATCH = 1_000;
+/**
+ * Streams read at once: enough to keep many objects busy, few enough that a step's RPCs stay far
+ * below an invocation's subrequest limit and its memory holds.
+ */
+const STREAMS_IN_FLIGHT = 50;
 
 /** A user's whole stream, redacted, paged through the object's RPC. */
 export async function readWholeStream(env: Env, userId: string): Promise<PublicEvent[]> {
@@ -18,53 +21,57 @@ export async function readWholeStream(env: Env, userId: string): Promise<PublicE
   }
 }
 
+/** The streams of these users, read `STREAMS_IN_FLIGHT` at a time, in the order given. */
+async function readStreams(env: Env, userIds: readonly string[]): Promise<UserStreamRead[]> {
+  const streams: UserStreamRead[] = new Array<UserStreamRead>(userIds.length);
+  let next = 0;
+  const reader = async () => {
+    for (let i = next++; i < userIds.length; i = next++) {
+      streams[i] = { userId: userIds[i]!, events: await readWholeStream(env, userIds[i]!) };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STREAMS_IN_FLIGHT, userIds.length) }, reader));
+  return streams;
+}
+
 /**
  * Makes these users' part of the projections equal to their streams, without side effects: mail is
  * never sent from here. Rows only move forward (the live projector may have applied a newer event
- * meanwhile); a user without a stream loses its rows. Each user's writes commit together.
+ * meanwhile); a user without a stream loses its rows. One D1 batch (one transaction) for all of
+ * them, each write a statement over every user at once (see `bulk`).
  */
 export async function rebuildUsers(
   env: Env,
-  userIds: string[],
+  userIds: readonly string[],
   projections: readonly Projection[] = PROJECTIONS,
 ): Promise<{ users: number; events: number }> {
-  const streams = await Promise.all(userIds.map((id) => readWholeStream(env, id)));
-  const now = new Date().toISOString();
-  let batch: D1PreparedStatement[] = [];
-  for (const [i, userId] of userIds.entries()) {
-    const stream = streams[i]!;
-    batch.push(
-      ...projections.flatMap((projection) => projection.rebuild(env.DB, userId, stream)),
-      ...(stream.length === 0
-        ? [env.DB.prepare("DELETE FROM streams WHERE user_id = ?").bind(userId)]
-        : [resolveStatement(env.DB, userId, now), confirmStatement(env.DB, userId, 0)]),
-    );
-    if (batch.length >= STATEMENTS_PER_BATCH) {
-      await env.DB.batch(batch);
-      batch = [];
-    }
-  }
-  if (batch.length > 0) await env.DB.batch(batch);
-  return { users: userIds.length, events: streams.reduce((n, events) => n + events.length, 0) };
+  const streams = await readStreams(env, userIds);
+  const live = streams.filter((s) => s.events.length > 0).map((s) => s.userId);
+  const ghosts = streams.filter((s) => s.events.length === 0).map((s) => s.userId);
+  const statements = [
+    ...projections.flatMap((projection) => projection.rebuild(env.DB, streams)),
+    ...forgetStreamsStatements(env.DB, ghosts),
+    ...resolveAllStatements(env.DB, live, new Date().toISOString()),
+    ...confirmAllStatements(
+      env.DB,
+      live.map((userId) => ({ user_id: userId, at: 0 })),
+    ),
+  ];
+  if (statements.length > 0) await env.DB.batch(statements);
+  return { users: userIds.length, events: streams.reduce((n, s) => n + s.events.length, 0) };
 }
 
 /**
  * Ghosts: users with rows in these projections, ids in (`after`, `upTo`] (`upTo` null: no end),
- * that the directory did not list (`listed`). Each is rebuilt from its stream, which removes its
- * rows when it has none. Returns how many were found.
+ * that the directory did not list (`listed`). Rebuilding them from their (empty) streams removes
+ * their rows.
  */
-export async function removeGhosts(
+export async function findGhosts(
   env: Env,
   projections: readonly Projection[],
   range: { after: string; upTo: string | null },
   listed: ReadonlySet<string>,
-): Promise<number> {
-  const candidates = new Set<string>();
-  for (const projection of projections) {
-    for (const id of await projection.userIdsBetween(env.DB, range.after, range.upTo)) {
-      if (!listed.has(id)) candidates.add(id);
-    }
-  }
-  if (candidates.size > 0) await rebuildUsers(env, [...candidates], projections);
-  return candidates.size;
+): Promise<string[]> {
+  const found = await Promise.all(projections.map((p) => p.userIdsBetween(env.DB, range.after, range.upTo)));
+  return [...new Set(found.flat())].filter((id) => !listed.has(id));
 }

@@ -474,7 +474,7 @@ describe("full rebuild of the read model", () => {
   });
 
   it("interrupted after one step, resumes from its cursor and ends with the same rows; reads keep answering", async () => {
-    // More users than one step takes (50 per alarm), so the job has a middle.
+    // More users than one step takes (50 per step), so the job has a middle.
     const fresh = await Promise.all(Array.from({ length: 55 }, () => createUser()));
     await settled();
     const ids = await directoryIds();
@@ -499,7 +499,7 @@ describe("full rebuild of the read model", () => {
     });
     expect(started.body).toMatchObject({ status: "running", users_done: 0 });
     await runInDurableObject(rebuild(), (instance: ProjectionRebuild) =>
-      ProjectionRebuild.prototype.alarm.call(instance),
+      ProjectionRebuild.prototype.step.call(instance),
     );
 
     const midway = await progress();

@@ -1,11 +1,11 @@
-import { and, eq, gt, inArray, lte } from "drizzle-orm";
+import { and, getTableColumns, gt, lte } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { ERASED, type PublicEvent } from "../../domain/events";
-import { auditLog, checkpoints, type AuditRow } from "../schema";
-import type { Checkpoint, Projection, Step } from "./index";
+import { bulk, changed, JSON_IDS } from "../bulk";
+import { auditLog, type AuditRow } from "../schema";
+import type { Projection, Step } from "./index";
 
 const NAME = "audit";
-const IDS_PER_QUERY = 90;
 
 /** The user's identity as of the last event folded: what each audit row names. */
 export interface AuditState {
@@ -95,51 +95,68 @@ function reasonOf(event: PublicEvent): string | null {
   return null;
 }
 
-const CHECKPOINT = `coalesce((SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?), 0)`;
-/** Live: written only while the checkpoint is still the one planned from. Rebuild: only forward. */
-const insertRow = (when: "=" | "<=") => `INSERT INTO audit_log (event_id, user_id, event_type, revision, timestamp,
-    actor_id, actor_username, reason, request_id, username, email)
-  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${CHECKPOINT} ${when} ?
+/** The log's columns (drizzle key → SQL name), so the statements below cannot miss one. */
+const COLUMNS = Object.entries(getTableColumns(auditLog)).map(([key, column]) => ({
+  key: key as keyof AuditRow,
+  name: column.name,
+}));
+/** A row as one element of a `bulk` JSON array. */
+function columnsOf(row: AuditRow): Record<string, unknown> {
+  return Object.fromEntries(COLUMNS.map((c) => [c.name, row[c.key]]));
+}
+const INSERT_FROM_JSON = `INSERT INTO audit_log (${COLUMNS.map((c) => c.name).join(", ")})
+  SELECT ${COLUMNS.map((c) => `j.value ->> '$.${c.name}'`).join(", ")} FROM json_each(?1) j`;
+
+/** Live: the user's rows (`?1`), written only while its checkpoint (`?2`) is still the one planned from (`?3`). */
+const INSERT_PLANNED = `${INSERT_FROM_JSON}
+  WHERE coalesce((SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?2), 0) = ?3
   ON CONFLICT (event_id) DO NOTHING`;
-const moveCheckpoint = (when: "=" | "<=") => `INSERT INTO checkpoints (projection, user_id, revision, state)
+const MOVE_CHECKPOINT = `INSERT INTO checkpoints (projection, user_id, revision, state)
   VALUES ('${NAME}', ?, ?, ?)
   ON CONFLICT (projection, user_id) DO UPDATE SET revision = excluded.revision, state = excluded.state
-  WHERE checkpoints.revision ${when} ?`;
+  WHERE checkpoints.revision = ?`;
 const SCRUB = `UPDATE audit_log SET username = '${ERASED}', email = '${ERASED}' WHERE user_id = ?`;
 
-function rowParams(row: AuditRow) {
-  return [
-    row.eventId,
-    row.userId,
-    row.eventType,
-    row.revision,
-    row.timestamp,
-    row.actorId,
-    row.actorUsername,
-    row.reason,
-    row.requestId,
-    row.username,
-    row.email,
-  ];
-}
+/** Rebuild: only forward, each JSON row's user (`user_id`) while its checkpoint is at most `head`. */
+const UP_TO_HEAD = `coalesce((SELECT revision FROM checkpoints c
+  WHERE c.projection = '${NAME}' AND c.user_id = j.value ->> '$.user_id'), 0) <= j.value ->> '$.head'`;
+/** Each JSON row is a user with its `head` and the ids of its stream's `events`: its rows not among them go. */
+const DELETE_UP_TO_HEAD = `DELETE FROM audit_log WHERE rowid IN (
+  SELECT a.rowid FROM json_each(?1) j JOIN audit_log a ON a.user_id = j.value ->> '$.user_id'
+  WHERE ${UP_TO_HEAD} AND a.event_id NOT IN (SELECT e.value FROM json_each(j.value, '$.events') e))`;
+/** Rows written, or rewritten where they differ from the stream's. */
+const UPSERT_UP_TO_HEAD = `${INSERT_FROM_JSON} WHERE ${UP_TO_HEAD}
+  ON CONFLICT (event_id) DO UPDATE SET ${COLUMNS.filter((c) => c.name !== "event_id")
+    .map((c) => `${c.name} = excluded.${c.name}`)
+    .join(", ")}
+  WHERE ${changed(
+    "audit_log",
+    COLUMNS.map((c) => c.name),
+  )}`;
+const MOVE_CHECKPOINTS = `INSERT INTO checkpoints (projection, user_id, revision, state)
+  SELECT '${NAME}', j.value ->> '$.user_id', j.value ->> '$.revision', j.value ->> '$.state' FROM json_each(?1) j WHERE true
+  ON CONFLICT (projection, user_id) DO UPDATE SET revision = excluded.revision, state = excluded.state
+  WHERE checkpoints.revision <= excluded.revision AND ${changed("checkpoints", ["revision", "state"])}`;
 
 export const auditProjection: Projection<AuditState | null> = {
   name: NAME,
   checkpointSql: (user) => `(SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ${user})`,
 
-  async load(db, userIds) {
-    const orm = drizzle(db);
-    const loaded = new Map<string, Checkpoint<AuditState | null>>();
-    for (let i = 0; i < userIds.length; i += IDS_PER_QUERY) {
-      const rows = await orm
-        .select()
-        .from(checkpoints)
-        .where(and(eq(checkpoints.projection, NAME), inArray(checkpoints.userId, userIds.slice(i, i + IDS_PER_QUERY))));
-      for (const row of rows) {
-        loaded.set(row.userId, { revision: row.revision, state: JSON.parse(row.state) as AuditState | null });
-      }
-    }
-    return loaded;
+  load(db, userIds) {
+    return {
+      statement: db
+        .prepare(
+          `SELECT user_id, revision, state FROM checkpoints WHERE projection = '${NAME}' AND user_id IN ${JSON_IDS}`,
+        )
+        .bind(JSON.stringify(userIds)),
+      read: (result) =>
+        new Map(
+          (result.results as { user_id: string; revision: number; state: string }[]).map((row) => [
+            row.user_id,
+            { revision: row.revision, state: JSON.parse(row.state) as AuditState | null },
+          ]),
+        ),
+    };
   },
 
   plan(db, userId, from, events) {
@@ -149,30 +166,37 @@ export const auditProjection: Projection<AuditState | null> = {
     const { rows, state, scrub } = foldAudit(from?.state ?? null, events);
     // Each row is written only while the checkpoint is still `at`: a consumer that lost the race to
     // a concurrent one (say, one projecting an erasure) writes nothing.
-    const insert = db.prepare(insertRow("="));
-    step.statements.push(...rows.map((row) => insert.bind(...rowParams(row), userId, at)));
+    step.statements.push(...bulk(db, INSERT_PLANNED, rows.map(columnsOf), userId, at));
     if (scrub) step.statements.push(db.prepare(SCRUB).bind(userId));
     step.guard = step.statements.length;
     const newest = events[events.length - 1]!.revision;
-    step.statements.push(db.prepare(moveCheckpoint("=")).bind(userId, newest, JSON.stringify(state), at));
+    step.statements.push(db.prepare(MOVE_CHECKPOINT).bind(userId, newest, JSON.stringify(state), at));
     return step;
   },
 
-  rebuild(db, userId, stream) {
-    if (stream.length === 0) {
-      return [
-        db.prepare("DELETE FROM audit_log WHERE user_id = ?").bind(userId),
-        db.prepare(`DELETE FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?`).bind(userId),
-      ];
+  rebuild(db, streams) {
+    const gone: string[] = [];
+    const heads: { user_id: string; head: number; events: string[] }[] = [];
+    const rows: Record<string, unknown>[] = [];
+    const moves: { user_id: string; revision: number; state: string }[] = [];
+    for (const { userId, events } of streams) {
+      if (events.length === 0) {
+        gone.push(userId);
+        continue;
+      }
+      const head = events[events.length - 1]!.revision;
+      const folded = foldAudit(null, events);
+      heads.push({ user_id: userId, head, events: events.map((event) => event.id) });
+      rows.push(...folded.rows.map((row) => ({ ...columnsOf(row), head })));
+      moves.push({ user_id: userId, revision: head, state: JSON.stringify(folded.state) });
     }
-    // Only forward: if the live consumer already projected past this stream read, nothing changes.
-    const head = stream[stream.length - 1]!.revision;
-    const { rows, state } = foldAudit(null, stream);
-    const insert = db.prepare(insertRow("<="));
+    // Only forward: a user the live consumer already projected past this stream read is left alone.
     return [
-      db.prepare(`DELETE FROM audit_log WHERE user_id = ? AND ${CHECKPOINT} <= ?`).bind(userId, userId, head),
-      ...rows.map((row) => insert.bind(...rowParams(row), userId, head)),
-      db.prepare(moveCheckpoint("<=")).bind(userId, head, JSON.stringify(state), head),
+      ...bulk(db, `DELETE FROM audit_log WHERE user_id IN ${JSON_IDS}`, gone),
+      ...bulk(db, `DELETE FROM checkpoints WHERE projection = '${NAME}' AND user_id IN ${JSON_IDS}`, gone),
+      ...bulk(db, DELETE_UP_TO_HEAD, heads),
+      ...bulk(db, UPSERT_UP_TO_HEAD, rows),
+      ...bulk(db, MOVE_CHECKPOINTS, moves),
     ];
   },
 

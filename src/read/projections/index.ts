@@ -9,6 +9,11 @@ export interface Checkpoint<S> {
   state: S;
 }
 
+export interface Load<S> {
+  statement: D1PreparedStatement;
+  read(result: D1Result): Map<string, Checkpoint<S>>;
+}
+
 /** The D1 writes that bring one projection of one user forward, and what follows once they commit. */
 export interface Step {
   statements: D1PreparedStatement[];
@@ -21,11 +26,21 @@ export interface Step {
   afterCommit?(results: D1Result[]): Promise<void>;
 }
 
+/** A user's whole stream as a rebuild read it. */
+export interface UserStreamRead {
+  userId: string;
+  events: PublicEvent[];
+}
+
 export interface Projection<S = unknown> {
   name: string;
   /** A scalar SQL expression: this projection's checkpoint of the user `user` (an SQL expression), NULL if none. */
   checkpointSql(user: string): string;
-  load(db: D1Database, userIds: string[]): Promise<Map<string, Checkpoint<S>>>;
+  /**
+   * One statement reading these users' checkpoints (for the batch that reads every projection's
+   * at once), and how to read its result.
+   */
+  load(db: D1Database, userIds: readonly string[]): Load<S>;
   /**
    * The step for `events`, the user's events right after `from` in order (never empty). `delivered`
    * are the messages' own events (duplicates included), for side effects decided by the row as it
@@ -38,8 +53,11 @@ export interface Projection<S = unknown> {
     events: PublicEvent[],
     context: { delivered: PublicEvent[]; mail: MailSender },
   ): Step;
-  /** Statements that make the user's part equal to its whole stream (empty: no stream, a ghost). */
-  rebuild(db: D1Database, userId: string, stream: PublicEvent[]): D1PreparedStatement[];
+  /**
+   * Statements that make each user's part equal to its whole stream (empty: no stream, a ghost),
+   * moving rows only forward, for any number of users in a few statements (`bulk`).
+   */
+  rebuild(db: D1Database, streams: readonly UserStreamRead[]): D1PreparedStatement[];
   /** The users with rows in this projection whose ids are in (`after`, `upTo`] (`upTo` null: no bound). */
   userIdsBetween(db: D1Database, after: string, upTo: string | null): Promise<string[]>;
 }

@@ -1,15 +1,13 @@
 import { and, eq, gt, inArray, lte, ne, sql } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { ERASED, type PublicEventOf } from "../../domain/events";
+import { bulk, JSON_IDS } from "../bulk";
 import { welcomeEmail } from "../mail";
 import { deadLetterFailures, deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "../schema";
 import { projectUser } from "../user-projection";
-import { upsertUserRows } from "../queries";
+import { findUserRowsStatement, upsertUserRows, writeUserRowStatement } from "../queries";
 import { statement } from "../statement";
-import type { Checkpoint, Projection, Step } from "./index";
-
-/** D1 allows 100 bound parameters per statement. */
-const IDS_PER_QUERY = 90;
+import type { Projection, Step } from "./index";
 
 /**
  * The `users` table: the row of each user as the pure `projectUser` folds it. The row's `revision`
@@ -20,17 +18,12 @@ export const usersProjection: Projection<UserRow | null> = {
   name: "users",
   checkpointSql: (user) => `(SELECT revision FROM users WHERE id = ${user})`,
 
-  async load(db, userIds) {
-    const orm = drizzle(db);
-    const loaded = new Map<string, Checkpoint<UserRow | null>>();
-    for (let i = 0; i < userIds.length; i += IDS_PER_QUERY) {
-      const rows = await orm
-        .select()
-        .from(users)
-        .where(inArray(users.id, userIds.slice(i, i + IDS_PER_QUERY)));
-      for (const row of rows) loaded.set(row.id, { revision: row.revision, state: row });
-    }
-    return loaded;
+  load(db, userIds) {
+    return {
+      statement: findUserRowsStatement(db, userIds),
+      read: (result) =>
+        new Map((result.results as UserRow[]).map((row) => [row.id, { revision: row.revision, state: row }])),
+    };
   },
 
   plan(db, userId, from, events, { delivered, mail }) {
@@ -40,17 +33,7 @@ export const usersProjection: Projection<UserRow | null> = {
     const step: Step = { statements: [], guard: null };
     if (after && after !== before) {
       step.guard = step.statements.length;
-      step.statements.push(
-        statement(
-          db,
-          before
-            ? orm
-                .update(users)
-                .set(after)
-                .where(and(eq(users.id, after.id), eq(users.revision, before.revision)))
-            : orm.insert(users).values(after).onConflictDoNothing(),
-        ),
-      );
+      step.statements.push(writeUserRowStatement(db, after, before?.revision ?? null));
     }
     // The welcome and the erasure clean-up follow from the row as it ends up, not only from events
     // applied here: a replay or rebuild may have moved the row past them already.
@@ -70,13 +53,19 @@ export const usersProjection: Projection<UserRow | null> = {
     return step;
   },
 
-  rebuild(db, userId, stream) {
-    const row = stream.reduce<UserRow | null>((r, event) => projectUser(r, event), null);
-    if (!row) return [db.prepare("DELETE FROM users WHERE id = ?").bind(userId)];
+  rebuild(db, streams) {
+    const rows: UserRow[] = [];
+    const gone: string[] = [];
+    for (const { userId, events } of streams) {
+      const row = events.reduce<UserRow | null>((r, event) => projectUser(r, event), null);
+      if (row) rows.push(row);
+      else gone.push(userId);
+    }
     return [
+      ...bulk(db, `DELETE FROM users WHERE id IN ${JSON_IDS}`, gone),
       // A row only moves forward: the live projector may have applied a newer event meanwhile.
-      ...upsertUserRows(db, [row]),
-      ...(row.status === "erased" ? forgetErased(db, userId) : []),
+      ...upsertUserRows(db, rows),
+      ...rows.filter((row) => row.status === "erased").flatMap((row) => forgetErased(db, row.id)),
     ];
   },
 
