@@ -8,20 +8,20 @@ import * as L from "./lib.mjs";
 
 const opt = L.args({ users: 1000, updates: 4, concurrency: 24, profile: 0, again: 0 });
 
-await L.run("rebuild", 600_000, async () => {
+await L.run("rebuild", 900_000, async () => {
   const server = await L.startServer();
   console.error(`wrangler dev up on ${server.url} in ${Math.round(server.startMs)} ms`);
   const admin = await L.setupAdmin(server);
   let t = L.now();
   const users = await L.createUsers(server, admin.token, opt.users, {
     concurrency: opt.concurrency,
-    timeoutMs: 100_000,
+    timeoutMs: 400_000,
   });
   console.error(`${users.length} users created in ${Math.round(L.now() - t)} ms`);
   t = L.now();
   const updates = await L.load(server, {
     concurrency: opt.concurrency,
-    durationMs: 90_000,
+    durationMs: 300_000,
     maxRequests: users.length * opt.updates,
     make: (i) => ({
       method: "PUT",

@@ -377,3 +377,52 @@ describe("a late create racing a projected erasure", () => {
     expect(mail === null || (mail as { recipient: string }).recipient === ERASED).toBe(true);
   });
 });
+
+/** The real D1 database, counting the round trips made through it (a batch is one). */
+function countingDb(): { db: D1Database; roundTrips: () => number } {
+  let count = 0;
+  const real = new WeakMap<object, D1PreparedStatement>();
+  const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
+    const proxy = new Proxy(statement, {
+      get(target, key) {
+        if (key === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
+        if (key === "all" || key === "first" || key === "run" || key === "raw") count += 1;
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    real.set(proxy, statement);
+    return proxy;
+  };
+  const db = new Proxy(env.DB, {
+    get(target, key) {
+      if (key === "prepare") return (query: string) => wrap(target.prepare(query));
+      if (key === "batch") {
+        return (statements: D1PreparedStatement[]) => {
+          count += 1;
+          return target.batch(statements.map((s) => real.get(s) ?? s));
+        };
+      }
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db, roundTrips: () => count };
+}
+
+describe("cost", () => {
+  it("a batch of 20 users' events takes two D1 round trips: every checkpoint read at once, every write at once", async () => {
+    const ids = Array.from({ length: 20 }, newId);
+    const messages = ids.flatMap((id) => [
+      fakeMessage(userCreated(id)),
+      fakeMessage(userEvent(id, 2, "USER_UPDATED", { first_name: "Counted" })),
+    ]);
+    const { db, roundTrips } = countingDb();
+
+    await projectBatch(messages, envWith({ DB: db }), mailSpy());
+
+    expect(roundTrips()).toBe(2);
+    for (const m of messages) expect(m.ack).toHaveBeenCalledOnce();
+    for (const id of ids) expect(await userRow(id)).toMatchObject({ firstName: "Counted", revision: 2 });
+  });
+});
