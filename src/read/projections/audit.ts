@@ -120,10 +120,14 @@ const SCRUB = `UPDATE audit_log SET username = '${ERASED}', email = '${ERASED}' 
 /** Rebuild: only forward, each JSON row's user (`user_id`) while its checkpoint is at most `head`. */
 const UP_TO_HEAD = `coalesce((SELECT revision FROM checkpoints c
   WHERE c.projection = '${NAME}' AND c.user_id = j.value ->> '$.user_id'), 0) <= j.value ->> '$.head'`;
-/** Each JSON row is a user with its `head` and the ids of its stream's `events`: its rows not among them go. */
-const DELETE_UP_TO_HEAD = `DELETE FROM audit_log WHERE rowid IN (
-  SELECT a.rowid FROM json_each(?1) j JOIN audit_log a ON a.user_id = j.value ->> '$.user_id'
-  WHERE ${UP_TO_HEAD} AND a.event_id NOT IN (SELECT e.value FROM json_each(j.value, '$.events') e))`;
+/**
+ * Each JSON row is a user with its `head` and the ids of its stream's `events`: its rows not among
+ * them go. Driven by the users' ids (the `audit_by_user` index) and one set of the step's event ids,
+ * never by a scan of the log joined to the JSON.
+ */
+const DELETE_UP_TO_HEAD = `DELETE FROM audit_log
+  WHERE user_id IN (SELECT j.value ->> '$.user_id' FROM json_each(?1) j WHERE ${UP_TO_HEAD})
+    AND event_id NOT IN (SELECT e.value FROM json_each(?1) j, json_each(j.value, '$.events') e)`;
 /** Rows written, or rewritten where they differ from the stream's. */
 const UPSERT_UP_TO_HEAD = `${INSERT_FROM_JSON} WHERE ${UP_TO_HEAD}
   ON CONFLICT (event_id) DO UPDATE SET ${COLUMNS.filter((c) => c.name !== "event_id")
