@@ -14,7 +14,7 @@ import * as L from "./lib.mjs";
 
 const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 50_000, profile: false });
 
-await L.run("commands", opt.profile ? 240_000 : 180_000, async () => {
+await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
   // Each user's own token, for self_many (16 logins at a time).
