@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Import: events per second of `users-cli import FILE` (the CLI, over HTTP, against `wrangler dev`)
 // for a file of reference rows (users × events each), then, in the same run and on the same data,
-// the full projection rebuild's events/s as the baseline the import should at least match.
-// Usage: npm run bench:import [-- --users 10000 --events 10 --chunk-lines 2000 --parallel 2]
+// the full projection rebuild's events/s as the baseline the import should at least match, and the
+// platform's floor for an import: fresh Durable Objects, one per user, each storing that user's rows
+// in one call and nothing else (`POST /bench/fresh`, bench/floor/entry.ts), at the same concurrency.
+// Usage: npm run bench:import [-- --users 10000 --events 10 --chunk-lines 2000 --parallel 4]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 10_000, events: 10, chunkLines: 2000, parallel: 2 });
+const opt = L.args({ users: 10_000, events: 10, chunkLines: 2000, parallel: 4 });
 // One real bcrypt hash (cost 4) for every user: import never verifies it, the first login would.
 const HASH = "$2b$04$XN2PVyimi/mfTMRwOHAs/.ZacDHSy.YfFATGNfUNV2mLVT/eNn./O";
 
@@ -93,6 +95,7 @@ await L.run("import", 2_400_000, async () => {
     const { file, events } = referenceFile(dir);
     console.error(`${opt.users} users × ${opt.events} events = ${events} rows written`);
 
+    const loadAtStart = os.loadavg().map((x) => L.round(x, 2));
     const t0 = L.now();
     const summary = await cli(server, admin.token, dir, [
       "import",
@@ -131,6 +134,24 @@ await L.run("import", 2_400_000, async () => {
     }
     const rebuildEps = progress.events_per_second ?? 0;
 
+    // The floor: what creating one object per user costs here, with no registry, outbox or queue.
+    const floorObjects = Math.min(opt.users, 2000);
+    const f0 = L.now();
+    await Promise.all(
+      Array.from({ length: opt.parallel }, (_, i) =>
+        L.expectOk(server.url, "POST", "/bench/fresh", {
+          body: {
+            objects: Math.floor(floorObjects / opt.parallel) + (i < floorObjects % opt.parallel ? 1 : 0),
+            rows: opt.events,
+            rowBytes: 300,
+            inParallel: 32,
+          },
+          timeoutMs: 600_000,
+        }),
+      ),
+    );
+    const floorEps = (floorObjects * opt.events) / ((L.now() - f0) / 1000);
+
     L.report(
       "import",
       {
@@ -144,6 +165,8 @@ await L.run("import", 2_400_000, async () => {
         projected_ms: L.round(projectedMs),
         import_and_projection_events_per_second: L.round(projectedEps, 0),
         rebuild: { users: progress.users_total, events: progress.events, events_per_second: rebuildEps },
+        floor: { objects: floorObjects, rows_each: opt.events, events_per_second: L.round(floorEps, 0) },
+        load_average: { at_start: loadAtStart, at_end: os.loadavg().map((x) => L.round(x, 2)) },
         targets: { import_at_least_rebuild: importEps >= rebuildEps },
       },
       [
@@ -166,6 +189,13 @@ await L.run("import", 2_400_000, async () => {
           verdict: "",
         },
         { measure: "rebuild events/s, same data (job clock)", value: rebuildEps, target: "baseline", verdict: "" },
+        {
+          measure: "floor: a fresh object per user storing its rows, nothing else, events/s",
+          value: L.round(floorEps, 0),
+          target: "ceiling",
+          verdict: "",
+        },
+        { measure: "import / floor", value: `${L.round(importEps / floorEps, 2)}×`, target: "–", verdict: "" },
         {
           measure: "import / rebuild",
           value: `${L.round(importEps / rebuildEps, 2)}×`,

@@ -40,7 +40,7 @@ const options = {
   "from-revision": { type: "string" },
   limit: { type: "string" },
   "chunk-lines": { type: "string", default: "2000" },
-  parallel: { type: "string", default: "2" },
+  parallel: { type: "string", default: "4" },
   restart: { type: "boolean", default: false },
   secrets: { type: "boolean", default: false },
   output: { type: "string", short: "o" },

@@ -7,6 +7,9 @@
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
 // `POST /bench/queue` puts its JSON body on the events queue as the outbox would: the browser test
 // of the operations page makes a real dead letter with it (a message the projector cannot read).
+// `POST /bench/fresh` creates `objects` new Durable Objects (fresh ids, `inParallel` at a time) and
+// stores `rows` rows in each in one call: the platform's floor for an import, which must create one
+// object per user whatever else it does (bench/import.mjs).
 import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
@@ -25,6 +28,19 @@ export class FloorAppend extends DurableObject<Env> {
       .exec<{ revision: number }>("INSERT INTO events (data) VALUES (?) RETURNING revision", data)
       .one().revision;
   }
+
+  /** Many rows in one call, as an import stores a user's events: one implicit transaction. */
+  appendMany(rows: string[]): number {
+    for (const data of rows) this.ctx.storage.sql.exec("INSERT INTO events (data) VALUES (?)", data);
+    return rows.length;
+  }
+}
+
+interface FreshObjects {
+  objects: number;
+  rows: number;
+  rowBytes: number;
+  inParallel: number;
 }
 
 type BenchEnv = Env & { FLOOR: DurableObjectNamespace<FloorAppend> };
@@ -42,6 +58,17 @@ export default {
     if (request.method === "POST" && pathname === "/bench/queue") {
       await env.EVENTS.send(await request.json(), { contentType: "json" });
       return new Response(null, { status: 204 });
+    }
+    if (request.method === "POST" && pathname === "/bench/fresh") {
+      const { objects, rows, rowBytes, inParallel } = await request.json<FreshObjects>();
+      const data = Array.from({ length: rows }, () => "x".repeat(rowBytes));
+      let left = objects;
+      let stored = 0;
+      const worker = async () => {
+        while (left-- > 0) stored += await env.FLOOR.getByName(crypto.randomUUID()).appendMany(data);
+      };
+      await Promise.all(Array.from({ length: Math.min(inParallel, objects) }, worker));
+      return Response.json({ stored });
     }
     if (request.method === "POST" && pathname === "/bench/noop") {
       await request.json();
