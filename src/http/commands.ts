@@ -64,6 +64,20 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   }
 }
 
+/**
+ * A command whose body carries the reason the event's metadata records (delete, suspend,
+ * reactivate, restore, correct, erase), answered 200 with the contract's body.
+ */
+export async function runWithReason(
+  c: Context<AppEnv>,
+  userId: string,
+  body: { reason?: string | undefined },
+  input: CommandInput,
+  message: string,
+) {
+  return c.json(await runCommand(c, { userId, input, body, reason: body.reason, message }), 200);
+}
+
 function answer(c: Context<AppEnv>, options: CommandOptions, result: CommandResult) {
   if (!result.ok) throw rejectionError(result.rejection, options.userId);
   c.header("ETag", `"${result.revision}"`);

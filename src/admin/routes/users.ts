@@ -1,6 +1,6 @@
 import { httpError } from "../../http/errors";
 import { z } from "@hono/zod-openapi";
-import { runCommand } from "../../http/commands";
+import { runWithReason } from "../../http/commands";
 import { createRouter } from "../../http/router";
 import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonResponse } from "../../http/schemas";
 import { readWholeStream, rebuildUsers } from "../../read/replay";
@@ -75,33 +75,18 @@ export const adminUsers = createRouter()
     return c.body(ndjson, 200, { "Content-Type": "application/x-ndjson" });
   })
   .openapi(correct, async (c) => {
-    const { user_id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const input = { type: "CorrectUser" as const, changes: body.changes, reason: body.reason };
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input,
-        body,
-        reason: body.reason,
-        message: "User corrected successfully",
-      }),
-      200,
+    return runWithReason(
+      c,
+      c.req.valid("param").user_id,
+      body,
+      { type: "CorrectUser", changes: body.changes, reason: body.reason },
+      "User corrected successfully",
     );
   })
   .openapi(erase, async (c) => {
-    const { user_id } = c.req.valid("param");
     const body = c.req.valid("json");
-    return c.json(
-      await runCommand(c, {
-        userId: user_id,
-        input: { type: "EraseUser" },
-        body,
-        reason: body.reason,
-        message: "User erased successfully",
-      }),
-      200,
-    );
+    return runWithReason(c, c.req.valid("param").user_id, body, { type: "EraseUser" }, "User erased successfully");
   })
   .openapi(replay, async (c) => {
     const { user_id } = c.req.valid("param");

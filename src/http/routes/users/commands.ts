@@ -1,6 +1,6 @@
 import { requires, selfOrAdmin } from "../../auth";
 import { commandRoute } from "./route";
-import { newUserId, runCommand } from "../../commands";
+import { newUserId, runCommand, runWithReason } from "../../commands";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import {
@@ -119,58 +119,42 @@ export const userCommands = <S extends Schema>(router: RouterWith<S>) =>
       );
     })
     .openapi(deleteUser, async (c) => {
-      const { user_id } = c.req.valid("param");
       const body = reasonOf(c.req.valid("json"));
-      return c.json(
-        await runCommand(c, {
-          userId: user_id,
-          input: { type: "DeleteUser", reason: body.reason },
-          body,
-          reason: body.reason,
-          message: "User deleted successfully",
-        }),
-        200,
+      return runWithReason(
+        c,
+        c.req.valid("param").user_id,
+        body,
+        { type: "DeleteUser", reason: body.reason },
+        "User deleted successfully",
       );
     })
     .openapi(statusChange("suspend"), async (c) => {
-      const { user_id } = c.req.valid("param");
       const body = reasonOf(c.req.valid("json"));
-      return c.json(
-        await runCommand(c, {
-          userId: user_id,
-          input: { type: "SuspendUser" },
-          body,
-          reason: body.reason,
-          message: "User suspended successfully",
-        }),
-        200,
+      return runWithReason(
+        c,
+        c.req.valid("param").user_id,
+        body,
+        { type: "SuspendUser" },
+        "User suspended successfully",
       );
     })
     .openapi(statusChange("reactivate"), async (c) => {
-      const { user_id } = c.req.valid("param");
       const body = reasonOf(c.req.valid("json"));
-      return c.json(
-        await runCommand(c, {
-          userId: user_id,
-          input: { type: "ReactivateUser" },
-          body,
-          reason: body.reason,
-          message: "User reactivated successfully",
-        }),
-        200,
+      return runWithReason(
+        c,
+        c.req.valid("param").user_id,
+        body,
+        { type: "ReactivateUser" },
+        "User reactivated successfully",
       );
     })
     .openapi(restoreUser, async (c) => {
-      const { user_id } = c.req.valid("param");
       const body = c.req.valid("json");
-      return c.json(
-        await runCommand(c, {
-          userId: user_id,
-          input: { type: "RestoreUser", reason: body.reason },
-          body,
-          reason: body.reason,
-          message: "User restored successfully",
-        }),
-        200,
+      return runWithReason(
+        c,
+        c.req.valid("param").user_id,
+        body,
+        { type: "RestoreUser", reason: body.reason },
+        "User restored successfully",
       );
     });
