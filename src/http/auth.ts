@@ -39,7 +39,7 @@ export function actorOf(user: PublicUser, revision: number): Actor {
 const keys = new Map<string, Promise<CryptoKey>>();
 
 /** The HMAC key for a secret, imported once per isolate rather than on every request. */
-function signingKey(secret: string): Promise<CryptoKey> {
+export function signingKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
   if (!key) {
     key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [

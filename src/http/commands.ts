@@ -5,6 +5,7 @@ import type { CommandInput, CommandRequest, CommandResult } from "../write/proto
 import { tokenChecked, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
+import { signingKey } from "./auth";
 
 export interface CommandOptions {
   userId: string;
@@ -99,13 +100,7 @@ export function parseIfMatch(header: string | undefined): number | undefined {
  */
 async function fingerprint(c: Context<AppEnv>, body: unknown): Promise<string> {
   const material = `${c.req.method} ${c.req.path.replace(/\/$/, "")} ${canonicalJson(body)}`;
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(config(c.env).JWT_SECRET),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
+  const key = await signingKey(config(c.env).JWT_SECRET);
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(material));
   return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
