@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Queries: throughput and p50/p95/p99 of GET /v1/users/{id}/ and GET /v1/users/ (list, page of 10)
-// against the do-nothing baseline GET /ht/ of the same Worker, interleaved in rounds.
+// against the do-nothing baseline GET /ht/ of the same Worker, interleaved in rounds, and against the
+// platform's floor for a read measured in the same rounds: one D1 query by id and nothing else
+// (`GET /bench/read/{id}`, a route of the benchmarks' entry bench/floor/entry.ts only).
 // Usage: npm run bench:queries [-- --users 200 --concurrency 32 --seconds 5 --rounds 3]
 import * as L from "./lib.mjs";
 
@@ -14,18 +16,21 @@ await L.run("queries", 180_000, async () => {
     rounds: opt.rounds,
     baseline: { ...common, make: () => ({ path: "/ht/" }) },
     candidates: {
+      floor: { ...common, make: (i) => ({ path: `/bench/read/${users[(i * 7919) % users.length].id}` }) },
       get: {
         ...common,
+        floor: "floor",
         make: (i) => ({ path: `/v1/users/${users[(i * 7919) % users.length].id}/`, token: admin.token }),
       },
       list: {
         ...common,
+        floor: "floor",
         make: (i) => ({ path: `/v1/users/?page=${(i % pages) + 1}&page_size=10`, token: admin.token }),
       },
     },
   });
   const target = 0.8;
-  const rows = L.ratioRows(result, target, (name) => name !== "baseline");
+  const rows = L.ratioRows(result, target, (name) => name === "get" || name === "list");
   L.report(
     "queries",
     {

@@ -5,6 +5,8 @@
 // `POST /bench/feed` hands a JSON array of events to the admin live feed object, as the projector
 // does after each commit, so bench/live-feed.mjs can push more than the local projector can;
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
+// `GET /bench/read/{id}` is the platform's floor for a read: one D1 query by primary key, no auth,
+// no validation, the row as JSON. A query's req/s over it says how much is the service's own.
 // `POST /bench/queue` puts its JSON body on the events queue as the outbox would: the browser test
 // of the operations page makes a real dead letter with it (a message the projector cannot read).
 // `POST /bench/fresh` creates `objects` new Durable Objects (fresh ids, `inParallel` at a time) and
@@ -46,6 +48,7 @@ interface FreshObjects {
 type BenchEnv = Env & { FLOOR: DurableObjectNamespace<FloorAppend> };
 
 const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
+const READ = /^\/bench\/read\/([\w-]{1,64})$/;
 
 export default {
   ...service,
@@ -74,6 +77,8 @@ export default {
       await request.json();
       return new Response(null, { status: 204 });
     }
+    const read = request.method === "GET" ? READ.exec(pathname) : null;
+    if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());
     const match = request.method === "POST" ? APPEND.exec(new URL(request.url).pathname) : null;
     if (!match) return service.fetch(request, env, ctx);
     const revision = await env.FLOOR.getByName(match[1]!).append(await request.text());
