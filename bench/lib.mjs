@@ -174,6 +174,15 @@ class_name = "FloorAppend"
 [[migrations]]
 tag = "bench-floor"
 new_sqlite_classes = ["FloorAppend"]
+
+[[queues.producers]]
+queue = "bench-floor"
+binding = "FLOOR_EVENTS"
+
+[[queues.consumers]]
+queue = "bench-floor"
+max_batch_size = 100
+max_batch_timeout = 0
 `;
   const file = path.join(
     dirOfConfig,

@@ -2,6 +2,9 @@
 // `POST /bench/append/{name}` is the platform's floor for a write: one RPC to a Durable Object
 // and one SQLite insert, with no auth, validation, domain or outbox. A command's req/s over the
 // floor's, measured in the same run, says how much of the command's cost is the service's own.
+// `POST /bench/projected/{name}` is the floor for a write that reaches the read side: the same
+// append, then one queue message, which this entry's own consumer writes to D1 in one statement
+// per batch (queue `bench-floor`, table `bench_floor`): no ledger, no audit log, no checks.
 // `POST /bench/feed` hands a JSON array of events to the admin live feed object, as the projector
 // does after each commit, so bench/live-feed.mjs can push more than the local projector can;
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
@@ -31,6 +34,13 @@ export class FloorAppend extends DurableObject<Env> {
       .one().revision;
   }
 
+  /** `append`, then the message a projector needs: the platform's share of a projected write. */
+  async appendAndPublish(data: string): Promise<number> {
+    const revision = this.append(data);
+    await (this.env as BenchEnv).FLOOR_EVENTS.send({ id: this.ctx.id.toString(), revision });
+    return revision;
+  }
+
   /** Many rows in one call, as an import stores a user's events: one implicit transaction. */
   appendMany(rows: string[]): number {
     for (const data of rows) this.ctx.storage.sql.exec("INSERT INTO events (data) VALUES (?)", data);
@@ -45,13 +55,35 @@ interface FreshObjects {
   inParallel: number;
 }
 
-type BenchEnv = Env & { FLOOR: DurableObjectNamespace<FloorAppend> };
+type BenchEnv = Env & { FLOOR: DurableObjectNamespace<FloorAppend>; FLOOR_EVENTS: Queue };
+
+const FLOOR_QUEUE = "bench-floor";
+let floorTable: Promise<unknown> | null = null;
+
+/** The floor's projector: every message of the batch upserted into D1 by one statement. */
+async function projectFloor(batch: MessageBatch<unknown>, env: BenchEnv): Promise<void> {
+  floorTable ??= env.DB.prepare(
+    "CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, revision INTEGER NOT NULL)",
+  ).run();
+  await floorTable;
+  const rows = JSON.stringify(batch.messages.map((message) => message.body));
+  await env.DB.prepare(
+    `INSERT INTO bench_floor (id, revision) SELECT value ->> '$.id', value ->> '$.revision' FROM json_each(?) WHERE true
+     ON CONFLICT (id) DO UPDATE SET revision = max(revision, excluded.revision)`,
+  )
+    .bind(rows)
+    .run();
+  batch.ackAll();
+}
 
 const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
+const PROJECTED = /^\/bench\/projected\/([\w-]{1,64})$/;
 const READ = /^\/bench\/read\/([\w-]{1,64})$/;
 
 export default {
   ...service,
+  queue: (batch, env) =>
+    batch.queue === FLOOR_QUEUE ? projectFloor(batch, env) : service.queue(batch as MessageBatch<unknown>, env),
   async fetch(request, env, ctx) {
     const { pathname } = new URL(request.url);
     if (request.method === "POST" && pathname === "/bench/feed") {
@@ -76,6 +108,11 @@ export default {
     if (request.method === "POST" && pathname === "/bench/noop") {
       await request.json();
       return new Response(null, { status: 204 });
+    }
+    const projected = request.method === "POST" ? PROJECTED.exec(pathname) : null;
+    if (projected) {
+      const revision = await env.FLOOR.getByName(projected[1]!).appendAndPublish(await request.text());
+      return Response.json({ revision });
     }
     const read = request.method === "GET" ? READ.exec(pathname) : null;
     if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());
