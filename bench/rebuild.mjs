@@ -4,6 +4,9 @@
 // Usage: npm run bench:rebuild [-- --users 1000 --updates 4 --profile 1]   (events = users × (1 + updates))
 // (--profile 1: a CPU profile of the isolate over the rebuild, its top functions printed;
 //  --again 1: a second rebuild right after the first, every user's object still awake.)
+// Then the floor, on the same server: as many fresh objects holding as many rows each (`POST
+// /bench/fresh`), read back 50 at a time and written to D1 one statement per 200 objects (`POST
+// /bench/scan`, bench/floor/entry.ts), the rebuild's own parallelism and step, nothing else.
 import * as L from "./lib.mjs";
 
 const opt = L.args({ users: 1000, updates: 4, concurrency: 24, profile: 0, again: 0 });
@@ -66,6 +69,15 @@ await L.run("rebuild", 900_000, async () => {
     again = progress.events_per_second;
     progress = first;
   }
+  const perUser = Math.round(progress.events / progress.users_total);
+  await L.expectOk(server.url, "POST", "/bench/fresh", {
+    body: { prefix: "scan-", objects: progress.users_total, rows: perUser, rowBytes: 400, inParallel: 50 },
+  });
+  const scan = await L.expectOk(server.url, "POST", "/bench/scan", {
+    body: { prefix: "scan-", objects: progress.users_total, inParallel: 50, perStep: 200 },
+  });
+  const floorEps = Math.round(scan.body.events / (scan.body.ms / 1000));
+  console.error(`floor: ${scan.body.events} rows of ${progress.users_total} objects read in ${scan.body.ms} ms`);
   const target = 10_000;
   L.report(
     "rebuild",
@@ -79,6 +91,8 @@ await L.run("rebuild", 900_000, async () => {
       wall_events_per_second: L.round(wallEps, 0),
       last_error: progress.last_error,
       again_job_events_per_second: again,
+      floor_events_per_second: floorEps,
+      to_floor: L.round((progress.events_per_second ?? 0) / floorEps, 3),
       targets: { events_per_second_min: target, pass: (progress.events_per_second ?? 0) >= target },
     },
     [
@@ -96,6 +110,12 @@ await L.run("rebuild", 900_000, async () => {
       },
       { measure: "events/s (wall clock, incl. polling)", value: L.round(wallEps, 0), target: "–", verdict: "" },
       { measure: "wall time", value: `${Math.round(wallMs)} ms`, target: "–", verdict: "" },
+      {
+        measure: "floor: read as many objects' rows, write D1 per 200 (events/s)",
+        value: `${floorEps} (rebuild at ${L.round((progress.events_per_second ?? 0) / floorEps, 2)}×)`,
+        target: "–",
+        verdict: "",
+      },
       ...(again === null
         ? []
         : [

@@ -14,7 +14,11 @@
 // of the operations page makes a real dead letter with it (a message the projector cannot read).
 // `POST /bench/fresh` creates `objects` new Durable Objects (fresh ids, `inParallel` at a time) and
 // stores `rows` rows in each in one call: the platform's floor for an import, which must create one
-// object per user whatever else it does (bench/import.mjs).
+// object per user whatever else it does (bench/import.mjs); with `prefix`, the objects are named
+// `{prefix}{i}` so that `POST /bench/scan` can read them back.
+// `POST /bench/scan` is the floor for a rebuild: it reads every row of the objects `{prefix}0` to
+// `{prefix}{objects - 1}` (`inParallel` calls at a time) and writes one D1 row per object, one D1
+// statement per `perStep` objects, as a rebuild step does: no directory, no fold, no projection.
 import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
@@ -41,6 +45,14 @@ export class FloorAppend extends DurableObject<Env> {
     return revision;
   }
 
+  /** Every row, as a rebuild reads a user's stream. */
+  rows(): string[] {
+    return this.ctx.storage.sql
+      .exec<{ data: string }>("SELECT data FROM events ORDER BY revision")
+      .toArray()
+      .map((row) => row.data);
+  }
+
   /** Many rows in one call, as an import stores a user's events: one implicit transaction. */
   appendMany(rows: string[]): number {
     for (const data of rows) this.ctx.storage.sql.exec("INSERT INTO events (data) VALUES (?)", data);
@@ -49,6 +61,7 @@ export class FloorAppend extends DurableObject<Env> {
 }
 
 interface FreshObjects {
+  prefix?: string;
   objects: number;
   rows: number;
   rowBytes: number;
@@ -60,20 +73,33 @@ type BenchEnv = Env & { FLOOR: DurableObjectNamespace<FloorAppend>; FLOOR_EVENTS
 const FLOOR_QUEUE = "bench-floor";
 let floorTable: Promise<unknown> | null = null;
 
+interface Scan {
+  prefix: string;
+  objects: number;
+  inParallel: number;
+  perStep: number;
+}
+
 /** The floor's projector: every message of the batch upserted into D1 by one statement. */
 async function projectFloor(batch: MessageBatch<unknown>, env: BenchEnv): Promise<void> {
+  await writeFloorRows(
+    env,
+    batch.messages.map((message) => message.body),
+  );
+  batch.ackAll();
+}
+
+async function writeFloorRows(env: BenchEnv, rows: unknown[]): Promise<void> {
   floorTable ??= env.DB.prepare(
     "CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, revision INTEGER NOT NULL)",
   ).run();
   await floorTable;
-  const rows = JSON.stringify(batch.messages.map((message) => message.body));
   await env.DB.prepare(
     `INSERT INTO bench_floor (id, revision) SELECT value ->> '$.id', value ->> '$.revision' FROM json_each(?) WHERE true
      ON CONFLICT (id) DO UPDATE SET revision = max(revision, excluded.revision)`,
   )
-    .bind(rows)
+    .bind(JSON.stringify(rows))
     .run();
-  batch.ackAll();
 }
 
 const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
@@ -95,15 +121,39 @@ export default {
       return new Response(null, { status: 204 });
     }
     if (request.method === "POST" && pathname === "/bench/fresh") {
-      const { objects, rows, rowBytes, inParallel } = await request.json<FreshObjects>();
+      const { prefix, objects, rows, rowBytes, inParallel } = await request.json<FreshObjects>();
       const data = Array.from({ length: rows }, () => "x".repeat(rowBytes));
-      let left = objects;
+      let next = 0;
       let stored = 0;
       const worker = async () => {
-        while (left-- > 0) stored += await env.FLOOR.getByName(crypto.randomUUID()).appendMany(data);
+        for (let i = next++; i < objects; i = next++) {
+          stored += await env.FLOOR.getByName(prefix ? `${prefix}${i}` : crypto.randomUUID()).appendMany(data);
+        }
       };
       await Promise.all(Array.from({ length: Math.min(inParallel, objects) }, worker));
       return Response.json({ stored });
+    }
+    if (request.method === "POST" && pathname === "/bench/scan") {
+      const { prefix, objects, inParallel, perStep } = await request.json<Scan>();
+      const started = Date.now();
+      let events = 0;
+      for (let from = 0; from < objects; from += perStep) {
+        const names = Array.from({ length: Math.min(perStep, objects - from) }, (_, i) => `${prefix}${from + i}`);
+        const counts = new Map<string, number>();
+        let next = 0;
+        const worker = async () => {
+          for (let i = next++; i < names.length; i = next++) {
+            counts.set(names[i]!, (await env.FLOOR.getByName(names[i]!).rows()).length);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(inParallel, names.length) }, worker));
+        for (const n of counts.values()) events += n;
+        await writeFloorRows(
+          env,
+          [...counts].map(([id, revision]) => ({ id, revision })),
+        );
+      }
+      return Response.json({ events, ms: Date.now() - started });
     }
     if (request.method === "POST" && pathname === "/bench/noop") {
       await request.json();
