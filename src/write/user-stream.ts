@@ -58,7 +58,11 @@ const PUBLISH_SAFETY_NET_MS = 5_000;
  */
 export class UserStream extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
-  private state: UserState = initialState;
+  /**
+   * The user's state, folded on first use rather than on waking: a read of the stream (a rebuild, a
+   * replay, an export) wakes many objects and needs none of it. Null until then.
+   */
+  private folded: UserState | null = initialState;
   private aggregateId: string | null = null;
   private publishing: Promise<void> | null = null;
   /**
@@ -85,13 +89,21 @@ export class UserStream extends DurableObject<Env> {
       if (!this.stored) return Promise.resolve();
       migrate(this.sql);
       this.aggregateId = getMeta(this.sql, "aggregate_id");
-      if (this.aggregateId) {
-        const snapshot = latestSnapshot(this.sql) ?? initialState;
-        this.state = fold(readEvents(this.sql, this.aggregateId, snapshot.revision + 1), snapshot);
-      }
+      if (this.aggregateId) this.folded = null;
       this.watchers.wake();
       return this.rearm();
     });
+  }
+
+  private get state(): UserState {
+    if (this.folded) return this.folded;
+    const snapshot = latestSnapshot(this.sql) ?? initialState;
+    this.folded = fold(readEvents(this.sql, this.aggregateId!, snapshot.revision + 1), snapshot);
+    return this.folded;
+  }
+
+  private set state(next: UserState) {
+    this.folded = next;
   }
 
   async execute(request: CommandRequest): Promise<CommandResult> {
