@@ -17,8 +17,9 @@
 // object per user whatever else it does (bench/import.mjs); with `prefix`, the objects are named
 // `{prefix}{i}` so that `POST /bench/scan` can read them back.
 // `POST /bench/scan` is the floor for a rebuild: it reads every row of the objects `{prefix}0` to
-// `{prefix}{objects - 1}` (`inParallel` calls at a time) and writes one D1 row per object, one D1
-// statement per `perStep` objects, as a rebuild step does: no directory, no fold, no projection.
+// `{prefix}{objects - 1}` (`inParallel` calls at a time) and writes one D1 row per row read (a rebuild
+// writes every event to the audit log), one D1 statement per `perStep` objects, as a rebuild step
+// does: no directory, no fold, no projection.
 import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
@@ -139,19 +140,17 @@ export default {
       let events = 0;
       for (let from = 0; from < objects; from += perStep) {
         const names = Array.from({ length: Math.min(perStep, objects - from) }, (_, i) => `${prefix}${from + i}`);
-        const counts = new Map<string, number>();
+        const read: { id: string; revision: number }[] = [];
         let next = 0;
         const worker = async () => {
           for (let i = next++; i < names.length; i = next++) {
-            counts.set(names[i]!, (await env.FLOOR.getByName(names[i]!).rows()).length);
+            const rows = await env.FLOOR.getByName(names[i]!).rows();
+            rows.forEach((_, at) => read.push({ id: `${names[i]!}/${at + 1}`, revision: at + 1 }));
           }
         };
         await Promise.all(Array.from({ length: Math.min(inParallel, names.length) }, worker));
-        for (const n of counts.values()) events += n;
-        await writeFloorRows(
-          env,
-          [...counts].map(([id, revision]) => ({ id, revision })),
-        );
+        events += read.length;
+        await writeFloorRows(env, read);
       }
       return Response.json({ events, ms: Date.now() - started });
     }
