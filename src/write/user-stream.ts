@@ -36,7 +36,7 @@ import { HASHING_METHOD, hashPassword, needsRehash, verifyPassword } from "./pas
 import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRejection } from "./protocol";
 import { hasSchema, migrate } from "./schema";
 import { claimAll, forgetAll, prepare, releaseAll, type Field } from "./prepare";
-import { identitiesToFree, planCommand, stillHolds } from "../domain/plan";
+import { heldBy, identitiesToFree, planCommand, stillHolds } from "../domain/plan";
 import { loginThrottle } from "./login-throttle";
 import { CLOSE, PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "../live/protocol";
 import { Watchers, type Watch } from "../live/watchers";
@@ -162,7 +162,7 @@ export class UserStream extends DurableObject<Env> {
       const before = this.state;
       const outcome = this.ctx.storage.transactionSync(() => {
         const now = this.planImport(events);
-        if (!now.ok || keysOf(identities(now.after)) !== keysOf(wanted)) return "stale" as const;
+        if (!now.ok || !sameKeys(heldBy(now.after), heldBy(plan.after))) return "stale" as const;
         if (!this.stored) migrate(this.sql);
         const at = Date.now();
         const armAlarm = outboxIsEmpty(this.sql);
@@ -178,14 +178,14 @@ export class UserStream extends DurableObject<Env> {
         return { ok: true as const, imported: now.append.length, skipped: now.skipped };
       });
       if (outcome === "stale") {
-        await releaseAll(services, userId, newKeys(wanted, identities(before)));
+        await releaseAll(services, userId, keysNotIn(heldBy(plan.after), heldBy(before)));
         continue;
       }
       this.publishSoon(null);
       // Watchers see imported events like any others, as stored.
       this.announce(readEvents(this.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again.
-      await releaseAll(services, userId, newKeys(identities(before), wanted));
+      await releaseAll(services, userId, keysNotIn(heldBy(before), heldBy(plan.after)));
       return outcome;
     }
     return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
@@ -596,17 +596,10 @@ function identities(state: UserState): [Field, string][] {
   ];
 }
 
-const keysOf = (wanted: [Field, string][]) =>
-  wanted
-    .map(([field, value]) => identityKey(field, value))
-    .sort()
-    .join("\n");
+const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((key) => b.includes(key));
 
 /** The keys of `of` that `but` does not hold. */
-function newKeys(of: [Field, string][], but: [Field, string][]): string[] {
-  const held = new Set(but.map(([field, value]) => identityKey(field, value)));
-  return of.map(([field, value]) => identityKey(field, value)).filter((key) => !held.has(key));
-}
+const keysNotIn = (of: string[], but: string[]) => of.filter((key) => !but.includes(key));
 
 function rejected(rejection: WriteRejection): CommandResult {
   return { ok: false, rejection };
