@@ -192,7 +192,16 @@ max_batch_timeout = 0
   return file;
 }
 
-export async function startServer({ vars = {}, dir, port, quiet = true, timeoutMs = 120_000, batchTimeout } = {}) {
+export async function startServer({
+  vars = {},
+  dir,
+  port,
+  quiet = true,
+  timeoutMs = 120_000,
+  batchTimeout,
+  logLevel = "warn",
+  onLine,
+} = {}) {
   installCleanup();
   const devVars = ensureDevVars();
   const ownDir = !dir;
@@ -212,7 +221,7 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
     "--persist-to",
     dir,
     "--log-level",
-    "warn",
+    logLevel,
     "--show-interactive-dev-session=false",
   ];
   for (const [name, value] of Object.entries(merged)) argv.push("--var", `${name}:${value}`);
@@ -249,6 +258,15 @@ export async function startServer({ vars = {}, dir, port, quiet = true, timeoutM
     }
   };
   child.stdout.on("data", keep);
+  // `onLine`: every whole line the server prints (the worker's own log lines need `logLevel: "log"`).
+  if (onLine) {
+    let partial = "";
+    child.stdout.on("data", (chunk) => {
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop();
+      lines.forEach(onLine);
+    });
+  }
   child.stderr.on("data", keep);
   let exited = null;
   child.once("exit", (code, signal) => (exited = { code, signal }));
