@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { PublicEventSchema } from "../domain/events";
+import { EventMessage } from "../domain/events";
 import { parseUserId } from "./ids";
 import { checkEmail } from "./request-validation";
 
@@ -101,7 +101,7 @@ export const UserList = z
   .openapi("UserList");
 
 export const EventsPage = z
-  .object({ results: z.array(PublicEventSchema.openapi("Event")), next_revision: z.number().int().nullable() })
+  .object({ results: z.array(EventMessage.openapi("Event")), next_revision: z.number().int().nullable() })
   .openapi("EventsPage");
 
 export const LoginResponse = z

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import apiDoc from "../../docs/API.md?raw";
 import { call } from "../support/api";
+import { eventSchemas } from "../../src/domain/events";
+
+const EVENT_TYPES = Object.keys(eventSchemas);
 
 interface OpenApiDocument {
   openapi: string;
@@ -74,6 +77,18 @@ describe("OpenAPI", () => {
         .filter((operation) => !documented.has(operation)),
     );
     expect(missing, "routes missing from a table row of docs/API.md").toEqual([]);
+  });
+
+  it("describes an event's data by its type, without its secret fields", async () => {
+    const { components } = (await call<OpenApiDocument>("GET", "/v1/openapi.json")).body;
+    const event = components?.schemas?.["Event"] as {
+      oneOf?: { properties: { event_type: { enum: string[] }; data: { properties: Record<string, unknown> } } }[];
+    };
+    const variants = new Map((event.oneOf ?? []).map((v) => [v.properties.event_type.enum[0], v.properties.data]));
+    expect([...variants.keys()].sort()).toEqual([...EVENT_TYPES].sort());
+    const created = Object.keys(variants.get("USER_CREATED")?.properties ?? {});
+    expect(created).toEqual(expect.arrayContaining(["username", "email", "first_name", "last_name", "role"]));
+    for (const data of variants.values()) expect(Object.keys(data.properties)).not.toContain("password_hash");
   });
 
   it("GET /docs serves the Swagger UI page", async () => {
