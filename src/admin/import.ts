@@ -1,4 +1,5 @@
 import { importLine, type StoredEvent } from "../domain/import";
+import type { ImportReport } from "./schemas";
 
 /** One request carries at most this many lines (the CLI splits bigger files) and this many bytes. */
 export const IMPORT_MAX_LINES = 5_000;
@@ -11,17 +12,7 @@ export const IMPORT_MAX_BYTES = 8 * 1024 * 1024;
  */
 const USERS_IN_PARALLEL = 64;
 
-export interface RejectedLine {
-  line: number;
-  aggregate_id: string | null;
-  error: string;
-}
-
-export interface ImportReport {
-  imported: number;
-  skipped: number;
-  rejected: RejectedLine[];
-}
+export type RejectedLine = ImportReport["rejected"][number];
 
 interface UserLines {
   lines: number[];

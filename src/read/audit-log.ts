@@ -1,3 +1,4 @@
+import type { EventType } from "../domain/events";
 import { and, desc, eq, gte, lte, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { auditLog, type AuditRow } from "./schema";
@@ -8,7 +9,7 @@ export interface AuditFilters {
   email?: string | undefined;
   /** An actor's id (a UUID) or username. */
   actor?: string | undefined;
-  eventType?: string | undefined;
+  eventType?: EventType | undefined;
   from?: string | undefined;
   to?: string | undefined;
   limit: number;

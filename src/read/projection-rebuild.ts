@@ -1,27 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
+import { RebuildProgress } from "./rebuild-progress";
 import { config } from "../config";
 import { DIRECTORY_NAME } from "../write/user-directory";
 import { PROJECTIONS, projectionNamed } from "./projections";
 import { findGhosts, rebuildUsers } from "./replay";
 
 const RETRY_MS = 5_000;
-
-/** What `GET /admin/projections/rebuild` answers. */
-export const RebuildProgress = z.object({
-  // The projection rebuilt (null: all of them), and users with rows but no stream whose rows went away.
-  projection: z.string().nullable(),
-  status: z.enum(["idle", "running", "done"]),
-  users_done: z.number().int(),
-  users_total: z.number().int(),
-  events: z.number().int(),
-  events_per_second: z.number().nullable(),
-  started_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
-  last_error: z.string().nullable(),
-  ghosts_removed: z.number().int(),
-});
-export type RebuildProgress = z.infer<typeof RebuildProgress>;
 
 interface Job extends Record<string, SqlStorageValue> {
   status: "running" | "done";

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { EventType } from "../domain/events";
 
 /**
  * The read model in D1. `drizzle-kit generate` turns this file into `migrations/`; never edit those.
@@ -158,7 +159,7 @@ export const auditLog = sqliteTable(
   {
     eventId: text("event_id").primaryKey(),
     userId: text("user_id").notNull(),
-    eventType: text("event_type").notNull(),
+    eventType: text("event_type").$type<EventType>().notNull(),
     revision: integer("revision").notNull(),
     timestamp: text("timestamp").notNull(),
     actorId: text("actor_id"),

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import type { RebuildProgress } from "../../src/read/projection-rebuild";
+import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { adminSession, call, createUser } from "../support/api";
 
 let admin: { id: string; token: string; username: string };

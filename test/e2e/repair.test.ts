@@ -1,7 +1,8 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { ProjectionRebuild, type RebuildProgress } from "../../src/read/projection-rebuild";
+import { ProjectionRebuild } from "../../src/read/projection-rebuild";
+import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { ERASED } from "../../src/domain/events";
 import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";

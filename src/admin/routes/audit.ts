@@ -5,6 +5,7 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeCursor, encodeCursor, queryAuditLog } from "../../read/audit-log";
 import { adminRoute } from "../auth";
+import { AuditPage } from "../schemas";
 
 const instant = z
   .string()
@@ -23,32 +24,13 @@ const AuditQuery = z.object({
   cursor: z.string().max(500).optional().openapi({ description: "`next_cursor` of the previous page" }),
 });
 
-const AuditEntry = z
-  .object({
-    event_id: z.string(),
-    user_id: z.string(),
-    event_type: z.string(),
-    revision: z.number().int(),
-    timestamp: z.string(),
-    actor_id: z.string().nullable(),
-    actor_username: z.string().nullable(),
-    reason: z.string().nullable(),
-    request_id: z.string().nullable(),
-    username: z.string().openapi({ description: "The user's username as of this event" }),
-    email: z.string().openapi({ description: "The user's email as of this event" }),
-  })
-  .openapi("AuditEntry");
-
 const list = adminRoute({
   method: "get",
   path: "/",
   summary: 'Every user\'s events, newest first, naming the user as of each event ("who deleted sarah, and when")',
   request: { query: AuditQuery },
   responses: {
-    ...jsonResponse(
-      z.object({ results: z.array(AuditEntry), next_cursor: z.string().nullable() }).openapi("AuditPage"),
-      "Audit entries",
-    ),
+    ...jsonResponse(AuditPage, "Audit entries"),
     ...errors(401, 403, 422),
   },
 });

@@ -4,29 +4,7 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { listDeadLetters, redriveDeadLetter } from "../../read/dead-letters";
 import { adminRoute } from "../auth";
-
-const State = z.enum(["open", "redriven", "resolved"]);
-
-const DeadLetter = z
-  .object({
-    id: z.number().int(),
-    message_id: z.string(),
-    aggregate_id: z.string().nullable(),
-    revision: z.number().int().nullable(),
-    projection: z.string().nullable().openapi({ description: "The projection that failed; null before any wrote" }),
-    state: State,
-    exhaustions: z.number().int().openapi({ description: "Times the event used up its retries" }),
-    attempts: z.number().int().openapi({ description: "Deliveries over every exhaustion" }),
-    first_error: z.string().nullable(),
-    first_failed_at: z.string().nullable(),
-    error: z.string().openapi({ description: "The latest failure's error" }),
-    failed_at: z.string().openapi({ description: "The latest failure's time" }),
-    redriven_at: z.string().nullable(),
-    resolved_at: z.string().nullable(),
-    history: z.array(z.object({ failed_at: z.string(), error: z.string(), attempts: z.number().int() })),
-    body: z.string(),
-  })
-  .openapi("DeadLetter");
+import { DeadLetterPage } from "../schemas";
 
 const list = adminRoute({
   method: "get",
@@ -41,10 +19,7 @@ const list = adminRoute({
     }),
   },
   responses: {
-    ...jsonResponse(
-      z.object({ results: z.array(DeadLetter), next_cursor: z.number().int().nullable() }),
-      "Dead letters",
-    ),
+    ...jsonResponse(DeadLetterPage, "Dead letters"),
     ...errors(401, 403, 422),
   },
 });

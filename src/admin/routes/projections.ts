@@ -1,53 +1,22 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
-import { RebuildProgress, rebuildJob } from "../../read/projection-rebuild";
+import { rebuildJob } from "../../read/projection-rebuild";
 import { projectionStatus } from "../../read/projection-status";
 import { PROJECTION_NAMES } from "../../read/projections";
 import { adminRoute } from "../auth";
+import { ProjectionStatus, RebuildProgress } from "../schemas";
 
-const Progress = RebuildProgress.openapi("RebuildProgress");
 const Projection = z
   .enum(PROJECTION_NAMES as [string, ...string[]])
   .optional()
   .openapi({ description: `One of ${PROJECTION_NAMES.join(", ")}; without it, every projection` });
 
-const LastProjected = z
-  .object({
-    event_id: z.string(),
-    user_id: z.string(),
-    revision: z.number().int(),
-    event_at: z.string(),
-    projected_at: z.string(),
-  })
-  .nullable();
-
-const Status = z
-  .object({
-    projections: z.array(
-      z.object({
-        name: z.string(),
-        users_behind: z.number().int().openapi({ description: "Users with a published event it does not hold" }),
-        oldest_owed_age_ms: z.number().nullable().openapi({ description: "How long its oldest owed event waits" }),
-        last_projected: LastProjected,
-        dead_letters_open: z.number().int(),
-      }),
-    ),
-    users_behind: z.number().int().openapi({ description: "Users some projection is behind on" }),
-    outbox: z.object({
-      backlog: z.number().int().openapi({ description: "Events published and not yet in every projection" }),
-      users: z.number().int(),
-      oldest_age_ms: z.number().nullable(),
-    }),
-    dead_letters: z.number().int().openapi({ description: "Open dead letters, all projections" }),
-  })
-  .openapi("ProjectionStatus");
-
 const status = adminRoute({
   method: "get",
   path: "/status",
   summary: "Per projection: users behind, oldest owed event, last projected, open dead letters; and the outbox backlog",
-  responses: { ...jsonResponse(Status, "Projection status"), ...errors(401, 403) },
+  responses: { ...jsonResponse(ProjectionStatus, "Projection status"), ...errors(401, 403) },
 });
 
 const startRebuild = adminRoute({
@@ -55,7 +24,7 @@ const startRebuild = adminRoute({
   path: "/rebuild",
   summary: "Rebuild a projection (or all) from every stream, removing rows without one; resumes unless restart=true",
   request: { query: z.object({ restart: z.enum(["true", "false"]).default("false"), projection: Projection }) },
-  responses: { ...jsonResponse(Progress, "Rebuild started or resumed"), ...errors(401, 403, 422) },
+  responses: { ...jsonResponse(RebuildProgress, "Rebuild started or resumed"), ...errors(401, 403, 422) },
 });
 
 const rebuildProgress = adminRoute({
@@ -63,7 +32,7 @@ const rebuildProgress = adminRoute({
   path: "/rebuild",
   summary: "Progress of a projection's (or the full) rebuild: users done/total, events per second, ghosts removed",
   request: { query: z.object({ projection: Projection }) },
-  responses: { ...jsonResponse(Progress, "Progress"), ...errors(401, 403, 422) },
+  responses: { ...jsonResponse(RebuildProgress, "Progress"), ...errors(401, 403, 422) },
 });
 
 /** `/admin/projections`: how far each read model is behind, and its rebuild. */

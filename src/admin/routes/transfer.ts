@@ -3,22 +3,9 @@ import { ApiError } from "../../http/errors";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { adminRoute } from "../auth";
+import { ImportReport } from "../schemas";
 import { exportNdjson } from "../export";
 import { IMPORT_MAX_LINES, importNdjson } from "../import";
-
-export const ImportReport = z
-  .object({
-    imported: z.number().int().openapi({ description: "Events appended" }),
-    skipped: z.number().int().openapi({ description: "Events the streams already held (same id, same revision)" }),
-    rejected: z.array(
-      z.object({
-        line: z.number().int().openapi({ description: "Line number in this request's body, from 1" }),
-        aggregate_id: z.string().nullable(),
-        error: z.string(),
-      }),
-    ),
-  })
-  .openapi("ImportReport");
 
 const ndjson = (description: string) => ({
   description,
