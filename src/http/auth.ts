@@ -5,6 +5,7 @@ import { sign, verify } from "hono/jwt";
 import type { Role } from "../domain/events";
 import { acceptsToken, type PublicUser } from "../domain/user";
 import type { CallerRow } from "../read/queries";
+import { TOKEN_REFUSED, type SelfCaller } from "../write/protocol";
 import { httpError } from "./errors";
 import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
@@ -171,12 +172,12 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
 export const authenticatedInRoute = createMiddleware<AppEnv>((c, next) => checkedInRoute(c, next));
 
 /**
- * For commands: a caller acting on itself (the path's `user_id` is the token's) leaves the check
- * to the object the command goes to, which checks the token's claims in the command's transaction
- * (one call). Anyone else is confirmed by its own object first, before the permission checks that
- * depend on its role (then the command: two calls).
+ * For calls to one user's object (commands, its history and events): a caller acting on itself
+ * (the path's `user_id` is the token's) leaves the check to that object, which checks the token's
+ * claims in the same call (`selfCaller`; one call). Anyone else is confirmed by its own object
+ * first, before the permission checks that depend on its role (then the call: two calls).
  */
-export const authenticatedForCommand = createMiddleware<AppEnv>(async (c, next) => {
+export const authenticatedByTarget = createMiddleware<AppEnv>(async (c, next) => {
   const token = await verifiedClaims(c);
   if (parseUserId(c.req.param("user_id") ?? "") === token.userId) return checkedInRoute(c, next, token);
   c.set("token", token);
@@ -197,6 +198,22 @@ async function checkedInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
   });
   await next();
   if (!c.var.tokenChecked) await confirmWithObject(c);
+}
+
+/**
+ * The token to hand to `userId`'s object for it to confirm, when the caller acts on itself and
+ * `authenticatedByTarget` left the check to that object; otherwise undefined (already confirmed).
+ */
+export function selfCaller(c: Context<AppEnv>, userId: string): SelfCaller | undefined {
+  if (c.var.tokenChecked !== false || c.var.actor.id !== userId) return undefined;
+  return { issuedAt: c.var.token.issuedAt, role: c.var.token.role };
+}
+
+/** After the object answered for a `selfCaller`: its refusal is the 401 a revoked token gets. */
+export function confirmedByTarget<T>(c: Context<AppEnv>, answer: T | typeof TOKEN_REFUSED): T {
+  if (answer === TOKEN_REFUSED) throw tokenRefused();
+  tokenChecked(c);
+  return answer;
 }
 
 export function requireScope(actor: Actor, scope: Scope): void {

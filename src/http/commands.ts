@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { config } from "../config";
 import { metric } from "../observability";
 import type { CommandInput, CommandRequest, CommandResult } from "../write/protocol";
-import { tokenChecked, type Actor } from "./auth";
+import { selfCaller, tokenChecked, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
 import { signingKey } from "./auth";
@@ -23,8 +23,8 @@ export interface CommandOptions {
  * with `ETag` (and `Idempotent-Replayed` on a replay) set on the context.
  */
 export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
-  // A caller acting on itself left its token to the object it writes to (`authenticatedForCommand`).
-  const self = c.var.tokenChecked === false && c.var.actor.id === options.userId;
+  // A caller acting on itself left its token to the object it writes to (`authenticatedByTarget`).
+  const caller = selfCaller(c, options.userId);
   const actor = c.var.actor as Actor | undefined;
   const key = c.req.header("Idempotency-Key");
   const request: CommandRequest = {
@@ -42,14 +42,14 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   if (expectedRevision !== undefined) request.expectedRevision = expectedRevision;
   if (key) request.idempotency = { key, fingerprint: await fingerprint(c, options.body) };
   if (options.role) request.role = options.role;
-  if (self) request.caller = { issuedAt: c.var.token.issuedAt, role: c.var.token.role };
+  if (caller) request.caller = caller;
 
   const started = Date.now();
   let outcome = "error";
   try {
     const result = await c.env.USER_STREAM.getByName(options.userId).execute(request);
     // The object answered for the token either way: a refusal is the 401 below.
-    if (self) tokenChecked(c);
+    if (caller) tokenChecked(c);
     outcome = result.ok ? (result.replayed ? "replayed" : "ok") : result.rejection.code;
     return answer(c, options, result);
   } finally {

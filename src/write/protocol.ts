@@ -16,7 +16,7 @@ export interface CommandRequest {
    * object checks that it still accepts it before anything else, and records the user's current
    * username as the actor's. Saves the call to the caller's object a command would otherwise need.
    */
-  caller?: { issuedAt: number; role: Role };
+  caller?: SelfCaller;
   /** Role of the created user; only the admin bootstrap asks for "admin". */
   role?: "admin" | "user";
 }
@@ -40,3 +40,12 @@ export type LoginResult =
 /** One user's imported lines: all appended or skipped, or none (with the event that failed, if one did). */
 export type ImportResult =
   { ok: true; imported: number; skipped: number } | { ok: false; error: string; eventId: string | null };
+
+/** The token of a caller acting on itself (a command, a read of its own history or events). */
+export interface SelfCaller {
+  issuedAt: number;
+  role: Role;
+}
+
+/** A read by a caller acting on itself whose token the object no longer accepts. */
+export const TOKEN_REFUSED = "TokenRefused";

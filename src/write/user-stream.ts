@@ -33,7 +33,17 @@ import { latestSnapshot, maybeSnapshot } from "./snapshots";
 import { findIdempotencyRecord, saveIdempotencyRecord, scopedKey } from "./idempotency";
 import { flushOutbox, reconcileOutbox } from "./outbox";
 import { HASHING_METHOD, hashPassword, needsRehash, verifyPassword } from "./passwords";
-import type { CommandRequest, CommandResult, ImportResult, LoginResult, WriteRejection } from "./protocol";
+import {
+  TOKEN_REFUSED,
+  type CommandRequest,
+  type CommandResult,
+  type ImportResult,
+  type LoginResult,
+  type SelfCaller,
+  type WriteRejection,
+} from "./protocol";
+
+type TokenRefused = typeof TOKEN_REFUSED;
 import { hasSchema, migrate } from "./schema";
 import { claimAll, forgetAll, prepare, releaseAll, type Field } from "./prepare";
 import { heldBy, identitiesToFree, planCommand, stillHolds } from "../domain/plan";
@@ -212,8 +222,12 @@ export class UserStream extends DurableObject<Env> {
     return { revision: this.state.revision, outboxSize: size, oldestOutboxAt: oldest };
   }
 
-  /** The user as it was at a revision or an instant: null if it did not exist yet. */
-  history(until: { revision?: number; timestamp?: string }): PublicUser | null {
+  /**
+   * The user as it was at a revision or an instant: null if it did not exist yet. A user reading
+   * its own history passes its token (`caller`), checked here in the same call.
+   */
+  history(until: { revision?: number; timestamp?: string }, caller?: SelfCaller): PublicUser | null | TokenRefused {
+    if (caller && !this.acceptsCaller(this.aggregateId, caller)) return TOKEN_REFUSED;
     if (!this.aggregateId) return null;
     const state = fold(readEventsUntil(this.sql, this.aggregateId, until));
     return state.user ? publicUser(state.user, state.revision) : null;
@@ -240,9 +254,14 @@ export class UserStream extends DurableObject<Env> {
 
   /**
    * A page of the audit trail, optionally only events within `[from, to]` (ISO times, inclusive);
-   * null for a user that never existed, so the caller can answer 404 instead of an empty page.
+   * null for a user that never existed, so the caller can answer 404 instead of an empty page. A
+   * user reading its own passes its token (`caller`), checked here in the same call.
    */
-  auditTrail(query: { fromRevision: number; limit: number; fromTimestamp?: string; toTimestamp?: string }) {
+  auditTrail(
+    query: { fromRevision: number; limit: number; fromTimestamp?: string; toTimestamp?: string },
+    caller?: SelfCaller,
+  ): PublicEvent[] | null | TokenRefused {
+    if (caller && !this.acceptsCaller(this.aggregateId, caller)) return TOKEN_REFUSED;
     if (!this.aggregateId) return null;
     return readEvents(this.sql, this.aggregateId, query.fromRevision, query.limit, {
       from: query.fromTimestamp,
@@ -516,7 +535,7 @@ export class UserStream extends DurableObject<Env> {
   }
 
   /** A self-command's token: this user, as the token says, and still accepting it. */
-  private acceptsCaller(actorId: string | null, caller: NonNullable<CommandRequest["caller"]>): boolean {
+  private acceptsCaller(actorId: string | null, caller: SelfCaller): boolean {
     const user = this.state.user;
     return !!user && user.id === actorId && user.role === caller.role && acceptsToken(user, caller.issuedAt);
   }

@@ -144,3 +144,36 @@ describe("the check order holds when the route checks the token itself", () => {
     );
   });
 });
+
+describe("a user's own history and events: its object checks the token in the same call", () => {
+  const own = (id: string) => [`/v1/users/${id}/history/?revision=1`, `/v1/users/${id}/events/`];
+
+  it("a password change refuses the old token at once, projected or not; the new one reads", async () => {
+    const me = await userSession();
+    for (const path of own(me.id)) expect((await call("GET", path, { token: me.token })).status).toBe(200);
+    const change = { current_password: PASSWORD, new_password: "another-password-1" };
+    expect((await call("PUT", `/v1/users/${me.id}/password/`, { token: me.token, body: change })).status).toBe(200);
+    for (const path of own(me.id)) expectError(await call("GET", path, { token: me.token }), 401, REFUSED);
+    const fresh = await login(me.username, change.new_password);
+    for (const path of own(me.id)) expect((await call("GET", path, { token: fresh })).status).toBe(200);
+  });
+
+  it("a refused token gets 401 before the route's own 422 or 400; an accepted one gets them", async () => {
+    const me = await userSession();
+    const invalid = (token: string) => [
+      call("GET", `/v1/users/${me.id}/events/?limit=0`, { token }),
+      call("GET", `/v1/users/${me.id}/history/?timestamp=yesterday`, { token }),
+    ];
+    const [limit, timestamp] = await Promise.all(invalid(me.token));
+    expectError(limit!, 422, {});
+    expectError(timestamp!, 400, {});
+    expect((await call("POST", `/v1/users/${me.id}/suspend/`, { token: admin.token })).status).toBe(200);
+    for (const res of await Promise.all(invalid(me.token))) expectError(res, 401, REFUSED);
+  });
+
+  it("an admin reads another user's history and events, and a user cannot", async () => {
+    const me = await userSession();
+    for (const path of own(me.id)) expect((await call("GET", path, { token: admin.token })).status).toBe(200);
+    expectError(await call("GET", `/v1/users/${admin.id}/events/`, { token: me.token }), 403, {});
+  });
+});

@@ -57,3 +57,26 @@ describe("a self-command's token, checked by the object it writes to", () => {
     expect((await tables(stubFor(nobody))).all).toEqual({});
   });
 });
+
+describe("a self-read's token (history, events), checked by the object in the same call", () => {
+  it("answers while the user accepts the token, and refuses it once a revoking event is newer", async () => {
+    const { userId, stub, username } = await createUser();
+    const page = { fromRevision: 1, limit: 10 };
+    expect(await stub.history({ revision: 1 }, { issuedAt: 1, role: "user" })).toMatchObject({ username });
+    expect(await stub.auditTrail(page, { issuedAt: 1, role: "user" })).toHaveLength(1);
+    expectOk(await send(userId, { type: "SuspendUser" }));
+    expect(await stub.history({ revision: 1 }, { issuedAt: 1, role: "user" })).toBe("TokenRefused");
+    expect(await stub.auditTrail(page, { issuedAt: 1, role: "user" })).toBe("TokenRefused");
+    // Without a caller (an admin, confirmed by its own object) the read answers.
+    expect(await stub.auditTrail(page)).toHaveLength(2);
+  });
+
+  it("refuses another role's token, and a token for a user that does not exist, with no storage made", async () => {
+    const { stub } = await createUser();
+    expect(await stub.history({ revision: 1 }, { issuedAt: 1, role: "admin" })).toBe("TokenRefused");
+    const nobody = stubFor(crypto.randomUUID());
+    expect(await nobody.history({ revision: 1 }, { issuedAt: 1, role: "user" })).toBe("TokenRefused");
+    expect(await nobody.auditTrail({ fromRevision: 1, limit: 10 }, { issuedAt: 1, role: "user" })).toBe("TokenRefused");
+    expect((await tables(nobody)).all).toEqual({});
+  });
+});

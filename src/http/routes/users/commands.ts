@@ -1,5 +1,5 @@
 import { requires, selfOrAdmin } from "../../auth";
-import { commandRoute } from "./route";
+import { targetRoute } from "./route";
 import { newUserId, runCommand, runWithReason } from "../../commands";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
@@ -19,7 +19,7 @@ import {
 
 const commandErrors = errors(400, 401, 403, 404, 409, 412, 413, 422, 429);
 
-const createUser = commandRoute({
+const createUser = targetRoute({
   method: "post",
   path: "/",
   summary: "Create a user (role user)",
@@ -28,7 +28,7 @@ const createUser = commandRoute({
   responses: { ...jsonResponse(CommandResponse, "User created successfully"), ...commandErrors },
 });
 
-const updateUser = commandRoute({
+const updateUser = targetRoute({
   method: "put",
   path: "/{user_id}",
   summary: "Update first name, last name or email",
@@ -37,7 +37,7 @@ const updateUser = commandRoute({
   responses: { ...jsonResponse(CommandResponse, "User updated successfully"), ...commandErrors },
 });
 
-const changePassword = commandRoute({
+const changePassword = targetRoute({
   method: "put",
   path: "/{user_id}/password",
   summary: "Change the password (the current one is required, also for admins)",
@@ -46,7 +46,7 @@ const changePassword = commandRoute({
   responses: { ...jsonResponse(CommandResponse, "Password changed successfully"), ...commandErrors },
 });
 
-const deleteUser = commandRoute({
+const deleteUser = targetRoute({
   method: "delete",
   path: "/{user_id}",
   summary: "Delete a user (soft: the stream keeps everything), with an optional reason",
@@ -56,7 +56,7 @@ const deleteUser = commandRoute({
 });
 
 const statusChange = (action: "suspend" | "reactivate") =>
-  commandRoute({
+  targetRoute({
     method: "post",
     path: `/{user_id}/${action}`,
     summary: action === "suspend" ? "Suspend a user: no login, tokens stop working" : "Reactivate a suspended user",
@@ -65,7 +65,7 @@ const statusChange = (action: "suspend" | "reactivate") =>
     responses: { ...jsonResponse(CommandResponse, `User ${action}d successfully`), ...commandErrors },
   });
 
-const restoreUser = commandRoute({
+const restoreUser = targetRoute({
   method: "post",
   path: "/{user_id}/restore",
   summary: "Restore a deleted user (USER_RESTORED): 409 if its username or email was taken meanwhile",

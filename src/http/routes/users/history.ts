@@ -1,11 +1,11 @@
 import { z } from "@hono/zod-openapi";
-import { requires, selfOrAdminReading } from "../../auth";
+import { confirmedByTarget, requires, selfCaller, selfOrAdminReading } from "../../auth";
 import { ApiError, httpError } from "../../errors";
 import { decimalInt } from "../../query-params";
 import { pydanticIssue } from "../../request-validation";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
-import { userRoute } from "./route";
+import { targetRoute } from "./route";
 import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../../schemas";
 
 const HistoryQuery = z
@@ -33,7 +33,7 @@ const EventsQuery = z
   })
   .strict();
 
-const historyRoute = userRoute({
+const historyRoute = targetRoute({
   method: "get",
   path: "/{user_id}/history",
   summary: "The user as it was at an instant (`timestamp`) or a revision, with its true role and deleted_at",
@@ -42,7 +42,7 @@ const historyRoute = userRoute({
   responses: { ...jsonResponse(User, "The user as it was"), ...errors(400, 401, 403, 404, 422) },
 });
 
-const eventsRoute = userRoute({
+const eventsRoute = targetRoute({
   method: "get",
   path: "/{user_id}/events",
   summary: "The audit trail: the user's events with who, when and why; secrets redacted",
@@ -62,7 +62,10 @@ export const userHistory = <S extends Schema>(router: RouterWith<S>) =>
       const until: { revision?: number; timestamp?: string } = {};
       if (revision !== undefined) until.revision = revision;
       if (timestamp !== undefined) until.timestamp = parseInstant("timestamp", timestamp);
-      const user = await c.env.USER_STREAM.getByName(user_id).history(until);
+      const user = confirmedByTarget(
+        c,
+        await c.env.USER_STREAM.getByName(user_id).history(until, selfCaller(c, user_id)),
+      );
       if (!user) throw httpError(404, "User not found at specified time");
       return c.json(user, 200);
     })
@@ -75,7 +78,10 @@ export const userHistory = <S extends Schema>(router: RouterWith<S>) =>
       };
       if (from_timestamp !== undefined) trail.fromTimestamp = parseInstant("from_timestamp", from_timestamp);
       if (to_timestamp !== undefined) trail.toTimestamp = parseInstant("to_timestamp", to_timestamp);
-      const results = await c.env.USER_STREAM.getByName(user_id).auditTrail(trail);
+      const results = confirmedByTarget(
+        c,
+        await c.env.USER_STREAM.getByName(user_id).auditTrail(trail, selfCaller(c, user_id)),
+      );
       if (!results) throw httpError(404, "User not found");
       const last = results[results.length - 1];
       return c.json({ results, next_revision: results.length === limit && last ? last.revision + 1 : null }, 200);

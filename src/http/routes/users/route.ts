@@ -1,11 +1,13 @@
-import { authenticated, authenticatedForCommand, authenticatedInRoute } from "../../auth";
+import { authenticatedByTarget, authenticatedInRoute } from "../../auth";
 import { guardedRoutes } from "../../router";
 
-/** Every `/v1/users` route takes a bearer token; scopes and ownership are checked per route. */
-export const userRoute = guardedRoutes(authenticated);
+// Every `/v1/users` route takes a bearer token; scopes and ownership are checked per route.
 
 /** Get and list: the read's own D1 batch checks the token, not a call to the caller's object. */
 export const readRoute = guardedRoutes(authenticatedInRoute);
 
-/** Commands: on the caller itself, the object the command goes to checks the token (one call). */
-export const commandRoute = guardedRoutes(authenticatedForCommand);
+/**
+ * Commands, history and events: on the caller itself, the user's object the route calls checks
+ * the token in that call (one call).
+ */
+export const targetRoute = guardedRoutes(authenticatedByTarget);
