@@ -34,16 +34,7 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
     ...common,
     floor: "floor_many",
     check: track,
-    make: (i) => {
-      const user = users[i % users.length];
-      return {
-        method: "PUT",
-        path: `/v1/users/${user.id}/`,
-        token: admin.token,
-        body: { first_name: `F${i}` },
-        userId: user.id,
-      };
-    },
+    make: L.renames(users, admin.token),
   };
   const result = await L.compare(server, {
     rounds: opt.rounds,

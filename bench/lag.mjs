@@ -37,16 +37,7 @@ await L.run("lag", 180_000, async () => {
     onLine,
   });
   const latest = new Map(users.map((u) => [u.id, u.revision]));
-  const put = (i) => {
-    const user = users[i % users.length];
-    return {
-      method: "PUT",
-      path: `/v1/users/${user.id}/`,
-      token: admin.token,
-      body: { first_name: `F${i}` },
-      userId: user.id,
-    };
-  };
+  const put = L.renames(users, admin.token);
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId), r.body.revision));
   const pending = () => users.map((u) => ({ id: u.id, revision: latest.get(u.id) }));
 

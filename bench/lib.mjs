@@ -788,6 +788,17 @@ function topFunctions(profile, top) {
     .map(([fn, n]) => ({ fn, self_pct: round((100 * n) / total, 1) }));
 }
 
+/**
+ * The command most benches load the service with: request `i` renames user `i` mod n (a PUT of
+ * `first_name`, one USER_UPDATED), as `token`; `userId` tells a `check` whose revision came back.
+ */
+export function renames(users, token) {
+  return (i) => {
+    const user = users[i % users.length];
+    return { method: "PUT", path: `/v1/users/${user.id}/`, token, body: { first_name: `F${i}` }, userId: user.id };
+  };
+}
+
 /** A fresh server, an admin, and `count` users already in the read model: how most benches begin. */
 export async function startWithUsers(count, serverOptions) {
   const server = await startServer(serverOptions);

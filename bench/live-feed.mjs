@@ -14,12 +14,7 @@ await L.run("live-feed", 300_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
 
   // For scale: commands/s across users (each is one event for the projector, and for the feed).
-  const put = (i) => ({
-    method: "PUT",
-    path: `/v1/users/${users[i % users.length].id}/`,
-    token: admin.token,
-    body: { first_name: `F${i}` },
-  });
+  const put = L.renames(users, admin.token);
   const commands = await L.load(server, { concurrency: 32, durationMs: opt.seconds * 1000, make: put });
   await L.waitDrained(server, admin.token);
   console.error(`max ${commands.rps} commands/s across ${users.length} users`);

@@ -16,12 +16,7 @@ await L.run("live", 300_000, async () => {
   const user = users[0];
   let head = user.revision;
   const track = (r) => (head = Math.max(head, r.body.revision));
-  const put = (i) => ({
-    method: "PUT",
-    path: `/v1/users/${user.id}/`,
-    token: admin.token,
-    body: { first_name: `F${i}` },
-  });
+  const put = L.renames([user], admin.token);
   const maxRate = () =>
     L.load(server, { concurrency: opt.concurrency, durationMs: opt.maxSeconds * 1000, make: put, check: track });
 

@@ -31,14 +31,9 @@ await L.run("rebuild", 900_000, async () => {
     concurrency: opt.concurrency,
     durationMs: 300_000,
     maxRequests: users.length * opt.updates,
-    make: (i) => ({
-      method: "PUT",
-      path: `/v1/users/${users[i % users.length].id}/`,
-      token: admin.token,
-      body: { first_name: `F${i}` },
-    }),
+    make: L.renames(users, admin.token),
     check: (r, spec) => {
-      const user = users.find((u) => spec.path.includes(u.id));
+      const user = users.find((u) => u.id === spec.userId);
       user.revision = Math.max(user.revision, r.body.revision);
     },
   });
