@@ -23,6 +23,11 @@ export function AuditPage({ url }: { url: URL }) {
   const [page, setPage] = useState<Page | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(true);
+  // The filters and cursor the shown page was loaded for. "Older", "Newer" and "Filter" change
+  // them (and the count of pages before) at once, the fetch follows: until it lands, the rows
+  // shown are still the last page's, and must not be described as the new one.
+  const [shown, setShown] = useState<string | null>(null);
+  const loading = busy || shown !== `${key}\n${cursor}`;
   const [newer, setNewer] = useState<string[]>([]);
 
   useEffect(() => {
@@ -34,7 +39,7 @@ export function AuditPage({ url }: { url: URL }) {
     api<Page>(`/admin/audit/?${query}`)
       .then((result) => current && (setPage(result), setError(null)))
       .catch((caught) => current && (setPage(null), setError(caught)))
-      .finally(() => current && setBusy(false));
+      .finally(() => current && (setShown(`${key}\n${cursor}`), setBusy(false)));
     return () => {
       current = false;
     };
@@ -98,13 +103,13 @@ export function AuditPage({ url }: { url: URL }) {
       </form>
       <ErrorNotice error={error} />
       <p class="count" role="status" aria-live="polite">
-        {page && !busy
+        {page && !loading
           ? rows.length === 0
             ? "No entry matches."
             : `Entries ${first}–${first + rows.length - 1}${page.next_cursor ? ", more below" : ""}, newest first`
           : "Loading…"}
       </p>
-      <Busy busy={busy} class="table-wrap">
+      <Busy busy={loading} class="table-wrap">
         <table class="stacked audit">
           <caption class="visually-hidden">Audit entries, newest first</caption>
           <thead>
