@@ -6,6 +6,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { ROOT } from "../../bench/lib.mjs";
 import { createUser, ctx, eventually, expectOk, openTab, request, shot, signIn } from "./support.mjs";
+import { sarahImported } from "./sarah-story.mjs";
 
 /**
  * A message the projector can never read, as a newer writer's event type would be: the consumer
@@ -107,6 +108,15 @@ describe("the operations page", () => {
   });
 
   it("the audit page: who did what, by actor, event type, time range and user name, page by page", async () => {
+    // What the page shows needs Sarah's story and more than a page of entries, whichever tests ran.
+    await sarahImported();
+    const filler = () => `filler-${randomUUID().slice(0, 8)}`;
+    await Promise.all(
+      Array.from({ length: 26 }, () => {
+        const username = filler();
+        return createUser({ username, email: `${username}@example.com` });
+      }),
+    );
     // Signing in is an event too: page through a log that has stopped growing (the sign-in in it).
     const get = async (pathname) => (await request(ctx.server.url, "GET", pathname, { token: ctx.admin.token })).body;
     const logins = async () =>
@@ -123,7 +133,7 @@ describe("the operations page", () => {
       },
       { what: "the audit log complete" },
     );
-    // Dave's deletion of Sarah (the Sarah story's import) by actor, type, her name and Monday afternoon.
+    // Dave's deletion of Sarah (her story's import) by actor, type, her name and Monday afternoon.
     await page.getByLabel("Actor").fill("dave");
     await page.getByLabel("Event type").selectOption("USER_DELETED");
     await page.getByLabel("User (username then)").fill("sarah");
