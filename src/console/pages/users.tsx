@@ -17,6 +17,11 @@ export function UsersPage({ url }: { url: URL }) {
   const [list, setList] = useState<UserList | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(true);
+  // The search and page the shown list was loaded for: a new page or search changes the URL at
+  // once, the fetch follows, and until it lands the rows shown are still the last list's.
+  const asked = [username, email, status, page].join("\n");
+  const [shown, setShown] = useState<string | null>(null);
+  const loading = busy || shown !== asked;
 
   useEffect(() => {
     let current = true;
@@ -27,7 +32,7 @@ export function UsersPage({ url }: { url: URL }) {
     api<UserList>(`/v1/users/?${query}`)
       .then((result) => current && (setList(result), setError(null)))
       .catch((caught) => current && setError(caught))
-      .finally(() => current && setBusy(false));
+      .finally(() => current && (setShown(asked), setBusy(false)));
     return () => {
       current = false;
     };
@@ -81,9 +86,11 @@ export function UsersPage({ url }: { url: URL }) {
       </form>
       <ErrorNotice error={error} />
       <p class="count" role="status" aria-live="polite">
-        {list ? `${list.count} ${list.count === 1 ? "user" : "users"} · showing ${first}–${last}` : "Searching…"}
+        {list && !loading
+          ? `${list.count} ${list.count === 1 ? "user" : "users"} · showing ${first}–${last}`
+          : "Searching…"}
       </p>
-      <Busy busy={busy} class="table-wrap">
+      <Busy busy={loading} class="table-wrap">
         <table class="users">
           <caption class="visually-hidden">Users matching the search</caption>
           <thead>
