@@ -5,7 +5,7 @@ import { sign, verify } from "hono/jwt";
 import type { Role } from "../domain/events";
 import { acceptsToken, type PublicUser } from "../domain/user";
 import type { CallerRow } from "../read/queries";
-import { TOKEN_REFUSED, type SelfCaller } from "../write/protocol";
+import { TOKEN_REFUSED, type SelfCaller, type TokenRefused } from "../write/protocol";
 import { httpError } from "./errors";
 import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
@@ -210,7 +210,7 @@ export function selfCaller(c: Context<AppEnv>, userId: string): SelfCaller | und
 }
 
 /** After the object answered for a `selfCaller`: its refusal is the 401 a revoked token gets. */
-export function confirmedByTarget<T>(c: Context<AppEnv>, answer: T | typeof TOKEN_REFUSED): T {
+export function confirmedByTarget<T>(c: Context<AppEnv>, answer: T | TokenRefused): T {
   if (answer === TOKEN_REFUSED) throw tokenRefused();
   tokenChecked(c);
   return answer;

@@ -49,3 +49,4 @@ export interface SelfCaller {
 
 /** A read by a caller acting on itself whose token the object no longer accepts. */
 export const TOKEN_REFUSED = "TokenRefused";
+export type TokenRefused = typeof TOKEN_REFUSED;

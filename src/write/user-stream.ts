@@ -40,10 +40,9 @@ import {
   type ImportResult,
   type LoginResult,
   type SelfCaller,
+  type TokenRefused,
   type WriteRejection,
 } from "./protocol";
-
-type TokenRefused = typeof TOKEN_REFUSED;
 import { hasSchema, migrate } from "./schema";
 import { claimAll, forgetAll, prepare, releaseAll, type Field } from "./prepare";
 import { heldBy, identitiesToFree, planCommand, stillHolds } from "../domain/plan";

@@ -26,8 +26,9 @@ export function AuditPage({ url }: { url: URL }) {
   // The filters and cursor the shown page was loaded for. "Older", "Newer" and "Filter" change
   // them (and the count of pages before) at once, the fetch follows: until it lands, the rows
   // shown are still the last page's, and must not be described as the new one.
+  const asked = `${key}\n${cursor}`;
   const [shown, setShown] = useState<string | null>(null);
-  const loading = busy || shown !== `${key}\n${cursor}`;
+  const loading = busy || shown !== asked;
   const [newer, setNewer] = useState<string[]>([]);
 
   useEffect(() => {
@@ -39,7 +40,7 @@ export function AuditPage({ url }: { url: URL }) {
     api<Page>(`/admin/audit/?${query}`)
       .then((result) => current && (setPage(result), setError(null)))
       .catch((caught) => current && (setPage(null), setError(caught)))
-      .finally(() => current && (setShown(`${key}\n${cursor}`), setBusy(false)));
+      .finally(() => current && (setShown(asked), setBusy(false)));
     return () => {
       current = false;
     };
