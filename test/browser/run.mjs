@@ -3,14 +3,18 @@
 // playwright-core) against a `wrangler dev` of this repo on its own loopback port, with every
 // request that would leave 127.0.0.1 blocked. Screenshots land in docs/console/. The scenarios are
 // named *.browser.mjs so that vitest does not pick them up.
-import { after, before } from "node:test";
+import { after, before, describe } from "node:test";
 import { setUp, tearDown } from "./support.mjs";
 
-before(setUp, { timeout: 180_000 });
-after(tearDown);
-
-await import("./offline.browser.mjs");
-await import("./sarah.browser.mjs");
-await import("./conflict.browser.mjs");
-await import("./plain-user.browser.mjs");
-await import("./operations.browser.mjs");
+// One suite around every scenario, so that its `after` stops the server and the browser once the
+// scenarios end. Root-level hooks run only when the event loop drains, which the server and the
+// browser never let it do: a filtered (--test-name-pattern) or failed run then hung after its results.
+describe("the console and /docs in Chromium", async () => {
+  before(setUp, { timeout: 180_000 });
+  after(tearDown);
+  await import("./offline.browser.mjs");
+  await import("./sarah.browser.mjs");
+  await import("./conflict.browser.mjs");
+  await import("./plain-user.browser.mjs");
+  await import("./operations.browser.mjs");
+});
