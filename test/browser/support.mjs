@@ -12,13 +12,12 @@ export { expectOk, request };
 
 /**
  * Where the screenshots go: committed under docs/console and shown in the README and
- * docs/console.md. In CI (ids and times differ each run) they go to a temporary folder, so a run
- * leaves the clone clean; `UPDATE_SCREENSHOTS=1` writes the committed ones anyway.
+ * docs/console.md, rewritten only with `UPDATE_SCREENSHOTS=1`. Otherwise (ids and times differ
+ * each run) they go to a temporary folder, so a run leaves the clone as it was.
  */
-export const SHOTS =
-  process.env.CI && !process.env.UPDATE_SCREENSHOTS
-    ? mkdtempSync(path.join(os.tmpdir(), "console-shots-"))
-    : path.join(ROOT, "docs", "console");
+export const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? path.join(ROOT, "docs", "console")
+  : mkdtempSync(path.join(os.tmpdir(), "console-shots-"));
 
 /** Launch flags for Debian's Chromium on a closed network (no background calls to Google). */
 const CHROMIUM_ARGS = [
