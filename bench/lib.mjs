@@ -335,7 +335,7 @@ export async function restartServer(server) {
   return next;
 }
 
-function groupPids(pgid) {
+export function groupPids(pgid) {
   const pids = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

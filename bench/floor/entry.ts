@@ -5,6 +5,10 @@
 // `POST /bench/projected/{name}` is the floor for a write that reaches the read side: the same
 // append, then one queue message, which this entry's own consumer writes to D1 in one statement
 // per batch (queue `bench-floor`, table `bench_floor`): no ledger, no audit log, no checks.
+// `POST /bench/outbox/{name}` is the floor of this architecture's write: the append and an outbox
+// row in one transaction, the object's alarm armed when its outbox was empty (it clears the outbox
+// 5 s later), then the queue message that the same consumer projects: what any command of an
+// event-sourced object with an outbox pays here, before validation, auth, the domain or the ledger.
 // `POST /bench/feed` hands a JSON array of events to the admin live feed object, as the projector
 // does after each commit, so bench/live-feed.mjs can push more than the local projector can;
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
@@ -37,6 +41,25 @@ export class FloorAppend extends DurableObject<Env> {
     return this.ctx.storage.sql
       .exec<{ revision: number }>("INSERT INTO events (data) VALUES (?) RETURNING revision", data)
       .one().revision;
+  }
+
+  /** `append` with an outbox row and its alarm, then the message: see `POST /bench/outbox/{name}`. */
+  async appendWithOutbox(data: string): Promise<number> {
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS outbox (revision INTEGER PRIMARY KEY, created_at INTEGER NOT NULL)");
+    const revision = this.ctx.storage.transactionSync(() => {
+      const armAlarm = sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length === 0;
+      const appended = this.append(data);
+      sql.exec("INSERT INTO outbox (revision, created_at) VALUES (?, ?)", appended, Date.now());
+      if (armAlarm) void this.ctx.storage.setAlarm(Date.now() + 5_000);
+      return appended;
+    });
+    await (this.env as BenchEnv).FLOOR_EVENTS.send({ id: this.ctx.id.toString(), revision });
+    return revision;
+  }
+
+  override alarm(): void {
+    this.ctx.storage.sql.exec("DELETE FROM outbox");
   }
 
   /** `append`, then the message a projector needs: the platform's share of a projected write. */
@@ -105,6 +128,7 @@ async function writeFloorRows(env: BenchEnv, rows: unknown[]): Promise<void> {
 
 const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
 const PROJECTED = /^\/bench\/projected\/([\w-]{1,64})$/;
+const OUTBOX = /^\/bench\/outbox\/([\w-]{1,64})$/;
 const READ = /^\/bench\/read\/([\w-]{1,64})$/;
 
 export default {
@@ -161,6 +185,11 @@ export default {
     const projected = request.method === "POST" ? PROJECTED.exec(pathname) : null;
     if (projected) {
       const revision = await env.FLOOR.getByName(projected[1]!).appendAndPublish(await request.text());
+      return Response.json({ revision });
+    }
+    const outbox = request.method === "POST" ? OUTBOX.exec(pathname) : null;
+    if (outbox) {
+      const revision = await env.FLOOR.getByName(outbox[1]!).appendWithOutbox(await request.text());
       return Response.json({ revision });
     }
     const read = request.method === "GET" ? READ.exec(pathname) : null;

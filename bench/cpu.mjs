@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// CPU per request: milliseconds of CPU each process of `wrangler dev` spends per request, per case,
+// from /proc (Linux only), including what a command causes after its answer (the publish, the
+// projection, the outbox alarm 5 s later). Locally one workerd thread runs the Worker, every
+// object, the consumer and D1, so its CPU per request bounds the rate (1000 / ms = req/s at best),
+// and, unlike req/s, it barely moves with what else the machine runs. Cases as in bench:commands
+// and bench:queries, against the floors of bench/floor/entry.ts measured in the same run: a bare
+// append (`floor_write`), the append with its queue message (`floor_projected`), the append with an
+// outbox row, its alarm and the message (`floor_outbox`, the floor of this architecture's write),
+// one D1 query by id (`floor_read`).
+// Usage: npm run bench:cpu [-- --users 200 --requests 1000 --rounds 3 --settle 8]
+// --settle: seconds measured after each write case's load (the alarm that confirms a command's
+// outbox runs 5 s after it). Each process's idle CPU (timers, the file watcher), measured for
+// 4 s right before each case, is subtracted over the case's time.
+import { readFileSync } from "node:fs";
+import * as L from "./lib.mjs";
+
+const opt = L.args({ users: 200, requests: 1000, rounds: 3, settle: 7 });
+
+await L.run("cpu", 900_000, async () => {
+  const { server, admin, users } = await L.startWithUsers(opt.users);
+  const tokens = [];
+  for (let i = 0; i < users.length; i += 16) {
+    const chunk = users.slice(i, i + 16);
+    tokens.push(...(await Promise.all(chunk.map(async (u) => (await L.login(server, u.username, u.password)).token))));
+  }
+  await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
+  const user = (i) => users[i % users.length];
+  const cases = {
+    ht: () => ({ path: "/ht/" }),
+    floor_write: (i) => ({ method: "POST", path: `/bench/append/${user(i).id}` }),
+    floor_projected: (i) => ({ method: "POST", path: `/bench/projected/${user(i).id}` }),
+    floor_outbox: (i) => ({ method: "POST", path: `/bench/outbox/${user(i).id}` }),
+    many_users: L.renames(users, admin.token),
+    self_many: (i) => ({
+      method: "PUT",
+      path: `/v1/users/${user(i).id}/`,
+      token: tokens[i % users.length],
+      body: { first_name: `S${i}` },
+    }),
+    floor_read: (i) => ({ path: `/bench/read/${user(i).id}` }),
+    get: (i) => ({ path: `/v1/users/${user(i).id}/`, token: admin.token }),
+    list: () => ({ path: "/v1/users/?limit=10", token: admin.token }),
+  };
+  const floorOf = { many_users: "floor_write", self_many: "floor_write", get: "floor_read", list: "floor_read" };
+  await L.waitDrained(server, admin.token);
+  const processes = serverProcesses(server);
+  const writes = new Set(["floor_write", "floor_projected", "floor_outbox", "many_users", "self_many"]);
+  const idleSeen = [];
+  const runs = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  for (let round = 1; round <= opt.rounds; round++) {
+    for (const [name, make] of Object.entries(cases)) {
+      const idle = await idleRates(processes, 4000);
+      idleSeen.push(idle);
+      const before = cpuMs(processes);
+      const t0 = Date.now();
+      const load = await L.load(server, { concurrency: 32, durationMs: 600_000, maxRequests: opt.requests, make });
+      if (writes.has(name)) await L.sleep(opt.settle * 1000);
+      const after = cpuMs(processes);
+      const elapsed = Date.now() - t0;
+      const per = {};
+      for (const p of processes) per[p.role] = (after[p.pid] - before[p.pid] - idle[p.pid] * elapsed) / load.n;
+      runs[name].push({ per, rps: load.rps, failed: load.n < opt.requests });
+      console.error(
+        `  round ${round}/${opt.rounds} ${name}: ${Object.entries(per)
+          .map(([role, ms]) => `${role} ${L.round(ms, 2)}`)
+          .join(", ")} ms/request`,
+      );
+    }
+    // The next round starts with the read side caught up.
+    await L.waitDrained(server, admin.token);
+  }
+  const results = {};
+  for (const [name, list] of Object.entries(runs)) {
+    const median = (role) => L.round(L.median(list.map((run) => run.per[role])), 2);
+    results[name] = Object.fromEntries(processes.map((p) => [p.role, median(p.role)]));
+    results[name].total = L.round(
+      processes.reduce((sum, p) => sum + results[name][p.role], 0),
+      2,
+    );
+    results[name].failed_rounds = list.filter((run) => run.failed).length;
+  }
+  const rows = Object.entries(results).map(([name, r]) => {
+    const floor = floorOf[name];
+    return {
+      case: name,
+      "runtime ms": r.runtime,
+      "proxy ms": r.proxy,
+      "wrangler ms": r.wrangler,
+      "total ms": r.total,
+      "runtime req/s at most": L.round(1000 / r.runtime, 0),
+      "floor ÷ case (runtime)": floor ? L.round(results[floor].runtime / r.runtime, 3) : "–",
+      "floor_outbox ÷ case": floor === "floor_write" ? L.round(results.floor_outbox.runtime / r.runtime, 3) : "–",
+    };
+  });
+  const idleMsPerS = Object.fromEntries(
+    processes.map((p) => [p.role, L.round(L.median(idleSeen.map((idle) => idle[p.pid])) * 1000, 1)]),
+  );
+  L.report("cpu", { options: opt, idle_ms_per_s: idleMsPerS, results }, rows);
+});
+
+/**
+ * The server's processes by role: `runtime` is the workerd that runs the service (the one with an
+ * inspector), `proxy` the workerd wrangler puts in front of it, `wrangler` the node process.
+ */
+function serverProcesses(server) {
+  const out = [];
+  for (const pid of L.groupPids(server.child.pid)) {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    if (cmdline.includes("wrangler-dist/cli.js")) out.push({ pid, role: "wrangler" });
+    else if (cmdline.includes("workerd") && cmdline.includes("--inspector-addr")) out.push({ pid, role: "runtime" });
+    else if (cmdline.includes("workerd")) out.push({ pid, role: "proxy" });
+  }
+  if (!out.some((p) => p.role === "runtime")) throw new Error("no workerd runtime process found");
+  return out;
+}
+
+/** User + system CPU of each process so far, in ms (clock ticks of 10 ms). */
+function cpuMs(processes) {
+  const out = {};
+  for (const { pid } of processes) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    out[pid] = (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+  return out;
+}
+
+/** CPU ms per wall ms of each process with no load: timers, the inspector, the file watcher. */
+async function idleRates(processes, ms) {
+  const before = cpuMs(processes);
+  await L.sleep(ms);
+  const after = cpuMs(processes);
+  return Object.fromEntries(Object.entries(before).map(([pid, v]) => [pid, (after[pid] - v) / ms]));
+}
