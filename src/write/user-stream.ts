@@ -384,9 +384,12 @@ export class UserStream extends DurableObject<Env> {
     return this.watchers.count();
   }
 
-  /** A single-use ticket for this user, if it is active; `now` comes from the caller. */
-  async ticket(now: number): Promise<{ secret: string; expiresIn: number } | null> {
-    if (this.state.user?.status !== "active") return null;
+  /**
+   * A single-use ticket for this user, asked with its own token: refused unless the user still
+   * accepts that token (active, not revoked since). `now` comes from the caller.
+   */
+  async ticket(now: number, caller: SelfCaller): Promise<{ secret: string; expiresIn: number } | TokenRefused> {
+    if (!this.acceptsCaller(this.aggregateId, caller)) return TOKEN_REFUSED;
     return issueTicket(this.sql, now);
   }
 

@@ -91,6 +91,14 @@ describe("POST /v1/auth/ticket/", () => {
     expectError(await call("POST", "/v1/auth/ticket/"), 401, { message: "Not authenticated" });
   });
 
+  it("refuses a token its user no longer accepts, at once: 401 as from any route", async () => {
+    const user = await createUser(admin.token);
+    const token = await login(user.username);
+    await ticketFor(token);
+    expect((await call("POST", `/v1/users/${user.id}/suspend/`, { token: admin.token })).status).toBe(200);
+    expectError(await call("POST", "/v1/auth/ticket/", { token }), 401, { message: "User not found" });
+  });
+
   it("gives a ticket that opens a socket once", async () => {
     const user = await createUser(admin.token);
     const ticket = await ticketFor(await login(user.username));

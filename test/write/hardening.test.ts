@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
+import { TOKEN_REFUSED } from "../../src/write/protocol";
 import { createUser, expectOk, metadata, published, rejectionOf, send, settleAlarms, tables, update } from "./helpers";
 import { createInput, PASSWORD, uniqueName } from "../support/builders";
 
@@ -44,6 +45,7 @@ describe("reads and failed logins create no storage", () => {
     expect(await stub.tokenHolder(1)).toBeNull();
     expect(await stub.holdsIdentity("username:x")).toBe(false);
     expect(await stub.authenticate(PASSWORD)).toEqual({ ok: false, reason: "invalid" });
+    expect(await stub.ticket(Date.now(), { issuedAt: 1, role: "user" })).toBe(TOKEN_REFUSED);
     expect(await exists(env.USER_STREAM, id)).toBe(false);
   });
 

@@ -1,6 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { authenticated } from "../auth";
-import { httpError } from "../errors";
+import { authenticatedInRoute, confirmedByTarget, selfCaller } from "../auth";
 import { createRouter, guardedRoutes } from "../router";
 import { errors, jsonResponse } from "../schemas";
 
@@ -11,17 +10,20 @@ export const Ticket = z
   })
   .openapi("Ticket");
 
-const ticketRoute = guardedRoutes(authenticated)({
+const ticketRoute = guardedRoutes(authenticatedInRoute)({
   method: "post",
   path: "/ticket",
   summary: "A single-use, 30-second ticket for `?ticket=` on the live endpoints (browsers cannot set headers)",
   responses: { ...jsonResponse(Ticket, "A ticket bound to the caller"), ...errors(401) },
 });
 
-/** `POST /v1/auth/ticket/`: kept by the caller's own object, so it works once and dies with a revocation. */
+/**
+ * `POST /v1/auth/ticket/`: kept by the caller's own object, so it works once and dies with a
+ * revocation. One call: that object checks the token as it issues the ticket.
+ */
 export const tickets = createRouter().openapi(ticketRoute, async (c) => {
-  const actor = c.var.actor;
-  const issued = await c.env.USER_STREAM.getByName(actor.id).ticket(Date.now());
-  if (!issued) throw httpError(401, "User not found");
-  return c.json({ ticket: `${actor.id}.${issued.secret}`, expires_in: issued.expiresIn }, 200);
+  const { id } = c.var.actor;
+  const caller = selfCaller(c, id)!;
+  const issued = confirmedByTarget(c, await c.env.USER_STREAM.getByName(id).ticket(Date.now(), caller));
+  return c.json({ ticket: `${id}.${issued.secret}`, expires_in: issued.expiresIn }, 200);
 });
