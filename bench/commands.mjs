@@ -19,12 +19,8 @@ const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequ
 await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
-  // Each user's own token, for self_many (16 logins at a time).
-  const tokens = [];
-  for (let i = 0; i < users.length; i += 16) {
-    const chunk = users.slice(i, i + 16);
-    tokens.push(...(await Promise.all(chunk.map(async (u) => (await L.login(server, u.username, u.password)).token))));
-  }
+  // Each user's own token, for self_many.
+  const tokens = await L.loginAll(server, users);
   const latest = new Map();
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId) ?? 0, r.body.revision));
   // Wake every floor object once, as setup woke the users' objects: both sides start warm.
@@ -53,17 +49,7 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
         ...common,
         floor: "floor_many",
         check: track,
-        make: (i) => {
-          const n = i % users.length;
-          const user = users[n];
-          return {
-            method: "PUT",
-            path: `/v1/users/${user.id}/`,
-            token: tokens[n],
-            body: { first_name: `S${i}` },
-            userId: user.id,
-          };
-        },
+        make: L.renames(users, tokens),
       },
       hot_user: {
         ...common,

@@ -19,11 +19,7 @@ const opt = L.args({ users: 200, requests: 1000, rounds: 3, settle: 7 });
 
 await L.run("cpu", 900_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
-  const tokens = [];
-  for (let i = 0; i < users.length; i += 16) {
-    const chunk = users.slice(i, i + 16);
-    tokens.push(...(await Promise.all(chunk.map(async (u) => (await L.login(server, u.username, u.password)).token))));
-  }
+  const tokens = await L.loginAll(server, users);
   await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
   const user = (i) => users[i % users.length];
   const cases = {
@@ -32,12 +28,7 @@ await L.run("cpu", 900_000, async () => {
     floor_projected: (i) => ({ method: "POST", path: `/bench/projected/${user(i).id}` }),
     floor_outbox: (i) => ({ method: "POST", path: `/bench/outbox/${user(i).id}` }),
     many_users: L.renames(users, admin.token),
-    self_many: (i) => ({
-      method: "PUT",
-      path: `/v1/users/${user(i).id}/`,
-      token: tokens[i % users.length],
-      body: { first_name: `S${i}` },
-    }),
+    self_many: L.renames(users, tokens),
     floor_read: (i) => ({ path: `/bench/read/${user(i).id}` }),
     get: (i) => ({ path: `/v1/users/${user(i).id}/`, token: admin.token }),
     list: () => ({ path: "/v1/users/?limit=10", token: admin.token }),

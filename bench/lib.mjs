@@ -790,13 +790,31 @@ function topFunctions(profile, top) {
 
 /**
  * The command most benches load the service with: request `i` renames user `i` mod n (a PUT of
- * `first_name`, one USER_UPDATED), as `token`; `userId` tells a `check` whose revision came back.
+ * `first_name`, one USER_UPDATED), as `token` (one token, an admin's; or an array of each user's
+ * own, from `loginAll`); `userId` tells a `check` whose revision came back.
  */
 export function renames(users, token) {
   return (i) => {
-    const user = users[i % users.length];
-    return { method: "PUT", path: `/v1/users/${user.id}/`, token, body: { first_name: `F${i}` }, userId: user.id };
+    const n = i % users.length;
+    const user = users[n];
+    return {
+      method: "PUT",
+      path: `/v1/users/${user.id}/`,
+      token: Array.isArray(token) ? token[n] : token,
+      body: { first_name: `F${i}` },
+      userId: user.id,
+    };
   };
+}
+
+/** Each user's own token, in the order of `users` (16 logins at a time). */
+export async function loginAll(server, users) {
+  const tokens = [];
+  for (let i = 0; i < users.length; i += 16) {
+    const chunk = users.slice(i, i + 16);
+    tokens.push(...(await Promise.all(chunk.map(async (u) => (await login(server, u.username, u.password)).token))));
+  }
+  return tokens;
 }
 
 /** A fresh server, an admin, and `count` users already in the read model: how most benches begin. */

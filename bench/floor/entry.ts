@@ -35,6 +35,9 @@ export class FloorAppend extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS events (revision INTEGER PRIMARY KEY, data TEXT NOT NULL)");
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS outbox (revision INTEGER PRIMARY KEY, created_at INTEGER NOT NULL)",
+    );
   }
 
   append(data: string): number {
@@ -46,7 +49,6 @@ export class FloorAppend extends DurableObject<Env> {
   /** `append` with an outbox row and its alarm, then the message: see `POST /bench/outbox/{name}`. */
   async appendWithOutbox(data: string): Promise<number> {
     const sql = this.ctx.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS outbox (revision INTEGER PRIMARY KEY, created_at INTEGER NOT NULL)");
     const revision = this.ctx.storage.transactionSync(() => {
       const armAlarm = sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length === 0;
       const appended = this.append(data);
