@@ -1,4 +1,5 @@
 import { DIRECTORY_NAME } from "../write/user-directory";
+import { userStream } from "../objects";
 
 /** Users read at once while exporting, and events per call to one user's object. */
 const USERS_PER_PAGE = 50;
@@ -28,7 +29,7 @@ export function exportNdjson(env: Env, secrets: boolean): ReadableStream<Uint8Ar
 }
 
 async function wholeStream(env: Env, userId: string, secrets: boolean): Promise<string> {
-  const stub = env.USER_STREAM.getByName(userId);
+  const stub = userStream(env, userId);
   let text = "";
   for (let from = 1; ; from += EVENTS_PER_CALL) {
     const events = await stub.exportEvents(from, EVENTS_PER_CALL, secrets);

@@ -1,5 +1,6 @@
 import { importLine, type StoredEvent } from "../domain/import";
 import type { ImportReport } from "./schemas";
+import { userStream } from "../objects";
 
 /** One request carries at most this many lines (the CLI splits bigger files) and this many bytes. */
 export const IMPORT_MAX_LINES = 5_000;
@@ -71,7 +72,7 @@ export async function importNdjson(env: Env, body: string, importRequestId: stri
   return report;
 
   async function importUser(userId: string, user: UserLines): Promise<RejectedLine | null> {
-    const result = await env.USER_STREAM.getByName(userId).importEvents(user.events);
+    const result = await userStream(env, userId).importEvents(user.events);
     if (result.ok) {
       report.imported += result.imported;
       report.skipped += result.skipped;

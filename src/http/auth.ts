@@ -9,6 +9,7 @@ import { TOKEN_REFUSED, type SelfCaller, type TokenRefused } from "../write/prot
 import { httpError } from "./errors";
 import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
+import { userStream } from "../objects";
 
 export const TOKEN_TTL_SECONDS = 30 * 60;
 
@@ -113,7 +114,7 @@ export const tokenRefused = () => httpError(401, "User not found");
  */
 export async function confirmWithObject(c: Context<AppEnv>): Promise<Actor> {
   const { userId, issuedAt } = c.var.token;
-  const user = await c.env.USER_STREAM.getByName(userId).tokenHolder(issuedAt);
+  const user = await userStream(c.env, userId).tokenHolder(issuedAt);
   c.set("tokenChecked", true);
   if (!user) throw tokenRefused();
   const actor = actorOf(user, user.revision);

@@ -6,6 +6,7 @@ import { selfCaller, tokenChecked, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
 import { signingKey } from "./auth";
+import { userStream } from "../objects";
 
 export interface CommandOptions {
   userId: string;
@@ -47,7 +48,7 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   const started = Date.now();
   let outcome = "error";
   try {
-    const result = await c.env.USER_STREAM.getByName(options.userId).execute(request);
+    const result = await userStream(c.env, options.userId).execute(request);
     // The object answered for the token either way: a refusal is the 401 below.
     if (caller) tokenChecked(c);
     outcome = result.ok ? (result.replayed ? "replayed" : "ok") : result.rejection.code;

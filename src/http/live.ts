@@ -4,6 +4,7 @@ import { WATCH_HEADER, type WatchRequest } from "../live/protocol";
 import { actorOf, authenticated } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, httpError } from "./errors";
+import { userStream } from "../objects";
 
 /**
  * Live routes take the usual bearer token, or, for browsers (which cannot set headers on a
@@ -14,7 +15,7 @@ export const liveCredential = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.header("Authorization") !== undefined || ticket === undefined) return authenticated(c, next);
   const [userId, secret] = ticket.split(/\.(.*)/s);
   if (!userId || !secret || !UUID.test(userId)) throw httpError(401, "Could not validate credentials");
-  const found = await c.env.USER_STREAM.getByName(userId).redeemTicket(secret, Date.now());
+  const found = await userStream(c.env, userId).redeemTicket(secret, Date.now());
   if (!found) throw httpError(401, "Invalid, used or expired ticket");
   c.set("actor", actorOf(found.user, found.revision));
   await next();

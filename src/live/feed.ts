@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../domain/events";
 import { PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "./protocol";
 import { Watchers, type Watch } from "./watchers";
+import { userStream } from "../objects";
 
 /** The one admin feed object's name (see docs/decisions for why one object and not shards). */
 export const FEED_NAME = "all";
@@ -27,10 +28,10 @@ export class LiveFeed extends DurableObject<Env> {
   private readonly target: WatchTarget = `feed:${FEED_NAME}`;
   private readonly watchers = new Watchers(this.ctx, {
     source: null,
-    confirm: (watch: Watch) => this.env.USER_STREAM.getByName(watch.watcher).watching(this.target, watch.authRevision),
+    confirm: (watch: Watch) => userStream(this.env, watch.watcher).watching(this.target, watch.authRevision),
     gone: (watcher: string) =>
       this.ctx.waitUntil(
-        this.env.USER_STREAM.getByName(watcher)
+        userStream(this.env, watcher)
           .unwatched(this.target)
           .catch(() => undefined),
       ),

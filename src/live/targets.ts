@@ -1,9 +1,10 @@
 import type { WatchTarget } from "./protocol";
+import { userStream } from "../objects";
 
 /** The object behind a place a user watches: another user's stream, or the admin feed. */
 function objectOf(env: Env, target: WatchTarget) {
   const [kind, name] = target.split(/:(.*)/s) as ["user" | "feed", string];
-  return kind === "user" ? env.USER_STREAM.getByName(name) : env.LIVE_FEED.getByName(name);
+  return kind === "user" ? userStream(env, name) : env.LIVE_FEED.getByName(name);
 }
 
 /**

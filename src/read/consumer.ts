@@ -13,6 +13,7 @@ import { confirmAllStatements, confirmStatement } from "./ledger";
 import { logMailSender, type MailSender } from "./mail";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
+import { userStream } from "../objects";
 
 export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
@@ -101,7 +102,7 @@ async function eventsToProject(env: Env, userId: string, at: number, delivered: 
   const newest = fresh[fresh.length - 1]?.revision ?? at;
   if (isRun(fresh, at)) return fresh;
   // A gap means an earlier event is late or lost: the user's object has it.
-  const events = await env.USER_STREAM.getByName(userId).readStream(at + 1, newest - at);
+  const events = await userStream(env, userId).readStream(at + 1, newest - at);
   if (!isRun(events, at) || events.length !== newest - at) {
     throw new Error(`stream of ${userId} cannot fill revisions ${at + 1}..${newest}`);
   }

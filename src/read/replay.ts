@@ -2,6 +2,7 @@ import type { PublicEvent } from "../domain/events";
 import { resolveAllStatements } from "./dead-letters";
 import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
 import { PROJECTIONS, type Projection, type UserStreamRead } from "./projections";
+import { userStream } from "../objects";
 
 const STREAM_PAGE = 500;
 /**
@@ -12,7 +13,7 @@ const STREAMS_IN_FLIGHT = 50;
 
 /** A user's whole stream, redacted, paged through the object's RPC. */
 export async function readWholeStream(env: Env, userId: string): Promise<PublicEvent[]> {
-  const stream = env.USER_STREAM.getByName(userId);
+  const stream = userStream(env, userId);
   const events: PublicEvent[] = [];
   for (let from = 1; ; from += STREAM_PAGE) {
     const page = await stream.readStream(from, STREAM_PAGE);

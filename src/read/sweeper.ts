@@ -1,4 +1,5 @@
 import { log } from "../observability";
+import { userStream } from "../objects";
 
 /** A stream owed something for this long is past every re-publication its alarm would have made. */
 export const STALE_MS = 15 * 60_000;
@@ -18,7 +19,7 @@ export async function sweepOwedStreams(env: Env, now = Date.now()): Promise<numb
     .bind(now - STALE_MS)
     .all<{ user_id: string }>();
   const ids = owed.results.map((row) => row.user_id);
-  await Promise.all(ids.map((id) => env.USER_STREAM.getByName(id).status()));
+  await Promise.all(ids.map((id) => userStream(env, id).status()));
   if (ids.length > 0) log("warn", "woke the objects of streams owed for too long", { users: ids.length });
   return ids.length;
 }

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { userStream } from "../objects";
 
 /**
  * One object per unique key (`username:alice`, `email:a@x.io`): exactly one user may hold it, so
@@ -85,6 +86,6 @@ export class IdentityRegistry extends DurableObject<Env> {
   }
 
   private ownerHolds(owner: string, key: string): Promise<boolean> {
-    return this.env.USER_STREAM.getByName(owner).holdsIdentity(key);
+    return userStream(this.env, owner).holdsIdentity(key);
   }
 }

@@ -1,5 +1,8 @@
 import type { CommandInput, Rejection } from "../domain/commands";
-import type { EventMetadata, Role } from "../domain/events";
+import type { EventMetadata, PublicEvent, Role } from "../domain/events";
+import type { StoredEvent } from "../domain/import";
+import type { PublicUser } from "../domain/user";
+import type { WatchTarget } from "../live/protocol";
 
 export type { CommandInput } from "../domain/commands";
 
@@ -33,7 +36,7 @@ export type CommandResult =
   { ok: true; userId: string; revision: number; replayed: boolean } | { ok: false; rejection: WriteRejection };
 
 export type LoginResult =
-  | { ok: true; revision: number; user: import("../domain/user").PublicUser }
+  | { ok: true; revision: number; user: PublicUser }
   | { ok: false; reason: "invalid" }
   | { ok: false; reason: "throttled"; retryAfterSeconds: number };
 
@@ -50,3 +53,65 @@ export interface SelfCaller {
 /** A read by a caller acting on itself whose token the object no longer accepts. */
 export const TOKEN_REFUSED = "TokenRefused";
 export type TokenRefused = typeof TOKEN_REFUSED;
+
+export interface AuditTrailQuery {
+  fromRevision: number;
+  limit: number;
+  /** Only events within `[fromTimestamp, toTimestamp]` (ISO times, inclusive). */
+  fromTimestamp?: string;
+  toTimestamp?: string;
+}
+
+/** What operations need to see of one stream: how far it is, and what still waits to be published. */
+export interface StreamStatus {
+  revision: number;
+  outboxSize: number;
+  oldestOutboxAt: number | null;
+}
+
+/**
+ * The RPC surface of a user's object (`UserStream`), reached through `userStream(env, id)` from
+ * `src/objects.ts`. The object is the only writer of the user's stream: every method is answered
+ * from its storage, in the order the object receives it. A method that takes a `caller` is a user
+ * acting on itself: the object checks the token in the same call and answers `TOKEN_REFUSED`.
+ */
+export interface UserStreamRpc {
+  /** A command: planned, its I/O performed, then decided and appended in one transaction. */
+  execute(request: CommandRequest): Promise<CommandResult>;
+  /**
+   * One user's imported events, keeping their ids, revisions and times: all appended (those the
+   * stream holds skipped) or none.
+   */
+  importEvents(events: StoredEvent[]): Promise<ImportResult>;
+  /** A login: the password checked, failures throttled, a success recorded as USER_LOGGED_IN. */
+  authenticate(password: string, requestId?: string | null): Promise<LoginResult>;
+
+  /** The user now (null if it never existed, or only as a tombstone's public fields). */
+  getUser(): { revision: number; user: PublicUser | null };
+  /** The user as it was at a revision or an instant: null if it did not exist yet. */
+  history(until: { revision?: number; timestamp?: string }, caller?: SelfCaller): PublicUser | null | TokenRefused;
+  /** The stream as it may leave the object: secrets redacted. */
+  readStream(fromRevision: number, limit: number): PublicEvent[];
+  /** The stream for `GET /admin/export`: password hashes only with `secrets`, no import marks. */
+  exportEvents(fromRevision: number, limit: number, secrets: boolean): PublicEvent[];
+  /** A page of the audit trail; null for a user that never existed (a 404, not an empty page). */
+  auditTrail(query: AuditTrailQuery, caller?: SelfCaller): PublicEvent[] | null | TokenRefused;
+  status(): StreamStatus;
+  /** Whether this user, live, holds a username or email key: the truth behind the registry. */
+  holdsIdentity(key: string): boolean;
+
+  /** The user a token issued at that revision acts for, or null (unknown, inactive, revoked since). */
+  tokenHolder(issuedAtRevision: number): PublicUser | null;
+  /** A single-use WebSocket ticket, asked with the user's own token. */
+  ticket(now: number, caller: SelfCaller): Promise<{ secret: string; expiresIn: number } | TokenRefused>;
+  /** Uses up a ticket: the user, if the ticket was valid and the user is active. */
+  redeemTicket(secret: string, now: number): Promise<{ revision: number; user: PublicUser } | null>;
+  /** Asked by a watched stream's object: does this user's credential still hold? Records the place. */
+  watching(target: WatchTarget, authRevision: number): boolean;
+  /** This user's last socket on `target` closed. */
+  unwatched(target: WatchTarget): void;
+  /** The watcher's credentials were revoked at `revokedAt`: close its older sockets on this stream. */
+  revokeWatcher(watcher: string, revokedAt: number): void;
+  /** Open sockets on this stream. */
+  watcherCount(): number;
+}

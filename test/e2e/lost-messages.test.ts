@@ -21,7 +21,9 @@ describe("events whose queue messages were lost", () => {
     const stub = env.USER_STREAM.getByName(userId);
     // Only the publish right after each commit is held; the alarm each first commit arms stays.
     const held = await runInDurableObject(stub, (instance: UserStream) =>
-      vi.spyOn(instance as unknown as { publishUnsent(): Promise<void> }, "publishUnsent").mockResolvedValue(undefined),
+      vi
+        .spyOn((instance as unknown as { publisher: { publishUnsent(): Promise<void> } }).publisher, "publishUnsent")
+        .mockResolvedValue(undefined),
     );
     for (const input of [
       createInput({ username: `lost${userId.slice(0, 8)}` }),

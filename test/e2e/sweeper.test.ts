@@ -18,7 +18,10 @@ describe("the sweeper", () => {
     const userId = crypto.randomUUID();
     const stub = env.USER_STREAM.getByName(userId);
     await runInDurableObject(stub, (instance: UserStream) => {
-      vi.spyOn(instance as unknown as { publishUnsent(): Promise<void> }, "publishUnsent").mockResolvedValue(undefined);
+      vi.spyOn(
+        (instance as unknown as { publisher: { publishUnsent(): Promise<void> } }).publisher,
+        "publishUnsent",
+      ).mockResolvedValue(undefined);
     });
     const input = createInput({ username: `swept${userId.slice(0, 8)}` });
     expect((await stub.execute({ userId, input, metadata: noMetadata })).ok).toBe(true);

@@ -9,7 +9,7 @@ import { run, watchObject, type Watcher } from "./helpers";
 
 /** The object's watcher set, reached from inside the object (tests hook its catch-up pauses). */
 function watchersOf(instance: UserStream): Watchers {
-  return (instance as unknown as { watchers: Watchers }).watchers;
+  return (instance as unknown as { watchers: { sockets: Watchers } }).watchers.sockets;
 }
 
 async function userWithEvents(count: number) {

@@ -168,8 +168,10 @@ export async function holdPublisher(stub: Stub): Promise<{ release(): void }> {
     vi.spyOn(instance, "alarm").mockImplementation(async () => {
       await state.storage.setAlarm(Date.now() + 60_000);
     }),
-    // The publish right after each commit (private: reached through the instance's prototype).
-    vi.spyOn(instance as unknown as { publishUnsent(): Promise<void> }, "publishUnsent").mockResolvedValue(undefined),
+    // The publish right after each commit (the object's private publisher).
+    vi
+      .spyOn((instance as unknown as { publisher: { publishUnsent(): Promise<void> } }).publisher, "publishUnsent")
+      .mockResolvedValue(undefined),
   ]);
   const hold = {
     release() {

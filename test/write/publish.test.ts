@@ -8,7 +8,8 @@ import { createUser, expectOk, published, recordingQueue, send, settleAlarms, ty
 /** Gives the object another environment (a recording queue, a held D1) from now on. */
 async function useEnv(stub: Stub, replaced: Partial<Env>): Promise<void> {
   await runInDurableObject(stub, (instance: UserStream) => {
-    const target = instance as unknown as { env: Env };
+    // Every module of the object reads the environment from its one StreamContext.
+    const target = (instance as unknown as { stream: { env: Env } }).stream;
     target.env = { ...target.env, ...replaced };
   });
 }

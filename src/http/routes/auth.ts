@@ -6,6 +6,7 @@ import { httpError, tooManyRequests } from "../errors";
 import { failUnknownLogin } from "../unknown-logins";
 import { createRouter } from "../router";
 import { LoginBody, LoginResponse, errors, jsonBody, jsonResponse } from "../schemas";
+import { userStream } from "../../objects";
 
 const login = createRoute({
   method: "post",
@@ -23,7 +24,7 @@ export const authRoutes = createRouter().openapi(login, async (c) => {
   const key = identityKey("username", username);
   const userId = await c.env.IDENTITY_REGISTRY.getByName(key).holder(key);
   const result = userId
-    ? await c.env.USER_STREAM.getByName(userId).authenticate(password, c.var.requestId)
+    ? await userStream(c.env, userId).authenticate(password, c.var.requestId)
     : await failUnknownLogin(c.env, key, password, Date.now());
   if (!result.ok) {
     if (result.reason === "throttled") {

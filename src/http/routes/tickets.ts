@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { authenticatedInRoute, confirmedByTarget, selfCaller } from "../auth";
 import { createRouter, guardedRoutes } from "../router";
 import { errors, jsonResponse } from "../schemas";
+import { userStream } from "../../objects";
 
 export const Ticket = z
   .object({
@@ -24,6 +25,6 @@ const ticketRoute = guardedRoutes(authenticatedInRoute)({
 export const tickets = createRouter().openapi(ticketRoute, async (c) => {
   const { id } = c.var.actor;
   const caller = selfCaller(c, id)!;
-  const issued = confirmedByTarget(c, await c.env.USER_STREAM.getByName(id).ticket(Date.now(), caller));
+  const issued = confirmedByTarget(c, await userStream(c.env, id).ticket(Date.now(), caller));
   return c.json({ ticket: `${id}.${issued.secret}`, expires_in: issued.expiresIn }, 200);
 });

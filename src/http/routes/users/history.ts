@@ -7,6 +7,7 @@ import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { targetRoute } from "./route";
 import { EventsPage, User, UserIdParams, errors, jsonResponse } from "../../schemas";
+import { userStream } from "../../../objects";
 
 const HistoryQuery = z
   .object({
@@ -62,10 +63,7 @@ export const userHistory = <S extends Schema>(router: RouterWith<S>) =>
       const until: { revision?: number; timestamp?: string } = {};
       if (revision !== undefined) until.revision = revision;
       if (timestamp !== undefined) until.timestamp = parseInstant("timestamp", timestamp);
-      const user = confirmedByTarget(
-        c,
-        await c.env.USER_STREAM.getByName(user_id).history(until, selfCaller(c, user_id)),
-      );
+      const user = confirmedByTarget(c, await userStream(c.env, user_id).history(until, selfCaller(c, user_id)));
       if (!user) throw httpError(404, "User not found at specified time");
       return c.json(user, 200);
     })
@@ -78,10 +76,7 @@ export const userHistory = <S extends Schema>(router: RouterWith<S>) =>
       };
       if (from_timestamp !== undefined) trail.fromTimestamp = parseInstant("from_timestamp", from_timestamp);
       if (to_timestamp !== undefined) trail.toTimestamp = parseInstant("to_timestamp", to_timestamp);
-      const results = confirmedByTarget(
-        c,
-        await c.env.USER_STREAM.getByName(user_id).auditTrail(trail, selfCaller(c, user_id)),
-      );
+      const results = confirmedByTarget(c, await userStream(c.env, user_id).auditTrail(trail, selfCaller(c, user_id)));
       if (!results) throw httpError(404, "User not found");
       const last = results[results.length - 1];
       return c.json({ results, next_revision: results.length === limit && last ? last.revision + 1 : null }, 200);

@@ -5,6 +5,7 @@ import { liveCredential, upgradeTo } from "../../live";
 import { guardedRoutes, type RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { UserIdParams, errors } from "../../schemas";
+import { userStream } from "../../../objects";
 
 const closeCodes = Object.values(CLOSE)
   .map(({ code, reason }) => `${code} "${reason}"`)
@@ -40,5 +41,5 @@ export const userLive = <S extends Schema>(router: RouterWith<S>) =>
     if (actor.role !== "admin" && actor.id !== user_id) {
       throw httpError(403, "Insufficient permissions. You can only watch your own events.");
     }
-    return upgradeTo(c, c.env.USER_STREAM.getByName(user_id), c.req.valid("query").from_revision ?? null);
+    return upgradeTo(c, userStream(c.env, user_id), c.req.valid("query").from_revision ?? null);
   });

@@ -13,6 +13,7 @@ import { readRoute } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
 import { decimalInt, filterText } from "../../query-params";
 import { ApiError } from "../../errors";
+import { userStream } from "../../../objects";
 
 const filter = filterText(40).optional();
 
@@ -111,7 +112,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
 /** A strong read: the caller's object confirms the token, the user's object answers. */
 async function fromObject(c: Context<AppEnv>, userId: string) {
   await confirmWithObject(c);
-  return (await c.env.USER_STREAM.getByName(userId).getUser()).user;
+  return (await userStream(c.env, userId).getUser()).user;
 }
 
 const POLL_MS = 10;
@@ -134,7 +135,7 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
   const { caller, row } = await findUserRowAs(db, c.var.actor.id, userId);
   await confirmFromReadModel(c, caller);
   if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
-  const { revision } = await c.env.USER_STREAM.getByName(userId).getUser();
+  const { revision } = await userStream(c.env, userId).getUser();
   if (revision === 0) throw httpError(404, "User not found");
   if (revision < minRevision) {
     throw new ApiError(422, {

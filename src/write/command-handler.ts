@@ -1,0 +1,166 @@
+import { config } from "../config";
+import type { Policy, UserCommand } from "../domain/commands";
+import { decide } from "../domain/decide";
+import type { EventMetadata, RecordedEvent } from "../domain/events";
+import { identitiesToFree, planCommand, stillHolds } from "../domain/plan";
+import { fold, type UserState } from "../domain/user";
+import { append, destroyPersonalData, outboxIsEmpty, record, setMeta } from "./event-store";
+import { findIdempotencyRecord, saveIdempotencyRecord, scopedKey } from "./idempotency";
+import { HASHING_METHOD, hashPassword, verifyPassword } from "./passwords";
+import { forgetAll, prepare, releaseAll, type Services } from "./prepare";
+import type { CommandRequest, CommandResult, WriteRejection } from "./protocol";
+import type { Publisher } from "./publisher";
+import { maybeSnapshot } from "./snapshots";
+import type { StreamContext } from "./stream-context";
+import { revocationIn, type StreamWatchers } from "./stream-watchers";
+import { forgetTickets } from "./tickets";
+
+type Success = Extract<CommandResult, { ok: true }>;
+/** A request as the transaction sees it: its command is already decided on, or made by the object. */
+export type Envelope = Omit<CommandRequest, "input">;
+export type Outcome = { outcome: CommandResult | "stale"; events: RecordedEvent[] };
+
+/** The registries and the hashing a command's plan may need, for one deployment. */
+export function services(env: Env): Services {
+  const iterations = config(env).PASSWORD_HASH_ITERATIONS;
+  const registry = (key: string) => env.IDENTITY_REGISTRY.getByName(key);
+  return {
+    hash: (password) => hashPassword(password, iterations),
+    verify: verifyPassword,
+    claim: (key, owner) => registry(key).claim(key, owner),
+    release: (key, owner) => registry(key).release(owner),
+    forget: (key, owner) => registry(key).forget(owner),
+  };
+}
+
+/**
+ * The command side of one user: a command is planned on the state, its I/O performed (password
+ * checks, hashes, uniqueness claims), then decided and appended in one storage transaction with its
+ * outbox rows, its idempotency record and the alarm that will publish it: all or nothing.
+ */
+export class CommandHandler {
+  constructor(
+    private readonly stream: StreamContext,
+    private readonly publisher: Publisher,
+    private readonly watchers: StreamWatchers,
+  ) {}
+
+  async execute(request: CommandRequest): Promise<CommandResult> {
+    const early = this.precheck(request);
+    if (early) return early;
+    const io = services(this.stream.env);
+    // The plan's I/O awaits, which lets other requests in: the transaction decides on the state as
+    // it is then, and a plan whose facts no longer hold is redone.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const planned = planCommand(this.stream.current, request.input, this.policy(), request.role);
+      if (!planned.ok) return planned;
+      const plan = planned.value;
+      const prepared = await prepare(plan, request.userId, io);
+      if (!prepared.ok) return prepared;
+      const before = this.stream.current;
+      const { outcome, events } = this.commit(request, prepared.command, (now) => stillHolds(plan, now));
+      const committed = outcome !== "stale" && outcome.ok;
+      if (committed) this.afterCommit(events);
+      const free = identitiesToFree(prepared.claimed, committed ? before : this.stream.current, this.stream.current);
+      await Promise.all([releaseAll(io, request.userId, free.release), forgetAll(io, request.userId, free.forget)]);
+      if (outcome !== "stale") return outcome;
+    }
+    return rejected({ code: "Busy" });
+  }
+
+  /** What follows every commit, in the same synchronous step: the watchers, then the publish. */
+  afterCommit(events: RecordedEvent[]): void {
+    this.publisher.afterCommit(events);
+    this.watchers.deliver(events);
+  }
+
+  /**
+   * Decides `command` on the state as it is, and appends what it emits: once, in one transaction.
+   * The prechecks run again inside it, as the awaits before it let other commands in.
+   */
+  commit(request: Envelope, command: UserCommand, factsHold: (state: UserState) => boolean): Outcome {
+    return this.stream.ctx.storage.transactionSync(() => {
+      const early = this.precheck(request);
+      if (early) return { outcome: early, events: [] };
+      const state = this.stream.current;
+      if (!factsHold(state)) return { outcome: "stale", events: [] };
+      const decision = decide(state, command, this.policy());
+      if (!decision.ok) return { outcome: rejected(decision.rejection), events: [] };
+      const sql = this.stream.sql;
+      // The first accepted event creates the object's storage, in the same transaction.
+      this.stream.prepareStorage(request.userId);
+      const now = Date.now();
+      const events = record({
+        aggregateId: request.userId,
+        fromRevision: state.revision,
+        events: decision.events,
+        ids: decision.events.map(() => crypto.randomUUID()),
+        timestamp: new Date(now).toISOString(),
+        metadata: this.metadataOf(request),
+      });
+      // Before the tombstone is appended: it names the admin who erased, and that stays.
+      if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(sql, request.userId);
+      const outboxWasEmpty = outboxIsEmpty(sql);
+      for (const event of events) append(sql, event, now);
+      const revokedAt = revocationIn(events);
+      if (revokedAt !== null) {
+        forgetTickets(sql);
+        setMeta(sql, "revoke_watches_before", String(revokedAt));
+      }
+      const result: Success = {
+        ok: true,
+        userId: request.userId,
+        revision: state.revision + events.length,
+        replayed: false,
+      };
+      if (request.idempotency) {
+        const { key, fingerprint } = request.idempotency;
+        saveIdempotencyRecord(sql, scopedKey(request.metadata, key), { fingerprint, result }, now);
+      }
+      // The safety net: afterCommit() normally sends these events at once.
+      this.publisher.armIfFirst(outboxWasEmpty, now);
+      const next = fold(events, state);
+      maybeSnapshot(sql, state.revision, next, config(this.stream.env).SNAPSHOT_EVERY);
+      this.stream.committed(request.userId, next);
+      return { outcome: result, events };
+    });
+  }
+
+  policy(): Policy {
+    return { passwordMinLength: config(this.stream.env).PASSWORD_MIN_LENGTH, hashingMethod: HASHING_METHOD };
+  }
+
+  /**
+   * Answers that need no decision: a caller's token this user no longer accepts, a replayed
+   * idempotent request, a stale `If-Match`.
+   */
+  private precheck(request: Envelope): CommandResult | null {
+    if (request.caller && !this.stream.acceptsSelf(request.metadata.actor_id, request.caller)) {
+      return rejected({ code: "TokenRefused" });
+    }
+    if (request.idempotency && this.stream.stored) {
+      const key = scopedKey(request.metadata, request.idempotency.key);
+      const seen = findIdempotencyRecord<Success>(this.stream.sql, key);
+      if (seen) {
+        return seen.fingerprint === request.idempotency.fingerprint
+          ? { ...seen.result, replayed: true }
+          : rejected({ code: "IdempotencyKeyReused" });
+      }
+    }
+    const revision = this.stream.current.revision;
+    if (request.expectedRevision !== undefined && request.expectedRevision !== revision) {
+      return rejected({ code: "RevisionMismatch", current_revision: revision });
+    }
+    return null;
+  }
+
+  /** The events' metadata; a self-command's actor is named as the stream has it now. */
+  private metadataOf(request: Envelope): EventMetadata {
+    const user = this.stream.current.user;
+    return request.caller && user ? { ...request.metadata, actor_username: user.username } : request.metadata;
+  }
+}
+
+function rejected(rejection: WriteRejection): CommandResult {
+  return { ok: false, rejection };
+}

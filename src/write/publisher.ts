@@ -1,0 +1,88 @@
+import type { RecordedEvent } from "../domain/events";
+import { getMeta, outboxIsEmpty } from "./event-store";
+import { flushOutbox, reconcileOutbox } from "./outbox";
+import type { StreamContext } from "./stream-context";
+
+/**
+ * When the alarm first looks at what the read side confirmed, and publishes what an in-request
+ * publish did not (a crash, a failing queue).
+ */
+export const PUBLISH_SAFETY_NET_MS = 5_000;
+
+/**
+ * Sends one object's committed events to the queue. Right after each commit from the events the
+ * commit holds, with the alarm, armed in the commit's own transaction, as the safety net that
+ * reads the outbox from storage and reconciles it with what the read side confirmed.
+ */
+export class Publisher {
+  private running: Promise<void> | null = null;
+  /**
+   * What the next publish sends: the events commits handed over since the last one, or "storage"
+   * when the outbox must be read (an import, an erasure, which the copies in memory predate).
+   */
+  private pending: RecordedEvent[] | "storage" = [];
+
+  constructor(private readonly stream: StreamContext) {}
+
+  /**
+   * Inside a transaction that appends to an empty outbox: the alarm that runs until the outbox is
+   * empty again. Later commits must not push it back (a busy user would never be reconciled).
+   */
+  armIfFirst(outboxWasEmpty: boolean, now: number): void {
+    if (outboxWasEmpty) void this.stream.ctx.storage.setAlarm(now + PUBLISH_SAFETY_NET_MS);
+  }
+
+  /**
+   * Publishes right after a commit instead of waiting for the alarm (one scheduling hop and one
+   * alarm per command less), from the events the commit holds: nothing is read back. Runs of
+   * commits share one flush; the alarm stays the safety net, and alone retries while the queue is
+   * failing (with its backoff), reading the outbox from storage. `committed` null: what to publish
+   * is in storage only (an import).
+   */
+  afterCommit(committed: readonly RecordedEvent[] | null): void {
+    if (committed === null || committed.some((event) => event.event_type === "USER_ERASED")) {
+      this.pending = "storage";
+    } else if (this.pending !== "storage") {
+      this.pending.push(...committed);
+    }
+    if (this.running) return;
+    this.running = (async () => {
+      while (this.pending === "storage" || this.pending.length > 0) {
+        // While the queue refuses, the alarm alone retries (with its backoff), from storage.
+        if (Number(getMeta(this.stream.sql, "flush_failures") ?? 0) > 0) {
+          this.pending = [];
+          return;
+        }
+        const taken = this.pending;
+        this.pending = [];
+        await this.publishUnsent(taken === "storage" ? null : taken);
+      }
+    })().finally(() => {
+      this.running = null;
+    });
+    this.stream.ctx.waitUntil(this.running);
+  }
+
+  /** Publishes `inHand` as they are, or what the outbox holds unsent when null. */
+  async publishUnsent(inHand: RecordedEvent[] | null): Promise<void> {
+    const { ctx, env, userId } = this.stream;
+    if (!userId) return;
+    await flushOutbox(ctx, env, userId, inHand && { events: inHand, publishable: () => !this.stream.erased });
+  }
+
+  /** The alarm's share: what is unsent goes out, what the read side confirmed is forgotten. */
+  async reconcile(): Promise<void> {
+    const { ctx, env, userId } = this.stream;
+    if (userId) await reconcileOutbox(ctx, env, userId);
+  }
+
+  /**
+   * On waking: an outbox with rows needs an alarm. One can be lost when the process dies at the
+   * wrong moment (a running alarm is already cleared); this puts it back whenever the object wakes.
+   */
+  async rearm(): Promise<void> {
+    const { sql, ctx } = this.stream;
+    if (outboxIsEmpty(sql) || (await ctx.storage.getAlarm()) !== null) return;
+    await ctx.storage.setAlarm(Date.now() + PUBLISH_SAFETY_NET_MS);
+  }
+}

@@ -1,0 +1,78 @@
+import { acceptsToken, fold, initialState, type UserState } from "../domain/user";
+import { getMeta, readEvents, setMeta } from "./event-store";
+import type { SelfCaller } from "./protocol";
+import { hasSchema, migrate } from "./schema";
+import { latestSnapshot } from "./snapshots";
+
+/**
+ * One user's object as its modules see it: the platform's handles (state, environment), its
+ * storage, whether it has any, whose stream it is, and the user's state. Kept apart from the
+ * object so that the command handler, the reads, the credentials and the publisher depend on it
+ * and not on each other.
+ */
+export class StreamContext {
+  readonly sql: SqlStorage;
+  /**
+   * Whether this object has storage. An object is created by its first committed event, never by a
+   * read, a rejected command or a failed login: ids anyone can make up must not cost storage.
+   */
+  stored = false;
+  userId: string | null = null;
+  /**
+   * The user's state, folded on first use rather than on waking: a read of the stream (a rebuild, a
+   * replay, an export) wakes many objects and needs none of it. Null until then.
+   */
+  private folded: UserState | null = initialState;
+
+  constructor(
+    readonly ctx: DurableObjectState,
+    readonly env: Env,
+  ) {
+    this.sql = ctx.storage.sql;
+  }
+
+  /** On waking: what storage holds, with its schema brought up to date. */
+  load(): void {
+    this.stored = hasSchema(this.sql);
+    if (!this.stored) return;
+    migrate(this.sql);
+    this.userId = getMeta(this.sql, "aggregate_id");
+    if (this.userId) this.folded = null;
+  }
+
+  get current(): UserState {
+    if (this.folded) return this.folded;
+    const snapshot = latestSnapshot(this.sql) ?? initialState;
+    this.folded = fold(readEvents(this.sql, this.userId!, snapshot.revision + 1), snapshot);
+    return this.folded;
+  }
+
+  /**
+   * Inside the transaction that appends the first events: the storage they create. Memory follows
+   * in `committed`, once nothing in the transaction can fail any more.
+   */
+  prepareStorage(userId: string): void {
+    if (!this.stored) migrate(this.sql);
+    if (!this.userId) setMeta(this.sql, "aggregate_id", userId);
+  }
+
+  /** The last step of a transaction that appended events: memory now matches storage. */
+  committed(userId: string, next: UserState): void {
+    this.stored = true;
+    this.userId ??= userId;
+    this.folded = next;
+  }
+
+  /**
+   * Whether a caller acting on itself still holds: this very user (`actorId`), with the role its
+   * token names, and not revoked since the token was issued.
+   */
+  acceptsSelf(actorId: string | null, caller: SelfCaller): boolean {
+    const user = this.current.user;
+    return !!user && user.id === actorId && user.role === caller.role && acceptsToken(user, caller.issuedAt);
+  }
+
+  get erased(): boolean {
+    return this.current.user?.status === "erased";
+  }
+}

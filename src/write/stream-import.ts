@@ -1,0 +1,91 @@
+import { config } from "../config";
+import { lift, planImport, type StoredEvent } from "../domain/import";
+import { heldBy } from "../domain/plan";
+import { isGone, type UserState } from "../domain/user";
+import { append, outboxIsEmpty, readEvents, storedIds } from "./event-store";
+import { claimAll, releaseAll, type Field } from "./prepare";
+import type { ImportResult } from "./protocol";
+import type { Publisher } from "./publisher";
+import { maybeSnapshot } from "./snapshots";
+import type { StreamContext } from "./stream-context";
+import type { StreamWatchers } from "./stream-watchers";
+import { services } from "./command-handler";
+
+/**
+ * Imports one user's events with their ids, revisions and times. Events the stream holds are
+ * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
+ * are claimed in their registries like any command's (a deleted user holds none), and the events
+ * are appended with their outbox rows in one transaction: the read model fills through the queue.
+ */
+export class StreamImport {
+  constructor(
+    private readonly stream: StreamContext,
+    private readonly publisher: Publisher,
+    private readonly watchers: StreamWatchers,
+  ) {}
+
+  async run(events: StoredEvent[]): Promise<ImportResult> {
+    const userId = events[0]?.aggregate_id;
+    if (!userId || events.some((event) => event.aggregate_id !== userId)) throw new Error("one user per import call");
+    const io = services(this.stream.env);
+    // Claims await, which lets other requests in: the transaction plans again and redoes a stale claim.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const plan = this.plan(events);
+      if (!plan.ok) return { ok: false, error: plan.error, eventId: plan.event.id };
+      if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped };
+      const claims = await claimAll(io, userId, identities(plan.after));
+      if (!claims.ok) {
+        const taken = claims.rejection.code === "IdentityTaken" ? claims.rejection : null;
+        const by = plan.append.findLast((event) => taken && lift(event).data[taken.field as never] === taken.value);
+        const error = taken ? `${taken.field} '${taken.value}' is taken by another user` : "identity not available";
+        return { ok: false, error, eventId: (by ?? plan.append[0]!).id };
+      }
+      const before = this.stream.current;
+      const outcome = this.stream.ctx.storage.transactionSync(() => {
+        const now = this.plan(events);
+        if (!now.ok || !sameKeys(heldBy(now.after), heldBy(plan.after))) return "stale" as const;
+        this.stream.prepareStorage(userId);
+        const at = Date.now();
+        const outboxWasEmpty = outboxIsEmpty(this.stream.sql);
+        for (const event of now.append) append(this.stream.sql, event, at);
+        this.publisher.armIfFirst(outboxWasEmpty, at);
+        maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
+        this.stream.committed(userId, now.after);
+        return { ok: true as const, imported: now.append.length, skipped: now.skipped };
+      });
+      if (outcome === "stale") {
+        await releaseAll(io, userId, keysNotIn(heldBy(plan.after), heldBy(before)));
+        continue;
+      }
+      this.publisher.afterCommit(null);
+      // Watchers see imported events like any others, as stored.
+      this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
+      // Names the user held before and no longer does (deleted, email changed) are free again.
+      await releaseAll(io, userId, keysNotIn(heldBy(before), heldBy(plan.after)));
+      return outcome;
+    }
+    return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
+  }
+
+  private plan(events: StoredEvent[]) {
+    const { storedIdAt, revisionOfId } = this.stream.stored
+      ? storedIds(this.stream.sql, events)
+      : { storedIdAt: new Map<number, string>(), revisionOfId: new Map<string, number>() };
+    return planImport(this.stream.current, events, storedIdAt, revisionOfId);
+  }
+}
+
+/** The username and email a user holds: none once deleted or erased. */
+function identities(state: UserState): [Field, string][] {
+  const user = state.user;
+  if (!user || isGone(user)) return [];
+  return [
+    ["username", user.username],
+    ["email", user.email],
+  ];
+}
+
+const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((key) => b.includes(key));
+
+/** The keys of `of` that `but` does not hold. */
+const keysNotIn = (of: string[], but: string[]) => of.filter((key) => !but.includes(key));
