@@ -63,7 +63,7 @@ else {
   if (!design) problem("docs/design.md", 1, "has no `## Events` section");
   const tableRows = design?.text.split("\n").filter((line) => line.trimStart().startsWith("|")) ?? [];
   const api = read("docs/API.md");
-  const apiLine = lineOf(api, /`event_type`/);
+  const apiLine = lineOf(api, /`event_type` is one of|An `Event` is/);
   for (const [type, line] of events) {
     const named = new RegExp(`\\b${type}\\b`);
     if (design && !tableRows.some((row) => named.test(row)))
