@@ -127,6 +127,8 @@ function checkMentions(file, fileText, text, offset, markdown) {
     if (!cleaned || GLOB.test(cleaned)) return;
     if (!folderAllowed && !WITH_EXTENSION.test(cleaned)) return;
     const target = cleaned.replace(/\/$/, "");
+    // Test files named in test/README.md are checked above, with the file list.
+    if (file === TESTS_README && /\.(?:test\.ts|browser\.mjs)$/.test(target)) return;
     const line = lineAt(fileText, offset + at);
     if (seen.has(`${line} ${target}`)) return;
     seen.add(`${line} ${target}`);
