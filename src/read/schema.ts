@@ -23,8 +23,9 @@ export const users = sqliteTable(
     revision: integer("revision").notNull(),
     /**
      * The revision of the user's latest password change, suspension, deletion or erasure: reads
-     * refuse tokens issued before it (`confirmFromReadModel` in `src/http/auth.ts`). Null on rows projected before the
-     * column existed, whose callers are checked by their object until a rebuild fills it.
+     * refuse tokens issued before it (`confirmFromReadModel` in `src/http/auth.ts`). Null on rows
+     * projected before the column existed, whose callers are checked by their object until a
+     * rebuild fills it.
      */
     tokensValidFrom: integer("tokens_valid_from"),
   },
