@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { config } from "../config";
 import { metric } from "../observability";
 import type { CommandInput, CommandRequest, CommandResult } from "../write/protocol";
+import { requestFingerprint } from "../write/request-ids";
 import { selfCaller, tokenChecked, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
@@ -41,7 +42,15 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   };
   const expectedRevision = parseIfMatch(c.req.header("If-Match"));
   if (expectedRevision !== undefined) request.expectedRevision = expectedRevision;
-  if (key) request.idempotency = { key, fingerprint: await fingerprint(c, options.body) };
+  if (key) {
+    const secret = await signingKey(config(c.env).JWT_SECRET);
+    const fingerprint = await requestFingerprint(secret, {
+      method: c.req.method,
+      path: c.req.path,
+      body: options.body,
+    });
+    request.idempotency = { key, fingerprint };
+  }
   if (options.role) request.role = options.role;
   if (caller) request.caller = caller;
 
@@ -93,42 +102,4 @@ export function parseIfMatch(header: string | undefined): number | undefined {
   const match = header.trim().match(/^(?:W\/)?"?(\d+)"?$/);
   if (!match) throw badRequest();
   return Number(match[1]);
-}
-
-/**
- * HMAC of the request under the server's secret: bodies may hold passwords, and a plain hash of a
- * password stored next to the events would be one more thing to crack.
- */
-async function fingerprint(c: Context<AppEnv>, body: unknown): Promise<string> {
-  const material = `${c.req.method} ${c.req.path.replace(/\/$/, "")} ${canonicalJson(body)}`;
-  const key = await signingKey(config(c.env).JWT_SECRET);
-  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(material));
-  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
-
-/**
- * A create's user id: random, or derived from the caller and its Idempotency-Key so that a retry
- * reaches the same user's object and is answered from its idempotency record.
- */
-export async function newUserId(actorId: string, idempotencyKey: string | undefined): Promise<string> {
-  if (!idempotencyKey) return crypto.randomUUID();
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`create-user\n${actorId}\n${idempotencyKey}`)),
-  );
-  const bytes = digest.slice(0, 16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x80; // version 8: custom, name-based
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 9562 variant
-  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

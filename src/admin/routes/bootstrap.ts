@@ -1,4 +1,5 @@
-import { newUserId, runCommand } from "../../http/commands";
+import { runCommand } from "../../http/commands";
+import { newUserId } from "../../write/request-ids";
 import { createRouter } from "../../http/router";
 import { CommandResponse, CreateUserBody, errors, jsonBody, jsonResponse } from "../../http/schemas";
 import { bootstrapRoute } from "../auth";

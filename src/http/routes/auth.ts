@@ -1,12 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
 import { config } from "../../config";
-import { identityKey } from "../../domain/rules";
 import { issueToken } from "../auth";
 import { httpError, tooManyRequests } from "../errors";
-import { failUnknownLogin } from "../unknown-logins";
+import { logInByUsername } from "../../write/unknown-logins";
 import { createRouter } from "../router";
 import { LoginBody, LoginResponse, errors, jsonBody, jsonResponse } from "../schemas";
-import { userStream } from "../../objects";
 
 const login = createRoute({
   method: "post",
@@ -21,11 +19,7 @@ const INCORRECT = "Incorrect username or password";
 export const authRoutes = createRouter().openapi(login, async (c) => {
   const { username, password } = c.req.valid("json");
   if (!username || !password) throw httpError(401, INCORRECT);
-  const key = identityKey("username", username);
-  const userId = await c.env.IDENTITY_REGISTRY.getByName(key).holder(key);
-  const result = userId
-    ? await userStream(c.env, userId).authenticate(password, c.var.requestId)
-    : await failUnknownLogin(c.env, key, password, Date.now());
+  const result = await logInByUsername(c.env, username, password, c.var.requestId);
   if (!result.ok) {
     if (result.reason === "throttled") {
       throw tooManyRequests("Too many failed login attempts; try again later", result.retryAfterSeconds);

@@ -1,6 +1,7 @@
 import { requires, selfOrAdmin } from "../../auth";
 import { targetRoute } from "./route";
-import { newUserId, runCommand, runWithReason } from "../../commands";
+import { runCommand, runWithReason } from "../../commands";
+import { newUserId } from "../../../write/request-ids";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import {

@@ -1,7 +1,26 @@
 import { config } from "../config";
-import { MAX_FAILURES, WINDOW_MS } from "../write/login-throttle";
-import { decoyHash, verifyPassword } from "../write/passwords";
-import type { LoginResult } from "../write/protocol";
+import { identityKey } from "../domain/rules";
+import { userStream } from "../objects";
+import { MAX_FAILURES, WINDOW_MS } from "./login-throttle";
+import { decoyHash, verifyPassword } from "./passwords";
+import type { LoginResult } from "./protocol";
+
+/**
+ * A login by username: the name's registry finds the user, whose own object checks the password
+ * and throttles its failures; a name nobody holds is answered here, as slowly and as throttled.
+ */
+export async function logInByUsername(
+  env: Env,
+  username: string,
+  password: string,
+  requestId: string | null,
+): Promise<LoginResult> {
+  const key = identityKey("username", username);
+  const userId = await env.IDENTITY_REGISTRY.getByName(key).holder(key);
+  return userId
+    ? userStream(env, userId).authenticate(password, requestId)
+    : failUnknownLogin(env, key, password, Date.now());
+}
 
 /**
  * Failed logins of usernames nobody holds, throttled without storing anything per guessed name.
@@ -19,7 +38,7 @@ export const MAX_NAMES = 10_000;
 
 const failures = new Map<string, number[]>();
 
-export async function failUnknownLogin(env: Env, key: string, password: string, now: number): Promise<LoginResult> {
+async function failUnknownLogin(env: Env, key: string, password: string, now: number): Promise<LoginResult> {
   const recent = (failures.get(key) ?? []).filter((at) => at > now - WINDOW_MS);
   if (recent.length >= MAX_FAILURES) {
     return { ok: false, reason: "throttled", retryAfterSeconds: retryAfter(recent, now) };
@@ -45,9 +64,4 @@ function remember(key: string, times: number[]) {
 function retryAfter(times: number[], now: number): number {
   const oldest = Math.min(...times);
   return Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1000));
-}
-
-/** For tests: how many names this isolate remembers. */
-export function rememberedNames(): number {
-  return failures.size;
 }
