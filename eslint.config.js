@@ -6,6 +6,99 @@ import tseslint from "typescript-eslint";
 const CONFIG_NAMES =
   "/^(PASSWORD_MIN_LENGTH|PASSWORD_HASH_ITERATIONS|READ_YOUR_WRITES_WAIT_MS|SNAPSHOT_EVERY|REBUILD_USERS_PER_STEP|JWT_SECRET|ADMIN_BOOTSTRAP_TOKEN)$/";
 
+// Configuration is parsed and checked once (src/config.ts); a raw read would skip the check.
+const RAW_CONFIG_READS = ["MemberExpression[object.name='env']", "MemberExpression[object.property.name='env']"].map(
+  (object) => ({
+    selector: `${object}[property.name=${CONFIG_NAMES}]`,
+    message: "Read configuration through config(env) from src/config.ts: parsed and checked once.",
+  }),
+);
+
+/** The layers of src, innermost first: a folder imports only from those before it (README, "Layers"). */
+const LAYERS = ["domain", "live", "write", "read", "http", "admin"];
+
+/** @typedef {{ regex?: string; group?: string[]; message: string; allowTypeImports?: boolean }} Ban */
+
+/** A relative import of these folders of src from any depth (routes sit three folders down). */
+const into = /** @param {...string} folders */ (...folders) => `^(\\.\\./)+(${folders.join("|")})(/|$)`;
+
+/** @type {Ban} */
+const NO_TEST = { regex: "(^|/)test(/|$)", message: "src never imports test/: code both need lives in src." };
+
+/** @param {string} layer @returns {Ban[]} */
+function layerBans(layer) {
+  const bans = [
+    {
+      regex: into(...LAYERS.slice(LAYERS.indexOf(layer) + 1), "console"),
+      message: `Dependencies point one way, ${LAYERS.join(" ← ")}: ${layer} imports only from its left.`,
+    },
+    NO_TEST,
+  ];
+  if (layer !== "domain") return bans;
+  const platform = ["cloudflare:*", "hono", "hono/*", "@hono/*", "drizzle-orm*"];
+  return [...bans, { group: platform, message: "The domain is pure: no I/O, no platform." }];
+}
+
+/**
+ * The console is browser code: pure domain code and the live wire protocol, only types from the routes.
+ * @type {Ban[]}
+ */
+const CONSOLE_BANS = [
+  {
+    regex: into("write", "read", "config", "observability", "index"),
+    message: "The console is browser code: no Worker runtime.",
+  },
+  { regex: "^(\\.\\./)+live/(?!protocol$)", message: "From live, the console takes only the wire protocol." },
+  {
+    regex: into("http", "admin"),
+    allowTypeImports: true,
+    message: "The console takes only types from the routes (http, admin): their code is the Worker's.",
+  },
+  NO_TEST,
+];
+
+/** Root modules (configuration, logging, backoff) sit under every layer, so they import none. @type {Ban[]} */
+const ROOT_BANS = [
+  { regex: `^\\./(${[...LAYERS, "console"].join("|")})(/|$)`, message: "A root module imports no layer." },
+  NO_TEST,
+];
+
+/** The client ships to other TypeScript users: it takes only types from the Worker. @type {Ban[]} */
+const CLIENT_BANS = [{ regex: "^\\.\\.?/", allowTypeImports: true, message: "The client takes only types from src." }];
+
+/**
+ * One fence: static imports by no-restricted-imports; import() by syntax, since that rule does not see it.
+ * @param {string[]} files @param {Ban[]} bans @param {{ ignores?: string[]; rawConfigReads?: boolean }} [options]
+ */
+function fence(files, bans, { ignores, rawConfigReads = true } = {}) {
+  const dynamic = bans
+    .filter((ban) => ban.regex)
+    // esquery ends a regex at its first "/".
+    .map((ban) => ({
+      selector: `ImportExpression[source.value=/${ban.regex.replaceAll("/", "\\x2F")}/]`,
+      message: ban.message,
+    }));
+  return {
+    files,
+    ...(ignores ? { ignores } : {}),
+    rules: {
+      "@typescript-eslint/no-restricted-imports": ["error", { patterns: bans }],
+      "no-restricted-syntax": ["error", ...(rawConfigReads ? RAW_CONFIG_READS : []), ...dynamic],
+    },
+  };
+}
+
+function fences() {
+  return [
+    ...LAYERS.map((layer) => fence([`src/${layer}/**`], layerBans(layer))),
+    fence(["src/console/**"], CONSOLE_BANS),
+    fence(["src/*.ts"], ROOT_BANS, { ignores: ["src/index.ts", "src/client.ts", "src/config.ts"] }),
+    fence(["src/config.ts"], ROOT_BANS, { rawConfigReads: false }),
+    fence(["src/index.ts"], [NO_TEST]),
+    fence(["src/client.ts"], [...CLIENT_BANS, NO_TEST]),
+  ];
+}
+
 export default tseslint.config(
   { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts", "migrations/", "bench/results/", "public/"] },
   js.configs.recommended,
@@ -32,48 +125,15 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  ...fences(),
   {
     files: ["src/domain/**"],
     rules: {
-      "no-restricted-imports": [
-        "error",
-        {
-          patterns: [
-            {
-              group: [
-                "cloudflare:*",
-                "hono",
-                "hono/*",
-                "drizzle-orm*",
-                "../write/*",
-                "../read/*",
-                "../http/*",
-                "../admin/*",
-              ],
-              message: "The domain is pure: no I/O, no platform.",
-            },
-          ],
-        },
-      ],
       "no-restricted-globals": [
         "error",
         { name: "Date", message: "The domain takes time as an argument." },
         { name: "crypto", message: "The domain takes ids as arguments." },
         { name: "fetch", message: "The domain does no I/O." },
-      ],
-    },
-  },
-  {
-    // Configuration is parsed and checked once (src/config.ts); a raw read would skip the check.
-    files: ["src/**"],
-    ignores: ["src/config.ts"],
-    rules: {
-      "no-restricted-syntax": [
-        "error",
-        ...["MemberExpression[object.name='env']", "MemberExpression[object.property.name='env']"].map((object) => ({
-          selector: `${object}[property.name=${CONFIG_NAMES}]`,
-          message: "Read configuration through config(env) from src/config.ts: parsed and checked once.",
-        })),
       ],
     },
   },

@@ -16,8 +16,6 @@ export const USERNAME_MIN_LENGTH = 3;
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}]/u;
 /** In free text (names, reasons): only what breaks storage or display, never a script's joiners. */
 const BROKEN_TEXT = /[\p{Cs}\p{Cc}]/u;
-/** A lone surrogate cannot be stored as UTF-8: the object and the read model would disagree. */
-const LONE_SURROGATE = /\p{Cs}/u;
 
 const graphemes = new Intl.Segmenter("en", { granularity: "grapheme" });
 
@@ -72,11 +70,6 @@ export function isValidEmail(email: string): boolean {
 /** Whether free text (a name, a reason) can be stored and shown as sent. */
 export function isStorableText(text: string): boolean {
   return !BROKEN_TEXT.test(text);
-}
-
-/** Whether text survives UTF-8 unchanged (no lone surrogate): the least any stored string needs. */
-export function isWellFormed(text: string): boolean {
-  return !LONE_SURROGATE.test(text);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
+import { log } from "../observability";
 import { ApiError, errorResponse } from "./errors";
 import { NOT_AN_OBJECT, invalidInput } from "./request-validation";
 import { pages } from "./pages";
@@ -61,16 +62,13 @@ export function createApp(largeBodies: Record<string, number> = {}) {
       return errorResponse(c, invalidInput(["body"], "model_attributes_type", NOT_AN_OBJECT));
     }
     // Never echo the request: bodies may carry passwords.
-    console.error(
-      JSON.stringify({
-        msg: "unhandled error",
-        requestId: c.var.requestId,
-        path: c.req.path,
-        error: String(error),
-        cause: error.cause instanceof Error ? error.cause.message : undefined,
-        stack: error.stack,
-      }),
-    );
+    log("error", "unhandled error", {
+      requestId: c.var.requestId,
+      path: c.req.path,
+      error: String(error),
+      cause: error.cause instanceof Error ? error.cause.message : undefined,
+      stack: error.stack,
+    });
     return c.json(
       { error: "Internal Server Error", message: "An unexpected error occurred", type: "InternalServerError" },
       500,

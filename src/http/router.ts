@@ -36,8 +36,6 @@ function withBodyReader(route: RouteConfig): RouteConfig {
   return { ...route, middleware: [...middlewareOf(route), readJsonBody(body.required ?? false)] };
 }
 
-export type Router = ReturnType<typeof createRouter>;
-
 /**
  * A router that may already hold routes (`S`): a function that adds routes to one takes and returns
  * this, so the routes' types add up and the typed client (`src/client.ts`) sees every one of them.
@@ -67,8 +65,6 @@ export function guardedRoutes(guard: MiddlewareHandler<AppEnv>) {
     return createRoute(guarded);
   };
 }
-
-export type GuardedRoute = ReturnType<typeof guardedRoutes>;
 
 type Middleware = MiddlewareHandler<AppEnv>;
 

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../domain/events";
+import { log } from "../observability";
 import { PING, PONG, WATCH_HEADER, type WatchRequest, type WatchTarget } from "./protocol";
 import { Watchers, type Watch } from "./watchers";
 import { userStream } from "../objects";
@@ -16,7 +17,7 @@ export async function publishToFeed(env: Env, events: PublicEvent[]): Promise<vo
   try {
     await env.LIVE_FEED.getByName(FEED_NAME).publish(events);
   } catch (error) {
-    console.warn(JSON.stringify({ msg: "live feed publish failed", events: events.length, error: String(error) }));
+    log("warn", "live feed publish failed", { events: events.length, error: String(error) });
   }
 }
 

@@ -1,3 +1,4 @@
+import { log } from "../observability";
 import type { SentEmailRow } from "./schema";
 
 /** Where mail goes. The local default only logs: the `sent_emails` row is the record of it. */
@@ -8,7 +9,7 @@ export interface MailSender {
 export const logMailSender: MailSender = {
   send(mail) {
     // No address in the log: logs outlive an erasure.
-    console.log(JSON.stringify({ msg: "mail sent", kind: mail.kind, user_id: mail.userId }));
+    log("info", "mail sent", { kind: mail.kind, user_id: mail.userId });
     return Promise.resolve();
   },
 };

@@ -1,7 +1,7 @@
+import { jitteredBackoff } from "../backoff";
 import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { log, metric } from "../observability";
-import { jitteredBackoff } from "../read/backoff";
-import { announce, confirmedRevision } from "../read/ledger";
+import { announce, confirmedRevision } from "./ledger";
 import {
   deleteOutboxThrough,
   getMeta,

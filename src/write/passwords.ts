@@ -4,9 +4,9 @@
  * be raised later without breaking old hashes. Format: `pbkdf2-sha256$<iterations>$<salt>$<hash>`.
  */
 import bcrypt from "bcryptjs";
+import { MAX_ITERATIONS } from "../config";
 
 export const HASHING_METHOD = "pbkdf2-sha256";
-export const MAX_ITERATIONS = 100_000;
 
 const encoder = new TextEncoder();
 

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { confirmedRevision } from "../../src/read/ledger";
+import { confirmedRevision } from "../../src/write/ledger";
 import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";
 import { createInput, noMetadata } from "../support/builders";

@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { confirmedRevision } from "../../src/read/ledger";
+import { confirmedRevision } from "../../src/write/ledger";
 import { STALE_MS, sweepOwedStreams } from "../../src/read/sweeper";
 import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";

@@ -2,11 +2,11 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
-import { MAX_WAITING, occupyWaiting } from "../../src/http/routes/users/queries";
+import { MAX_WAITING } from "../../src/http/waiting-places";
 import worker from "../../src/index";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, newUserBody, uniqueName } from "../support/builders";
-import { craftToken, eventTypes, expectError, nowSeconds, streamOf } from "./helpers";
+import { craftToken, eventTypes, expectError, nowSeconds, occupyWaiting, streamOf } from "./helpers";
 
 /** Each item of issue 10's "Seen, to fix", sent over HTTP: the clear error, and nothing written. */
 

@@ -3,6 +3,7 @@ import { sign } from "hono/jwt";
 import { expect } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import type { ErrorBody } from "../../src/http/errors";
+import { takeWaitingPlace } from "../../src/http/waiting-places";
 import type { ApiResponse } from "../support/api";
 
 /** Helpers shared by the HTTP tests: typed bodies, the error envelope, the user's stream. */
@@ -89,4 +90,12 @@ export function expectNoSecrets(res: ApiResponse<unknown>, passwords: readonly s
   for (const password of passwords) expect(text).not.toContain(password);
   expect(text).not.toContain("pbkdf2");
   expect(text).not.toContain("password_hash");
+}
+
+/** Takes `n` of the isolate's places for requests waiting on the read model (returns the release). */
+export function occupyWaiting(n: number): () => void {
+  const taken = Array.from({ length: n }, () => takeWaitingPlace());
+  return () => {
+    for (const release of taken) release?.();
+  };
 }

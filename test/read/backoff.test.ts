@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { jitteredBackoff, redeliveryDelaySeconds } from "../../src/read/backoff";
+import { jitteredBackoff } from "../../src/backoff";
+import { redeliveryDelaySeconds } from "../../src/read/backoff";
 
 const policy = { baseMs: 1_000, capMs: 60_000 };
 

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PublicEventSchema } from "../../src/domain/events";
-import { confirmedRevision } from "../../src/read/ledger";
+import { confirmedRevision } from "../../src/write/ledger";
 import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";
 import {

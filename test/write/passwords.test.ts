@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import wranglerToml from "../../wrangler.toml?raw";
-import { parseConfig } from "../../src/config";
-import { HASHING_METHOD, MAX_ITERATIONS, decoyHash, hashPassword, verifyPassword } from "../../src/write/passwords";
+import { MAX_ITERATIONS, parseConfig } from "../../src/config";
+import { HASHING_METHOD, decoyHash, hashPassword, verifyPassword } from "../../src/write/passwords";
 
 /**
  * The hash cost. Tests run with PASSWORD_HASH_ITERATIONS=1000 (vitest.config.ts: they create

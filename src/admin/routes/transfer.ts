@@ -6,6 +6,7 @@ import { adminRoute } from "../auth";
 import { ImportReport } from "../schemas";
 import { exportNdjson } from "../export";
 import { IMPORT_MAX_LINES, importNdjson } from "../import";
+import { log } from "../../observability";
 
 const ndjson = (description: string) => ({
   description,
@@ -37,17 +38,14 @@ export const transfer = createRouter()
     const started = Date.now();
     const report = await importNdjson(c.env, body, c.var.requestId);
     // One line per request: with `wrangler tail` / Workers Logs, an import's progress as it runs.
-    console.log(
-      JSON.stringify({
-        msg: "import",
-        request_id: c.var.requestId,
-        lines,
-        imported: report.imported,
-        skipped: report.skipped,
-        rejected: report.rejected.length,
-        ms: Date.now() - started,
-      }),
-    );
+    log("info", "import", {
+      request_id: c.var.requestId,
+      lines,
+      imported: report.imported,
+      skipped: report.skipped,
+      rejected: report.rejected.length,
+      ms: Date.now() - started,
+    });
     return c.json(report, 200);
   })
   .openapi(exportRoute, (c) => {

@@ -4,7 +4,7 @@ import { ErrorNotice } from "../components";
 
 /**
  * "Make a test from this": the stream as the admin export gives it, turned into the domain test
- * the repo's export-to-test helper writes (test/domain/write-test.ts, the same code, not a copy).
+ * the repo's export-to-test helper writes (src/domain/export-to-test.ts, the same code the tests use).
  */
 export function MakeTest({ userId, revision, onClose }: { userId: string; revision: number; onClose: () => void }) {
   const [code, setCode] = useState<string | null>(null);
@@ -16,10 +16,7 @@ export function MakeTest({ userId, revision, onClose }: { userId: string; revisi
     let current = true;
     setCode(null);
     // Loaded on demand: the writer parses with the domain's zod schemas, which the rest of the console does not need.
-    Promise.all([
-      api<string>(`/admin/users/${userId}/stream`, { text: true }),
-      import("../../../test/domain/write-test"),
-    ])
+    Promise.all([api<string>(`/admin/users/${userId}/stream`, { text: true }), import("../../domain/export-to-test")])
       .then(([ndjson, { writeTestFromExport }]) => current && setCode(writeTestFromExport(ndjson, revision)))
       .catch((caught) => current && setError(caught));
     heading.current?.focus();

@@ -7,6 +7,7 @@ import { confirmFromReadModel, confirmWithObject, requires, type Actor } from ".
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
+import { takeWaitingPlace } from "../../waiting-places";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { readRoute } from "./route";
@@ -116,15 +117,6 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 const POLL_MS = 10;
-/**
- * Requests waiting for the read model in this isolate, at most: each holds a connection and polls
- * D1, so an unbounded number would slow every other read. Past the bound: 503 at once.
- */
-export const MAX_WAITING = 32;
-let waiting = 0;
-
-/** For tests: how many requests are waiting now. */
-export const waitingNow = () => waiting;
 
 /**
  * Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. A revision the
@@ -145,8 +137,8 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
       details: { field: "min_revision", current_revision: revision },
     });
   }
-  if (waiting >= MAX_WAITING) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
-  waiting += 1;
+  const release = takeWaitingPlace();
+  if (!release) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
   try {
     const deadline = Date.now() + config(c.env).READ_YOUR_WRITES_WAIT_MS;
     for (;;) {
@@ -158,16 +150,8 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
       }
     }
   } finally {
-    waiting -= 1;
+    release();
   }
-}
-
-/** For tests: occupy `n` waiting places (returns the release). */
-export function occupyWaiting(n: number): () => void {
-  waiting += n;
-  return () => {
-    waiting -= n;
-  };
 }
 
 /** The reference's relative links: `/users/?page=2&page_size=5`, filters appended unencoded. */
