@@ -45,7 +45,7 @@ function layerBans(layer) {
  */
 const CONSOLE_BANS = [
   {
-    regex: into("write", "read", "config", "observability", "index"),
+    regex: into("write", "read", "config", "observability", "objects", "index"),
     message: "The console is browser code: no Worker runtime.",
   },
   { regex: "^(\\.\\./)+live/(?!protocol$)", message: "From live, the console takes only the wire protocol." },
@@ -57,7 +57,7 @@ const CONSOLE_BANS = [
   NO_TEST,
 ];
 
-/** Root modules (configuration, logging, backoff) sit under every layer, so they import none. @type {Ban[]} */
+/** Root modules (configuration, logging, backoff, the objects' client) sit under every layer, so they import none. @type {Ban[]} */
 const ROOT_BANS = [
   { regex: `^\\./(${[...LAYERS, "console"].join("|")})(/|$)`, message: "A root module imports no layer." },
   NO_TEST,
