@@ -1,6 +1,8 @@
 import { render } from "hono/jsx/dom";
 import { App } from "./app";
-import "./styles.css";
+import "./styles/base.css";
+import "./styles/pages.css";
+import "./styles/narrow-and-live.css";
 
 const root = document.getElementById("app");
 if (root) {
