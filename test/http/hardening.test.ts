@@ -2,7 +2,7 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
-import { MAX_WAITING } from "../../src/http/waiting-places";
+import { MAX_WAITING } from "../../src/read/read-your-writes";
 import worker from "../../src/index";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, newUserBody, uniqueName } from "../support/builders";

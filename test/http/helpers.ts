@@ -3,7 +3,7 @@ import { sign } from "hono/jwt";
 import { expect } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
 import type { ErrorBody } from "../../src/http/errors";
-import { takeWaitingPlace } from "../../src/http/waiting-places";
+import { takeWaitingPlace } from "../../src/read/read-your-writes";
 import type { ApiResponse } from "../support/api";
 
 /** Helpers shared by the HTTP tests: typed bodies, the error envelope, the user's stream. */

@@ -1,13 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRow, findUserRowAs, listUsers, type D1Reader } from "../../../read/queries";
+import { findUserRowAs, listUsers, type D1Reader } from "../../../read/queries";
 import { userView } from "../../../read/user-projection";
 import { confirmFromReadModel, confirmWithObject, requires, type Actor } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
-import { takeWaitingPlace } from "../../waiting-places";
+import { rowAtRevision } from "../../../read/read-your-writes";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { readRoute } from "./route";
@@ -116,10 +116,8 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
   return (await userStream(c.env, userId).getUser()).user;
 }
 
-const POLL_MS = 10;
-
 /**
- * Read-your-writes: poll the row until it reaches `minRevision`, for a bounded time. A revision the
+ * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. A revision the
  * user's stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is
  * answered at once, since waiting cannot bring it.
  */
@@ -137,21 +135,10 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
       details: { field: "min_revision", current_revision: revision },
     });
   }
-  const release = takeWaitingPlace();
-  if (!release) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
-  try {
-    const deadline = Date.now() + config(c.env).READ_YOUR_WRITES_WAIT_MS;
-    for (;;) {
-      await scheduler.wait(POLL_MS);
-      const now = await findUserRow(db, userId);
-      if (now && now.revision >= minRevision) return userView(now);
-      if (Date.now() >= deadline) {
-        throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
-      }
-    }
-  } finally {
-    release();
-  }
+  const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS);
+  if (waited === "full") throw serviceUnavailable("Too many requests are waiting for the read model", 1);
+  if (waited === "timeout") throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
+  return userView(waited);
 }
 
 /** The reference's relative links: `/users/?page=2&page_size=5`, filters appended unencoded. */
