@@ -64,22 +64,24 @@ export const eventSchemas = {
   USER_LOGGED_IN: { version: 1, data: UserLoggedInData },
 } as const;
 
-export const UserEvent = z.discriminatedUnion("event_type", [
-  z.object({ event_type: z.literal("USER_CREATED"), data: UserCreatedData }),
-  z.object({ event_type: z.literal("USER_UPDATED"), data: UserUpdatedData }),
-  z.object({ event_type: z.literal("PASSWORD_CHANGED"), data: PasswordChangedData }),
-  z.object({ event_type: z.literal("PASSWORD_REHASHED"), data: PasswordRehashedData }),
-  z.object({ event_type: z.literal("USER_DELETED"), data: UserDeletedData }),
-  z.object({ event_type: z.literal("USER_SUSPENDED"), data: NoData }),
-  z.object({ event_type: z.literal("USER_REACTIVATED"), data: NoData }),
-  z.object({ event_type: z.literal("USER_CORRECTED"), data: UserCorrectedData }),
-  z.object({ event_type: z.literal("USER_ERASED"), data: NoData }),
-  z.object({ event_type: z.literal("USER_RESTORED"), data: UserRestoredData }),
-  z.object({ event_type: z.literal("USER_LOGGED_IN"), data: UserLoggedInData }),
-]);
+type Schemas = typeof eventSchemas;
+export type EventType = keyof Schemas;
+
+type UserEventVariant<K extends EventType> = z.ZodObject<{ event_type: z.ZodLiteral<K>; data: Schemas[K]["data"] }>;
+type UserEventVariants = { [K in EventType]: UserEventVariant<K> }[EventType];
+
+/**
+ * One variant per entry of `eventSchemas`, discriminated on `event_type`: built from the catalogue,
+ * so a new event type is one edit there and part of every union derived from it at once.
+ */
+export const UserEvent = z.discriminatedUnion(
+  "event_type",
+  (Object.keys(eventSchemas) as EventType[]).map((type) =>
+    z.object({ event_type: z.literal(type), data: eventSchemas[type].data }),
+  ) as [UserEventVariants, ...UserEventVariants[]],
+);
 /** What `decide` emits: the business fact, before the store gives it an id, time and revision. */
 export type UserEvent = z.infer<typeof UserEvent>;
-export type EventType = UserEvent["event_type"];
 
 const Envelope = z.object({
   id: z.string(),
@@ -105,7 +107,6 @@ export const ERASED = "[erased]";
 const SECRET_FIELDS = ["password_hash"] as const;
 type SecretField = (typeof SECRET_FIELDS)[number];
 
-type Schemas = typeof eventSchemas;
 /** An event's data schema without its secret fields. */
 type PublicData<S> = S extends z.ZodObject<infer Shape> ? z.ZodObject<Omit<Shape, SecretField>> : never;
 

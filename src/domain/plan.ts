@@ -141,7 +141,23 @@ function sameIdentities(a: User | null, b: User | null): boolean {
 }
 
 function keysOf(user: User): string[] {
-  return [identityKey("username", user.username), identityKey("email", user.email)];
+  const keys = identityKeys(user);
+  return [keys.username, keys.email];
+}
+
+/**
+ * A user's username and email keys, computed once per state of the user: a command asks for them
+ * while it plans and again when it frees what the user no longer holds, and a username's key is a
+ * Unicode skeleton, not free. A state is a value (`evolve` makes a new one), so no entry goes stale.
+ */
+const identityKeysOf = new WeakMap<User, Record<IdentityField, string>>();
+function identityKeys(user: User): Record<IdentityField, string> {
+  let keys = identityKeysOf.get(user);
+  if (!keys) {
+    keys = { username: identityKey("username", user.username), email: identityKey("email", user.email) };
+    identityKeysOf.set(user, keys);
+  }
+  return keys;
 }
 
 function claim(field: IdentityField, value: string): IdentityClaim {
@@ -152,8 +168,9 @@ function claim(field: IdentityField, value: string): IdentityClaim {
 function changedIdentities(user: User, changes: { username?: string; email?: string }): IdentityClaim[] {
   return (["username", "email"] as const).flatMap((field) => {
     const next = changes[field];
-    if (!next || identityKey(field, next) === identityKey(field, user[field])) return [];
-    return [claim(field, next)];
+    if (!next) return [];
+    const wanted = claim(field, next);
+    return wanted.key === identityKeys(user)[field] ? [] : [wanted];
   });
 }
 

@@ -180,7 +180,7 @@ export const authenticatedInRoute = createMiddleware<AppEnv>((c, next) => checke
  */
 export const authenticatedByTarget = createMiddleware<AppEnv>(async (c, next) => {
   const token = await verifiedClaims(c);
-  if (parseUserId(c.req.param("user_id") ?? "") === token.userId) return checkedInRoute(c, next, token);
+  if (pathUserId(c) === token.userId) return checkedInRoute(c, next, token);
   c.set("token", token);
   await confirmWithObject(c);
   await next();
@@ -242,16 +242,30 @@ export const requires = (scope: Scope) =>
   });
 
 /**
+ * The path's `user_id` for the checks that must answer before the request is validated (whose self
+ * it is, and so 401 and 403 before 422), read once per request: the route's schema (`UserId`) parses
+ * it again as it validates, to answer its 422 and hand the handler the id.
+ */
+function pathUserId(c: Context<AppEnv>): string | null {
+  let id = c.get("pathUserId") as string | null | undefined;
+  if (id === undefined) {
+    id = parseUserId(c.req.param("user_id") ?? "");
+    c.set("pathUserId", id);
+  }
+  return id;
+}
+
+/**
  * Self or admin, judged on the path's id as given: an id that cannot be read is nobody's, so a
  * regular user gets 403 for it (the reference compares before it parses) and an admin the 400.
  */
 export const selfOrAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  requireSelfOrAdmin(c.var.actor, parseUserId(c.req.param("user_id") ?? "") ?? "");
+  requireSelfOrAdmin(c.var.actor, pathUserId(c) ?? "");
   await next();
 });
 
 /** The same for reads (the audit trail, live events): a read's scope and a read's message. */
 export const selfOrAdminReading = createMiddleware<AppEnv>(async (c, next) => {
-  requireSelfOrAdmin(c.var.actor, parseUserId(c.req.param("user_id") ?? "") ?? "", true);
+  requireSelfOrAdmin(c.var.actor, pathUserId(c) ?? "", true);
   await next();
 });

@@ -10,5 +10,7 @@ export interface AppEnv {
     token: TokenClaims;
     /** Whether the route has checked the token against its user yet (`authenticatedInRoute`). */
     tokenChecked: boolean;
+    /** The path's `user_id` as the checks before validation read it (`pathUserId`), once per request. */
+    pathUserId: string | null;
   };
 }

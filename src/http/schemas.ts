@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { EventMessage } from "../domain/events";
+import type { PublicUser } from "../domain/user";
 import { parseUserId } from "./ids";
 import { checkEmail } from "./request-validation";
 
@@ -72,6 +73,11 @@ export const LoginBody = z
   .object({ username: z.string().max(150), password: z.string().max(1024) })
   .openapi("LoginRequest");
 
+/**
+ * The user on the wire: what the user's object (`publicUser`) and the read model (`userView`) both
+ * answer, the domain's `PublicUser`, which the check below holds to these fields. It stays a schema
+ * of its own because it is the contract: the OpenAPI document, and the reference's nullable names.
+ */
 export const User = z
   .object({
     id: z.uuid(),
@@ -88,6 +94,15 @@ export const User = z
     revision: z.number().int(),
   })
   .openapi("User");
+/** Compiles only while every `PublicUser` is a contract `User`, with no field more or fewer. */
+const _publicUserIsTheContract: Agrees<PublicUser, z.infer<typeof User>> = true;
+type Agrees<A, B> = [A] extends [B]
+  ? [keyof A] extends [keyof B]
+    ? [keyof B] extends [keyof A]
+      ? true
+      : never
+    : never
+  : never;
 
 export const UserList = z
   .object({

@@ -35,6 +35,12 @@ export const users = sqliteTable(
     index("users_email").on(table.email),
   ],
 );
+/**
+ * The user as D1 holds it: the domain's `UserFields` under drizzle's camelCase keys (the SQL columns
+ * keep the fields' names) and the revision it reflects. A shape of its own because it is the table;
+ * `projectUser` maps fields to columns through one table, and builds whole rows from the domain's
+ * `newUser`, so the compiler holds the two to the same fields.
+ */
 export type UserRow = typeof users.$inferSelect;
 
 /**

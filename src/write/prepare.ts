@@ -1,5 +1,5 @@
 import type { UserCommand } from "../domain/commands";
-import { withFacts, type Facts, type IdentityField, type Plan } from "../domain/plan";
+import { withFacts, type Facts, type IdentityClaim, type IdentityField, type Plan } from "../domain/plan";
 import { identityKey } from "../domain/rules";
 import type { WriteRejection } from "./protocol";
 
@@ -26,11 +26,8 @@ export async function prepare(plan: Plan, owner: string, services: Services): Pr
     facts.currentPasswordValid = await services.verify(password, against);
     facts.newPasswordSameAsCurrent = facts.currentPasswordValid && (await services.verify(compare, against));
   }
-  const claims = await claimAll(
-    services,
-    owner,
-    plan.claims.map((claim): [Field, string] => [claim.field, claim.value]),
-  );
+  // The plan computed each claim's key: a username's is a Unicode skeleton, not worth twice.
+  const claims = await claimKeys(services, owner, plan.claims);
   if (!claims.ok) return claims;
   const refused = facts.currentPasswordValid === false || facts.newPasswordSameAsCurrent === true;
   if (plan.hash && !(plan.hash.unlessRefused && refused)) facts.passwordHash = await services.hash(plan.hash.password);
@@ -39,16 +36,26 @@ export async function prepare(plan: Plan, owner: string, services: Services): Pr
 
 export type Field = IdentityField;
 
+type Claimed = { ok: true; keys: string[] } | { ok: false; rejection: WriteRejection };
+
+/** Claims each username or email for `owner`: all of them, or (one is taken) none. */
 export async function claimAll(
   services: Pick<Services, "claim" | "release">,
   owner: string,
   wanted: [Field, string][],
-): Promise<{ ok: true; keys: string[] } | { ok: false; rejection: WriteRejection }> {
+): Promise<Claimed> {
+  const claims = wanted.map(([field, value]) => ({ field, value, key: identityKey(field, value) }));
+  return claimKeys(services, owner, claims);
+}
+
+/** `claimAll` for claims whose keys are known already (a plan's). */
+async function claimKeys(
+  services: Pick<Services, "claim" | "release">,
+  owner: string,
+  claims: readonly IdentityClaim[],
+): Promise<Claimed> {
   const results = await Promise.all(
-    wanted.map(async ([field, value]) => {
-      const key = identityKey(field, value);
-      return { field, value, key, won: await services.claim(key, owner) };
-    }),
+    claims.map(async ({ field, value, key }) => ({ field, value, key, won: await services.claim(key, owner) })),
   );
   const keys = results.filter((r) => r.won).map((r) => r.key);
   const lost = results.find((r) => !r.won);

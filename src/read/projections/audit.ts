@@ -1,6 +1,7 @@
 import { and, getTableColumns, gt, lte } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { ERASED, type PublicEvent } from "../../domain/events";
+import { changesOf } from "../../domain/fields";
 import { bulk, changed, JSON_IDS } from "../bulk";
 import { auditLog, type AuditRow } from "../schema";
 import type { Projection, Step } from "./index";
@@ -52,27 +53,15 @@ export function foldAudit(
   return { rows, state, scrub };
 }
 
+/**
+ * The username and email after `event`, by the deltas the user's state and row apply (`changesOf`).
+ * Before USER_CREATED only an erasure names the user (`[erased]`); anything else is a broken stream.
+ */
 function identityAfter(state: AuditState | null, event: PublicEvent): AuditState | null {
-  switch (event.event_type) {
-    case "USER_CREATED":
-      return { username: event.data.username, email: event.data.email };
-    case "USER_UPDATED":
-      return state && { username: state.username, email: event.data.email ?? state.email };
-    case "USER_CORRECTED":
-      return state && { username: event.data.username ?? state.username, email: event.data.email ?? state.email };
-    case "USER_ERASED":
-      return { username: ERASED, email: ERASED };
-    case "PASSWORD_CHANGED":
-    case "PASSWORD_REHASHED":
-    case "USER_DELETED":
-    case "USER_SUSPENDED":
-    case "USER_REACTIVATED":
-    case "USER_RESTORED":
-    case "USER_LOGGED_IN":
-      return state;
-  }
-  // A type from a newer writer, read from its object to fill a gap: the identity stays.
-  return state;
+  if (event.event_type === "USER_CREATED") return { username: event.data.username, email: event.data.email };
+  const { username = state?.username, email = state?.email, status } = changesOf(event, null);
+  if (username === undefined || email === undefined || (!state && status !== "erased")) return null;
+  return { username, email };
 }
 
 /** The reason an event carries in its data (the request's metadata has the first say). */
