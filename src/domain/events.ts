@@ -141,8 +141,6 @@ export const EventMessage = z.discriminatedUnion(
 export type PublicEvent = z.infer<typeof EventMessage>;
 /** One event type's variant of `PublicEvent`. */
 export type PublicEventOf<T extends EventType> = Extract<PublicEvent, { event_type: T }>;
-/** Event data is flat: one level of scalar fields. */
-export type Json = string | number | boolean | null;
 
 export function redact(event: RecordedEvent): PublicEvent {
   const data: Record<string, unknown> = { ...event.data };
