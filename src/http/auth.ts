@@ -11,6 +11,15 @@ import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
 import { userStream } from "../objects";
 
+/*
+ * Two words, one meaning each. A token is *verified* here, once: signature and expiry. It is
+ * *confirmed* by whoever can tell whether its user still accepts it (active, and no password change,
+ * suspension, deletion or erasure since it was issued: the domain's `acceptsToken`): the caller's
+ * own object (`confirmWithObject`), the caller's read-model row (`confirmFromReadModel`), or the
+ * object a caller acting on itself writes to or reads from (`selfCaller`, `confirmedByTarget`).
+ * `tokenConfirmed` records that one of them did.
+ */
+
 export const TOKEN_TTL_SECONDS = 30 * 60;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -115,7 +124,7 @@ export const tokenRefused = () => httpError(401, "User not found");
 export async function confirmWithObject(c: Context<AppEnv>): Promise<Actor> {
   const { userId, issuedAt } = c.var.token;
   const user = await userStream(c.env, userId).tokenHolder(issuedAt);
-  c.set("tokenChecked", true);
+  c.set("tokenConfirmed", true);
   if (!user) throw tokenRefused();
   const actor = actorOf(user, user.revision);
   c.set("actor", actor);
@@ -123,11 +132,11 @@ export async function confirmWithObject(c: Context<AppEnv>): Promise<Actor> {
 }
 
 /**
- * The token was checked by the request's own I/O (a read's D1 batch, a command's object), which
+ * The token was confirmed by the request's own I/O (a read's D1 batch, a command's object), which
  * throws `tokenRefused` if its user no longer accepts it.
  */
-export function tokenChecked(c: Context<AppEnv>): void {
-  c.set("tokenChecked", true);
+export function tokenConfirmed(c: Context<AppEnv>): void {
+  c.set("tokenConfirmed", true);
 }
 
 /**
@@ -140,12 +149,12 @@ export function tokenChecked(c: Context<AppEnv>): void {
  * object's, and the route re-checks what depends on it.
  */
 export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow | undefined): Promise<Actor> {
-  if (c.var.tokenChecked) return c.var.actor;
+  if (c.var.tokenConfirmed) return c.var.actor;
   const { role, issuedAt } = c.var.token;
   if (!caller || caller.tokensValidFrom === null || (caller.published ?? 0) > caller.revision || caller.role !== role) {
     return confirmWithObject(c);
   }
-  tokenChecked(c);
+  tokenConfirmed(c);
   if (!acceptsToken({ status: caller.status, tokens_valid_from: caller.tokensValidFrom }, issuedAt)) {
     throw tokenRefused();
   }
@@ -164,13 +173,13 @@ export const authenticated = createMiddleware<AppEnv>(async (c, next) => {
 
 /**
  * Verifies the bearer token and leaves the question whether its user still accepts it to the
- * route's own I/O, which calls `tokenChecked` once it has the answer (and throws `tokenRefused`
+ * route's own I/O, which calls `tokenConfirmed` once it has the answer (and throws `tokenRefused`
  * on a refusal): a read checks the caller's row in the same D1 batch as its query. Until then the
  * actor is the token's claims. Any answer the route gives without confirming (a 403, a 422, a 400
  * decided before its I/O) waits for the caller's object: a revoked token still gets 401 first, as
  * the contract's check order has it.
  */
-export const authenticatedInRoute = createMiddleware<AppEnv>((c, next) => checkedInRoute(c, next));
+export const authenticatedInRoute = createMiddleware<AppEnv>((c, next) => confirmInRoute(c, next));
 
 /**
  * For calls to one user's object (commands, its history and events): a caller acting on itself
@@ -180,16 +189,16 @@ export const authenticatedInRoute = createMiddleware<AppEnv>((c, next) => checke
  */
 export const authenticatedByTarget = createMiddleware<AppEnv>(async (c, next) => {
   const token = await verifiedClaims(c);
-  if (pathUserId(c) === token.userId) return checkedInRoute(c, next, token);
+  if (pathUserId(c) === token.userId) return confirmInRoute(c, next, token);
   c.set("token", token);
   await confirmWithObject(c);
   await next();
 });
 
-async function checkedInRoute(c: Context<AppEnv>, next: Next, verified?: TokenClaims): Promise<void> {
+async function confirmInRoute(c: Context<AppEnv>, next: Next, verified?: TokenClaims): Promise<void> {
   const token = verified ?? (await verifiedClaims(c));
   c.set("token", token);
-  c.set("tokenChecked", false);
+  c.set("tokenConfirmed", false);
   c.set("actor", {
     id: token.userId,
     username: token.username,
@@ -198,7 +207,7 @@ async function checkedInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
     revision: token.issuedAt,
   });
   await next();
-  if (!c.var.tokenChecked) await confirmWithObject(c);
+  if (!c.var.tokenConfirmed) await confirmWithObject(c);
 }
 
 /**
@@ -206,14 +215,14 @@ async function checkedInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
  * `authenticatedByTarget` left the check to that object; otherwise undefined (already confirmed).
  */
 export function selfCaller(c: Context<AppEnv>, userId: string): SelfCaller | undefined {
-  if (c.var.tokenChecked !== false || c.var.actor.id !== userId) return undefined;
+  if (c.var.tokenConfirmed !== false || c.var.actor.id !== userId) return undefined;
   return { issuedAt: c.var.token.issuedAt, role: c.var.token.role };
 }
 
 /** After the object answered for a `selfCaller`: its refusal is the 401 a revoked token gets. */
 export function confirmedByTarget<T>(c: Context<AppEnv>, answer: T | TokenRefused): T {
   if (answer === TOKEN_REFUSED) throw tokenRefused();
-  tokenChecked(c);
+  tokenConfirmed(c);
   return answer;
 }
 

@@ -3,7 +3,7 @@ import { config } from "../config";
 import { metric } from "../observability";
 import type { CommandInput, CommandRequest, CommandResult } from "../write/protocol";
 import { requestFingerprint } from "../write/request-ids";
-import { selfCaller, tokenChecked, type Actor } from "./auth";
+import { selfCaller, tokenConfirmed, type Actor } from "./auth";
 import type { AppEnv } from "./context";
 import { badRequest, rejectionError } from "./errors";
 import { signingKey } from "./auth";
@@ -59,7 +59,7 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   try {
     const result = await userStream(c.env, options.userId).execute(request);
     // The object answered for the token either way: a refusal is the 401 below.
-    if (caller) tokenChecked(c);
+    if (caller) tokenConfirmed(c);
     outcome = result.ok ? (result.replayed ? "replayed" : "ok") : result.rejection.code;
     return answer(c, options, result);
   } finally {

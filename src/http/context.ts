@@ -8,8 +8,8 @@ export interface AppEnv {
     requestId: string;
     /** The verified bearer token of an authenticated route. */
     token: TokenClaims;
-    /** Whether the route has checked the token against its user yet (`authenticatedInRoute`). */
-    tokenChecked: boolean;
+    /** Whether the token is confirmed yet: its user still accepts it (`authenticatedInRoute`). */
+    tokenConfirmed: boolean;
     /** The path's `user_id` as the checks before validation read it (`pathUserId`), once per request. */
     pathUserId: string | null;
   };
