@@ -17,7 +17,7 @@ import { forgetTickets } from "./tickets";
 
 type Success = Extract<CommandResult, { ok: true }>;
 /** A request as the transaction sees it: its command is already decided on, or made by the object. */
-export type Envelope = Omit<CommandRequest, "input">;
+export type CommitRequest = Omit<CommandRequest, "input">;
 export type Outcome = { outcome: CommandResult | "stale"; events: RecordedEvent[] };
 
 /** The registries and the hashing a command's plan may need, for one deployment. */
@@ -78,7 +78,7 @@ export class CommandHandler {
    * Decides `command` on the state as it is, and appends what it emits: once, in one transaction.
    * The prechecks run again inside it, as the awaits before it let other commands in.
    */
-  commit(request: Envelope, command: UserCommand, factsHold: (state: UserState) => boolean): Outcome {
+  commit(request: CommitRequest, command: UserCommand, factsHold: (state: UserState) => boolean): Outcome {
     return this.stream.ctx.storage.transactionSync(() => {
       const early = this.precheck(request);
       if (early) return { outcome: early, events: [] };
@@ -134,7 +134,7 @@ export class CommandHandler {
    * Answers that need no decision: a caller's token this user no longer accepts, a replayed
    * idempotent request, a stale `If-Match`.
    */
-  private precheck(request: Envelope): CommandResult | null {
+  private precheck(request: CommitRequest): CommandResult | null {
     if (request.caller && !this.stream.acceptsSelf(request.metadata.actor_id, request.caller)) {
       return rejected({ code: "TokenRefused" });
     }
@@ -155,7 +155,7 @@ export class CommandHandler {
   }
 
   /** The events' metadata; a self-command's actor is named as the stream has it now. */
-  private metadataOf(request: Envelope): EventMetadata {
+  private metadataOf(request: CommitRequest): EventMetadata {
     const user = this.stream.current.user;
     return request.caller && user ? { ...request.metadata, actor_username: user.username } : request.metadata;
   }
