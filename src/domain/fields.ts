@@ -65,11 +65,9 @@ export function changesOf(event: ChangeEvent, deletedAt: string | null): UserCha
   if (revokesTokens(event.event_type)) touched.tokens_valid_from = event.revision;
   switch (event.event_type) {
     case "USER_UPDATED":
-      return { ...touched, ...given(event.data) };
-    case "USER_CORRECTED": {
-      const { reason: _reason, ...changes } = event.data;
-      return { ...touched, ...given(changes) };
-    }
+      return { ...touched, ...given(event.data, ["first_name", "last_name", "email"]) };
+    case "USER_CORRECTED":
+      return { ...touched, ...given(event.data, ["username", "first_name", "last_name", "email"]) };
     case "USER_ERASED":
       return {
         ...touched,
@@ -103,11 +101,18 @@ type ChangeEvent = Exclude<PublicEvent, { event_type: "USER_CREATED" }>;
 
 const erasedFields = { username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED } as const;
 
-/** The fields an event carries a value for: an absent (or null) one leaves the user's as it was. */
-function given<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== null)) as {
-    [K in keyof T]?: NonNullable<T[K]>;
-  };
+/**
+ * Of `fields`, those the event carries a value for: an absent (or null) one leaves the user's as it
+ * was. Named, not spread: a stored event's data may hold keys its schema does not (an imported line,
+ * read back raw by a rebuild or a gap-fill), and those must change nothing on any path.
+ */
+function given<T extends object, K extends keyof T & string>(data: T, fields: readonly K[]) {
+  const changes: { [F in K]?: NonNullable<T[F]> } = {};
+  for (const field of fields) {
+    const value = data[field];
+    if (value !== undefined && value !== null) changes[field] = value;
+  }
+  return changes;
 }
 
 /**
