@@ -36,7 +36,12 @@ function layerBans(layer) {
   ];
   if (layer !== "domain") return bans;
   const platform = ["cloudflare:*", "hono", "hono/*", "@hono/*", "drizzle-orm*"];
-  return [...bans, { group: platform, message: "The domain is pure: no I/O, no platform." }];
+  return [
+    ...bans,
+    { group: platform, message: "The domain is pure: no I/O, no platform." },
+    // The root modules are configuration, logs, retry timing and the objects' client: I/O all.
+    { regex: "^\\.\\./[^/]+$", message: "The domain is pure: it imports no root module of src." },
+  ];
 }
 
 /**
@@ -59,7 +64,10 @@ const CONSOLE_BANS = [
 
 /** Root modules (configuration, logging, backoff, the objects' client) sit under every layer, so they import none. @type {Ban[]} */
 const ROOT_BANS = [
-  { regex: `^\\./(${[...LAYERS, "console"].join("|")})(/|$)`, message: "A root module imports no layer." },
+  {
+    regex: `^\\./(${[...LAYERS, "console", "index", "client"].join("|")})(/|$)`,
+    message: "A root module imports no layer (nor the entry or the client, which import them all).",
+  },
   NO_TEST,
 ];
 
@@ -71,13 +79,16 @@ const CLIENT_BANS = [{ regex: "^\\.\\.?/", allowTypeImports: true, message: "The
  * @param {string[]} files @param {Ban[]} bans @param {{ ignores?: string[]; rawConfigReads?: boolean }} [options]
  */
 function fence(files, bans, { ignores, rawConfigReads = true } = {}) {
+  // esquery ends a regex at its first "/". import() and import("…") types are not imports to the
+  // rule; a type-only ban does not reach the type form.
   const dynamic = bans
     .filter((ban) => ban.regex)
-    // esquery ends a regex at its first "/".
-    .map((ban) => ({
-      selector: `ImportExpression[source.value=/${ban.regex.replaceAll("/", "\\x2F")}/]`,
-      message: ban.message,
-    }));
+    .flatMap((ban) => {
+      const regex = `/${ban.regex.replaceAll("/", "\\x2F")}/`;
+      const selectors = [`ImportExpression[source.value=${regex}]`];
+      if (!ban.allowTypeImports) selectors.push(`TSImportType[argument.literal.value=${regex}]`);
+      return selectors.map((selector) => ({ selector, message: ban.message }));
+    });
   return {
     files,
     ...(ignores ? { ignores } : {}),
