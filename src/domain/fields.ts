@@ -130,3 +130,8 @@ export const REVOKING_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
 export function revokesTokens(type: EventType): boolean {
   return REVOKING_EVENTS.has(type);
 }
+
+/** The revision of the last revoking event among `events`, or null. */
+export function revocationIn(events: readonly { event_type: EventType; revision: number }[]): number | null {
+  return events.findLast((event) => revokesTokens(event.event_type))?.revision ?? null;
+}

@@ -6,32 +6,20 @@ import { identitiesToFree, planCommand, stillHolds } from "../domain/plan";
 import { fold, type UserState } from "../domain/user";
 import { append, destroyPersonalData, outboxIsEmpty, record, setMeta } from "./event-store";
 import { findIdempotencyRecord, saveIdempotencyRecord, scopedKey } from "./idempotency";
-import { HASHING_METHOD, hashPassword, verifyPassword } from "./passwords";
-import { forgetAll, prepare, releaseAll, type Services } from "./prepare";
+import { HASHING_METHOD } from "./passwords";
+import { forgetAll, prepare, releaseAll, services } from "./prepare";
 import type { CommandRequest, CommandResult, WriteRejection } from "./protocol";
 import type { Publisher } from "./publisher";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
-import { revocationIn, type StreamWatchers } from "./stream-watchers";
+import type { StreamWatchers } from "./stream-watchers";
+import { revocationIn } from "../domain/fields";
 import { forgetTickets } from "./tickets";
 
 type Success = Extract<CommandResult, { ok: true }>;
-/** A request as the transaction sees it: its command is already decided on, or made by the object. */
+/** A request as the transaction sees it: its command comes apart, planned and prepared, or made by the object (a login). */
 export type CommitRequest = Omit<CommandRequest, "input">;
 export type Outcome = { outcome: CommandResult | "stale"; events: RecordedEvent[] };
-
-/** The registries and the hashing a command's plan may need, for one deployment. */
-export function services(env: Env): Services {
-  const iterations = config(env).PASSWORD_HASH_ITERATIONS;
-  const registry = (key: string) => env.IDENTITY_REGISTRY.getByName(key);
-  return {
-    hash: (password) => hashPassword(password, iterations),
-    verify: verifyPassword,
-    claim: (key, owner) => registry(key).claim(key, owner),
-    release: (key, owner) => registry(key).release(owner),
-    forget: (key, owner) => registry(key).forget(owner),
-  };
-}
 
 /**
  * The command side of one user: a command is planned on the state, its I/O performed (password
@@ -68,7 +56,7 @@ export class CommandHandler {
     return rejected({ code: "Busy" });
   }
 
-  /** What follows every commit, in the same synchronous step: the watchers, then the publish. */
+  /** What follows a command's commit, in the same synchronous step: the publish, then the watchers. */
   afterCommit(events: RecordedEvent[]): void {
     this.publisher.afterCommit(events);
     this.watchers.deliver(events);

@@ -4,10 +4,8 @@ import { TOKEN_REFUSED, type SelfCaller, type TokenRefused } from "./protocol";
 import type { StreamContext } from "./stream-context";
 import { issueTicket, redeemTicket } from "./tickets";
 
-/**
- * What a user's own object vouches for: its tokens, its single-use tickets, and where it watches
- * other streams. A credential holds while the user is active and nothing revoked it since.
- */
+// What a user's own object vouches for: its tokens, its single-use tickets, and where it watches
+// other streams. A credential holds while the user is active and nothing revoked it since.
 
 /**
  * The user a token issued at `issuedAtRevision` acts for, or null: unknown, not active, or the

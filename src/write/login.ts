@@ -3,7 +3,7 @@ import type { EventMetadata } from "../domain/events";
 import { publicUser } from "../domain/user";
 import { log } from "../observability";
 import type { CommandHandler } from "./command-handler";
-import { services } from "./command-handler";
+import { services } from "./prepare";
 import { loginThrottle } from "./login-throttle";
 import { needsRehash, verifyPassword } from "./passwords";
 import type { LoginResult } from "./protocol";

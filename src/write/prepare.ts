@@ -1,6 +1,8 @@
 import type { UserCommand } from "../domain/commands";
 import { withFacts, type Facts, type IdentityClaim, type IdentityField, type Plan } from "../domain/plan";
 import { identityKey } from "../domain/rules";
+import { config } from "../config";
+import { hashPassword, verifyPassword } from "./passwords";
 import type { WriteRejection } from "./protocol";
 
 export interface Services {
@@ -10,6 +12,19 @@ export interface Services {
   release(key: string, owner: string): Promise<void>;
   /** After an erasure: the registry keeps nothing of the key (its name derives from personal data). */
   forget(key: string, owner: string): Promise<void>;
+}
+
+/** The registries and the hashing a command's plan may need, for one deployment. */
+export function services(env: Env): Services {
+  const iterations = config(env).PASSWORD_HASH_ITERATIONS;
+  const registry = (key: string) => env.IDENTITY_REGISTRY.getByName(key);
+  return {
+    hash: (password) => hashPassword(password, iterations),
+    verify: verifyPassword,
+    claim: (key, owner) => registry(key).claim(key, owner),
+    release: (key, owner) => registry(key).release(owner),
+    forget: (key, owner) => registry(key).forget(owner),
+  };
 }
 
 /** The command to decide, and the keys claimed for it (to free if it does not commit). */

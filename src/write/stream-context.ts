@@ -6,9 +6,9 @@ import { latestSnapshot } from "./snapshots";
 
 /**
  * One user's object as its modules see it: the platform's handles (state, environment), its
- * storage, whether it has any, whose stream it is, and the user's state. Kept apart from the
- * object so that the command handler, the reads, the credentials and the publisher depend on it
- * and not on each other.
+ * storage, whether it has any, whose stream it is, and the user's state. Every module of the object
+ * takes it; they depend on each other only one way (commands, imports and logins hand their commits
+ * to the publisher and the watchers; a login records itself as a command), and none on the object.
  */
 export class StreamContext {
   readonly sql: SqlStorage;

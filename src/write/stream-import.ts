@@ -3,13 +3,12 @@ import { lift, planImport, type StoredEvent } from "../domain/import";
 import { heldBy } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
 import { append, outboxIsEmpty, readEvents, storedIds } from "./event-store";
-import { claimAll, releaseAll, type Field } from "./prepare";
+import { claimAll, releaseAll, services, type Field } from "./prepare";
 import type { ImportResult } from "./protocol";
 import type { Publisher } from "./publisher";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
 import type { StreamWatchers } from "./stream-watchers";
-import { services } from "./command-handler";
 
 /**
  * Imports one user's events with their ids, revisions and times. Events the stream holds are

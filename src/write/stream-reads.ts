@@ -1,15 +1,13 @@
 import { redact, type PublicEvent } from "../domain/events";
-import { identityKey } from "../domain/rules";
-import { fold, isGone, publicUser, type PublicUser } from "../domain/user";
+import { heldBy } from "../domain/plan";
+import { fold, publicUser, type PublicUser } from "../domain/user";
 import { outboxBacklog, readEvents, readEventsUntil } from "./event-store";
 import { TOKEN_REFUSED, type AuditTrailQuery, type SelfCaller, type StreamStatus, type TokenRefused } from "./protocol";
 import type { StreamContext } from "./stream-context";
 
-/**
- * Everything the object answers from its stream without writing: the user now and as it was, the
- * stream as it may leave the object, the export, the audit trail, the backlog. A user reading its
- * own passes its token (`caller`), checked here in the same call.
- */
+// Everything the object answers from its stream without writing: the user now and as it was, the
+// stream as it may leave the object, the export, the audit trail, the backlog. A user reading its
+// own passes its token (`caller`), checked here in the same call.
 
 export function currentUser(stream: StreamContext): { revision: number; user: PublicUser | null } {
   const { user, revision } = stream.current;
@@ -68,7 +66,5 @@ export function auditTrail(
 
 /** Whether this user, live, holds a username or email key: the truth behind the registry. */
 export function holdsIdentity(stream: StreamContext, key: string): boolean {
-  const user = stream.current.user;
-  if (!user || isGone(user)) return false;
-  return key === identityKey("username", user.username) || key === identityKey("email", user.email);
+  return heldBy(stream.current).includes(key);
 }

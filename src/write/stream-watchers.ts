@@ -1,18 +1,15 @@
 import { redact, type RecordedEvent } from "../domain/events";
-import { revokesTokens } from "../domain/user";
+import { revocationIn } from "../domain/fields";
 import { CLOSE, WATCH_HEADER, type WatchRequest, type WatchTarget } from "../live/protocol";
 import { revokeWatches } from "../live/targets";
 import { Watchers, type Watch } from "../live/watchers";
 import { userStream } from "../objects";
 import { deleteMeta, getMeta } from "./event-store";
-import { PUBLISH_SAFETY_NET_MS } from "./publisher";
 import { publicEvents } from "./stream-reads";
 import type { StreamContext } from "./stream-context";
 
-/** The revision of the last revoking event among `events`, or null. */
-export function revocationIn(events: readonly RecordedEvent[]): number | null {
-  return events.findLast((event) => revokesTokens(event.event_type))?.revision ?? null;
-}
+/** When the alarm tries again to close this user's sockets elsewhere, after a place did not answer. */
+const REVOKE_RETRY_MS = 5_000;
 
 /**
  * The live side of one user's object: the sockets watching its stream, and the sockets its own
@@ -67,7 +64,7 @@ export class StreamWatchers {
     if (pending === null || !userId) return;
     const done = await revokeWatches(env, sql, userId, Number(pending));
     if (done && getMeta(sql, "revoke_watches_before") === pending) deleteMeta(sql, "revoke_watches_before");
-    else if (!done) await ctx.storage.setAlarm(Date.now() + PUBLISH_SAFETY_NET_MS);
+    else if (!done) await ctx.storage.setAlarm(Date.now() + REVOKE_RETRY_MS);
   }
 
   private confirm(watch: Watch): boolean | Promise<boolean> {

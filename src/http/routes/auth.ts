@@ -2,7 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { config } from "../../config";
 import { issueToken } from "../auth";
 import { httpError, tooManyRequests } from "../errors";
-import { logInByUsername } from "../../write/unknown-logins";
+import { logInByUsername } from "../../write/username-login";
 import { createRouter } from "../router";
 import { LoginBody, LoginResponse, errors, jsonBody, jsonResponse } from "../schemas";
 
