@@ -216,7 +216,7 @@ export function planImport(
     );
   }
   // Events before an erasure arrive with their personal data destroyed (`[erased]`), as exported.
-  const erasedAt = append.find((event) => event.event_type === "USER_ERASED")?.revision ?? Infinity;
+  const erasedAt = append.find((event) => event.event_type === "USER_ERASED")?.revision ?? 0;
   let after = state;
   for (const event of append) {
     const lifted = lift(event);
