@@ -159,7 +159,10 @@ async function send(api: Client, chunk: Chunk, token: string | undefined) {
     try {
       const headers: Record<string, string> = { "Content-Type": "application/x-ndjson" };
       if (token) headers.Authorization = `Bearer ${token}`;
-      const res = await api.admin.import.$post({}, { headers, init: { body: `${chunk.lines.join("\n")}\n` } });
+      const res = await api.admin.import.$post(
+        { query: {} },
+        { headers, init: { body: `${chunk.lines.join("\n")}\n` } },
+      );
       if (res.ok) {
         const body = await res.json();
         return {

@@ -47,6 +47,10 @@ export const AuditEntry = z
     ...EventMetadata.pick({ actor_id: true, actor_username: true, reason: true, request_id: true }).shape,
     username: z.string().openapi({ description: "The user's username as of this event" }),
     email: z.string().openapi({ description: "The user's email as of this event" }),
+    import_request_id: z.string().nullable().openapi({
+      description:
+        "Set on an imported event: the import request that brought it. Its actor, request and reason are then the source's record, not an act in this service",
+    }),
   })
   .openapi("AuditEntry");
 export type AuditEntry = z.infer<typeof AuditEntry>;
@@ -105,6 +109,9 @@ export const ImportReport = z
         error: z.string(),
       }),
     ),
+    admins: z
+      .array(z.object({ user_id: z.string(), username: z.string() }))
+      .openapi({ description: "The admins this import created (the users whose USER_CREATED has role admin)" }),
   })
   .openapi("ImportReport");
 export type ImportReport = z.infer<typeof ImportReport>;

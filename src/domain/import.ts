@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EventMetadata, UserEvent, eventSchemas, type EventType, type RecordedEvent } from "./events";
+import { commandCouldProduce, eventShapeProblem } from "./import-gate";
 import { upcast } from "./upcasters";
 import { fold, type UserState } from "./user";
 
@@ -113,6 +114,8 @@ function checked(event: StoredEvent, context: ImportContext): ImportedLine {
   const stored = { ...event, timestamp };
   const valid = UserEvent.safeParse({ event_type: stored.event_type, data: lift(stored).data });
   if (!valid.success) return { ok: false, error: `invalid ${event.event_type}: ${describe(valid.error)}` };
+  const shape = eventShapeProblem(lift(stored));
+  if (shape) return { ok: false, error: `invalid ${event.event_type}: ${shape}` };
   return { ok: true, event: stored };
 }
 
@@ -133,17 +136,36 @@ export type ImportPlan =
   | { ok: true; append: StoredEvent[]; skipped: number; after: UserState }
   | { ok: false; error: string; event: StoredEvent };
 
+/** What the stream is, beyond its state, and what the operator allowed. */
+export interface ImportTarget {
+  /** The stream's first event carries `metadata.import_request_id`: an import made it (or it is empty). */
+  createdByImport: boolean;
+  /** The operator's explicit `?onto_existing=allow`: events may be added to a stream a command created. */
+  ontoExisting: boolean;
+}
+
+/** An empty stream, or one an earlier import created: what an import may always add to. */
+export const IMPORTED_STREAM: ImportTarget = { createdByImport: true, ontoExisting: false };
+
+/** Whether a stream whose first event is `first` (undefined: none) was created by an import. */
+export function createdByImport(first: { metadata: EventMetadata } | undefined): boolean {
+  return first === undefined || first.metadata.import_request_id !== undefined;
+}
+
 /**
  * What one user's imported events do to its stream, given the stream's state and what it already
  * holds (`storedIdAt`: the event id at each revision the lines name; `revisionOfId`: the revision of
  * each id the lines carry, if stored). Events already there are skipped; the rest must continue the
- * stream without a gap and read as a life a user can have. All or nothing per user.
+ * stream without a gap and each be one a command could have made from the state before it
+ * (`commandCouldProduce`). A stream a command created (`target`) takes no imported event unless the
+ * operator allowed it. All or nothing per user.
  */
 export function planImport(
   state: UserState,
   events: readonly StoredEvent[],
   storedIdAt: ReadonlyMap<number, string>,
   revisionOfId: ReadonlyMap<string, number>,
+  target: ImportTarget = IMPORTED_STREAM,
 ): ImportPlan {
   const sorted = [...events].sort((a, b) => a.revision - b.revision);
   const append: StoredEvent[] = [];
@@ -186,6 +208,15 @@ export function planImport(
     }
     append.push(event);
   }
+  const first = append[0];
+  if (first && state.revision > 0 && !target.createdByImport && !target.ontoExisting) {
+    return conflict(
+      first,
+      "the stream was created by a command, not an import: an import adds to it only with ?onto_existing=allow",
+    );
+  }
+  // Events before an erasure arrive with their personal data destroyed (`[erased]`), as exported.
+  const erasedAt = append.find((event) => event.event_type === "USER_ERASED")?.revision ?? 0;
   let after = state;
   for (const event of append) {
     const lifted = lift(event);
@@ -193,6 +224,8 @@ export function planImport(
     if (lifted.event_type === "USER_CREATED" && exists) return conflict(event, "USER_CREATED on an existing user");
     if (lifted.event_type !== "USER_CREATED" && !exists)
       return conflict(event, `${event.event_type} before USER_CREATED`);
+    const refused = commandCouldProduce(after, lifted, { erasedLater: event.revision < erasedAt });
+    if (refused) return conflict(event, `revision ${event.revision}: ${refused}`);
     after = fold([lifted], after);
   }
   return { ok: true, append, skipped, after };

@@ -98,3 +98,20 @@ function caselessSkeleton(text: string): string {
 export function skeleton(text: string): string {
   return unhomoglyph(text.normalize("NFD")).normalize("NFD");
 }
+
+/**
+ * The longest value of each field a command takes, in UTF-16 code units (what zod's `.max` counts):
+ * the request schemas (src/http/schemas.ts, the admin's routes) and the import gate
+ * (src/domain/import-gate.ts) read them here, so a stored value is never longer than a request's.
+ */
+export const FIELD_MAX = {
+  username: 150,
+  email: 254,
+  /** A name as a user sends it (create, update). */
+  name: 100,
+  /** A name as an admin's correction sends it. */
+  correctedName: 150,
+  reason: 1000,
+  password: 1024,
+  idempotencyKey: 255,
+} as const;

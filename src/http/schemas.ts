@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { EventMessage } from "../domain/events";
+import { FIELD_MAX } from "../domain/rules";
 import type { PublicUser } from "../domain/user";
 import { parseUserId } from "./ids";
 import { checkEmail } from "./request-validation";
@@ -27,7 +28,7 @@ export const CommandHeaders = z.object({
   "idempotency-key": z
     .string()
     .min(1)
-    .max(255)
+    .max(FIELD_MAX.idempotencyKey)
     .optional()
     .openapi({ description: "Retry-safe key: the same key and body replay the first response." }),
   "if-match": z
@@ -37,20 +38,20 @@ export const CommandHeaders = z.object({
     .openapi({ description: 'Apply only if the user\'s stream is at this revision, e.g. "3".' }),
 });
 
-const name = z.string().max(100);
+const name = z.string().max(FIELD_MAX.name);
 
 // Bodies ignore unknown fields, as pydantic models do: a reference client's extra keys are dropped.
 // Email syntax and a non-empty password are the request's rules (as the reference's `EmailStr` and
 // `min_length=1`); username length and the password policy are the domain's.
-const email = z.string().max(254).superRefine(checkEmail);
+const email = z.string().max(FIELD_MAX.email).superRefine(checkEmail);
 
 export const CreateUserBody = z
   .object({
-    username: z.string().max(150),
+    username: z.string().max(FIELD_MAX.username),
     email,
     first_name: name,
     last_name: name,
-    password: z.string().min(1).max(1024),
+    password: z.string().min(1).max(FIELD_MAX.password),
     role: z.string().optional().openapi({ description: "Ignored: this endpoint always creates role `user`." }),
   })
   .openapi("CreateUserRequest");
@@ -60,17 +61,19 @@ export const UpdateUserBody = z
   .openapi("UpdateUserRequest");
 
 export const ChangePasswordBody = z
-  .object({ current_password: z.string().max(1024), new_password: z.string().max(1024) })
+  .object({ current_password: z.string().max(FIELD_MAX.password), new_password: z.string().max(FIELD_MAX.password) })
   .openapi("ChangePasswordRequest");
 
-export const ReasonBody = z.object({ reason: z.string().max(1000).optional() }).openapi("ReasonRequest");
+export const ReasonBody = z.object({ reason: z.string().max(FIELD_MAX.reason).optional() }).openapi("ReasonRequest");
 
 export const RestoreBody = z
-  .object({ reason: z.string().min(1).max(1000).openapi({ example: "Deleted by accident (ticket #4711)" }) })
+  .object({
+    reason: z.string().min(1).max(FIELD_MAX.reason).openapi({ example: "Deleted by accident (ticket #4711)" }),
+  })
   .openapi("RestoreRequest");
 
 export const LoginBody = z
-  .object({ username: z.string().max(150), password: z.string().max(1024) })
+  .object({ username: z.string().max(FIELD_MAX.username), password: z.string().max(FIELD_MAX.password) })
   .openapi("LoginRequest");
 
 /**

@@ -1,6 +1,7 @@
 import type { EventType } from "../domain/events";
 import { and, desc, eq, gte, lte, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { bulk, JSON_IDS } from "./bulk";
 import { auditLog, type AuditRow } from "./schema";
 
 export interface AuditFilters {
@@ -83,4 +84,16 @@ export function decodeCursor(text: string): AuditCursor | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The user whose stream holds each of these event ids, as far as the audit log knows (it has a row
+ * per projected event, keyed by the event's id): an import checks that an id it brings is not
+ * already another user's.
+ */
+export async function ownersOfEvents(db: D1Database, eventIds: readonly string[]): Promise<Map<string, string>> {
+  const statements = bulk(db, `SELECT event_id, user_id FROM audit_log WHERE event_id IN ${JSON_IDS}`, eventIds);
+  if (statements.length === 0) return new Map();
+  const results = await db.batch<{ event_id: string; user_id: string }>(statements);
+  return new Map(results.flatMap((result) => result.results.map((row) => [row.event_id, row.user_id] as const)));
 }

@@ -175,6 +175,8 @@ export const auditLog = sqliteTable(
     requestId: text("request_id"),
     username: text("username").notNull(),
     email: text("email").notNull(),
+    /** The import request that brought the event, null for an event a command made here: who acted is then the source's word. */
+    importRequestId: text("import_request_id"),
   },
   (table) => [
     index("audit_by_time").on(table.timestamp, table.userId, table.revision),

@@ -42,7 +42,19 @@ export type LoginResult =
 
 /** One user's imported lines: all appended or skipped, or none (with the event that failed, if one did). */
 export type ImportResult =
-  { ok: true; imported: number; skipped: number } | { ok: false; error: string; eventId: string | null };
+  | {
+      ok: true;
+      imported: number;
+      skipped: number;
+      /** The user, when this import created it as an admin (absent otherwise): the answer names them. */
+      admin?: { user_id: string; username: string };
+    }
+  | { ok: false; error: string; eventId: string | null };
+
+/** How an import may treat a stream: `ontoExisting` is the operator's `?onto_existing=allow`. */
+export interface ImportOptions {
+  ontoExisting: boolean;
+}
 
 /** The token of a caller acting on itself (a command, a read of its own history or events). */
 export interface SelfCaller {
@@ -80,9 +92,10 @@ export interface UserStreamRpc {
   execute(request: CommandRequest): Promise<CommandResult>;
   /**
    * One user's imported events, keeping their ids, revisions and times: all appended (those the
-   * stream holds skipped) or none.
+   * stream holds skipped) or none. Each must pass the import gate (`commandCouldProduce`); a stream a
+   * command created takes them only with `options.ontoExisting`.
    */
-  importEvents(events: StoredEvent[]): Promise<ImportResult>;
+  importEvents(events: StoredEvent[], options?: ImportOptions): Promise<ImportResult>;
   /** A login: the password checked, failures throttled, a success recorded as USER_LOGGED_IN. */
   authenticate(password: string, requestId?: string | null): Promise<LoginResult>;
 

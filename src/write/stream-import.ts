@@ -1,10 +1,10 @@
 import { config } from "../config";
-import { lift, planImport, type StoredEvent } from "../domain/import";
+import { createdByImport, lift, planImport, type StoredEvent } from "../domain/import";
 import { heldBy } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
 import { append, outboxIsEmpty, readEvents, storedIds } from "./event-store";
 import { claimAll, releaseAll, services, type Field } from "./prepare";
-import type { ImportResult } from "./protocol";
+import type { ImportOptions, ImportResult } from "./protocol";
 import type { Publisher } from "./publisher";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
@@ -23,13 +23,13 @@ export class StreamImport {
     private readonly watchers: StreamWatchers,
   ) {}
 
-  async run(events: StoredEvent[]): Promise<ImportResult> {
+  async run(events: StoredEvent[], options: ImportOptions = { ontoExisting: false }): Promise<ImportResult> {
     const userId = events[0]?.aggregate_id;
     if (!userId || events.some((event) => event.aggregate_id !== userId)) throw new Error("one user per import call");
     const io = services(this.stream.env);
     // Claims await, which lets other requests in: the transaction plans again and redoes a stale claim.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const plan = this.plan(events);
+      const plan = this.plan(events, options);
       if (!plan.ok) return { ok: false, error: plan.error, eventId: plan.event.id };
       if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped };
       const claims = await claimAll(io, userId, identities(plan.after));
@@ -41,7 +41,7 @@ export class StreamImport {
       }
       const before = this.stream.current;
       const outcome = this.stream.ctx.storage.transactionSync(() => {
-        const now = this.plan(events);
+        const now = this.plan(events, options);
         if (!now.ok || !sameKeys(heldBy(now.after), heldBy(plan.after))) return "stale" as const;
         this.stream.prepareStorage(userId);
         const at = Date.now();
@@ -50,7 +50,8 @@ export class StreamImport {
         this.publisher.armIfFirst(outboxWasEmpty, at);
         maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
         this.stream.committed(userId, now.after);
-        return { ok: true as const, imported: now.append.length, skipped: now.skipped };
+        const admin = adminBrought(now.append, now.after);
+        return { ok: true as const, imported: now.append.length, skipped: now.skipped, ...(admin && { admin }) };
       });
       if (outcome === "stale") {
         await releaseAll(io, userId, keysNotIn(heldBy(plan.after), heldBy(before)));
@@ -66,12 +67,24 @@ export class StreamImport {
     return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
   }
 
-  private plan(events: StoredEvent[]) {
-    const { storedIdAt, revisionOfId } = this.stream.stored
+  private plan(events: StoredEvent[], options: ImportOptions) {
+    const stored = this.stream.stored;
+    const { storedIdAt, revisionOfId } = stored
       ? storedIds(this.stream.sql, events)
       : { storedIdAt: new Map<number, string>(), revisionOfId: new Map<string, number>() };
-    return planImport(this.stream.current, events, storedIdAt, revisionOfId);
+    const userId = events[0]!.aggregate_id;
+    const first = stored && this.stream.current.revision > 0 ? readEvents(this.stream.sql, userId, 1, 1)[0] : undefined;
+    const target = { createdByImport: createdByImport(first), ontoExisting: options.ontoExisting };
+    return planImport(this.stream.current, events, storedIdAt, revisionOfId, target);
   }
+}
+
+/** The user, if these events created it as an admin (by its name after them). */
+function adminBrought(append: StoredEvent[], after: UserState): { user_id: string; username: string } | null {
+  // No event changes a role: the user is an admin after the import exactly if it was created one.
+  const created = append.some((event) => event.event_type === "USER_CREATED");
+  if (!created || after.user?.role !== "admin") return null;
+  return { user_id: after.user.id, username: after.user.username };
 }
 
 /** The username and email a user holds: none once deleted or erased. */

@@ -4,7 +4,7 @@ import { PING, PONG, type WatchTarget } from "../live/protocol";
 import { CommandHandler } from "./command-handler";
 import { startWatching, stopWatching, ticketFor, ticketHolder, tokenHolder } from "./credentials";
 import { Logins } from "./login";
-import type { AuditTrailQuery, CommandRequest, SelfCaller, UserStreamRpc } from "./protocol";
+import type { AuditTrailQuery, CommandRequest, ImportOptions, SelfCaller, UserStreamRpc } from "./protocol";
 import { Publisher } from "./publisher";
 import { StreamImport } from "./stream-import";
 import {
@@ -49,8 +49,8 @@ export class UserStream extends DurableObject<Env> implements UserStreamRpc {
     return this.commands.execute(request);
   }
 
-  importEvents(events: StoredEvent[]) {
-    return this.imports.run(events);
+  importEvents(events: StoredEvent[], options: ImportOptions = { ontoExisting: false }) {
+    return this.imports.run(events, options);
   }
 
   authenticate(password: string, requestId: string | null = null) {

@@ -109,7 +109,14 @@ describe("export, then import into an empty state", () => {
       raw: `${backup.join("\n")}\n`,
       headers: { "Content-Type": "application/x-ndjson" },
     });
-    expect(restored.body).toEqual({ imported: backup.length, skipped: 0, rejected: [] });
+    const { admins, ...counts } = restored.body;
+    expect(counts).toEqual({ imported: backup.length, skipped: 0, rejected: [] });
+    // The answer names the admins the import brought: the backup's own.
+    const backupAdmins = backup
+      .map((line) => JSON.parse(line))
+      .filter((event) => event.event_type === "USER_CREATED" && event.data.role === "admin")
+      .map((event) => event.aggregate_id as string);
+    expect(admins.map((admin: { user_id: string }) => admin.user_id)).toEqual(backupAdmins.sort());
     await projected(restorer.token);
 
     // The same file, event for event (the restoring admin's own stream aside).

@@ -53,7 +53,13 @@ beforeAll(async () => {
 describe("importing the reference's rows", () => {
   it("answers what was imported, line by line", () => {
     expect(firstImport.status).toBe(200);
-    expect(firstImport.body).toEqual({ imported: 8, skipped: 0, rejected: [] });
+    // Carol is an admin of the reference: legitimate, and named in the answer.
+    expect(firstImport.body).toEqual({
+      imported: 8,
+      skipped: 0,
+      rejected: [],
+      admins: [{ user_id: FIXTURE.carol.id, username: "carol" }],
+    });
   });
 
   it("keeps every event's id, revision and time; metadata says which import brought it", async () => {
@@ -182,7 +188,7 @@ describe("importing the reference's rows", () => {
   it("a second import of the same file changes nothing", async () => {
     const before = await Promise.all([FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id].map(events));
     const again = await importBody(referenceRows);
-    expect(again.body).toEqual({ imported: 0, skipped: 8, rejected: [] });
+    expect(again.body).toEqual({ imported: 0, skipped: 8, rejected: [], admins: [] });
     const after = await Promise.all([FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id].map(events));
     expect(after).toEqual(before);
   });

@@ -70,6 +70,7 @@ export const audit = createRouter().openapi(list, async (c) => {
     request_id: row.requestId,
     username: row.username,
     email: row.email,
+    import_request_id: row.importRequestId,
   }));
   return c.json({ results, next_cursor: next ? encodeCursor(next) : null }, 200);
 });

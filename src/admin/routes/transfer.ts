@@ -17,8 +17,19 @@ const importRoute = adminRoute({
   method: "post",
   path: "/import",
   summary: `Import events (NDJSON, at most ${IMPORT_MAX_LINES} lines): lines of our export or rows of the reference's user_event_stream`,
-  request: { body: { required: true, ...ndjson("One event or reference row per line") } },
-  responses: { ...jsonResponse(ImportReport, "What was imported, skipped and rejected"), ...errors(401, 403, 413) },
+  request: {
+    query: z.object({
+      onto_existing: z.enum(["allow", "refuse"]).default("refuse").openapi({
+        description:
+          "`allow`: events may be added to a stream a command created (by default only to new streams and to those an earlier import created)",
+      }),
+    }),
+    body: { required: true, ...ndjson("One event or reference row per line") },
+  },
+  responses: {
+    ...jsonResponse(ImportReport, "What was imported, skipped and rejected, and the admins it created"),
+    ...errors(401, 403, 413, 422),
+  },
 });
 
 const exportRoute = adminRoute({
@@ -36,7 +47,8 @@ export const transfer = createRouter()
     const lines = body.split("\n").length - (body.endsWith("\n") ? 1 : 0);
     if (lines > IMPORT_MAX_LINES) throw tooLarge(`at most ${IMPORT_MAX_LINES} lines per request; split the file`);
     const started = Date.now();
-    const report = await importNdjson(c.env, body, c.var.requestId);
+    const ontoExisting = c.req.valid("query").onto_existing === "allow";
+    const report = await importNdjson(c.env, body, c.var.requestId, { ontoExisting });
     // One line per request: with `wrangler tail` / Workers Logs, an import's progress as it runs.
     log("info", "import", {
       request_id: c.var.requestId,
@@ -44,6 +56,8 @@ export const transfer = createRouter()
       imported: report.imported,
       skipped: report.skipped,
       rejected: report.rejected.length,
+      admins: report.admins.length,
+      onto_existing: ontoExisting,
       ms: Date.now() - started,
     });
     return c.json(report, 200);

@@ -5,25 +5,28 @@ import { createRouter } from "../../http/router";
 import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonResponse } from "../../http/schemas";
 import { readWholeStream, rebuildUsers } from "../../read/replay";
 import { adminRoute } from "../auth";
+import { FIELD_MAX } from "../../domain/rules";
 
-const field = z.string().max(150);
+const field = z.string().max(FIELD_MAX.correctedName);
 
 const CorrectionBody = z
   .strictObject({
     changes: z
       .strictObject({
-        username: field.optional(),
-        email: z.string().max(254).optional(),
+        username: z.string().max(FIELD_MAX.username).optional(),
+        email: z.string().max(FIELD_MAX.email).optional(),
         first_name: field.optional(),
         last_name: field.optional(),
       })
       .openapi({ description: "The corrected values; username included, unlike a normal update" }),
-    reason: z.string().min(1).max(1000),
+    reason: z.string().min(1).max(FIELD_MAX.reason),
   })
   .openapi("CorrectionRequest");
 
 const EraseBody = z
-  .strictObject({ reason: z.string().min(1).max(1000).openapi({ example: "Data protection request #1234" }) })
+  .strictObject({
+    reason: z.string().min(1).max(FIELD_MAX.reason).openapi({ example: "Data protection request #1234" }),
+  })
   .openapi("EraseRequest");
 
 const exportStream = adminRoute({

@@ -136,7 +136,17 @@ export function AuditPage({ url }: { url: URL }) {
                 <td data-label="Event">
                   <EventType type={entry.event_type} />
                 </td>
-                <td data-label="By">{entry.actor_username ?? <span class="none">no actor</span>}</td>
+                <td data-label="By">
+                  {entry.actor_username ?? <span class="none">no actor</span>}
+                  {entry.import_request_id !== null && (
+                    <>
+                      {" "}
+                      <span class="badge imported" title={`brought by import ${entry.import_request_id}`}>
+                        imported
+                      </span>
+                    </>
+                  )}
+                </td>
                 <td data-label="Why">{entry.reason ?? <span class="none">—</span>}</td>
                 <td data-label="Request id">
                   <code>{entry.request_id ?? "—"}</code>

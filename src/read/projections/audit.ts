@@ -47,6 +47,8 @@ export function foldAudit(
       requestId: event.metadata.request_id,
       username: identity.username,
       email: identity.email,
+      // An imported event's actor, request and reason are the source's word, not an act here: marked.
+      importRequestId: event.metadata.import_request_id ?? null,
     });
   }
   if (scrub) for (const row of rows) Object.assign(row, { username: ERASED, email: ERASED });

@@ -1,0 +1,1 @@
+ALTER TABLE `audit_log` ADD `import_request_id` text;
