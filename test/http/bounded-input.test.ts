@@ -1,13 +1,17 @@
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH, tooDeepAt } from "../../src/http/json-depth";
 import { adminSession, call, createUser } from "../support/api";
+import { UNUSABLE_HASHES, userWithHash } from "../support/hashes";
 import { eventTypes, expectError } from "./helpers";
 
 /**
- * Issue 24, bounded parsing: a body nested thousands deep (14 KB, under the body limit) once
- * overflowed the stack of the lone-surrogate walk and answered 500. Bodies are measured before they
- * are parsed: deeper than MAX_JSON_DEPTH is FastAPI's 400 for a body its parser gives up on.
+ * Issue 24 over HTTP. Bounded parsing: a body nested thousands deep (14 KB, under the body limit)
+ * once overflowed the stack of the lone-surrogate walk and answered 500; bodies are measured before
+ * they are parsed, and deeper than MAX_JSON_DEPTH is FastAPI's 400 for a body its parser gives up on.
+ * Bounded hashes: a stored hash out of bounds or malformed is a 401 at login, never a 500, and an
+ * import line carrying one is refused.
  */
 
 const PARSE_ERROR = { error: "HTTP Error", message: "There was an error parsing the body", type: "HTTPException" };
@@ -124,5 +128,32 @@ describe("an import line nested deeper than the limit", () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.imported).toBe(0);
     expect(res.body.rejected).toEqual([expect.objectContaining({ line: 1 })]);
+  });
+});
+
+describe("a stored password hash out of bounds or malformed", () => {
+  it.each(UNUSABLE_HASHES)("%s: the login is a 401, as a wrong password", async (_name, hash) => {
+    const events = userWithHash(hash);
+    const user = events[0]!;
+    // Stored as the object's import stores it: the HTTP import refuses such lines now (below).
+    expect(await env.USER_STREAM.getByName(user.aggregate_id).importEvents(events)).toMatchObject({ ok: true });
+    const res = await call("POST", "/v1/auth/login/", {
+      body: { username: user.data.username, password: "any-password-1" },
+    });
+    expectError(res, 401, { error: "HTTP Error", type: "HTTPException" });
+  });
+
+  it.each(UNUSABLE_HASHES)("%s: an import line carrying it is refused, naming why", async (_name, hash) => {
+    const [event] = userWithHash(hash);
+    const res = await call<{ imported: number; rejected: { line: number; error: string }[] }>("POST", "/admin/import", {
+      token: admin.token,
+      raw: `${JSON.stringify(event)}\n`,
+      headers: { "Content-Type": "application/x-ndjson" },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.imported).toBe(0);
+    expect(res.body.rejected).toEqual([
+      { line: 1, aggregate_id: event!.aggregate_id, error: expect.stringMatching(/^data\.password_hash refused: /) },
+    ]);
   });
 });
