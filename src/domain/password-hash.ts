@@ -8,6 +8,7 @@
  * is the 32 bytes of SHA-256), and bcrypt's modular crypt `$2a$`/`$2b$`/`$2y$` + two-digit cost + `$`
  * + 22 characters of salt and 31 of digest in bcrypt's base64 alphabet (the reference's hashes).
  */
+import { ERASED } from "./events";
 
 export interface HashBounds {
   pbkdf2Iterations: { min: number; max: number };
@@ -33,7 +34,9 @@ const PBKDF2_DIGEST_BYTES = 32;
 
 export type StoredHash =
   | { algorithm: typeof PBKDF2_METHOD; iterations: number; salt: string; digest: string }
-  | { algorithm: "bcrypt"; cost: number };
+  | { algorithm: "bcrypt"; cost: number }
+  /** An erased user's: no hash at all, which no password matches (and an export carries). */
+  | { algorithm: "erased" };
 
 /** A hash fit to run, or why not: the reason names the part at fault, never the hash's content. */
 export type HashReading = { ok: true; hash: StoredHash } | { ok: false; problem: string };
@@ -43,6 +46,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const DIGITS = /^[1-9]\d{0,9}$/;
 
 export function readPasswordHash(stored: string, bounds: HashBounds = HASH_BOUNDS): HashReading {
+  if (stored === ERASED) return { ok: true, hash: { algorithm: "erased" } };
   if (stored.startsWith("$2")) return readBcrypt(stored, bounds);
   if (stored.startsWith(`${PBKDF2_METHOD}$`)) return readPbkdf2(stored, bounds);
   return refused("not a hash of a known algorithm (pbkdf2-sha256, bcrypt $2a$/$2b$/$2y$)");

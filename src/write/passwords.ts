@@ -36,6 +36,7 @@ export async function checkPassword(password: string, stored: string): Promise<P
   const reading = readPasswordHash(stored);
   if (!reading.ok) return { unusable: reading.problem };
   const { hash } = reading;
+  if (hash.algorithm === "erased") return "mismatch";
   try {
     if (hash.algorithm === "bcrypt") return (await bcrypt.compare(password, stored)) ? "match" : "mismatch";
     const actual = await derive(password, fromBase64(hash.salt), hash.iterations);

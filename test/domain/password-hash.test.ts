@@ -31,6 +31,10 @@ describe("readPasswordHash: hashes within bounds", () => {
     }
   });
 
+  it("reads an erased user's hash, which an export of its stream carries, as none", () => {
+    expect(readPasswordHash("[erased]")).toEqual({ ok: true, hash: { algorithm: "erased" } });
+  });
+
   it("takes other bounds when given", () => {
     const bounds = { ...HASH_BOUNDS, bcryptCost: { min: 4, max: 16 } };
     expect(readPasswordHash(bcrypt("16"), bounds)).toMatchObject({ ok: true });
