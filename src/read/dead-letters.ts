@@ -61,6 +61,25 @@ async function recordExhaustion(db: D1Database, { message, error, projection }: 
   ]);
 }
 
+/**
+ * An event its user's object cannot send (larger than a queue message): recorded by the object, open,
+ * with the reason, instead of retried forever. `body` is the event as it would have been sent. It
+ * resolves like any letter once the projections hold its revision: the consumer reads it from the
+ * object when the user's next event shows the gap (docs/pipeline.md).
+ */
+export async function recordUnsendable(
+  db: D1Database,
+  event: { id: string; aggregate_id: string; revision: number },
+  body: string,
+  error: string,
+): Promise<void> {
+  const failedAt = new Date().toISOString();
+  await db.batch([
+    db.prepare(UPSERT).bind(event.id, event.aggregate_id, event.revision, null, body, 0, error, failedAt, 1),
+    db.prepare(HISTORY).bind(event.id, failedAt, error, 0),
+  ]);
+}
+
 /** A message no retry can fix (it does not parse): recorded at once instead of blocking retries. */
 export async function recordPoison(db: D1Database, message: Message<unknown>, error: string): Promise<void> {
   await recordExhaustion(db, { message, error, projection: null }, true);

@@ -1,8 +1,10 @@
 import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { log, metric } from "../observability";
 import { jitteredBackoff } from "../read/backoff";
+import { recordUnsendable } from "../read/dead-letters";
 import { announce, confirmedRevision } from "../read/ledger";
 import {
+  deleteOutboxRow,
   deleteOutboxThrough,
   getMeta,
   markOutboxSent,
@@ -17,6 +19,11 @@ import { DIRECTORY_NAME } from "./user-directory";
 
 /** One `sendBatch` holds at most 100 messages and 256 KB in all. */
 export const OUTBOX_BATCH = 100;
+/**
+ * One message holds at most 128 KB: an event larger than that can never be sent, and retrying it
+ * would hold the user's outbox for good. It is dead-lettered instead (`deadLetter`).
+ */
+export const MAX_MESSAGE_BYTES = 128_000;
 const BATCH_BYTES = 200_000;
 const encoder = new TextEncoder();
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -138,7 +145,7 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
   await announce(env.DB, userId, last, Date.now());
   // Read after the announce's await, so an erasure committed meanwhile also reaches these messages.
   const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
-  for (const chunk of bySize(events.map(redact))) await sendChunk(ctx, env, chunk);
+  await sendAll(ctx, env, events.map(redact), () => true);
 }
 
 /** Announces, sends and marks the events of a commit as they are; false if an erasure came first. */
@@ -146,14 +153,55 @@ async function sendInHand(ctx: DurableObjectState, env: Env, userId: string, inH
   const last = inHand.events[inHand.events.length - 1];
   if (!last) return true;
   await announce(env.DB, userId, last.revision, Date.now());
-  for (const chunk of bySize(inHand.events.map(redact))) {
-    if (!inHand.publishable()) return false;
+  return sendAll(ctx, env, inHand.events.map(redact), () => inHand.publishable());
+}
+
+/**
+ * Sends messages in order, in batches the queue accepts; one too large for any message is
+ * dead-lettered instead, and the others still go. False, having sent nothing more, as soon as
+ * `publishable` says no (an erasure came first).
+ */
+async function sendAll(
+  ctx: DurableObjectState,
+  env: Env,
+  messages: PublicEvent[],
+  publishable: () => boolean,
+): Promise<boolean> {
+  const sized = messages.map((message) => ({ message, bytes: encoder.encode(JSON.stringify(message)).length }));
+  for (const { message, bytes } of sized.filter((m) => m.bytes > MAX_MESSAGE_BYTES)) {
+    if (!publishable()) return false;
+    await deadLetter(ctx, env, message, bytes);
+  }
+  for (const chunk of bySize(sized.filter((m) => m.bytes <= MAX_MESSAGE_BYTES))) {
+    if (!publishable()) return false;
     await sendChunk(ctx, env, chunk);
   }
   return true;
 }
 
-async function sendChunk(ctx: DurableObjectState, env: Env, chunk: PublicEvent[]): Promise<void> {
+/**
+ * An event no queue message can hold: recorded as an open dead letter with its reason (GET
+ * /admin/dead-letters), an error logged and counted, and its outbox row forgotten, so the user's
+ * later events flow. The consumer reads it from the object when a later event shows the gap.
+ */
+async function deadLetter(ctx: DurableObjectState, env: Env, event: PublicEvent, bytes: number): Promise<void> {
+  const error = `event too large for a queue message: ${bytes} bytes, the limit is ${MAX_MESSAGE_BYTES}`;
+  // A dead letter's body is one D1 value (2 MB at most): beyond that, the event without its data.
+  const whole = JSON.stringify(event);
+  const body = bytes <= 1_000_000 ? whole : JSON.stringify({ ...event, data: { omitted_bytes: bytes } });
+  await recordUnsendable(env.DB, event, body, error);
+  deleteOutboxRow(ctx.storage.sql, event.revision);
+  log("error", "event dead-lettered: it cannot be sent", {
+    user_id: event.aggregate_id,
+    revision: event.revision,
+    event_type: event.event_type,
+    bytes,
+  });
+  metric(env, { kind: "dead_letter", subject: "outbox", outcome: "too_large", count: 1, ms: 0 });
+}
+
+async function sendChunk(ctx: DurableObjectState, env: Env, sized: { message: PublicEvent }[]): Promise<void> {
+  const chunk = sized.map(({ message }) => message);
   // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
   const queue: Queue<PublicEvent> = env.EVENTS;
   await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
@@ -165,18 +213,17 @@ async function sendChunk(ctx: DurableObjectState, env: Env, chunk: PublicEvent[]
 }
 
 /** Consecutive runs of messages that fit one `sendBatch` by count and size (events can reach a few KB each). */
-function bySize(messages: PublicEvent[]): PublicEvent[][] {
-  const chunks: PublicEvent[][] = [];
+function bySize<T extends { bytes: number }>(messages: T[]): T[][] {
+  const chunks: T[][] = [];
   let size = 0;
   for (const message of messages) {
-    const bytes = encoder.encode(JSON.stringify(message)).length;
     const current = chunks[chunks.length - 1];
-    if (!current || size + bytes > BATCH_BYTES || current.length === OUTBOX_BATCH) {
+    if (!current || size + message.bytes > BATCH_BYTES || current.length === OUTBOX_BATCH) {
       chunks.push([message]);
-      size = bytes;
+      size = message.bytes;
     } else {
       current.push(message);
-      size += bytes;
+      size += message.bytes;
     }
   }
   return chunks;
