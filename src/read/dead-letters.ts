@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, ne, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { bulk, JSON_IDS } from "./bulk";
+import { MAX_MESSAGE_BYTES } from "./event-message";
 import { CONFIRMABLE, confirmable } from "./ledger";
 import { deadLetterFailures, deadLetters, type DeadLetterRow } from "./schema";
 
@@ -178,14 +179,16 @@ export async function listDeadLetters(db: D1Database, filters: LetterFilters): P
   }));
 }
 
-export type RedriveOutcome = "redriven" | "not_found" | "resolved";
+export type RedriveOutcome = "redriven" | "not_found" | "resolved" | "too_large";
 
-/** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved one is refused. */
+/** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved or too large one is refused. */
 export async function redriveDeadLetter(db: D1Database, queue: Queue, id: number): Promise<RedriveOutcome> {
   const orm = drizzle(db);
   const letter = await orm.select().from(deadLetters).where(eq(deadLetters.id, id)).get();
   if (!letter) return "not_found";
   if (letter.state === "resolved") return "resolved";
+  // An event no message can hold (recorded by its object): the user's next event brings it instead.
+  if (new TextEncoder().encode(letter.body).length > MAX_MESSAGE_BYTES) return "too_large";
   await queue.send(JSON.parse(letter.body), { contentType: "json" });
   await orm
     .update(deadLetters)

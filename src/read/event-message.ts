@@ -3,6 +3,12 @@ import { EventMessage, eventSchemas, PublicEventSchema, type PublicEvent } from 
 import { upcast } from "../domain/upcasters";
 
 /**
+ * One queue message holds at most 128 KB: an event larger than that can never be sent (the outbox
+ * dead-letters it), nor re-driven.
+ */
+export const MAX_MESSAGE_BYTES = 128_000;
+
+/**
  * Reads a queue message's body: the envelope of any schema version, lifted to the current version by
  * the domain's upcasters (a message sent before a schema change may still wait in the queue), then
  * checked against the current contract. A body that fails either step can never succeed on a retry:

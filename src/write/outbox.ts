@@ -2,6 +2,7 @@ import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { log, metric } from "../observability";
 import { jitteredBackoff } from "../read/backoff";
 import { recordUnsendable } from "../read/dead-letters";
+import { MAX_MESSAGE_BYTES } from "../read/event-message";
 import { announce, confirmedRevision } from "../read/ledger";
 import {
   deleteOutboxRow,
@@ -19,11 +20,6 @@ import { DIRECTORY_NAME } from "./user-directory";
 
 /** One `sendBatch` holds at most 100 messages and 256 KB in all. */
 export const OUTBOX_BATCH = 100;
-/**
- * One message holds at most 128 KB: an event larger than that can never be sent, and retrying it
- * would hold the user's outbox for good. It is dead-lettered instead (`deadLetter`).
- */
-export const MAX_MESSAGE_BYTES = 128_000;
 const BATCH_BYTES = 200_000;
 const encoder = new TextEncoder();
 const PRUNE_EVERY_MS = 60 * 60 * 1000;

@@ -3,7 +3,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PublicEventSchema } from "../../src/domain/events";
 import { confirmedRevision } from "../../src/read/ledger";
-import { MAX_MESSAGE_BYTES, flushOutbox } from "../../src/write/outbox";
+import { MAX_MESSAGE_BYTES } from "../../src/read/event-message";
+import { flushOutbox } from "../../src/write/outbox";
+import { adminSession, call } from "../support/api";
 import { userWithHash } from "../support/hashes";
 import { expectOk, holdPublisher, importInto, recordingQueue, settleAlarms, stubFor, tables, update } from "./helpers";
 
@@ -27,9 +29,9 @@ async function userWithHugeEvent() {
 }
 
 async function letterOf(userId: string) {
-  return env.DB.prepare("SELECT revision, state, error, attempts, body FROM dead_letters WHERE aggregate_id = ?")
+  return env.DB.prepare("SELECT id, revision, state, error, attempts, body FROM dead_letters WHERE aggregate_id = ?")
     .bind(userId)
-    .all<{ revision: number; state: string; error: string; attempts: number; body: string }>();
+    .all<{ id: number; revision: number; state: string; error: string; attempts: number; body: string }>();
 }
 
 describe("an event too large for one queue message", () => {
@@ -60,6 +62,13 @@ describe("an event too large for one queue message", () => {
     const line = errors.mock.calls.map((call) => String(call[0])).find((text) => text.includes("dead-lettered"));
     expect(JSON.parse(line!)).toMatchObject({ level: "error", user_id: userId, revision: 1 });
     errors.mockRestore();
+    // The operator sees it; a redrive cannot help (the queue would refuse it again): 409, not a 500.
+    const { token } = await adminSession();
+    const listed = await call<any>("GET", `/admin/dead-letters?user_id=${userId}`, { token });
+    expect(listed.body.results).toEqual([expect.objectContaining({ revision: 1, state: "open" })]);
+    const redriven = await call<any>("POST", `/admin/dead-letters/${letters[0]!.id}/redrive`, { token });
+    expect(redriven.status).toBe(409);
+    expect(redriven.body).toMatchObject({ type: "DeadLetterTooLarge" });
     hold.release();
   });
 
