@@ -85,7 +85,17 @@ async function openFeed(server, admin) {
     `${server.url.replace("http", "ws")}/admin/events/live?ticket=${encodeURIComponent(t.body.ticket)}`,
   );
   const w = { ws, frames: 0, closed: null };
-  ws.onmessage = () => (w.frames += 1);
+  let readSincePing = 0;
+  ws.onmessage = ({ data }) => {
+    if (data === "pong") return;
+    w.frames += 1;
+    // A reading client says so every 128 KiB (LIMITS.pingEveryBytes), or is closed as too slow.
+    readSincePing += data.length;
+    if (readSincePing >= 128 * 1024) {
+      readSincePing = 0;
+      ws.send("ping");
+    }
+  };
   ws.onclose = (e) => (w.closed = e.code === 1000 ? null : { code: e.code, reason: e.reason });
   await new Promise((resolve, reject) => {
     ws.onopen = resolve;

@@ -152,8 +152,16 @@ async function openWatcher(server, admin, user, from) {
   const w = { ws, last: from, broken: false, closed: null, onEvent: null };
   w.ready = new Promise((resolve, reject) => {
     ws.onerror = () => reject(new Error("watcher failed to connect"));
+    let readSincePing = 0;
     ws.onmessage = (message) => {
       const at = Date.now();
+      // A reading client says so every 128 KiB (LIMITS.pingEveryBytes), or is closed as too slow.
+      readSincePing += message.data.length;
+      if (readSincePing >= 128 * 1024) {
+        readSincePing = 0;
+        ws.send("ping");
+      }
+      if (message.data === "pong") return;
       const frame = JSON.parse(message.data);
       if (frame.type === "caught_up") {
         w.last = frame.revision;

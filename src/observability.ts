@@ -17,7 +17,7 @@ export function log(level: "info" | "warn" | "error", msg: string, fields: Field
   else console.error(line);
 }
 
-export type MetricKind = "command" | "projection" | "projection_failure" | "republish";
+export type MetricKind = "command" | "projection" | "projection_failure" | "republish" | "dead_letter";
 
 export interface Metric {
   kind: MetricKind;

@@ -1,6 +1,7 @@
 import { importLine, type StoredEvent } from "../domain/import";
 import type { ImportReport } from "./schemas";
 import { userStream } from "../objects";
+import { MAX_JSON_DEPTH, tooDeepAt } from "../http/json-depth";
 import { ownersOfEvents } from "../read/audit-log";
 import type { ImportOptions } from "../write/protocol";
 
@@ -45,6 +46,15 @@ export async function importNdjson(
   lines.forEach((text, index) => {
     const line = index + 1;
     if (text.trim() === "") return;
+    // Parsed values are walked recursively further on (the gate, the object's RPC): bound them first.
+    if (tooDeepAt(text) !== null) {
+      report.rejected.push({
+        line,
+        aggregate_id: null,
+        error: `malformed line: nested deeper than ${MAX_JSON_DEPTH} levels`,
+      });
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);

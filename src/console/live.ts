@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "hono/jsx/dom";
-import { CLOSE, PING, type CaughtUpFrame } from "../live/protocol";
+import { CLOSE, LIMITS, PING, type CaughtUpFrame } from "../live/protocol";
 import { api, type StreamEvent } from "./api";
 
 export type LiveState = "connecting" | "live" | "closed";
@@ -45,8 +45,15 @@ export function useLiveEvents(
         retry();
         return;
       }
+      let readSincePing = 0;
       socket.onmessage = ({ data }: MessageEvent<string>) => {
         if (data === "pong") return;
+        // The object closes a socket that read LIMITS.maxQueuedBytes without saying so (4408).
+        readSincePing += data.length;
+        if (readSincePing >= LIMITS.pingEveryBytes) {
+          readSincePing = 0;
+          socket?.send(PING);
+        }
         const frame = JSON.parse(data) as StreamEvent | CaughtUpFrame;
         if ("type" in frame && frame.type === "caught_up") {
           failures = 0;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { EventMetadata, UserEvent, eventSchemas, type EventType, type RecordedEvent } from "./events";
 import { commandCouldProduce, eventShapeProblem } from "./import-gate";
+import { readPasswordHash } from "./password-hash";
 import { upcast } from "./upcasters";
 import { fold, type UserState } from "./user";
 
@@ -111,6 +112,8 @@ function checked(event: StoredEvent, context: ImportContext): ImportedLine {
   if (needsHash && typeof event.data.password_hash !== "string") {
     return { ok: false, error: "data.password_hash is missing: only an export made with ?secrets=include imports" };
   }
+  const hash = needsHash ? readPasswordHash(event.data.password_hash as string) : null;
+  if (hash && !hash.ok) return { ok: false, error: `data.password_hash refused: ${hash.problem}` };
   const stored = { ...event, timestamp };
   const valid = UserEvent.safeParse({ event_type: stored.event_type, data: lift(stored).data });
   if (!valid.success) return { ok: false, error: `invalid ${event.event_type}: ${describe(valid.error)}` };

@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { isValidEmail, normalizeEmail } from "../domain/rules";
 import type { AppEnv } from "./context";
 import { ApiError, httpError } from "./errors";
+import { tooDeepAt } from "./json-depth";
 
 /**
  * The one place where a request that does not match its schema becomes a 422 "Request Validation
@@ -266,6 +267,9 @@ export function readJsonBody(required: boolean): MiddlewareHandler<AppEnv> {
     } catch {
       throw httpError(400, "There was an error parsing the body");
     }
+    // Before parsing: a body nested thousands deep is no request, and would overflow any walk over it.
+    // FastAPI answers a body its parser gives up on (Python's recursion limit) with this 400.
+    if (tooDeepAt(text) !== null) throw httpError(400, "There was an error parsing the body");
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -287,21 +291,24 @@ export function readJsonBody(required: boolean): MiddlewareHandler<AppEnv> {
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** Where in a parsed body a string (or key) holds an unpaired UTF-16 surrogate, if anywhere. */
-function loneSurrogateAt(value: unknown, at: (string | number)[]): (string | number)[] | null {
-  if (typeof value === "string") return LONE_SURROGATE.test(value) ? at : null;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = loneSurrogateAt(item, [...at, index]);
-      if (found) return found;
-    }
-    return null;
-  }
-  if (value && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      if (LONE_SURROGATE.test(key)) return [...at, key];
-      const found = loneSurrogateAt(item, [...at, key]);
-      if (found) return found;
+/**
+ * Where in a parsed body a string (or key) holds an unpaired UTF-16 surrogate, if anywhere. A walk
+ * with its own stack, not recursion, so no nesting can overflow the call stack.
+ */
+function loneSurrogateAt(body: unknown, root: (string | number)[]): (string | number)[] | null {
+  // Each entry: a value and where it is; `key` when it is an object's member, whose key is checked first.
+  const pending: { value: unknown; at: (string | number)[]; key?: string }[] = [{ value: body, at: root }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value, at, key } = next;
+    if (key !== undefined && LONE_SURROGATE.test(key)) return at;
+    if (typeof value === "string") {
+      if (LONE_SURROGATE.test(value)) return at;
+    } else if (Array.isArray(value)) {
+      // Pushed last to first, so that they are looked at first to last, as a recursive walk would.
+      for (let index = value.length - 1; index >= 0; index--) pending.push({ value: value[index], at: [...at, index] });
+    } else if (value && typeof value === "object") {
+      const members = Object.entries(value).reverse();
+      for (const [name, item] of members) pending.push({ value: item, at: [...at, name], key: name });
     }
   }
   return null;

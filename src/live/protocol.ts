@@ -22,8 +22,17 @@ export const CLOSE = {
 export const LIMITS = {
   /** Sockets per watched user, and on the admin feed. */
   maxWatchers: 200,
-  /** Bytes queued to one socket (sent but not yet taken by the network) before it is closed. */
+  /**
+   * Bytes queued to one socket before it is closed: sent but not yet taken by the network where the
+   * runtime reports it, else sent since the client's last `ping` (see `pingEveryBytes`).
+   */
   maxQueuedBytes: 1024 * 1024,
+  /**
+   * A client sends `ping` each time it has read this many bytes since its last one: that is how the
+   * object knows it still reads (the runtime does not report a socket's backlog). Below
+   * `catchUpHighWater`, so a reading client's catch-up never waits.
+   */
+  pingEveryBytes: 128 * 1024,
   /** A catch-up sends its next page only while less than this waits in the socket's queue. */
   catchUpHighWater: 256 * 1024,
   /** Events read and sent per catch-up page. */

@@ -45,6 +45,11 @@ const OPEN = 1;
 export class Watchers {
   /** Attachments as read or written in this instance: the runtime's copy is the one that survives. */
   private readonly known = new Map<WebSocket, Watch>();
+  /**
+   * Per socket, the bytes sent since the client last showed it reads (its last `ping`, answered by
+   * the runtime at `ackAt`). In memory: an evicted object starts every count again at 0.
+   */
+  private readonly unacked = new Map<WebSocket, { bytes: number; ackAt: number }>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -105,13 +110,11 @@ export class Watchers {
     const frames = events.map((event) => JSON.stringify(event));
     for (const ws of this.open()) {
       if (this.watchOf(ws)?.phase !== "live") continue;
-      // bufferedAmount: bytes sent but not yet taken by the network (workerd tracks it; the vitest
-      // pool's older workerd leaves it undefined, so there the limit never triggers).
-      if (ws.bufferedAmount > LIMITS.maxQueuedBytes) {
+      if (this.backlog(ws) > LIMITS.maxQueuedBytes) {
         this.close(ws, CLOSE.tooSlow);
         continue;
       }
-      frames.forEach((frame) => ws.send(frame));
+      frames.forEach((frame) => this.send(ws, frame));
     }
   }
 
@@ -175,11 +178,11 @@ export class Watchers {
       const head = source.head();
       if (watch.cursor >= head) {
         const caughtUp: CaughtUpFrame = { type: "caught_up", revision: head };
-        ws.send(JSON.stringify(caughtUp));
+        this.send(ws, JSON.stringify(caughtUp));
         this.save(ws, { ...watch, cursor: head, phase: "live" });
         return;
       }
-      if (ws.bufferedAmount >= LIMITS.catchUpHighWater) {
+      if (this.backlog(ws) >= LIMITS.catchUpHighWater) {
         stalledSince ??= Date.now();
         if (Date.now() - stalledSince > LIMITS.catchUpStallMs) return this.close(ws, CLOSE.tooSlow);
         await new Promise((resolve) => setTimeout(resolve, 25));
@@ -187,10 +190,42 @@ export class Watchers {
       }
       stalledSince = null;
       const page = source.read(watch.cursor + 1, LIMITS.catchUpPage);
-      page.forEach((event) => ws.send(JSON.stringify(event)));
+      page.forEach((event) => this.send(ws, JSON.stringify(event)));
       this.save(ws, { ...watch, cursor: page[page.length - 1]?.revision ?? head });
       await this.betweenPages();
     }
+  }
+
+  /**
+   * What waits for the client: the runtime's `bufferedAmount` where it reports one (bytes sent, not
+   * yet taken by the network). workerd's server-side sockets have none (checked with the pool's
+   * workerd: the property does not exist), so there it is the bytes sent since the client's last
+   * `ping`: a client that reads pings (LIMITS.pingEveryBytes), one that stopped reading does not.
+   */
+  private backlog(ws: WebSocket): number {
+    const buffered = (ws as { bufferedAmount?: unknown }).bufferedAmount;
+    if (typeof buffered === "number") return buffered;
+    return this.unackedOf(ws).bytes;
+  }
+
+  private send(ws: WebSocket, frame: string): void {
+    ws.send(frame);
+    this.unackedOf(ws).bytes += frame.length;
+  }
+
+  /** The socket's count since its last ping, reset when the runtime answered a newer one. */
+  private unackedOf(ws: WebSocket): { bytes: number; ackAt: number } {
+    let count = this.unacked.get(ws);
+    if (!count) {
+      count = { bytes: 0, ackAt: 0 };
+      this.unacked.set(ws, count);
+    }
+    const pingAt = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    if (pingAt > count.ackAt) {
+      count.bytes = 0;
+      count.ackAt = pingAt;
+    }
+    return count;
   }
 
   private save(ws: WebSocket, watch: Watch): void {
@@ -211,6 +246,7 @@ export class Watchers {
   /** The runtime drops an attachment once either side closed: read it before closing. */
   private forget(ws: WebSocket, watch = this.watchOf(ws)): void {
     this.known.delete(ws);
+    this.unacked.delete(ws);
     if (!watch) return;
     const others = this.ctx.getWebSockets(tagOf(watch.watcher)).filter((s) => s !== ws && s.readyState === OPEN);
     if (others.length === 0) this.options.gone(watch.watcher);

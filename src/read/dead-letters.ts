@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, ne, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { bulk, JSON_IDS } from "./bulk";
+import { MAX_MESSAGE_BYTES, RECORD_FAILURE, RECORD_LETTER } from "../write/unsendable";
 import { CONFIRMABLE, confirmable } from "./ledger";
 import { deadLetterFailures, deadLetters, type DeadLetterRow } from "./schema";
 
@@ -24,16 +25,6 @@ interface Failure {
   projection: string | null;
 }
 
-const UPSERT = `INSERT INTO dead_letters (message_id, aggregate_id, revision, projection, body, state, exhaustions,
-    attempts, first_error, first_failed_at, error, failed_at)
-  VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?7, ?8, ?7, ?8)
-  ON CONFLICT (message_id) DO UPDATE SET state = 'open', exhaustions = exhaustions + 1,
-    attempts = attempts + excluded.attempts, error = excluded.error, failed_at = excluded.failed_at,
-    projection = coalesce(excluded.projection, projection), body = excluded.body
-  WHERE dead_letters.state <> 'open' OR ?9`;
-const HISTORY = `INSERT INTO dead_letter_failures (letter_id, failed_at, error, attempts)
-  SELECT id, ?2, ?3, ?4 FROM dead_letters WHERE message_id = ?1 AND failed_at = ?2`;
-
 /**
  * Records one exhaustion. `always` is false for the dead-letter queue's consumer: the projector
  * already recorded this exhaustion (with the real error) unless the letter is not open.
@@ -45,7 +36,7 @@ async function recordExhaustion(db: D1Database, { message, error, projection }: 
   const failedAt = new Date().toISOString();
   await db.batch([
     db
-      .prepare(UPSERT)
+      .prepare(RECORD_LETTER)
       .bind(
         messageId,
         typeof body?.aggregate_id === "string" ? body.aggregate_id : null,
@@ -57,7 +48,7 @@ async function recordExhaustion(db: D1Database, { message, error, projection }: 
         failedAt,
         always ? 1 : 0,
       ),
-    db.prepare(HISTORY).bind(messageId, failedAt, error, message.attempts),
+    db.prepare(RECORD_FAILURE).bind(messageId, failedAt, error, message.attempts),
   ]);
 }
 
@@ -159,14 +150,16 @@ export async function listDeadLetters(db: D1Database, filters: LetterFilters): P
   }));
 }
 
-export type RedriveOutcome = "redriven" | "not_found" | "resolved";
+export type RedriveOutcome = "redriven" | "not_found" | "resolved" | "too_large";
 
-/** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved one is refused. */
+/** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved or too large one is refused. */
 export async function redriveDeadLetter(db: D1Database, queue: Queue, id: number): Promise<RedriveOutcome> {
   const orm = drizzle(db);
   const letter = await orm.select().from(deadLetters).where(eq(deadLetters.id, id)).get();
   if (!letter) return "not_found";
   if (letter.state === "resolved") return "resolved";
+  // An event no message can hold (recorded by its object): the user's next event brings it instead.
+  if (new TextEncoder().encode(letter.body).length > MAX_MESSAGE_BYTES) return "too_large";
   await queue.send(JSON.parse(letter.body), { contentType: "json" });
   await orm
     .update(deadLetters)

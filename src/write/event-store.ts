@@ -189,6 +189,11 @@ export function deleteOutboxThrough(sql: SqlStorage, revision: number) {
   sql.exec("DELETE FROM outbox WHERE revision <= ?", revision);
 }
 
+/** Forgets one outbox row: its event will never be sent (it was dead-lettered instead). */
+export function deleteOutboxRow(sql: SqlStorage, revision: number): void {
+  sql.exec("DELETE FROM outbox WHERE revision = ?", revision);
+}
+
 export function outboxIsEmpty(sql: SqlStorage): boolean {
   return sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length === 0;
 }

@@ -5,7 +5,7 @@ import { log } from "../observability";
 import type { CommandHandler } from "./command-handler";
 import { services } from "./prepare";
 import { loginThrottle } from "./login-throttle";
-import { needsRehash, verifyPassword } from "./passwords";
+import { checkPassword, needsRehash } from "./passwords";
 import type { LoginResult } from "./protocol";
 import type { StreamContext } from "./stream-context";
 
@@ -27,8 +27,12 @@ export class Logins {
     const throttle = loginThrottle(stream.sql, Date.now());
     const retryAfterSeconds = throttle.retryAfterSeconds();
     if (retryAfterSeconds > 0) return { ok: false, reason: "throttled", retryAfterSeconds };
-    const valid = await verifyPassword(password, user.password_hash);
-    if (!valid || stream.current.user?.status !== "active") {
+    const check = await checkPassword(password, user.password_hash);
+    // A stored hash that cannot be run (imported out of bounds, or malformed) fails like a wrong
+    // password; the operator learns of it by the user's id, never by the hash.
+    if (typeof check === "object")
+      log("warn", "stored password hash refused", { user_id: user.id, problem: check.unusable });
+    if (check !== "match" || stream.current.user?.status !== "active") {
       throttle.recordFailure();
       return { ok: false, reason: "invalid" };
     }

@@ -2,7 +2,9 @@ import { jitteredBackoff } from "../backoff";
 import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { log, metric } from "../observability";
 import { announce, confirmedRevision } from "./ledger";
+import { MAX_MESSAGE_BYTES, recordUnsendable } from "./unsendable";
 import {
+  deleteOutboxRow,
   deleteOutboxThrough,
   getMeta,
   markOutboxSent,
@@ -138,7 +140,7 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
   await announce(env.DB, userId, last, Date.now());
   // Read after the announce's await, so an erasure committed meanwhile also reaches these messages.
   const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
-  for (const chunk of bySize(events.map(redact))) await sendChunk(ctx, env, chunk);
+  await sendAll(ctx, env, events.map(redact), () => true);
 }
 
 /** Announces, sends and marks the events of a commit as they are; false if an erasure came first. */
@@ -146,14 +148,55 @@ async function sendInHand(ctx: DurableObjectState, env: Env, userId: string, inH
   const last = inHand.events[inHand.events.length - 1];
   if (!last) return true;
   await announce(env.DB, userId, last.revision, Date.now());
-  for (const chunk of bySize(inHand.events.map(redact))) {
-    if (!inHand.publishable()) return false;
+  return sendAll(ctx, env, inHand.events.map(redact), () => inHand.publishable());
+}
+
+/**
+ * Sends messages in order, in batches the queue accepts; one too large for any message is
+ * dead-lettered instead, and the others still go. False, having sent nothing more, as soon as
+ * `publishable` says no (an erasure came first).
+ */
+async function sendAll(
+  ctx: DurableObjectState,
+  env: Env,
+  messages: PublicEvent[],
+  publishable: () => boolean,
+): Promise<boolean> {
+  const sized = messages.map((message) => ({ message, bytes: encoder.encode(JSON.stringify(message)).length }));
+  for (const { message, bytes } of sized.filter((m) => m.bytes > MAX_MESSAGE_BYTES)) {
+    if (!publishable()) return false;
+    await deadLetter(ctx, env, message, bytes);
+  }
+  for (const chunk of bySize(sized.filter((m) => m.bytes <= MAX_MESSAGE_BYTES))) {
+    if (!publishable()) return false;
     await sendChunk(ctx, env, chunk);
   }
   return true;
 }
 
-async function sendChunk(ctx: DurableObjectState, env: Env, chunk: PublicEvent[]): Promise<void> {
+/**
+ * An event no queue message can hold: recorded as an open dead letter with its reason (GET
+ * /admin/dead-letters), an error logged and counted, and its outbox row forgotten, so the user's
+ * later events flow. The consumer reads it from the object when a later event shows the gap.
+ */
+async function deadLetter(ctx: DurableObjectState, env: Env, event: PublicEvent, bytes: number): Promise<void> {
+  const error = `event too large for a queue message: ${bytes} bytes, the limit is ${MAX_MESSAGE_BYTES}`;
+  // A dead letter's body is one D1 value (2 MB at most): beyond that, the event without its data.
+  const whole = JSON.stringify(event);
+  const body = bytes <= 1_000_000 ? whole : JSON.stringify({ ...event, data: { omitted_bytes: bytes } });
+  await recordUnsendable(env.DB, event, body, error);
+  deleteOutboxRow(ctx.storage.sql, event.revision);
+  log("error", "event dead-lettered: it cannot be sent", {
+    user_id: event.aggregate_id,
+    revision: event.revision,
+    event_type: event.event_type,
+    bytes,
+  });
+  metric(env, { kind: "dead_letter", subject: "outbox", outcome: "too_large", count: 1, ms: 0 });
+}
+
+async function sendChunk(ctx: DurableObjectState, env: Env, sized: { message: PublicEvent }[]): Promise<void> {
+  const chunk = sized.map(({ message }) => message);
   // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
   const queue: Queue<PublicEvent> = env.EVENTS;
   await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
@@ -165,18 +208,17 @@ async function sendChunk(ctx: DurableObjectState, env: Env, chunk: PublicEvent[]
 }
 
 /** Consecutive runs of messages that fit one `sendBatch` by count and size (events can reach a few KB each). */
-function bySize(messages: PublicEvent[]): PublicEvent[][] {
-  const chunks: PublicEvent[][] = [];
+function bySize<T extends { bytes: number }>(messages: T[]): T[][] {
+  const chunks: T[][] = [];
   let size = 0;
   for (const message of messages) {
-    const bytes = encoder.encode(JSON.stringify(message)).length;
     const current = chunks[chunks.length - 1];
-    if (!current || size + bytes > BATCH_BYTES || current.length === OUTBOX_BATCH) {
+    if (!current || size + message.bytes > BATCH_BYTES || current.length === OUTBOX_BATCH) {
       chunks.push([message]);
-      size = bytes;
+      size = message.bytes;
     } else {
       current.push(message);
-      size += bytes;
+      size += message.bytes;
     }
   }
   return chunks;

@@ -5,8 +5,9 @@
  */
 import bcrypt from "bcryptjs";
 import { MAX_ITERATIONS } from "../config";
+import { PBKDF2_METHOD, readPasswordHash } from "../domain/password-hash";
 
-export const HASHING_METHOD = "pbkdf2-sha256";
+export const HASHING_METHOD = PBKDF2_METHOD;
 
 const encoder = new TextEncoder();
 
@@ -23,13 +24,32 @@ export async function hashPassword(password: string, iterations: number): Promis
   return [HASHING_METHOD, rounds, toBase64(salt), toBase64(hash)].join("$");
 }
 
+/** A password against a stored hash: or the hash cannot be run, and why (never the hash itself). */
+export type PasswordCheck = "match" | "mismatch" | { unusable: string };
+
+/**
+ * Runs a stored hash only once it is read and within HASH_BOUNDS (src/domain/password-hash.ts): a
+ * hash out of bounds or malformed is `unusable`, never run, never thrown. Worst case per call:
+ * bcrypt at cost 12 or PBKDF2 at 100,000 iterations.
+ */
+export async function checkPassword(password: string, stored: string): Promise<PasswordCheck> {
+  const reading = readPasswordHash(stored);
+  if (!reading.ok) return { unusable: reading.problem };
+  const { hash } = reading;
+  if (hash.algorithm === "erased") return "mismatch";
+  try {
+    if (hash.algorithm === "bcrypt") return (await bcrypt.compare(password, stored)) ? "match" : "mismatch";
+    const actual = await derive(password, fromBase64(hash.salt), hash.iterations);
+    const expected = fromBase64(hash.digest);
+    return actual.length === expected.length && crypto.subtle.timingSafeEqual(actual, expected) ? "match" : "mismatch";
+  } catch (error) {
+    return { unusable: `${hash.algorithm} verification failed: ${error instanceof Error ? error.name : "error"}` };
+  }
+}
+
+/** Whether the password matches; a hash that cannot be run matches nothing. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  if (isBcrypt(stored)) return bcrypt.compare(password, stored);
-  const [method, rounds, salt, hash] = stored.split("$");
-  if (method !== HASHING_METHOD || !rounds || !salt || !hash) return false;
-  const actual = await derive(password, fromBase64(salt), Number(rounds));
-  const expected = fromBase64(hash);
-  return actual.length === expected.length && crypto.subtle.timingSafeEqual(actual, expected);
+  return (await checkPassword(password, stored)) === "match";
 }
 
 /**

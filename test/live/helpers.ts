@@ -1,6 +1,6 @@
 import { vi } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
-import { WATCH_HEADER, type CaughtUpFrame, type WatchRequest } from "../../src/live/protocol";
+import { LIMITS, PING, WATCH_HEADER, type CaughtUpFrame, type WatchRequest } from "../../src/live/protocol";
 
 /** A watcher's end of a live socket: every frame it got, and how it was closed. */
 export interface Watcher {
@@ -10,13 +10,18 @@ export interface Watcher {
   revisions(): number[];
   caughtUp(): CaughtUpFrame | undefined;
   closed: { code: number; reason: string } | null;
+  /** Answers to its pings: each one tells the object it reads. */
+  pongs: number;
   /** Waits until an event frame of `revision` arrived. */
   until(revision: number): Promise<void>;
-  untilClosed(): Promise<{ code: number; reason: string }>;
+  untilClosed(timeout?: number): Promise<{ code: number; reason: string }>;
 }
 
-/** Wraps the client end of a 101 response. */
-export function watcherOf(res: Response): Watcher {
+/**
+ * Wraps the client end of a 101 response. It reads as the protocol asks: a `ping` each time it has
+ * read LIMITS.pingEveryBytes since the last (`pings: false`: a client that never says it reads).
+ */
+export function watcherOf(res: Response, { pings = true } = {}): Watcher {
   const ws = res.webSocket;
   if (res.status !== 101 || !ws) throw new Error(`expected 101, got ${res.status}`);
   ws.accept();
@@ -24,6 +29,7 @@ export function watcherOf(res: Response): Watcher {
     ws,
     frames: [],
     closed: null,
+    pongs: 0,
     revisions: () => watcher.frames.flatMap((f) => ("type" in f ? [] : [f.revision])),
     caughtUp: () => watcher.frames.find((f): f is CaughtUpFrame => "type" in f && f.type === "caught_up"),
     until: (revision) =>
@@ -33,13 +39,22 @@ export function watcherOf(res: Response): Watcher {
           if (!watcher.revisions().includes(revision))
             throw new Error(`closed before ${revision}: ${JSON.stringify(watcher.closed)}`);
         }),
-    untilClosed: async () => {
-      await vi.waitUntil(() => watcher.closed !== null, { timeout: 5000 });
+    untilClosed: async (timeout = 5000) => {
+      await vi.waitUntil(() => watcher.closed !== null, { timeout });
       return watcher.closed as { code: number; reason: string };
     },
   };
+  let readSincePing = 0;
   ws.addEventListener("message", (event) => {
-    if (typeof event.data === "string" && event.data !== "pong") watcher.frames.push(JSON.parse(event.data));
+    if (event.data === "pong") watcher.pongs += 1;
+    else if (typeof event.data === "string") {
+      watcher.frames.push(JSON.parse(event.data));
+      readSincePing += event.data.length;
+      if (pings && readSincePing >= LIMITS.pingEveryBytes) {
+        readSincePing = 0;
+        ws.send(PING);
+      }
+    }
   });
   ws.addEventListener("close", (event) => {
     watcher.closed = { code: event.code, reason: event.reason };
@@ -51,13 +66,14 @@ export function watcherOf(res: Response): Watcher {
 export async function watchObject(
   stub: { fetch(request: Request): Promise<Response> },
   watch: WatchRequest,
+  options: { pings?: boolean } = {},
 ): Promise<Watcher> {
   const res = await stub.fetch(
     new Request("http://object/live", {
       headers: { Upgrade: "websocket", [WATCH_HEADER]: JSON.stringify(watch) },
     }),
   );
-  return watcherOf(res);
+  return watcherOf(res, options);
 }
 
 /** Whether `revisions` is exactly from..to, each once, in order. */

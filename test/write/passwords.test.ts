@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import wranglerToml from "../../wrangler.toml?raw";
 import { MAX_ITERATIONS, parseConfig } from "../../src/config";
+import { HASH_BOUNDS } from "../../src/domain/password-hash";
 import { HASHING_METHOD, decoyHash, hashPassword, verifyPassword } from "../../src/write/passwords";
 
 /**
@@ -21,6 +22,8 @@ describe("password hashes", () => {
 
   it("are capped at the 100,000 iterations Workers allow, and such a hash verifies", async () => {
     expect(MAX_ITERATIONS).toBe(100_000);
+    // A stored hash of ours must pass the bounds a login reads it with.
+    expect(HASH_BOUNDS.pbkdf2Iterations.max).toBe(MAX_ITERATIONS);
     const stored = await hashPassword("correct-horse-1", 1_000_000);
     expect(costOf(stored)).toBe(MAX_ITERATIONS);
     expect(await verifyPassword("correct-horse-1", stored)).toBe(true);

@@ -27,7 +27,8 @@ const list = adminRoute({
 const redrive = adminRoute({
   method: "post",
   path: "/{id}/redrive",
-  summary: "Send one dead letter back through the projector; a resolved one is refused (409)",
+  summary:
+    "Send one dead letter back through the projector; a resolved one, or one too large for a queue message, is refused (409)",
   request: { params: z.object({ id: z.coerce.number().int().min(1) }) },
   responses: { ...jsonResponse(z.object({ message: z.string() }), "Re-driven"), ...errors(400, 401, 403, 404, 409) },
 });
@@ -73,6 +74,14 @@ export const deadLetters = createRouter()
         message: `Dead letter ${id} is resolved: its event is already projected, there is nothing to redrive`,
         type: "DeadLetterResolved",
         details: { id, state: "resolved" },
+      });
+    }
+    if (outcome === "too_large") {
+      throw new ApiError(409, {
+        error: "Resource Conflict",
+        message: `Dead letter ${id} holds an event larger than a queue message: it cannot be re-driven; it is projected with its user's next event, read from the user's object`,
+        type: "DeadLetterTooLarge",
+        details: { id },
       });
     }
     return c.json({ message: "Dead letter re-driven" }, 200);
