@@ -7,7 +7,8 @@ import { DIRECTORY_NAME } from "../../src/write/user-directory";
 import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
 import { createInput, type CreateInput } from "../support/builders";
-import type { EventTableRow } from "../../src/write/event-store";
+import { append, setMeta, type EventTableRow } from "../../src/write/event-store";
+import { migrate } from "../../src/write/schema";
 
 /** Helpers for the Durable Object layer: commands go straight to `UserStream`, no HTTP in between. */
 
@@ -39,6 +40,24 @@ export function send(
 ) {
   touched.add(userId);
   return stubFor(userId).execute({ userId, input, metadata: metadata(), ...extra });
+}
+
+/**
+ * Stores events in their user's object as they are, past the import's gate: a stream written before
+ * the gate existed (or by a bug), which the rest of the pipeline must still survive. As an import
+ * leaves it: events, outbox rows, the alarm.
+ */
+export async function plantEvents(events: StoredEvent[]): Promise<void> {
+  const userId = events[0]!.aggregate_id;
+  touched.add(userId);
+  await runInDurableObject(stubFor(userId), async (instance: UserStream, state) => {
+    const sql = state.storage.sql;
+    migrate(sql);
+    for (const event of events) append(sql, event, Date.now());
+    setMeta(sql, "aggregate_id", userId);
+    (instance as unknown as { stream: { load(): void } }).stream.load();
+    await state.storage.setAlarm(Date.now() + 5_000);
+  });
 }
 
 /** Imports events into their user's object (all of one user), as `POST /admin/import` does. */
