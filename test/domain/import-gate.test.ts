@@ -11,6 +11,7 @@ import {
 import { IMPORT_EVENT_MAX_BYTES } from "../../src/domain/import-gate";
 import { FIELD_MAX, isValidEmail, usernameProblem } from "../../src/domain/rules";
 import { fold, initialState, type UserState } from "../../src/domain/user";
+import { exportLine } from "../support/import-fixtures";
 
 /**
  * The import gate (issue 24): an imported event enters a stream only if a command could have made
@@ -38,23 +39,7 @@ function id(revision: number): string {
 
 /** A line of our own export, as `GET /admin/export?secrets=include` writes it. */
 function line(revision: number, event_type: string, data: Record<string, unknown>, metadata = {}): unknown {
-  return {
-    id: id(revision),
-    aggregate_id: USER,
-    event_type,
-    version: event_type === "USER_DELETED" ? 2 : 1,
-    timestamp: new Date(Date.UTC(2025, 0, 1, 0, revision)).toISOString(),
-    revision,
-    data,
-    metadata: {
-      actor_id: null,
-      actor_username: null,
-      request_id: null,
-      idempotency_key: null,
-      reason: null,
-      ...metadata,
-    },
-  };
+  return exportLine(USER, id(revision), revision, event_type, data, metadata);
 }
 
 const created = (data: Record<string, unknown> = {}) => ({

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, uniqueName } from "../support/builders";
+import { exportLine } from "../support/import-fixtures";
 
 /**
  * Issue 24 through `POST /admin/import`: each hostile import the issue found, as a client sends it.
@@ -34,23 +35,7 @@ function event(
   metadata: Record<string, unknown> = {},
   id: string = crypto.randomUUID(),
 ) {
-  return {
-    id,
-    aggregate_id: userId,
-    event_type,
-    version: event_type === "USER_DELETED" ? 2 : 1,
-    timestamp: new Date(Date.UTC(2025, 0, 1, 0, revision)).toISOString(),
-    revision,
-    data,
-    metadata: {
-      actor_id: null,
-      actor_username: null,
-      request_id: null,
-      idempotency_key: null,
-      reason: null,
-      ...metadata,
-    },
-  };
+  return exportLine(userId, id, revision, event_type, data, metadata);
 }
 
 function creation(userId: string, data: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) {

@@ -53,3 +53,31 @@ export function renamed(byUser: Map<string, StoredEvent[]>, suffix: string): Map
   }
   return result;
 }
+
+/** A line of our own export (`GET /admin/export?secrets=include`), with no actor unless `metadata` names one. */
+export function exportLine(
+  userId: string,
+  id: string,
+  revision: number,
+  event_type: string,
+  data: Record<string, unknown>,
+  metadata: Record<string, unknown> = {},
+) {
+  return {
+    id,
+    aggregate_id: userId,
+    event_type,
+    version: event_type === "USER_DELETED" ? 2 : 1,
+    timestamp: new Date(Date.UTC(2025, 0, 1, 0, revision)).toISOString(),
+    revision,
+    data,
+    metadata: {
+      actor_id: null,
+      actor_username: null,
+      request_id: null,
+      idempotency_key: null,
+      reason: null,
+      ...metadata,
+    },
+  };
+}
