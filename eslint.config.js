@@ -15,7 +15,7 @@ const RAW_CONFIG_READS = ["MemberExpression[object.name='env']", "MemberExpressi
 );
 
 /** The layers of src, innermost first: a folder imports only from those before it (README, "Layers"). */
-const LAYERS = ["domain", "live", "write", "read", "http", "admin"];
+const LAYERS = ["domain", "live", "write", "read", "deliver", "http", "admin"];
 
 /** @typedef {{ regex?: string; group?: string[]; message: string; allowTypeImports?: boolean }} Ban */
 

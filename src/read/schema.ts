@@ -199,3 +199,46 @@ export const projectionHeads = sqliteTable("projection_heads", {
   eventAt: text("event_at").notNull(),
   projectedAt: text("projected_at").notNull(),
 });
+
+/**
+ * The feed: every user's events in one order, for other services (`GET /admin/feed`, webhook
+ * subscriptions, the welcome mail). `position` is an AUTOINCREMENT key assigned inside the consumer's
+ * D1 transaction, and D1 runs one writer at a time, so a position is never handed out behind one a
+ * reader has already seen, nor ever reused (not even after rows are deleted). `event` is the public
+ * event (no secrets); an erasure rewrites the user's rows so their personal fields read `[erased]`.
+ */
+export const feed = sqliteTable(
+  "feed",
+  {
+    position: integer("position").primaryKey({ autoIncrement: true }),
+    eventId: text("event_id").notNull().unique(),
+    userId: text("user_id").notNull(),
+    revision: integer("revision").notNull(),
+    eventType: text("event_type").$type<EventType>().notNull(),
+    timestamp: text("timestamp").notNull(),
+    /** The `PublicEvent` as JSON. */
+    event: text("event").notNull(),
+  },
+  (table) => [
+    index("feed_by_type").on(table.eventType, table.position),
+    index("feed_by_user").on(table.userId, table.revision),
+  ],
+);
+export type FeedRow = typeof feed.$inferSelect;
+
+/**
+ * Webhook subscriptions, as the list and the projector see them: which objects to wake after a
+ * batch, which to show. Each subscription's own object (`src/deliver/`) holds the truth (secret,
+ * checkpoint, deliveries); it writes its row here whenever its settings or status change.
+ */
+export const subscriptions = sqliteTable("subscriptions", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  /** JSON array of event types or patterns (`ops.*`); empty: every user event. */
+  eventTypes: text("event_types").notNull(),
+  description: text("description"),
+  status: text("status", { enum: ["active", "paused", "disabled"] }).notNull(),
+  createdAt: text("created_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});
+export type SubscriptionRow = typeof subscriptions.$inferSelect;
