@@ -8,3 +8,8 @@ export function userStream(env: Pick<Env, "USER_STREAM">, userId: string) {
 }
 
 export type UserStreamStub = ReturnType<typeof userStream>;
+
+/** A subscription's object (a webhook, or the welcome mail): its RPC surface is `SubscriptionRpc` in `src/deliver/protocol.ts`. */
+export function subscription(env: Pick<Env, "SUBSCRIPTION">, id: string) {
+  return env.SUBSCRIPTION.getByName(id);
+}
