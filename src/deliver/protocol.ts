@@ -1,4 +1,4 @@
-import type { FeedEvent } from "./feed-event";
+import type { FeedEvent } from "../read/feed";
 
 /**
  * The RPC surface of a subscription's object (`Subscription`, one per subscription id, reached

@@ -1,4 +1,4 @@
-import type { FeedEvent } from "./feed-event";
+import type { FeedEvent } from "../read/feed";
 
 /**
  * Where a subscription's deliveries go: a webhook (`webhook-sink.ts`) or the welcome mail

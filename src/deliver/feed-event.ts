@@ -1,1 +1,0 @@
-export type { FeedEvent } from "../read/feed";
