@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { createClient, type Client } from "../src/client.ts";
 import { loadToken, saveToken } from "./config.ts";
 import { CliError, failure } from "./errors.ts";
+import { position, tailFeed } from "./feed.ts";
 import { importFile } from "./import.ts";
 import { ProgressBar, printJson, printRecord, printTable } from "./output.ts";
 
@@ -22,6 +23,7 @@ const USAGE = `usage: users-cli [--url URL] [--json] COMMAND
   dead-letters list [--limit N]
   dead-letters redrive ID
   status
+  feed tail [--after P] [--event-types A,B]   every user's events as JSON lines, following the feed
 
 The service URL comes from --url, else USERS_API_URL, else http://127.0.0.1:8787.
 USERS_API_TOKEN, when set, is used instead of the stored login.`;
@@ -45,6 +47,8 @@ const options = {
   secrets: { type: "boolean", default: false },
   output: { type: "string", short: "o" },
   "no-wait": { type: "boolean", default: false },
+  after: { type: "string" },
+  "event-types": { type: "string" },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
@@ -96,6 +100,15 @@ async function main(argv: string[]): Promise<void> {
     case "status": {
       const body = await ok(api.admin.projections.status.$get({ query: {} }));
       return show(body, () => printRecord(body));
+    }
+    case "feed": {
+      if (sub !== "tail") throw new CliError(`unknown command feed ${sub ?? ""}`);
+      await tailFeed(api, {
+        after: position(flags.after),
+        eventTypes: flags["event-types"],
+        write: (line) => process.stdout.write(`${line}\n`),
+      });
+      return;
     }
     default:
       throw new CliError(`unknown command ${command}\n${USAGE}`);

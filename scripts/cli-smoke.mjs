@@ -2,8 +2,8 @@
 // The command-line client against a running server (default: the local `npm start`), as a person
 // would use it: login (token file 0600), import a file of reference rows (again: all skipped; a bad
 // line: exit 2 with its line number), users get/events, export with secrets (file 0600), status, and
-// an error (exit 1 with the service's message). Run by .ci/run after scripts/smoke.mjs.
-import { spawnSync } from "node:child_process";
+// an error (exit 1 with the service's message), and `feed tail` following the feed. Run by .ci/run after scripts/smoke.mjs.
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -98,5 +98,39 @@ expect("status", status.status === 0 && Array.isArray(JSON.parse(status.stdout).
 
 const missing = cli("users", "get", crypto.randomUUID());
 expect("an error: exit 1 with the message", missing.status === 1 && /error: 404/.test(missing.stderr), missing);
+
+/**
+ * `feed tail` until `done(events)` holds or `ms` pass: it never ends on its own, so it runs in its
+ * own process group, which is stopped as a whole (npm, its shell and node).
+ */
+function tailUntil(done, ms) {
+  return new Promise((resolve) => {
+    const child = spawn("npm", ["run", "-s", "cli", "--", "feed", "tail"], { env, detached: true });
+    const events = [];
+    let buffered = "";
+    let stderr = "";
+    const finish = (ok) => {
+      clearTimeout(timer);
+      process.kill(-child.pid, "SIGTERM");
+      resolve({ ok, events: events.length, stderr });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.stdout.on("data", (chunk) => {
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop();
+      events.push(...lines.filter(Boolean).map((line) => JSON.parse(line)));
+      if (done(events)) finish(true);
+    });
+  });
+}
+
+// The imported users' events reach the feed once projected; the tail prints them as they come.
+const tail = await tailUntil((seen) => {
+  const mine = seen.filter((event) => event.aggregate_id === alice || event.aggregate_id === bob);
+  return mine.length >= 4 && seen.every((event, i) => i === 0 || event.position > seen[i - 1].position);
+}, 30_000);
+expect("feed tail", tail.ok, tail);
 
 rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { EventMetadata, eventSchemas, type EventType } from "../domain/events";
+import { EventMessage, EventMetadata, eventSchemas, type EventType } from "../domain/events";
 import { RebuildProgress as Progress } from "../read/rebuild-progress";
 
 /**
@@ -115,3 +115,18 @@ export const ImportReport = z
   })
   .openapi("ImportReport");
 export type ImportReport = z.infer<typeof ImportReport>;
+
+/** An event of the feed: the public `Event` and its `position`, which only grows along the feed. */
+export const FeedEvent = z.intersection(EventMessage, z.object({ position: z.number().int() })).openapi("FeedEvent");
+export type FeedEvent = z.infer<typeof FeedEvent>;
+
+export const FeedPage = z
+  .object({
+    events: z.array(FeedEvent),
+    next_after: z
+      .number()
+      .int()
+      .openapi({ description: "The last position returned, or `after` when none: the next `after`" }),
+  })
+  .openapi("FeedPage");
+export type FeedPage = z.infer<typeof FeedPage>;

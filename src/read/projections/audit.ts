@@ -4,6 +4,7 @@ import { ERASED, type PublicEvent } from "../../domain/events";
 import { changesOf } from "../../domain/fields";
 import { bulk, changed, JSON_IDS } from "../bulk";
 import { auditLog, type AuditRow } from "../schema";
+import { checkpointSqlOf, loadCheckpoints, moveCheckpointSql, moveCheckpointsSql, upToHeadSql } from "./checkpoints";
 import type { Projection, Step } from "./index";
 
 const NAME = "audit";
@@ -102,15 +103,11 @@ const INSERT_FROM_JSON = `INSERT INTO audit_log (${COLUMNS.map((c) => c.name).jo
 const INSERT_PLANNED = `${INSERT_FROM_JSON}
   WHERE coalesce((SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?2), 0) = ?3
   ON CONFLICT (event_id) DO NOTHING`;
-const MOVE_CHECKPOINT = `INSERT INTO checkpoints (projection, user_id, revision, state)
-  VALUES ('${NAME}', ?, ?, ?)
-  ON CONFLICT (projection, user_id) DO UPDATE SET revision = excluded.revision, state = excluded.state
-  WHERE checkpoints.revision = ?`;
+const MOVE_CHECKPOINT = moveCheckpointSql(NAME);
 const SCRUB = `UPDATE audit_log SET username = '${ERASED}', email = '${ERASED}' WHERE user_id = ?`;
 
 /** Rebuild: only forward, each JSON row's user (`user_id`) while its checkpoint is at most `head`. */
-const UP_TO_HEAD = `coalesce((SELECT revision FROM checkpoints c
-  WHERE c.projection = '${NAME}' AND c.user_id = j.value ->> '$.user_id'), 0) <= j.value ->> '$.head'`;
+const UP_TO_HEAD = upToHeadSql(NAME);
 /**
  * Each JSON row is a user with its `head` and the ids of its stream's `events`: its rows not among
  * them go. Driven by the users' ids (the `audit_by_user` index) and one set of the step's event ids,
@@ -128,31 +125,13 @@ const UPSERT_UP_TO_HEAD = `${INSERT_FROM_JSON} WHERE ${UP_TO_HEAD}
     "audit_log",
     COLUMNS.map((c) => c.name),
   )}`;
-const MOVE_CHECKPOINTS = `INSERT INTO checkpoints (projection, user_id, revision, state)
-  SELECT '${NAME}', j.value ->> '$.user_id', j.value ->> '$.revision', j.value ->> '$.state' FROM json_each(?1) j WHERE true
-  ON CONFLICT (projection, user_id) DO UPDATE SET revision = excluded.revision, state = excluded.state
-  WHERE checkpoints.revision <= excluded.revision AND ${changed("checkpoints", ["revision", "state"])}`;
+const MOVE_CHECKPOINTS = moveCheckpointsSql(NAME);
 
 export const auditProjection: Projection<AuditState | null> = {
   name: NAME,
-  checkpointSql: (user) => `(SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ${user})`,
+  checkpointSql: (user) => checkpointSqlOf(NAME, user),
 
-  load(db, userIds) {
-    return {
-      statement: db
-        .prepare(
-          `SELECT user_id, revision, state FROM checkpoints WHERE projection = '${NAME}' AND user_id IN ${JSON_IDS}`,
-        )
-        .bind(JSON.stringify(userIds)),
-      read: (result) =>
-        new Map(
-          (result.results as { user_id: string; revision: number; state: string }[]).map((row) => [
-            row.user_id,
-            { revision: row.revision, state: JSON.parse(row.state) as AuditState | null },
-          ]),
-        ),
-    };
-  },
+  load: (db, userIds) => loadCheckpoints<AuditState | null>(db, NAME, userIds),
 
   plan(db, userId, from, events) {
     const step: Step = { statements: [], guard: null };

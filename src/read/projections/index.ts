@@ -1,6 +1,7 @@
 import type { PublicEvent } from "../../domain/events";
 import type { MailSender } from "../mail";
 import { auditProjection } from "./audit";
+import { feedProjection } from "./feed";
 import { usersProjection } from "./users";
 
 /** Where a projection stands for one user: its last revision and whatever state it folds. */
@@ -63,7 +64,7 @@ export interface Projection<S = unknown> {
 }
 
 /** Every projection the consumer feeds, in the order their writes go into a batch. */
-export const PROJECTIONS: readonly Projection[] = [usersProjection, auditProjection];
+export const PROJECTIONS: readonly Projection[] = [usersProjection, auditProjection, feedProjection];
 
 export function projectionNamed(name: string): Projection | undefined {
   return PROJECTIONS.find((projection) => projection.name === name);
