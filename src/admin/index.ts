@@ -4,6 +4,7 @@ import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
 import { projections } from "./routes/projections";
+import { subscriptionRoutes } from "./routes/subscriptions";
 import { transfer } from "./routes/transfer";
 import { adminUsers } from "./routes/users";
 
@@ -14,6 +15,7 @@ export const admin = createRouter()
   .route("/dead-letters", deadLetters)
   .route("/events", adminEvents)
   .route("/audit", audit)
+  .route("/subscriptions", subscriptionRoutes)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);
