@@ -7,7 +7,7 @@ import { adminSession, call } from "../support/api";
 import { RECEIVER_PORT } from "../support/receiver-port";
 
 /**
- * Webhook subscriptions against a real HTTP receiver (test/support/receiver.ts, in Node). Feed rows
+ * Webhook subscriptions against a real HTTP receiver (test/node-support/receiver.ts, in Node). Feed rows
  * are written straight into D1, as the feed projection would, so these tests are about the
  * subscription object: ingest, order, signatures, retries, pause, 410, dead and redeliver.
  */

@@ -125,7 +125,7 @@ export const subscriptionRoutes = createRouter()
       .orderBy(asc(table.id))
       .limit(limit);
     const views = await Promise.all(rows.map((row) => subscription(c.env, row.id).view()));
-    const results = views.filter((view): view is View => view !== null).map(wire);
+    const results = views.flatMap((view) => (view ? [wire(view)] : []));
     const next = rows.length === limit ? (rows[rows.length - 1]?.id ?? null) : null;
     return c.json({ results, next_cursor: next }, 200);
   })

@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { RECEIVER_PORT } from "./receiver-port";
+import { RECEIVER_PORT } from "../support/receiver-port";
 
 /**
  * A webhook receiver for the tests, in Node (vitest's globalSetup), since the tests run inside
