@@ -125,6 +125,7 @@ export default tseslint.config(
             "scripts/*.mjs",
             "bench/*.mjs",
             "test/browser/*.mjs",
+            "test/node-support/*.ts",
           ],
         },
       },

@@ -17,6 +17,12 @@ export default defineConfig(async () => {
             PASSWORD_HASH_ITERATIONS: "1000",
             // Small rebuild steps, so a rebuild of a few dozen users has a middle to interrupt.
             REBUILD_USERS_PER_STEP: "50",
+            // The webhook receiver of test/node-support/receiver.ts listens on 127.0.0.1; retries in seconds.
+            WEBHOOK_INSECURE_HOSTS: "127.0.0.1,localhost",
+            WEBHOOK_RETRY_BASE_SECONDS: "1",
+            WEBHOOK_RETRY_MAX_SECONDS: "2",
+            WEBHOOK_MAX_ATTEMPTS: "3",
+            WEBHOOK_TIMEOUT_MS: "3000",
           },
           // Deliver queue batches quickly so end-to-end tests do not wait on the production timeout.
           queueConsumers: { "user-events": { maxBatchTimeout: 0.05 }, "user-events-dlq": { maxBatchTimeout: 0.05 } },
@@ -25,6 +31,7 @@ export default defineConfig(async () => {
     ],
     test: {
       setupFiles: ["./test/support/apply-migrations.ts"],
+      globalSetup: ["./test/node-support/receiver.ts"],
       testTimeout: 30_000,
     },
   };

@@ -56,3 +56,47 @@ export function config(env: Env): Config {
   }
   return found;
 }
+
+/**
+ * Webhook deliveries (src/deliver/). Apart from `ConfigSchema` so the projection's configuration
+ * and its tests do not change with it; checked at start like the rest (src/index.ts).
+ */
+const WebhookConfigSchema = z.object({
+  /** First retry after about this many seconds (jittered), doubling up to the cap. */
+  WEBHOOK_RETRY_BASE_SECONDS: count(1, 86_400).default(30),
+  WEBHOOK_RETRY_MAX_SECONDS: count(1, 7 * 86_400).default(21_600),
+  /** After this many failed attempts a delivery is `dead` (listed, redeliverable). */
+  WEBHOOK_MAX_ATTEMPTS: count(1, 100).default(15),
+  /** No answer within this long is a failed attempt: fetch has no timeout of its own. */
+  WEBHOOK_TIMEOUT_MS: count(100, 60_000).default(10_000),
+  /** Hosts a subscription may reach over plain http, private addresses included (local: 127.0.0.1,localhost). */
+  WEBHOOK_INSECURE_HOSTS: z
+    .string()
+    .default("")
+    .transform((list) =>
+      list
+        .split(",")
+        .map((host) => host.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+});
+
+export type WebhookConfig = z.infer<typeof WebhookConfigSchema>;
+
+export function parseWebhookConfig(env: Record<string, unknown>): WebhookConfig {
+  const result = WebhookConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+const parsedWebhooks = new WeakMap<object, WebhookConfig>();
+
+export function webhookConfig(env: Env): WebhookConfig {
+  let found = parsedWebhooks.get(env);
+  if (!found) {
+    found = parseWebhookConfig(env as unknown as Record<string, unknown>);
+    parsedWebhooks.set(env, found);
+  }
+  return found;
+}

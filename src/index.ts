@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { admin } from "./admin";
 import { IMPORT_MAX_BYTES } from "./admin/import";
-import { config } from "./config";
+import { config, webhookConfig } from "./config";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
 import { sweepOwedStreams } from "./read/sweeper";
+import { wakeSubscriptions } from "./read/wake-subscriptions";
 
 export { UserStream } from "./write/user-stream";
 export { IdentityRegistry } from "./write/identity-registry";
@@ -16,6 +17,7 @@ export { Subscription } from "./deliver/subscription";
 // At start, not on some later request: a missing secret or a malformed variable stops the Worker
 // with the variable's name (`wrangler dev` and `wrangler deploy` show the error).
 config(env);
+webhookConfig(env);
 
 const app = createApp({ "/admin/import": IMPORT_MAX_BYTES }).route("/admin", admin);
 
@@ -25,5 +27,7 @@ export type AppType = typeof app;
 export default {
   fetch: app.fetch,
   queue: consumeQueue,
-  scheduled: (_controller, env, ctx) => ctx.waitUntil(sweepOwedStreams(env)),
+  // The sweep also wakes every subscription: a wake lost to a crash between a batch's commit and
+  // its wakes is made up within one cron period.
+  scheduled: (_controller, env, ctx) => ctx.waitUntil(Promise.all([sweepOwedStreams(env), wakeSubscriptions(env)])),
 } satisfies ExportedHandler<Env>;

@@ -5,6 +5,7 @@ import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
 import { feed } from "./routes/feed";
 import { projections } from "./routes/projections";
+import { subscriptionRoutes } from "./routes/subscriptions";
 import { transfer } from "./routes/transfer";
 import { adminUsers } from "./routes/users";
 
@@ -16,6 +17,7 @@ export const admin = createRouter()
   .route("/events", adminEvents)
   .route("/audit", audit)
   .route("/feed", feed)
+  .route("/subscriptions", subscriptionRoutes)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);

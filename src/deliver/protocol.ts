@@ -19,10 +19,18 @@ export interface SubscriptionRpc {
   /** Delivers again every event after `fromPosition` (repeats carry the same `webhook-id`). */
   replay(fromPosition: number): Promise<SubscriptionView | null>;
   rotateSecret(): Promise<{ secret: string } | null>;
-  deliveries(query: DeliveryQuery): Promise<{ results: DeliveryView[]; next_cursor: number | null }>;
-  /** Sends one delivery again now (a dead one, or a pending one ahead of its schedule). */
+  /** Null when no subscription has this id. */
+  deliveries(query: DeliveryQuery): Promise<{ results: DeliveryView[]; next_cursor: number | null } | null>;
+  /**
+   * Sends one delivery again (a dead or delivered one, or a pending one ahead of its schedule): it is
+   * pending and due now, with its attempts counted afresh, and goes out in its user's order.
+   */
   redeliver(eventId: string): Promise<DeliveryView | null>;
-  /** The feed has grown: read it from the checkpoint and deliver. Cheap when there is nothing new. */
+  /**
+   * The feed has grown: arms the alarm, which reads the feed from the checkpoint and delivers.
+   * Returns at once, so the projector's wakes cost it one RPC each. On `MAIL_SUBSCRIPTION_ID` it
+   * first creates the mail subscription if it does not exist.
+   */
   wake(): Promise<void>;
 }
 

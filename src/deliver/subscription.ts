@@ -1,4 +1,318 @@
 import { DurableObject } from "cloudflare:workers";
+import { webhookConfig } from "../config";
+import { log } from "../observability";
+import { feedEnd, readFeed } from "../read/feed";
+import { deliverDue } from "./dispatch";
+import { tailFeed } from "./feed-tail";
+import { mailSink } from "./mail-sink";
+import { deleteMirror, writeMirror } from "./mirror";
+import {
+  MAIL_SUBSCRIPTION_ID,
+  type DeliveryQuery,
+  type DeliveryView,
+  type NewSubscription,
+  type SubscriptionPatch,
+  type SubscriptionRpc,
+  type SubscriptionView,
+} from "./protocol";
+import type { DeliveryOutcome, Sink } from "./sink";
+import * as store from "./subscription-store";
+import { webhookSink } from "./webhook-sink";
 
-/** One webhook subscription (or the welcome mail): see `SubscriptionRpc` in ./protocol. Being built (issue 23). */
-export class Subscription extends DurableObject<Env> {}
+/** A rotated-out secret still signs (beside the new one) this long, so receivers can switch over. */
+export const ROTATION_GRACE_MS = 24 * 3600_000;
+/** One alarm's deliveries stop starting after this; the next alarm goes on. */
+const ROUND_MS = 20_000;
+/** Delivered rows kept for the list; the feed itself keeps every event. */
+const KEEP_DELIVERED = 10_000;
+/** When the alarm failed, or D1's row could not be written: try again this much later. */
+const SAFETY_MS = 30_000;
+
+/**
+ * One webhook subscription (or the welcome mail): see `SubscriptionRpc` in ./protocol. Every RPC
+ * changes the object's SQLite and arms the alarm; only the alarm reads the feed and delivers, one
+ * run at a time, so a kill at any moment leaves the checkpoint and each delivery's state as last
+ * committed, and the next alarm (or wake) goes on from there.
+ */
+export class Subscription extends DurableObject<Env> implements SubscriptionRpc {
+  private removed = false;
+  /** Bumped by what makes a feed page being read stale: replay, a new filter, deletion. */
+  private generation = 0;
+  /** Bumped by every request for work, so an alarm finishing after it does not arm itself later. */
+  private wakes = 0;
+
+  private get sql() {
+    return this.ctx.storage.sql;
+  }
+
+  private settings(): store.SettingsRow | null {
+    if (this.removed || !store.tablesExist(this.sql)) return null;
+    return store.readSettings(this.sql);
+  }
+
+  async create(input: NewSubscription): Promise<SubscriptionView & { secret: string | null }> {
+    const existing = this.settings();
+    if (existing) return { ...(await this.viewOf(existing)), secret: null };
+    this.removed = false;
+    const now = new Date().toISOString();
+    const secret = input.kind === "webhook" ? newSecret() : null;
+    const row: store.SettingsRow = {
+      id: input.id,
+      kind: input.kind,
+      url: input.url,
+      event_types: JSON.stringify(input.eventTypes),
+      description: input.description,
+      status: "active",
+      secret,
+      previous_secret: null,
+      previous_until: null,
+      checkpoint: input.fromPosition,
+      feed_end: input.fromPosition,
+      created_at: now,
+      updated_at: now,
+      last_delivery: null,
+      failing_since: null,
+      mirror_dirty: 1,
+    };
+    this.ctx.storage.transactionSync(() => {
+      store.createTables(this.sql);
+      store.insertSettings(this.sql, row);
+    });
+    await this.syncMirror();
+    await this.arm();
+    return { ...(await this.viewOf(row)), secret };
+  }
+
+  async view(): Promise<SubscriptionView | null> {
+    const settings = this.settings();
+    return settings ? this.viewOf(settings) : null;
+  }
+
+  async update(patch: SubscriptionPatch): Promise<SubscriptionView | null> {
+    if (!this.settings()) return null;
+    const changes: Partial<store.SettingsRow> = { updated_at: new Date().toISOString(), mirror_dirty: 1 };
+    if (patch.status) changes.status = patch.status;
+    if (patch.url) changes.url = patch.url;
+    if (patch.eventTypes) {
+      changes.event_types = JSON.stringify(patch.eventTypes);
+      this.generation++;
+    }
+    store.updateSettings(this.sql, changes);
+    await this.syncMirror();
+    await this.arm();
+    return this.view();
+  }
+
+  async remove(): Promise<boolean> {
+    const settings = this.settings();
+    if (!settings) return false;
+    // D1's row first: if that fails, nothing is gone and the caller can try again.
+    await deleteMirror(this.env.DB, settings.id);
+    this.removed = true;
+    this.generation++;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    return true;
+  }
+
+  async replay(fromPosition: number): Promise<SubscriptionView | null> {
+    if (!this.settings()) return null;
+    this.generation++;
+    this.ctx.storage.transactionSync(() => store.rewind(this.sql, fromPosition));
+    await this.arm();
+    return this.view();
+  }
+
+  rotateSecret(): Promise<{ secret: string } | null> {
+    const settings = this.settings();
+    if (!settings || settings.kind !== "webhook") return Promise.resolve(null);
+    const secret = newSecret();
+    store.updateSettings(this.sql, {
+      secret,
+      previous_secret: settings.secret,
+      previous_until: Date.now() + ROTATION_GRACE_MS,
+      updated_at: new Date().toISOString(),
+    });
+    return Promise.resolve({ secret });
+  }
+
+  deliveries(query: DeliveryQuery): Promise<{ results: DeliveryView[]; next_cursor: number | null } | null> {
+    if (!this.settings()) return Promise.resolve(null);
+    const rows = store.listDeliveries(this.sql, query);
+    const next = rows.length === query.limit ? (rows[rows.length - 1]?.position ?? null) : null;
+    return Promise.resolve({ results: rows.map(store.deliveryView), next_cursor: next });
+  }
+
+  async redeliver(eventId: string): Promise<DeliveryView | null> {
+    if (!this.settings()) return null;
+    const row = store.deliveryRow(this.sql, eventId);
+    if (!row) return null;
+    if (row.event === null) {
+      // Delivered rows drop their event: the feed has it (erased fields as they read now).
+      const [event] = await readFeed(this.env.DB, { after: row.position - 1, limit: 1 });
+      if (!event || event.id !== eventId) return null;
+      store.restoreEvent(this.sql, event);
+    }
+    store.requeue(this.sql, eventId, Date.now());
+    await this.arm();
+    const requeued = store.deliveryRow(this.sql, eventId);
+    return requeued ? store.deliveryView(requeued) : null;
+  }
+
+  async wake(): Promise<void> {
+    if (!this.settings()) {
+      // The welcome mail's subscription exists without anyone creating it: its first wake does.
+      if (this.ctx.id.name !== MAIL_SUBSCRIPTION_ID) return;
+      await this.create({
+        id: MAIL_SUBSCRIPTION_ID,
+        kind: "mail",
+        url: null,
+        eventTypes: ["USER_CREATED"],
+        description: "The welcome mail",
+        fromPosition: 0,
+      });
+      return;
+    }
+    await this.arm();
+  }
+
+  override async alarm(): Promise<void> {
+    const wakesAtStart = this.wakes;
+    let next: number | null;
+    try {
+      next = await this.run();
+    } catch (error) {
+      if (this.removed) return;
+      log("error", "subscription run failed", { subscription: this.ctx.id.name ?? null, error: String(error) });
+      next = Date.now() + SAFETY_MS;
+    }
+    if (this.removed) return;
+    if (this.wakes !== wakesAtStart) next = Date.now();
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Reads the feed, delivers what is due; returns when to come back (null: nothing to do until woken). */
+  private async run(): Promise<number | null> {
+    let settings = this.settings();
+    if (!settings) return null;
+    if (settings.mirror_dirty) await this.syncMirror();
+    const sink = this.sinkOf(settings);
+    const generation = this.generation;
+    const { more } = await tailFeed(this.env.DB, this.sql, this.ctx.storage, {
+      sink,
+      stale: () => this.removed || this.generation !== generation,
+    });
+    settings = this.settings();
+    if (!settings) return null;
+    let cutShort = false;
+    if (settings.status === "active") {
+      const config = webhookConfig(this.env);
+      ({ cutShort } = await deliverDue({
+        sql: this.sql,
+        sink,
+        retry: {
+          baseMs: config.WEBHOOK_RETRY_BASE_SECONDS * 1000,
+          capMs: config.WEBHOOK_RETRY_MAX_SECONDS * 1000,
+          maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+        },
+        mayContinue: () => !this.removed && this.settings()?.status === "active",
+        removed: () => this.removed,
+        deadline: Date.now() + ROUND_MS,
+        onOutcome: (outcome, row) => this.noteOutcome(outcome, row),
+      }));
+    }
+    settings = this.settings();
+    if (!settings) return null;
+    if (settings.mirror_dirty) await this.syncMirror();
+    store.pruneDelivered(this.sql, KEEP_DELIVERED);
+    const times: number[] = [];
+    if (more || cutShort) times.push(Date.now());
+    const due = settings.status === "active" ? store.nextDueAt(this.sql) : null;
+    if (due !== null) times.push(due);
+    if (this.settings()?.mirror_dirty) times.push(Date.now() + SAFETY_MS);
+    return times.length > 0 ? Math.min(...times) : null;
+  }
+
+  private noteOutcome(outcome: DeliveryOutcome, row: store.DeliveryRow): void {
+    if (outcome.outcome === "skipped") return;
+    const now = new Date().toISOString();
+    const changes: Partial<store.SettingsRow> = {
+      last_delivery: JSON.stringify({ at: now, status_code: outcome.status, ms: outcome.ms }),
+    };
+    const settings = this.settings();
+    if (outcome.outcome === "delivered") changes.failing_since = null;
+    else changes.failing_since = settings?.failing_since ?? now;
+    if (outcome.outcome === "gone") {
+      changes.status = "disabled";
+      changes.updated_at = now;
+      changes.mirror_dirty = 1;
+      log("warn", "webhook answered 410 Gone: subscription disabled", { subscription: settings?.id ?? null });
+    }
+    if (outcome.outcome === "retry" && row.attempts + 1 >= webhookConfig(this.env).WEBHOOK_MAX_ATTEMPTS) {
+      log("warn", "webhook delivery dead", { subscription: settings?.id ?? null, event_id: row.event_id });
+    }
+    store.updateSettings(this.sql, changes);
+  }
+
+  private sinkOf(settings: store.SettingsRow): Sink {
+    if (settings.kind === "mail") return mailSink(this.env);
+    const config = webhookConfig(this.env);
+    const secrets = [settings.secret, (settings.previous_until ?? 0) > Date.now() ? settings.previous_secret : null];
+    return webhookSink({
+      url: settings.url ?? "",
+      secrets: secrets.filter((s): s is string => s !== null),
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    });
+  }
+
+  private async viewOf(settings: store.SettingsRow): Promise<SubscriptionView> {
+    const position = store.position(this.sql, settings.checkpoint);
+    let end = settings.feed_end;
+    try {
+      end = Math.max(end, await feedEnd(this.env.DB));
+    } catch {
+      // The lag as of the last read of the feed is still a fair answer.
+    }
+    return {
+      id: settings.id,
+      kind: settings.kind,
+      url: settings.url,
+      event_types: JSON.parse(settings.event_types) as string[],
+      description: settings.description,
+      status: settings.status,
+      position,
+      lag: { events_behind: Math.max(0, end - position), oldest_undelivered_at: store.oldestUndeliveredAt(this.sql) },
+      last_delivery: settings.last_delivery
+        ? (JSON.parse(settings.last_delivery) as SubscriptionView["last_delivery"])
+        : null,
+      failing_since: settings.failing_since,
+      created_at: settings.created_at,
+    };
+  }
+
+  private async syncMirror(): Promise<void> {
+    const settings = this.settings();
+    if (!settings) return;
+    try {
+      await writeMirror(this.env.DB, settings);
+      // Only if nothing changed meanwhile: a newer change must be written too.
+      const after = this.settings();
+      if (after && after.updated_at === settings.updated_at) store.updateSettings(this.sql, { mirror_dirty: 0 });
+    } catch (error) {
+      log("warn", "subscription row not written to D1; the alarm retries", { error: String(error) });
+    }
+  }
+
+  /** Asks for a run now; the alarm is the object's one timer, so it is always set to the earliest need. */
+  private async arm(): Promise<void> {
+    this.wakes++;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > Date.now()) await this.ctx.storage.setAlarm(Date.now());
+  }
+}
+
+/** `whsec_` and 32 random bytes in base64, as Standard Webhooks secrets are written. */
+function newSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return `whsec_${btoa(String.fromCharCode(...bytes))}`;
+}

@@ -14,6 +14,7 @@ import { logMailSender, type MailSender } from "./mail";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
 import { userStream } from "../objects";
+import { wakeSubscriptions } from "./wake-subscriptions";
 
 export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
@@ -277,6 +278,8 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     env,
     done.flatMap((w) => w.fresh),
   );
+  // Something was projected, so the feed may have grown.
+  if (done.some((w) => w.events.length > 0)) await wakeSubscriptions(env);
 }
 
 /**

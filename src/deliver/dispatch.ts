@@ -1,0 +1,109 @@
+import { jitteredBackoff } from "../backoff";
+import type { FeedEvent } from "../read/feed";
+import type { DeliveryOutcome, Sink } from "./sink";
+import { dueHeads, finishDelivery, type DeliveryRow } from "./subscription-store";
+
+/** Production opens at most 6 connections per invocation; more would only queue inside fetch. */
+export const MAX_IN_FLIGHT = 6;
+
+export interface RetryPolicy {
+  baseMs: number;
+  capMs: number;
+  maxAttempts: number;
+}
+
+export interface Round {
+  sql: SqlStorage;
+  sink: Sink;
+  retry: RetryPolicy;
+  /** Checked before each new delivery: a pause, a 410 or a deletion stops the round. */
+  mayContinue: () => boolean;
+  removed: () => boolean;
+  /** After this, no new delivery starts; the caller comes back with an alarm. */
+  deadline: number;
+  /** Runs in the same turn as the delivery's record, so both are one step for the object. */
+  onOutcome: (outcome: DeliveryOutcome, row: DeliveryRow) => void;
+}
+
+/**
+ * Sends what is due: each user's oldest pending delivery only, so one user's events arrive in
+ * revision order (a later one waits while an earlier one is pending or retrying), and up to
+ * MAX_IN_FLIGHT users' deliveries at once. A delivery is marked delivered only after the
+ * receiver's 2xx, in the object's SQLite: a crash before that leaves it pending, and it is sent
+ * again with the same webhook-id. Returns whether the round stopped with work still due.
+ */
+export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
+  const busyUsers = new Set<string>();
+  let cutShort = false;
+
+  const take = (): DeliveryRow | null => {
+    if (!round.mayContinue()) return null;
+    if (Date.now() >= round.deadline) {
+      cutShort = true;
+      return null;
+    }
+    const candidates = dueHeads(round.sql, Date.now(), MAX_IN_FLIGHT * 2);
+    return candidates.find((row) => !busyUsers.has(row.user_id)) ?? null;
+  };
+
+  const worker = async () => {
+    for (let row = take(); row; row = take()) {
+      busyUsers.add(row.user_id);
+      try {
+        const outcome = await attempt(round.sink, row);
+        // Deleted meanwhile: its tables are gone, there is nothing left to record into.
+        if (!round.removed()) record(round, row, outcome);
+      } finally {
+        busyUsers.delete(row.user_id);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: MAX_IN_FLIGHT }, worker));
+  return { cutShort };
+}
+
+async function attempt(sink: Sink, row: DeliveryRow): Promise<DeliveryOutcome> {
+  if (row.event === null) return { outcome: "skipped", reason: "event no longer held" };
+  const event = JSON.parse(row.event) as FeedEvent;
+  try {
+    return await sink.deliver(event, row.attempts + 1);
+  } catch (error) {
+    // A sink that throws is a failed attempt like any other, retried on the schedule.
+    return { outcome: "retry", status: null, error: String(error).slice(0, 200), ms: 0 };
+  }
+}
+
+function record(round: Round, row: DeliveryRow, outcome: DeliveryOutcome): void {
+  const attempts = row.attempts + 1;
+  switch (outcome.outcome) {
+    case "delivered":
+    case "skipped":
+      finishDelivery(round.sql, row.event_id, {
+        state: "delivered",
+        status: outcome.outcome === "delivered" ? outcome.status : null,
+        error: null,
+        nextAttemptAt: null,
+      });
+      break;
+    case "retry": {
+      const dead = attempts >= round.retry.maxAttempts;
+      finishDelivery(round.sql, row.event_id, {
+        state: dead ? "dead" : "pending",
+        status: outcome.status,
+        error: outcome.error,
+        nextAttemptAt: dead ? null : Date.now() + jitteredBackoff(attempts, round.retry),
+      });
+      break;
+    }
+    case "gone":
+      // Kept pending and due: if the subscription is turned back on, it goes first.
+      finishDelivery(round.sql, row.event_id, {
+        state: "pending",
+        status: outcome.status,
+        error: "410 Gone: subscription disabled",
+        nextAttemptAt: Date.now(),
+      });
+      break;
+  }
+  round.onOutcome(outcome, row);
+}

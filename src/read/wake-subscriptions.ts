@@ -1,0 +1,28 @@
+import { log } from "../observability";
+import { subscription } from "../objects";
+
+/** The built-in mail subscription's id (`MAIL_SUBSCRIPTION_ID` in src/deliver/protocol.ts, a layer above). */
+const MAIL = "mail";
+/** Bounds the wakes of one batch; more subscriptions than this wait for the cron's sweep. */
+const MAX_WAKES = 500;
+
+/**
+ * Tells the subscriptions that the feed has grown: the active ones in D1's `subscriptions` and the
+ * welcome mail's. A wake only arms the object's alarm, so this costs one RPC each. A failed wake
+ * does not fail the batch (its events are committed): the object's next wake, or the cron's sweep
+ * (src/index.ts), reads the feed from its own checkpoint, so nothing is lost, only later.
+ */
+export async function wakeSubscriptions(env: Env): Promise<void> {
+  let ids: string[] = [];
+  try {
+    const rows = await env.DB.prepare(`SELECT id FROM subscriptions WHERE status = 'active' ORDER BY id LIMIT ?`)
+      .bind(MAX_WAKES)
+      .all<{ id: string }>();
+    ids = rows.results.map((row) => row.id);
+  } catch (error) {
+    log("warn", "could not list subscriptions to wake", { error: String(error) });
+  }
+  const results = await Promise.allSettled([MAIL, ...ids].map((id) => subscription(env, id).wake()));
+  const failed = results.filter((result) => result.status === "rejected").length;
+  if (failed > 0) log("warn", "subscriptions not woken; their alarms or the sweep catch up", { failed });
+}
