@@ -135,9 +135,6 @@ describe("redrive", () => {
     expect(read.status).toBe(200);
     expect(read.body.user).toMatchObject({ id: userId, username: event.data.username, revision: 1 });
     expect((await deadLetters()).some((l) => l.id === letter!.id)).toBe(false);
-    await vi.waitUntil(
-      async () => (await env.DB.prepare("SELECT 1 FROM sent_emails WHERE user_id = ?").bind(userId).first()) !== null,
-    );
   });
 
   it("redrive of an unknown dead letter is 404; of a bad id 400", async () => {
