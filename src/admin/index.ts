@@ -3,6 +3,7 @@ import { bootstrap } from "./routes/bootstrap";
 import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
+import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
 import { transfer } from "./routes/transfer";
 import { adminUsers } from "./routes/users";
@@ -14,6 +15,7 @@ export const admin = createRouter()
   .route("/dead-letters", deadLetters)
   .route("/events", adminEvents)
   .route("/audit", audit)
+  .route("/mail", mail)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);
