@@ -27,6 +27,8 @@ const ConfigSchema = z.object({
   READ_YOUR_WRITES_WAIT_MS: count(0, 30_000),
   SNAPSHOT_EVERY: count(1, 1_000_000),
   REBUILD_USERS_PER_STEP: count(1, 1_000),
+  // A typo here would only show as every welcome mail dead-lettering; checked at start instead.
+  MAIL_FROM: z.email({ error: "not an email address" }),
   JWT_SECRET: z.string({ error: "missing: `wrangler secret put JWT_SECRET` (locally: .dev.vars)" }).min(16),
   // Optional: without it the bootstrap route does not exist.
   ADMIN_BOOTSTRAP_TOKEN: z

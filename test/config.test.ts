@@ -8,6 +8,7 @@ const valid = {
   READ_YOUR_WRITES_WAIT_MS: "2000",
   SNAPSHOT_EVERY: "100",
   REBUILD_USERS_PER_STEP: "200",
+  MAIL_FROM: "welcome@users.example",
   JWT_SECRET: "a-secret-of-at-least-16-characters",
   ADMIN_BOOTSTRAP_TOKEN: "bootstrap",
 };
@@ -20,6 +21,7 @@ describe("configuration", () => {
       READ_YOUR_WRITES_WAIT_MS: 2000,
       SNAPSHOT_EVERY: 100,
       REBUILD_USERS_PER_STEP: 200,
+      MAIL_FROM: "welcome@users.example",
       JWT_SECRET: valid.JWT_SECRET,
       ADMIN_BOOTSTRAP_TOKEN: "bootstrap",
     });
@@ -37,6 +39,8 @@ describe("configuration", () => {
     ["READ_YOUR_WRITES_WAIT_MS", ""],
     ["READ_YOUR_WRITES_WAIT_MS", "1e3"],
     ["PASSWORD_HASH_ITERATIONS", "100001"],
+    ["MAIL_FROM", "welcome"],
+    ["MAIL_FROM", ""],
   ])("refuses %s=%j, naming it", (name, value) => {
     expect(() => parseConfig({ ...valid, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
   });

@@ -4,6 +4,7 @@ import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
 import { feed } from "./routes/feed";
+import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
 import { subscriptionRoutes } from "./routes/subscriptions";
 import { transfer } from "./routes/transfer";
@@ -18,6 +19,7 @@ export const admin = createRouter()
   .route("/audit", audit)
   .route("/feed", feed)
   .route("/subscriptions", subscriptionRoutes)
+  .route("/mail", mail)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);

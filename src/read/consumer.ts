@@ -10,7 +10,6 @@ import {
 } from "./dead-letters";
 import { parseEventMessage } from "./event-message";
 import { confirmAllStatements, confirmStatement } from "./ledger";
-import { logMailSender, type MailSender } from "./mail";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
 import { userStream } from "../objects";
@@ -21,7 +20,7 @@ export const DEAD_LETTER_QUEUE = "user-events-dlq";
 
 export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) return recordDeadLetters(batch.messages, env.DB);
-  return projectBatch(batch.messages, env, logMailSender);
+  return projectBatch(batch.messages, env);
 }
 
 /** One user's share of a batch: its messages, the events to project and each projection's step. */
@@ -45,7 +44,7 @@ interface UserWork {
  * batch fails, each user and projection is committed alone, so one user's failure retries only that
  * user's messages (all of them, in order: nothing is projected past the event that fails).
  */
-export async function projectBatch(messages: readonly Message<unknown>[], env: Env, mail: MailSender): Promise<void> {
+export async function projectBatch(messages: readonly Message<unknown>[], env: Env): Promise<void> {
   const byUser = new Map<string, { delivered: PublicEvent[]; messages: Message<unknown>[] }>();
   for (const message of messages) {
     const parsed = parseEventMessage(message.body);
@@ -87,7 +86,7 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
         Math.min(...from.map((c) => c?.revision ?? 0)),
         group.delivered,
       );
-      work.push(plan(env, userId, group, events, from, mail));
+      work.push(plan(env, userId, group, events, from));
     } catch (error) {
       await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
     }
@@ -121,13 +120,12 @@ function plan(
   group: { delivered: PublicEvent[]; messages: Message<unknown>[] },
   events: PublicEvent[],
   from: (Checkpoint<unknown> | undefined)[],
-  mail: MailSender,
 ): UserWork {
   const steps = PROJECTIONS.map((projection, i) => {
     const own = events.filter((event) => event.revision > (from[i]?.revision ?? 0));
     return {
       projection: projection.name,
-      step: projection.plan(env.DB, userId, from[i], own, { delivered: group.delivered, mail }),
+      step: projection.plan(env.DB, userId, from[i], own, { delivered: group.delivered }),
       events: own,
     };
   });

@@ -54,7 +54,12 @@ export const userCounts = sqliteTable("user_counts", {
   n: integer("n").notNull(),
 });
 
-/** Mails sent, one row per (user, kind): the primary key is what makes the welcome mail exactly-once. */
+/**
+ * Mails sent, one row per (user, kind), written by the mail subscription's sink after the
+ * `send_email` binding took the mail: the primary key is what makes a repeated delivery (the
+ * subscription delivers at least once) send no second welcome. After an erasure the row stays as
+ * the marker that the mail went out, its recipient and body `[erased]`.
+ */
 export const sentEmails = sqliteTable(
   "sent_emails",
   {
@@ -65,8 +70,16 @@ export const sentEmails = sqliteTable(
     body: text("body").notNull(),
     eventId: text("event_id").notNull(),
     sentAt: text("sent_at").notNull(),
+    /** What the binding answered (`messageId`); null for mails recorded before it was kept. */
+    messageId: text("message_id"),
+    /** The delivery attempt that sent it; null for mails recorded before it was kept. */
+    attempts: integer("attempts"),
   },
-  (table) => [primaryKey({ columns: [table.userId, table.kind] })],
+  (table) => [
+    primaryKey({ columns: [table.userId, table.kind] }),
+    // `GET /admin/mail` without a user: newest first, paged by (sent_at, user_id, kind).
+    index("sent_emails_by_time").on(table.sentAt, table.userId, table.kind),
+  ],
 );
 export type SentEmailRow = typeof sentEmails.$inferSelect;
 

@@ -185,7 +185,7 @@ describe("no password in the logs", () => {
     });
     expect(malformed.status).toBe(422);
 
-    // Let the projection (and its welcome mail log) run, then prove the spies see the Worker's logs.
+    // Let the projection run, then prove the spies see the Worker's logs.
     expect((await call("GET", `/v1/users/${id}/?min_revision=2`, { token: admin.token })).status).toBe(200);
     await vi.waitFor(() => expect(logged().some((line) => line.includes(id))).toBe(true));
 

@@ -4,57 +4,53 @@ import { describe, expect, it } from "vitest";
 import { ERASED } from "../../src/domain/events";
 import worker from "../../src/index";
 import { EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
-import { dbWithBatch, envWith, fakeMessage, mailSpy, mailsTo, quietUser, userRow } from "./fixtures";
+import { dbWithBatch, envWith, fakeMessage, mailsTo, quietUser, userRow } from "./fixtures";
 import { createInput, userCreated, userEvent } from "../support/builders";
 
 const newId = () => crypto.randomUUID();
 
 describe("duplicates", () => {
-  it("the same message twice in one batch: applied once, both acked, one welcome mail", async () => {
+  it("the same message twice in one batch: applied once, both acked, no mail from the projector", async () => {
     const userId = newId();
     const event = userCreated(userId);
     const first = fakeMessage(event);
     const again = fakeMessage(event);
-    const mail = mailSpy();
 
-    await projectBatch([first, again], env, mail);
+    await projectBatch([first, again], env);
 
     expect(await userRow(userId)).toMatchObject({ id: userId, username: event.data.username, revision: 1 });
     for (const m of [first, again]) {
       expect(m.ack).toHaveBeenCalledOnce();
       expect(m.retry).not.toHaveBeenCalled();
     }
-    expect(await mailsTo(userId)).toHaveLength(1);
-    expect(mail.send).toHaveBeenCalledOnce();
+    expect(await mailsTo(userId)).toEqual([]);
   });
 
-  it("the same event twice in one batch for a user with a real object: applied once, both acked, one mail", async () => {
+  it("the same event twice in one batch for a user with a real object: applied once, both acked, no mail from the projector", async () => {
     const userId = newId();
     const [e1, e2] = await quietUser(userId, [
       createInput({ username: `dob${userId.slice(0, 8)}` }),
       { type: "UpdateUser", first_name: "Again" },
     ]);
-    const mail = mailSpy();
     const messages = [fakeMessage(e1), fakeMessage(e1), fakeMessage(e2), fakeMessage(e2)];
-    await projectBatch(messages, env, mail);
+    await projectBatch(messages, env);
 
     expect(await userRow(userId)).toMatchObject({ firstName: "Again", revision: 2 });
     for (const m of messages) {
       expect(m.ack).toHaveBeenCalledOnce();
       expect(m.retry).not.toHaveBeenCalled();
     }
-    expect(await mailsTo(userId)).toHaveLength(1);
-    expect(mail.send).toHaveBeenCalledOnce();
+    expect(await mailsTo(userId)).toEqual([]);
   });
 
   it("the same update twice in one batch, for a live user: applied once, both acked", async () => {
     const userId = newId();
-    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    await projectBatch([fakeMessage(userCreated(userId))], env);
     const update = userEvent(userId, 2, "USER_UPDATED", { first_name: "Twice" });
     const a = fakeMessage(update);
     const b = fakeMessage(update);
 
-    await projectBatch([a, b], env, mailSpy());
+    await projectBatch([a, b], env);
 
     expect(await userRow(userId)).toMatchObject({ firstName: "Twice", revision: 2 });
     expect(a.ack).toHaveBeenCalledOnce();
@@ -63,26 +59,22 @@ describe("duplicates", () => {
     expect(b.retry).not.toHaveBeenCalled();
   });
 
-  it("the same message across two batches: applied once, both acked, one welcome mail", async () => {
+  it("the same message across two batches: applied once, both acked, no mail from the projector", async () => {
     const userId = newId();
     const event = userCreated(userId);
-    const mail = mailSpy();
     const first = fakeMessage(event);
-    await projectBatch([first], env, mail);
+    await projectBatch([first], env);
     const rowAfterFirst = await userRow(userId);
 
     const redelivered = fakeMessage(event, { attempts: 2 });
-    await projectBatch([redelivered], env, mail);
+    await projectBatch([redelivered], env);
 
     expect(rowAfterFirst).toMatchObject({ revision: 1 });
     expect(await userRow(userId)).toEqual(rowAfterFirst);
     expect(first.ack).toHaveBeenCalledOnce();
     expect(redelivered.ack).toHaveBeenCalledOnce();
     expect(redelivered.retry).not.toHaveBeenCalled();
-    const mails = await mailsTo(userId);
-    expect(mails).toHaveLength(1);
-    expect(mails[0]).toMatchObject({ kind: "welcome", eventId: event.id, recipient: event.data.email });
-    expect(mail.send).toHaveBeenCalledOnce();
+    expect(await mailsTo(userId)).toEqual([]);
   });
 
   it("an older event after a newer one changes nothing and is acked", async () => {
@@ -90,10 +82,9 @@ describe("duplicates", () => {
     await projectBatch(
       [fakeMessage(userCreated(userId)), fakeMessage(userEvent(userId, 2, "USER_UPDATED", { last_name: "Second" }))],
       env,
-      mailSpy(),
     );
     const stale = fakeMessage(userEvent(userId, 2, "USER_UPDATED", { last_name: "Stale copy" }));
-    await projectBatch([stale], env, mailSpy());
+    await projectBatch([stale], env);
     expect(await userRow(userId)).toMatchObject({ lastName: "Second", revision: 2 });
     expect(stale.ack).toHaveBeenCalledOnce();
   });
@@ -113,22 +104,7 @@ describe("duplicates", () => {
     expect(result.retryBatch.retry).toBe(false);
     expect([...result.explicitAcks].sort()).toEqual(["dup-a", "dup-b"]);
     expect(await userRow(userId)).toMatchObject({ revision: 1 });
-    expect(await mailsTo(userId)).toHaveLength(1);
-  });
-});
-
-describe("the welcome mail", () => {
-  it("is handed to the sender before the batch is done (a queue handler's unawaited work may be cut off)", async () => {
-    const userId = newId();
-    let delivered = false;
-    const slowMail = mailSpy();
-    slowMail.send.mockImplementation(async () => {
-      await scheduler.wait(20);
-      delivered = true;
-    });
-    await projectBatch([fakeMessage(userCreated(userId))], env, slowMail);
-    expect(slowMail.send).toHaveBeenCalledOnce();
-    expect(delivered).toBe(true);
+    expect(await mailsTo(userId)).toEqual([]);
   });
 });
 
@@ -149,9 +125,8 @@ describe("gaps", () => {
       log.push("committed");
       return results;
     });
-    const mail = mailSpy();
     const third = fakeMessage(e3, { id: "third", log });
-    await projectBatch([third], envWith({ DB: db }), mail);
+    await projectBatch([third], envWith({ DB: db }));
 
     expect(await userRow(userId)).toMatchObject({
       username: e1.event_type === "USER_CREATED" ? e1.data.username : "a stream starts with USER_CREATED",
@@ -163,16 +138,14 @@ describe("gaps", () => {
     });
     // Two D1 batches (every projection's checkpoints, then the writes); the ack only after the second.
     expect(log).toEqual(["committed", "committed", "ack third"]);
-    expect(mail.send).toHaveBeenCalledOnce();
-    expect(await mailsTo(userId)).toMatchObject([{ eventId: e1.id }]);
+    expect(await mailsTo(userId)).toEqual([]);
 
     // Revision 2 arrives late: already part of the row.
     const second = fakeMessage(e2, { id: "second" });
-    await projectBatch([second], env, mail);
+    await projectBatch([second], env);
     expect(second.ack).toHaveBeenCalledOnce();
     expect(second.retry).not.toHaveBeenCalled();
     expect(await userRow(userId)).toMatchObject({ firstName: "Second", lastName: "Third", revision: 3 });
-    expect(mail.send).toHaveBeenCalledOnce();
   });
 
   it("a gap over a projected row is filled from the object: 1 projected, then 3 alone", async () => {
@@ -182,11 +155,11 @@ describe("gaps", () => {
       { type: "UpdateUser", email: `moved${userId.slice(0, 8)}@example.org` },
       { type: "DeleteUser" },
     ]);
-    await projectBatch([fakeMessage(e1)], env, mailSpy());
+    await projectBatch([fakeMessage(e1)], env);
     expect(await userRow(userId)).toMatchObject({ revision: 1, status: "active" });
 
     const third = fakeMessage(e3);
-    await projectBatch([third], env, mailSpy());
+    await projectBatch([third], env);
     expect(await userRow(userId)).toMatchObject({
       revision: 3,
       email: `moved${userId.slice(0, 8)}@example.org`,
@@ -203,7 +176,7 @@ describe("gaps", () => {
       { type: "UpdateUser", first_name: "Second" },
       { type: "UpdateUser", first_name: "Third" },
     ]);
-    await projectBatch([fakeMessage(e1)], env, mailSpy());
+    await projectBatch([fakeMessage(e1)], env);
     const before = await userRow(userId);
 
     const unreachable = {
@@ -214,7 +187,7 @@ describe("gaps", () => {
       }),
     } as unknown as Env["USER_STREAM"];
     const third = fakeMessage(e3, { attempts: 3 });
-    await projectBatch([third], envWith({ USER_STREAM: unreachable }), mailSpy());
+    await projectBatch([third], envWith({ USER_STREAM: unreachable }));
 
     expect(third.ack).not.toHaveBeenCalled();
     expect(third.retry).toHaveBeenCalledOnce();
@@ -223,7 +196,7 @@ describe("gaps", () => {
 
     // The retry, with the object back, heals the gap.
     const retried = fakeMessage(e3, { attempts: 4 });
-    await projectBatch([retried], env, mailSpy());
+    await projectBatch([retried], env);
     expect(retried.ack).toHaveBeenCalledOnce();
     expect(await userRow(userId)).toMatchObject({ firstName: "Third", revision: 3 });
   });
@@ -232,9 +205,9 @@ describe("gaps", () => {
     // The object's stream does not (yet) reach the delivered revision: acking would drop the
     // event for good; retrying lets it reach the dead-letter queue after max_retries, visibly.
     const userId = newId();
-    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    await projectBatch([fakeMessage(userCreated(userId))], env);
     const orphan = fakeMessage(userEvent(userId, 3, "USER_UPDATED", { first_name: "Orphan" }));
-    await projectBatch([orphan], env, mailSpy());
+    await projectBatch([orphan], env);
 
     expect(await userRow(userId)).toMatchObject({ revision: 1 });
     expect(orphan.ack).not.toHaveBeenCalled();
@@ -253,7 +226,7 @@ describe("gaps", () => {
     } as unknown as Env["USER_STREAM"];
     const ok = fakeMessage(userCreated(healthy));
     const behind = fakeMessage(userEvent(gapped, 3, "USER_UPDATED", { first_name: "Later" }));
-    await projectBatch([ok, behind], envWith({ USER_STREAM: unreachable }), mailSpy());
+    await projectBatch([ok, behind], envWith({ USER_STREAM: unreachable }));
 
     expect(ok.ack).toHaveBeenCalledOnce();
     expect(await userRow(healthy)).toMatchObject({ revision: 1 });
@@ -270,11 +243,11 @@ describe("D1 failures", () => {
 
   it("a failed D1 batch retries the messages, acks none, leaves the row unchanged and sends no mail", async () => {
     const userId = newId();
-    await projectBatch([fakeMessage(userCreated(userId))], env, mailSpy());
+    await projectBatch([fakeMessage(userCreated(userId))], env);
     const before = await userRow(userId);
 
     const update = fakeMessage(userEvent(userId, 2, "USER_UPDATED", { first_name: "Lost?" }), { attempts: 2 });
-    await projectBatch([update], envWith({ DB: failingDb }), mailSpy());
+    await projectBatch([update], envWith({ DB: failingDb }));
 
     expect(update.ack).not.toHaveBeenCalled();
     expect(update.retry).toHaveBeenCalledOnce();
@@ -282,29 +255,26 @@ describe("D1 failures", () => {
 
     // Delivered again once D1 is back: applied.
     const again = fakeMessage(update.body, { attempts: 3 });
-    await projectBatch([again], env, mailSpy());
+    await projectBatch([again], env);
     expect(again.ack).toHaveBeenCalledOnce();
     expect(await userRow(userId)).toMatchObject({ firstName: "Lost?", revision: 2 });
   });
 
-  it("a failed create sends no welcome mail; the retry sends exactly one", async () => {
+  it("a failed create records nothing; the retry projects it, still mailing no one (the mail subscription does)", async () => {
     const userId = newId();
     const created = userCreated(userId);
-    const mail = mailSpy();
     const first = fakeMessage(created);
-    await projectBatch([first], envWith({ DB: failingDb }), mail);
+    await projectBatch([first], envWith({ DB: failingDb }));
 
     expect(first.retry).toHaveBeenCalledOnce();
     expect(first.ack).not.toHaveBeenCalled();
     expect(await userRow(userId)).toBeUndefined();
     expect(await mailsTo(userId)).toEqual([]);
-    expect(mail.send).not.toHaveBeenCalled();
 
     const retried = fakeMessage(created, { attempts: 2 });
-    await projectBatch([retried], env, mail);
+    await projectBatch([retried], env);
     expect(retried.ack).toHaveBeenCalledOnce();
-    expect(await mailsTo(userId)).toHaveLength(1);
-    expect(mail.send).toHaveBeenCalledOnce();
+    expect(await mailsTo(userId)).toEqual([]);
   });
 
   it("through the worker's queue handler: every message of the failed batch is retried, none acked", async () => {
@@ -332,7 +302,7 @@ describe("D1 failures", () => {
  * must not land: the erased user's address must not reach sent_emails, nor the mail go out.
  */
 describe("a late create racing a projected erasure", () => {
-  it("sends no welcome mail and stores no address for the erased user", async () => {
+  it("stores no address for the erased user", async () => {
     const userId = crypto.randomUUID();
     const created = userCreated(userId);
 
@@ -356,8 +326,7 @@ describe("a late create racing a projected erasure", () => {
     });
 
     // A: plans on an empty row and waits at its D1 batch.
-    const mailA = mailSpy();
-    const a = projectBatch([fakeMessage(created)], { ...env, DB: gatedDb } as Env, mailA);
+    const a = projectBatch([fakeMessage(created)], { ...env, DB: gatedDb } as Env);
     await atBatch;
 
     // B: the erased stream, projected and committed first.
@@ -366,14 +335,13 @@ describe("a late create racing a projected erasure", () => {
       data: { ...created.data, username: ERASED, email: ERASED, first_name: ERASED, last_name: ERASED },
     };
     const erasedEvent = userEvent(userId, 2, "USER_ERASED");
-    await projectBatch([fakeMessage(erasedCreated), fakeMessage(erasedEvent)], env, mailSpy());
+    await projectBatch([fakeMessage(erasedCreated), fakeMessage(erasedEvent)], env);
     const row = await env.DB.prepare("SELECT status, revision FROM users WHERE id = ?").bind(userId).first();
     expect(row).toMatchObject({ status: "erased", revision: 2 });
 
     open();
     await a;
     const mail = await env.DB.prepare("SELECT recipient, body FROM sent_emails WHERE user_id = ?").bind(userId).first();
-    expect(mailA.send).not.toHaveBeenCalled();
     expect(mail === null || (mail as { recipient: string }).recipient === ERASED).toBe(true);
   });
 });
@@ -419,7 +387,7 @@ describe("cost", () => {
     ]);
     const { db, roundTrips } = countingDb();
 
-    await projectBatch(messages, envWith({ DB: db }), mailSpy());
+    await projectBatch(messages, envWith({ DB: db }));
 
     expect(roundTrips()).toBe(2);
     for (const m of messages) expect(m.ack).toHaveBeenCalledOnce();

@@ -4,13 +4,12 @@ import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { vi, type Mock } from "vitest";
 import type { PublicEvent } from "../../src/domain/events";
-import type { MailSender } from "../../src/read/mail";
 import { sentEmails, users, type SentEmailRow, type UserRow } from "../../src/read/schema";
 import type { CommandInput } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
 import { noMetadata } from "../support/builders";
 
-/** Consumer-layer fixtures: hand-made queue messages, a mail spy, D1 look-ups, a user whose outbox stays put. */
+/** Consumer-layer fixtures: hand-made queue messages, D1 look-ups, a user whose outbox stays put. */
 
 export interface FakeMessage extends Message<unknown> {
   ack: Mock<() => void>;
@@ -32,10 +31,6 @@ export function fakeMessage(
     ack: vi.fn(() => void log?.push(`ack ${id}`)),
     retry: vi.fn(() => void log?.push(`retry ${id}`)),
   };
-}
-
-export function mailSpy(): MailSender & { send: Mock<MailSender["send"]> } {
-  return { send: vi.fn<MailSender["send"]>(async () => {}) };
 }
 
 export async function userRow(userId: string): Promise<UserRow | undefined> {

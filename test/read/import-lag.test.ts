@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { projectBatch } from "../../src/read/consumer";
-import { envWith, fakeMessage, mailSpy } from "./fixtures";
+import { envWith, fakeMessage } from "./fixtures";
 import { userCreated } from "../support/builders";
 
 /**
@@ -19,7 +19,7 @@ describe("an imported event's old time is not a projection lag", () => {
     const metrics = { writeDataPoint: vi.fn((point: { blobs: string[]; doubles: number[] }) => points.push(point)) };
     const logged = vi.spyOn(console, "log");
     try {
-      await projectBatch([fakeMessage(imported)], envWith({ METRICS: metrics as never }), mailSpy());
+      await projectBatch([fakeMessage(imported)], envWith({ METRICS: metrics as never }));
       const projected = logged.mock.calls
         .map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)
         .find((line) => line.msg === "projected" && line.user_id === userId);

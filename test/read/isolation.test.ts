@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { projectBatch } from "../../src/read/consumer";
 import { FINAL_ATTEMPT, listDeadLetters, redriveDeadLetter } from "../../src/read/dead-letters";
 import { userCreated, userEvent } from "../support/builders";
-import { fakeMessage, mailSpy, userRow } from "./fixtures";
+import { fakeMessage, userRow } from "./fixtures";
 import { recordingQueue } from "../write/helpers";
 
 const poisoned: string[] = [];
@@ -31,7 +31,6 @@ async function createdUsers(n: number): Promise<string[]> {
   await projectBatch(
     ids.map((id) => fakeMessage(userCreated(id))),
     env,
-    mailSpy(),
   );
   return ids;
 }
@@ -50,7 +49,7 @@ describe("a poisoned user among good ones in one batch", () => {
       fakeMessage(userEvent(bad!, 3, "USER_SUSPENDED")),
     ];
 
-    await projectBatch([...goodMessages.slice(0, 2), ...badMessages, ...goodMessages.slice(2)], env, mailSpy());
+    await projectBatch([...goodMessages.slice(0, 2), ...badMessages, ...goodMessages.slice(2)], env);
 
     for (const [i, id] of good.entries()) {
       expect(await userRow(id!)).toMatchObject({ firstName: "Fine", revision: 2 });
@@ -72,7 +71,7 @@ describe("a poisoned user among good ones in one batch", () => {
 
     // Their last delivery: recorded as dead letters with the poisoned row's error, nobody else's.
     const last = badMessages.map((m) => fakeMessage(m.body, { attempts: FINAL_ATTEMPT }));
-    await projectBatch([...last, fakeMessage(userEvent(good[0]!, 3, "USER_SUSPENDED"))], env, mailSpy());
+    await projectBatch([...last, fakeMessage(userEvent(good[0]!, 3, "USER_SUSPENDED"))], env);
     const letters = await lettersOf(bad!);
     expect(letters.map((l) => [l.revision, l.state, l.projection])).toEqual([
       [3, "open", "users"],
@@ -93,7 +92,7 @@ describe("a poisoned user among good ones in one batch", () => {
       .mockReturnValueOnce(0.99);
     const messages = users.map((id) => fakeMessage(userEvent(id, 2, "USER_SUSPENDED"), { attempts: 5 }));
 
-    await projectBatch(messages, env, mailSpy());
+    await projectBatch(messages, env);
 
     const delays = messages.map((m) => m.retry.mock.calls[0]![0]!.delaySeconds);
     expect(delays).toEqual([8, 10, 13, 16]);
@@ -105,7 +104,7 @@ describe("dead letters keep their history", () => {
     const [userId] = await createdUsers(1);
     await poison(userId!);
     const event = userEvent(userId!, 2, "USER_UPDATED", { first_name: "Stuck" });
-    await projectBatch([fakeMessage(event, { attempts: FINAL_ATTEMPT })], env, mailSpy());
+    await projectBatch([fakeMessage(event, { attempts: FINAL_ATTEMPT })], env);
     const [letter] = await lettersOf(userId!);
     expect(letter).toMatchObject({ state: "open", exhaustions: 1, attempts: FINAL_ATTEMPT, revision: 2 });
 
@@ -122,7 +121,7 @@ describe("dead letters keep their history", () => {
     expect(await listDeadLetters(env.DB, { state: "open", userId, limit: 10 })).toEqual([]);
 
     // The cause is still there: the redriven message uses up its retries again.
-    await projectBatch([fakeMessage(event, { attempts: FINAL_ATTEMPT })], env, mailSpy());
+    await projectBatch([fakeMessage(event, { attempts: FINAL_ATTEMPT })], env);
     const again = await listDeadLetters(env.DB, { state: "open", userId, limit: 10 });
     expect(again).toHaveLength(1);
     expect(again[0]).toMatchObject({ id: letter!.id, exhaustions: 2, attempts: 2 * FINAL_ATTEMPT });
@@ -131,7 +130,7 @@ describe("dead letters keep their history", () => {
 
     // Fixed: the next delivery projects it, and the letter is resolved by that projection.
     await cure();
-    await projectBatch([fakeMessage(event)], env, mailSpy());
+    await projectBatch([fakeMessage(event)], env);
     expect(await userRow(userId!)).toMatchObject({ firstName: "Stuck", revision: 2 });
     expect((await lettersOf(userId!))[0]).toMatchObject({ state: "resolved", exhaustions: 2 });
     expect(await redriveDeadLetter(env.DB, queue, letter!.id)).toBe("resolved");

@@ -1,5 +1,4 @@
 import type { PublicEvent } from "../../domain/events";
-import type { MailSender } from "../mail";
 import { auditProjection } from "./audit";
 import { feedProjection } from "./feed";
 import { usersProjection } from "./users";
@@ -23,7 +22,7 @@ export interface Step {
    * change there means a concurrent consumer moved first, and the user's messages are retried.
    */
   guard: number | null;
-  /** Side effects after the commit (the welcome mail), given the batch's results for `statements`. */
+  /** Side effects after the commit, given the batch's results for `statements`. */
   afterCommit?(results: D1Result[]): Promise<void>;
 }
 
@@ -52,7 +51,7 @@ export interface Projection<S = unknown> {
     userId: string,
     from: Checkpoint<S> | undefined,
     events: PublicEvent[],
-    context: { delivered: PublicEvent[]; mail: MailSender },
+    context: { delivered: PublicEvent[] },
   ): Step;
   /**
    * Statements that make each user's part equal to its whole stream (empty: no stream, a ghost),

@@ -1,9 +1,8 @@
-import { and, eq, gt, inArray, lte, ne, sql } from "drizzle-orm";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { ERASED, type PublicEventOf } from "../../domain/events";
+import { and, eq, gt, inArray, lte } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { ERASED } from "../../domain/events";
 import { bulk, JSON_IDS } from "../bulk";
-import { welcomeEmail } from "../mail";
-import { deadLetterFailures, deadLetters, sentEmails, users, type SentEmailRow, type UserRow } from "../schema";
+import { deadLetterFailures, deadLetters, sentEmails, users, type UserRow } from "../schema";
 import { projectUser } from "../user-projection";
 import { findUserRowsStatement, upsertUserRows, writeUserRowStatement } from "../queries";
 import { statement } from "../statement";
@@ -11,8 +10,9 @@ import type { Projection, Step } from "./index";
 
 /**
  * The `users` table: the row of each user as the pure `projectUser` folds it. The row's `revision`
- * is the checkpoint; every write is guarded by the revision it was computed from. The welcome mail
- * is this projection's side effect, exactly once per user through the `sent_emails` key.
+ * is the checkpoint; every write is guarded by the revision it was computed from. No side effects:
+ * the welcome mail is the mail subscription's (src/deliver/mail-sink.ts), so applying, replaying or
+ * rebuilding a user here never mails anyone.
  */
 export const usersProjection: Projection<UserRow | null> = {
   name: "users",
@@ -26,8 +26,7 @@ export const usersProjection: Projection<UserRow | null> = {
     };
   },
 
-  plan(db, userId, from, events, { delivered, mail }) {
-    const orm = drizzle(db);
+  plan(db, userId, from, events) {
     const before = from?.state ?? null;
     const after = events.reduce<UserRow | null>((row, event) => projectUser(row, event), before);
     const step: Step = { statements: [], guard: null };
@@ -35,21 +34,9 @@ export const usersProjection: Projection<UserRow | null> = {
       step.guard = step.statements.length;
       step.statements.push(writeUserRowStatement(db, after, before?.revision ?? null));
     }
-    // The welcome and the erasure clean-up follow from the row as it ends up, not only from events
-    // applied here: a replay or rebuild may have moved the row past them already.
+    // The erasure clean-up follows from the row as it ends up, not only from events applied here: a
+    // replay or rebuild may have moved the row past USER_ERASED already.
     if (after?.status === "erased") step.statements.push(...forgetErased(db, userId));
-    const created = [...delivered, ...events].find((event) => event.event_type === "USER_CREATED");
-    // Imported users were welcomed where they came from.
-    const imported = created?.metadata.import_request_id !== undefined;
-    if (created && after && after.status !== "erased" && !imported) {
-      const mailIndex = step.statements.length;
-      const welcome = welcomeFor(userId, created);
-      step.statements.push(statement(db, welcomeUnlessErased(orm, welcome)));
-      // Mail goes out before the handler returns: unawaited work after a queue handler may be cut off.
-      step.afterCommit = async (results) => {
-        if ((results[mailIndex]?.meta.changes ?? 0) > 0) await mail.send(welcome);
-      };
-    }
     return step;
   },
 
@@ -87,34 +74,4 @@ function forgetErased(db: D1Database, userId: string): D1PreparedStatement[] {
     statement(db, orm.delete(deadLetterFailures).where(inArray(deadLetterFailures.letterId, letters))),
     statement(db, orm.delete(deadLetters).where(eq(deadLetters.aggregateId, userId))),
   ];
-}
-
-function welcomeFor(userId: string, created: PublicEventOf<"USER_CREATED">): SentEmailRow {
-  return welcomeEmail(userId, created.id, created.data.email, created.data.first_name, created.timestamp);
-}
-
-/**
- * The welcome's record, inserted once per user and never for an erased one: it is selected from the
- * user's row, written earlier in the same D1 batch, so an erasure projected by a concurrent consumer
- * wins over a late create.
- */
-function welcomeUnlessErased(orm: DrizzleD1Database, mail: SentEmailRow) {
-  const value = (v: string, column: string) => sql<string>`${v}`.as(column);
-  return orm
-    .insert(sentEmails)
-    .select(
-      orm
-        .select({
-          userId: users.id,
-          kind: value(mail.kind, "kind"),
-          recipient: value(mail.recipient, "recipient"),
-          subject: value(mail.subject, "subject"),
-          body: value(mail.body, "body"),
-          eventId: value(mail.eventId, "event_id"),
-          sentAt: value(mail.sentAt, "sent_at"),
-        })
-        .from(users)
-        .where(and(eq(users.id, mail.userId), ne(users.status, "erased"))),
-    )
-    .onConflictDoNothing();
 }
