@@ -5,7 +5,7 @@ import { projectBatch } from "../../src/read/consumer";
 import { feedProjection } from "../../src/read/projections/feed";
 import { rebuildUsers } from "../../src/read/replay";
 import { createInput, noMetadata, userCreated, userEvent } from "../support/builders";
-import { fakeMessage, mailSpy, quietUser } from "./fixtures";
+import { fakeMessage, quietUser } from "./fixtures";
 
 const newId = () => crypto.randomUUID();
 
@@ -29,7 +29,6 @@ const project = (events: PublicEvent[]) =>
   projectBatch(
     events.map((event) => fakeMessage(event)),
     env,
-    mailSpy(),
   );
 
 describe("the feed projection", () => {
