@@ -379,7 +379,7 @@ function countingDb(): { db: D1Database; roundTrips: () => number } {
 }
 
 describe("cost", () => {
-  it("a batch of 20 users' events takes two D1 round trips: every checkpoint read at once, every write at once", async () => {
+  it("a batch of 20 users' events takes three D1 round trips: every checkpoint read at once, every write at once, the subscriptions to wake", async () => {
     const ids = Array.from({ length: 20 }, newId);
     const messages = ids.flatMap((id) => [
       fakeMessage(userCreated(id)),
@@ -389,7 +389,7 @@ describe("cost", () => {
 
     await projectBatch(messages, envWith({ DB: db }));
 
-    expect(roundTrips()).toBe(2);
+    expect(roundTrips()).toBe(3);
     for (const m of messages) expect(m.ack).toHaveBeenCalledOnce();
     for (const id of ids) expect(await userRow(id)).toMatchObject({ firstName: "Counted", revision: 2 });
   });

@@ -55,6 +55,7 @@ describe("password hashes", () => {
       SNAPSHOT_EVERY: "100",
       REBUILD_USERS_PER_STEP: "200",
       JWT_SECRET: "a-secret-of-at-least-16-characters",
+      MAIL_FROM: "welcome@users.example",
     };
     expect(parseConfig({ ...vars, PASSWORD_HASH_ITERATIONS: configured }).PASSWORD_HASH_ITERATIONS).toBe(100_000);
     expect(() => parseConfig({ ...vars, PASSWORD_HASH_ITERATIONS: "100001" })).toThrow(/PASSWORD_HASH_ITERATIONS/);

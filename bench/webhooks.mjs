@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// Webhooks: what subscriptions cost a command and how fast their deliveries arrive, against a
+// receiver on loopback that answers at once (bench/receiver.mjs), three ways in one run:
+//  1. cost: commands across many users (closed loop) with no subscription and with 3, interleaved
+//     in rounds; each round's deliveries are awaited before the next, so none is left to the next.
+//  2. latency: at half the max command rate (open loop) with 3 subscriptions, commit → received
+//     (the event's timestamp to its arrival at the receiver) p50/p99 over every delivery.
+//  3. rate: a burst at full speed with 1 subscription: events per second delivered, against events
+//     per second the projector put into D1 over the same burst (both from the burst's start to the
+//     last one done); then a replay of the same events from the subscription's position before the
+//     burst: the rate a backlog drains at, against the same projector rate.
+// Usage: npm run bench:webhooks [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --latency-seconds 15]
+import * as L from "./lib.mjs";
+import { startReceiver } from "./receiver.mjs";
+
+const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, latencySeconds: 15, burstSeconds: 5 });
+
+await L.run("webhooks", 420_000, async () => {
+  const receiver = await startReceiver();
+  const { server, admin, users } = await L.startWithUsers(opt.users, {
+    vars: { WEBHOOK_INSECURE_HOSTS: "127.0.0.1" },
+  });
+  const latest = new Map(users.map((u) => [u.id, u.revision]));
+  const put = L.renames(users, admin.token);
+  const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId), r.body.revision));
+  const pending = () => users.map((u) => ({ id: u.id, revision: latest.get(u.id) }));
+  const subscribe = async (path, body = {}) =>
+    (
+      await L.expectOk(
+        server.url,
+        "POST",
+        "/admin/subscriptions",
+        { token: admin.token, body: { url: `${receiver.url}${path}`, ...body } },
+        201,
+      )
+    ).body;
+  const unsubscribe = (id) =>
+    L.expectOk(server.url, "DELETE", `/admin/subscriptions/${id}`, { token: admin.token }, 204);
+  /** Waits until `path` has received `n` distinct events; resolves the time it happened. */
+  const received = async (path, n, timeoutMs = 120_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (receiver.count(path) < n) {
+      if (Date.now() > deadline) throw new Error(`${path}: ${receiver.count(path)} of ${n} deliveries`);
+      await L.sleep(10);
+    }
+    return L.now();
+  };
+  const load = (durationMs) =>
+    L.load(server, { concurrency: opt.concurrency, durationMs, make: put, check: track, maxRequests: 50_000 });
+
+  // 1. Cost: no subscription against three, interleaved.
+  const none = [];
+  const three = [];
+  for (let r = 0; r < opt.rounds; r++) {
+    const a = await load(opt.seconds * 1000);
+    none.push(a);
+    await L.waitProjected(server, admin.token, pending());
+    const paths = [0, 1, 2].map((k) => `/cost/r${r}/s${k}`);
+    const subs = await Promise.all(paths.map((p) => subscribe(p)));
+    const b = await load(opt.seconds * 1000);
+    three.push(b);
+    await Promise.all(paths.map((p) => received(p, b.n)));
+    await Promise.all(subs.map((s) => unsubscribe(s.id)));
+    console.error(`  round ${r + 1}/${opt.rounds}: none ${a.rps}/s, 3 subscriptions ${b.rps}/s`);
+  }
+  const costRatios = three.map((b, i) => b.rps / none[i].rps);
+  const costRatio = L.round(L.median(costRatios), 3);
+  const maxRps = L.median(none.map((x) => x.rps));
+
+  // 2. Latency at half the max rate with three subscriptions.
+  const rate = Math.max(1, Math.round(maxRps / 2));
+  const latPaths = [0, 1, 2].map((k) => `/latency/s${k}`);
+  const latSubs = await Promise.all(latPaths.map((p) => subscribe(p)));
+  const total = Math.round(rate * opt.latencySeconds);
+  const inFlight = new Set();
+  let acked = 0;
+  const t0 = L.now();
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + (i * 1000) / rate - L.now();
+    if (wait > 1) await L.sleep(wait);
+    const spec = put(i);
+    const job = L.request(server.url, spec.method, spec.path, spec)
+      .then((res) => {
+        if (res.status !== 200) return;
+        acked += 1;
+        track(res, spec);
+      })
+      .catch(() => {});
+    inFlight.add(job);
+    job.finally(() => inFlight.delete(job));
+  }
+  await Promise.all(inFlight);
+  const achieved = L.round(total / ((L.now() - t0) / 1000), 1);
+  await Promise.all(latPaths.map((p) => received(p, acked)));
+  const latencies = latPaths.flatMap((p) => receiver.byPath.get(p).map((d) => d.at - d.committedAt));
+  const latency = L.summarize(latencies, { deliveries: latencies.length });
+  await Promise.all(latSubs.map((s) => unsubscribe(s.id)));
+  console.error(`latency at ${achieved}/s: p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms`);
+
+  // 3. Delivery rate against the projector's, over one burst; then the same events as a backlog.
+  await L.waitProjected(server, admin.token, pending());
+  const rateSub = await subscribe("/rate");
+  const before = rateSub.position;
+  const burstStart = L.now();
+  const burst = await load(opt.burstSeconds * 1000);
+  const [projectedAt, deliveredAt] = await Promise.all([
+    L.waitProjected(server, admin.token, pending(), { timeoutMs: 120_000 }).then(() => L.now()),
+    received("/rate", burst.n),
+  ]);
+  const projectorRate = burst.n / ((projectedAt - burstStart) / 1000);
+  const deliveryRate = burst.n / ((deliveredAt - burstStart) / 1000);
+  const replayStart = L.now();
+  const firstRound = receiver.byPath.get("/rate").length;
+  await L.expectOk(server.url, "POST", `/admin/subscriptions/${rateSub.id}/replay`, {
+    token: admin.token,
+    body: { from_position: before },
+  });
+  const deadline = Date.now() + 120_000;
+  while (receiver.byPath.get("/rate").length < firstRound + burst.n) {
+    if (Date.now() > deadline) throw new Error("replay did not finish in 120 s");
+    await L.sleep(10);
+  }
+  const replayRate = burst.n / ((L.now() - replayStart) / 1000);
+  await unsubscribe(rateSub.id);
+  await receiver.close();
+
+  const ratioRate = L.round(deliveryRate / projectorRate, 3);
+  const ratioReplay = L.round(replayRate / projectorRate, 3);
+  const pass = {
+    cost: costRatio >= 0.9,
+    latency: latency.p99_ms !== null && latency.p99_ms <= 1000,
+    rate: ratioRate >= 0.5,
+  };
+  L.report(
+    "webhooks",
+    {
+      options: opt,
+      cost: { none, three, ratios: costRatios.map((x) => L.round(x, 3)), ratio: costRatio },
+      latency: { rate, achieved, ...latency },
+      rate: {
+        burst_events: burst.n,
+        projector_events_per_s: L.round(projectorRate, 1),
+        delivery_events_per_s: L.round(deliveryRate, 1),
+        replay_events_per_s: L.round(replayRate, 1),
+        ratio: ratioRate,
+        replay_ratio: ratioReplay,
+      },
+      targets: pass,
+    },
+    [
+      {
+        measure: "commands with 3 subscriptions ÷ with none (per round)",
+        value: `${costRatio} (${costRatios.map((x) => L.round(x, 2)).join(" / ")}; none ${maxRps}/s)`,
+        target: "≥ 0.9",
+        verdict: L.verdict(pass.cost),
+      },
+      {
+        measure: `commit → webhook received p50 / p99 (3 subscriptions, ${achieved}/s)`,
+        value: `${latency.p50_ms} / ${latency.p99_ms} ms (${latencies.length} deliveries)`,
+        target: "p99 ≤ 1000 ms",
+        verdict: L.verdict(pass.latency),
+      },
+      {
+        measure: `delivery rate ÷ projector rate (burst of ${burst.n})`,
+        value: `${ratioRate} (${L.round(deliveryRate, 1)} / ${L.round(projectorRate, 1)} events/s)`,
+        target: "≥ 0.5",
+        verdict: L.verdict(pass.rate),
+      },
+      {
+        measure: "replay of the burst ÷ projector rate",
+        value: `${ratioReplay} (${L.round(replayRate, 1)} events/s)`,
+        target: "–",
+        verdict: "",
+      },
+    ],
+  );
+});
