@@ -2,6 +2,9 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { mailSink } from "../../src/deliver/mail-sink";
+import { MAIL_SUBSCRIPTION_ID } from "../../src/deliver/protocol";
+import { feedEnd } from "../../src/read/feed";
+import { subscription } from "../../src/objects";
 import { ProjectionRebuild } from "../../src/read/projection-rebuild";
 import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { ERASED } from "../../src/domain/events";
@@ -80,6 +83,21 @@ async function settled(): Promise<void> {
         listed.map(async (id) => (await env.USER_STREAM.getByName(id).getUser()).revision !== (await d1Revision(id))),
       );
       return !behind.includes(true);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
+  await mailSettled();
+}
+
+/**
+ * The welcome mail travels on after the projection: settled when its subscription has delivered
+ * everything the feed holds, so a snapshot of sent_emails taken after it is final.
+ */
+async function mailSettled(): Promise<void> {
+  await vi.waitUntil(
+    async () => {
+      const mail = await subscription(env, MAIL_SUBSCRIPTION_ID).view();
+      return mail !== null && mail.position >= (await feedEnd(env.DB));
     },
     { timeout: 20_000, interval: 50 },
   );
@@ -389,6 +407,7 @@ describe("replay of one user", () => {
       reason: "typo",
     });
     await projected(user.id, 4);
+    await mailSettled();
     const live = (await rows("users")).filter((r) => r.id === user.id);
     expect(live).toMatchObject([{ first_name: "Replayed", last_name: "Fixed", status: "suspended", revision: 4 }]);
     const mails = await rows("sent_emails");
