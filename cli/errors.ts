@@ -12,3 +12,10 @@ export async function failure(res: { status: number; statusText: string; text():
     return new CliError(`${res.status}: ${text || res.statusText}`);
   }
 }
+
+/** The body of a successful response, typed by the route; the envelope's message otherwise. */
+export async function ok<R extends { ok: boolean; json(): Promise<unknown> }>(pending: Promise<R>) {
+  const res = await pending;
+  if (!res.ok) throw await failure(res as unknown as Response);
+  return (await res.json()) as Awaited<ReturnType<Extract<R, { ok: true }>["json"]>>;
+}

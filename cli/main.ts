@@ -4,9 +4,10 @@ import { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import { createClient, type Client } from "../src/client.ts";
 import { loadToken, saveToken } from "./config.ts";
-import { CliError, failure } from "./errors.ts";
+import { CliError, failure, ok } from "./errors.ts";
 import { position, tailFeed } from "./feed.ts";
 import { importFile } from "./import.ts";
+import { subscriptionsCommand } from "./subscriptions.ts";
 import { ProgressBar, printJson, printRecord, printTable } from "./output.ts";
 
 const USAGE = `usage: users-cli [--url URL] [--json] COMMAND
@@ -24,6 +25,10 @@ const USAGE = `usage: users-cli [--url URL] [--json] COMMAND
   dead-letters redrive ID
   status
   feed tail [--after P] [--event-types A,B]   every user's events as JSON lines, following the feed
+  subscriptions list
+  subscriptions create --url URL [--event-types A,B] [--description D] [--from P]   prints the secret once
+  subscriptions pause ID | subscriptions resume ID
+  subscriptions replay ID --from P | subscriptions delete ID
 
 The service URL comes from --url, else USERS_API_URL, else http://127.0.0.1:8787.
 USERS_API_TOKEN, when set, is used instead of the stored login.`;
@@ -49,6 +54,8 @@ const options = {
   "no-wait": { type: "boolean", default: false },
   after: { type: "string" },
   "event-types": { type: "string" },
+  description: { type: "string" },
+  from: { type: "string" },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
@@ -110,6 +117,8 @@ async function main(argv: string[]): Promise<void> {
       });
       return;
     }
+    case "subscriptions":
+      return subscriptionsCommand(api, sub, arg, flags, show, { record: printRecord, table: printTable });
     default:
       throw new CliError(`unknown command ${command}\n${USAGE}`);
   }
@@ -221,13 +230,6 @@ async function deadLetters(api: Client, sub: string | undefined, id: string | un
     return show(body, () => process.stdout.write(`${body.message}\n`));
   }
   throw new CliError(`unknown command dead-letters ${sub ?? ""}`);
-}
-
-/** The body of a successful response, typed by the route; the envelope's message otherwise. */
-async function ok<R extends { ok: boolean; json(): Promise<unknown> }>(pending: Promise<R>) {
-  const res = await pending;
-  if (!res.ok) throw await failure(res as unknown as Response);
-  return (await res.json()) as Awaited<ReturnType<Extract<R, { ok: true }>["json"]>>;
 }
 
 function positiveInt(value: string | undefined, name: string): number {

@@ -2,7 +2,8 @@
 // The command-line client against a running server (default: the local `npm start`), as a person
 // would use it: login (token file 0600), import a file of reference rows (again: all skipped; a bad
 // line: exit 2 with its line number), users get/events, export with secrets (file 0600), status, and
-// an error (exit 1 with the service's message), and `feed tail` following the feed. Run by .ci/run after scripts/smoke.mjs.
+// an error (exit 1 with the service's message), `feed tail` following the feed, and a webhook
+// subscription created (secret once), listed, paused, resumed, replayed and deleted. Run by .ci/run after scripts/smoke.mjs.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -95,6 +96,32 @@ expect("backup file 0600", (statSync(backup).mode & 0o777) === 0o600, statSync(b
 
 const status = cli("status", "--json");
 expect("status", status.status === 0 && Array.isArray(JSON.parse(status.stdout).projections), status);
+
+const subscribed = cli(
+  "subscriptions",
+  "create",
+  "--url",
+  "http://127.0.0.1:9/smoke",
+  "--event-types",
+  "USER_CREATED",
+  "--json",
+);
+const hook = JSON.parse(subscribed.stdout || "{}");
+expect(
+  "subscriptions create: the secret once",
+  subscribed.status === 0 && /^whsec_/.test(hook.secret ?? ""),
+  subscribed,
+);
+const listed = cli("subscriptions", "list");
+expect("subscriptions list", listed.status === 0 && listed.stdout.includes(hook.id), listed);
+const paused = JSON.parse(cli("subscriptions", "pause", hook.id, "--json").stdout || "{}");
+expect("subscriptions pause", paused.status === "paused", paused);
+const resumed = JSON.parse(cli("subscriptions", "resume", hook.id, "--json").stdout || "{}");
+expect("subscriptions resume", resumed.status === "active", resumed);
+const replayed = cli("subscriptions", "replay", hook.id, "--from", "0", "--json");
+expect("subscriptions replay", replayed.status === 0 && JSON.parse(replayed.stdout).id === hook.id, replayed);
+const deleted = cli("subscriptions", "delete", hook.id);
+expect("subscriptions delete", deleted.status === 0, deleted);
 
 const missing = cli("users", "get", crypto.randomUUID());
 expect("an error: exit 1 with the message", missing.status === 1 && /error: 404/.test(missing.stderr), missing);
