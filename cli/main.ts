@@ -26,7 +26,7 @@ const USAGE = `usage: users-cli [--url URL] [--json] COMMAND
   status
   feed tail [--after P] [--event-types A,B]   every user's events as JSON lines, following the feed
   subscriptions list
-  subscriptions create --url URL [--event-types A,B] [--description D] [--from P]   prints the secret once
+  subscriptions create --target URL [--event-types A,B] [--description D] [--from P]   prints the secret once
   subscriptions pause ID | subscriptions resume ID
   subscriptions replay ID --from P | subscriptions delete ID
 
@@ -54,6 +54,7 @@ const options = {
   "no-wait": { type: "boolean", default: false },
   after: { type: "string" },
   "event-types": { type: "string" },
+  target: { type: "string" },
   description: { type: "string" },
   from: { type: "string" },
 } as const;

@@ -3,7 +3,7 @@ import { CliError, failure, ok } from "./errors.ts";
 import { position } from "./feed.ts";
 
 export interface SubscriptionFlags {
-  url?: string;
+  target?: string;
   "event-types"?: string;
   description?: string;
   from?: string;
@@ -42,11 +42,12 @@ export async function subscriptionsCommand(
   if (sub === "create") {
     // The service checks each name (422 naming a wrong one); the CLI passes them on as typed.
     type EventTypes = NonNullable<Parameters<typeof subscriptions.$post>[0]["json"]["event_types"]>;
-    if (!flags.url) throw new CliError("subscriptions create needs --url");
+    // --target, not --url: --url is the service's address for every command.
+    if (!flags.target) throw new CliError("subscriptions create needs --target URL (where the webhooks go)");
     const body = await ok(
       subscriptions.$post({
         json: {
-          url: flags.url,
+          url: flags.target,
           ...(flags["event-types"]
             ? { event_types: flags["event-types"].split(",").filter(Boolean) as EventTypes }
             : {}),

@@ -100,7 +100,7 @@ expect("status", status.status === 0 && Array.isArray(JSON.parse(status.stdout).
 const subscribed = cli(
   "subscriptions",
   "create",
-  "--url",
+  "--target",
   "http://127.0.0.1:9/smoke",
   "--event-types",
   "USER_CREATED",
