@@ -18,15 +18,17 @@ export async function startReceiver({ answer } = {}) {
       let committedAt = null;
       let userId = null;
       let revision = null;
+      let position = null;
       try {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
         committedAt = Date.parse(body.data?.timestamp ?? body.timestamp);
         userId = body.data?.aggregate_id ?? null;
         revision = body.data?.revision ?? null;
+        position = body.data?.position ?? null;
       } catch {
         // recorded without its times: a bench counts it as a delivery all the same
       }
-      const delivery = { id: req.headers["webhook-id"], at, committedAt, userId, revision };
+      const delivery = { id: req.headers["webhook-id"], at, committedAt, userId, revision, position };
       const path = req.url ?? "/";
       if (!byPath.has(path)) byPath.set(path, []);
       byPath.get(path).push(delivery);

@@ -1,5 +1,5 @@
 import { eventSchemas, type EventType } from "../domain/events";
-import { feedEnd, readFeed } from "../read/feed";
+import { feedEnd, readFeed, type FeedEvent } from "../read/feed";
 import type { Sink } from "./sink";
 import { ingest, readSettings } from "./subscription-store";
 
@@ -13,6 +13,37 @@ const USER_EVENT_TYPES = new Set<string>(Object.keys(eventSchemas));
 export function feedTypes(eventTypes: readonly string[]): EventType[] | undefined {
   if (eventTypes.length === 0) return undefined;
   return eventTypes.filter((type): type is EventType => USER_EVENT_TYPES.has(type));
+}
+
+/** Whether a subscription with these settings asks for this event (by type; the sink decides the rest). */
+function typeWanted(eventTypes: readonly string[], event: FeedEvent): boolean {
+  const types = feedTypes(eventTypes);
+  return types === undefined || types.includes(event.event_type);
+}
+
+/**
+ * Takes the feed rows the projector just committed (`wake(events)`) without reading D1, when they
+ * continue the checkpoint: positions checkpoint + 1, + 2, … with no hole, so no row can lie between
+ * what was read before and these. Anything else (a hole, rows of a rebuild or of a batch whose wake
+ * was lost, a replay) is for the alarm to read from the feed. Returns whether the rows were taken.
+ * Rows at or before the checkpoint are known already and change nothing.
+ */
+export function takePushed(
+  sql: SqlStorage,
+  storage: DurableObjectStorage,
+  pushed: readonly FeedEvent[],
+  sink: Sink,
+): boolean {
+  const settings = readSettings(sql);
+  if (!settings) return false;
+  const fresh = pushed.filter((event) => event.position > settings.checkpoint).sort((a, b) => a.position - b.position);
+  if (fresh.length === 0) return true;
+  if (fresh.some((event, i) => event.position !== settings.checkpoint + 1 + i)) return false;
+  const types = JSON.parse(settings.event_types) as string[];
+  const wanted = fresh.filter((event) => typeWanted(types, event) && sink.wants(event));
+  const last = fresh[fresh.length - 1]!.position;
+  storage.transactionSync(() => ingest(sql, wanted, last, last, Date.now()));
+  return true;
 }
 
 /**

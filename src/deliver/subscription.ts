@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { webhookConfig } from "../config";
 import { log } from "../observability";
-import { feedEnd, readFeed } from "../read/feed";
+import { feedEnd, readFeed, type FeedEvent } from "../read/feed";
 import { deliverDue } from "./dispatch";
-import { tailFeed } from "./feed-tail";
+import { tailFeed, takePushed } from "./feed-tail";
 import { mailSink } from "./mail-sink";
 import { deleteMirror, writeMirror } from "./mirror";
 import {
@@ -40,6 +40,13 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
   private generation = 0;
   /** Bumped by every request for work, so an alarm finishing after it does not arm itself later. */
   private wakes = 0;
+  /**
+   * Whether the feed may hold rows after the checkpoint that this object has not taken: the next
+   * run reads D1 only then. True at start (a restart knows nothing of what happened meanwhile) and
+   * after any wake that did not bring its rows in order; a projector's wake that did keeps it false,
+   * so a subscription that keeps up costs D1 nothing.
+   */
+  private mayBeBehind = true;
 
   private get sql() {
     return this.ctx.storage.sql;
@@ -159,8 +166,9 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     return requeued ? store.deliveryView(requeued) : null;
   }
 
-  async wake(): Promise<void> {
-    if (!this.settings()) {
+  async wake(events?: FeedEvent[]): Promise<void> {
+    const settings = this.settings();
+    if (!settings) {
       // The welcome mail's subscription exists without anyone creating it: its first wake does.
       if (this.ctx.id.name !== MAIL_SUBSCRIPTION_ID) return;
       await this.create({
@@ -173,7 +181,8 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       });
       return;
     }
-    await this.arm();
+    const taken = events !== undefined && takePushed(this.sql, this.ctx.storage, events, this.sinkOf(settings));
+    await this.arm({ read: !taken });
   }
 
   override async alarm(): Promise<void> {
@@ -182,6 +191,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     try {
       next = await this.run();
     } catch (error) {
+      this.mayBeBehind = true;
       if (this.removed) return;
       log("error", "subscription run failed", { subscription: this.ctx.id.name ?? null, error: String(error) });
       next = Date.now() + SAFETY_MS;
@@ -198,10 +208,15 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     if (settings.mirror_dirty) await this.syncMirror();
     const sink = this.sinkOf(settings);
     const generation = this.generation;
-    const { more } = await tailFeed(this.env.DB, this.sql, this.ctx.storage, {
-      sink,
-      stale: () => this.removed || this.generation !== generation,
-    });
+    let more = false;
+    if (this.mayBeBehind) {
+      this.mayBeBehind = false;
+      ({ more } = await tailFeed(this.env.DB, this.sql, this.ctx.storage, {
+        sink,
+        stale: () => this.removed || this.generation !== generation,
+      }));
+      if (more) this.mayBeBehind = true;
+    }
     settings = this.settings();
     if (!settings) return null;
     let cutShort = false;
@@ -303,9 +318,13 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     }
   }
 
-  /** Asks for a run now; the alarm is the object's one timer, so it is always set to the earliest need. */
-  private async arm(): Promise<void> {
+  /**
+   * Asks for a run now; the alarm is the object's one timer, so it is always set to the earliest need.
+   * `read`: the run must read the feed (whatever asks for work but a wake that brought its rows).
+   */
+  private async arm({ read = true } = {}): Promise<void> {
     this.wakes++;
+    if (read) this.mayBeBehind = true;
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > Date.now()) await this.ctx.storage.setAlarm(Date.now());
   }

@@ -277,7 +277,11 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     done.flatMap((w) => w.fresh),
   );
   // Something was projected, so the feed may have grown.
-  if (done.some((w) => w.events.length > 0)) await wakeSubscriptions(env);
+  if (projected.length > 0)
+    await wakeSubscriptions(
+      env,
+      projected.map((e) => e.id),
+    );
 }
 
 /**

@@ -19,7 +19,12 @@ export async function readFeed(
     .where(and(gt(feed.position, query.after), types))
     .orderBy(asc(feed.position))
     .limit(query.limit);
-  return rows.map((row) => ({ ...(JSON.parse(row.event) as PublicEvent), position: row.position }));
+  return rows.map(feedEventOf);
+}
+
+/** A feed row as subscribers see it: the stored public event with its position. */
+export function feedEventOf(row: { position: number; event: string }): FeedEvent {
+  return { ...(JSON.parse(row.event) as PublicEvent), position: row.position };
 }
 
 /** The newest position in the feed (0 when empty): where a new subscription starts by default. */
