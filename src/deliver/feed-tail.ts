@@ -25,25 +25,25 @@ function typeWanted(eventTypes: readonly string[], event: FeedEvent): boolean {
  * Takes the feed rows the projector just committed (`wake(events)`) without reading D1, when they
  * continue the checkpoint: positions checkpoint + 1, + 2, … with no hole, so no row can lie between
  * what was read before and these. Anything else (a hole, rows of a rebuild or of a batch whose wake
- * was lost, a replay) is for the alarm to read from the feed. Returns whether the rows were taken.
- * Rows at or before the checkpoint are known already and change nothing.
+ * was lost, a replay) is for the alarm to read from the feed. Returns how many deliveries the rows
+ * made (0 for rows known already or not wanted), or null if they were not taken.
  */
 export function takePushed(
   sql: SqlStorage,
   storage: DurableObjectStorage,
   pushed: readonly FeedEvent[],
   sink: Sink,
-): boolean {
+): number | null {
   const settings = readSettings(sql);
-  if (!settings) return false;
+  if (!settings) return null;
   const fresh = pushed.filter((event) => event.position > settings.checkpoint).sort((a, b) => a.position - b.position);
-  if (fresh.length === 0) return true;
-  if (fresh.some((event, i) => event.position !== settings.checkpoint + 1 + i)) return false;
+  if (fresh.length === 0) return 0;
+  if (fresh.some((event, i) => event.position !== settings.checkpoint + 1 + i)) return null;
   const types = JSON.parse(settings.event_types) as string[];
   const wanted = fresh.filter((event) => typeWanted(types, event) && sink.wants(event));
   const last = fresh[fresh.length - 1]!.position;
   storage.transactionSync(() => ingest(sql, wanted, last, last, Date.now()));
-  return true;
+  return wanted.length;
 }
 
 /**
