@@ -1,9 +1,26 @@
+import { createServer } from "node:net";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+/** A port free on loopback now: two test runs on one machine must not both want the same one. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  // The webhook receiver (test/node-support/receiver.ts, globalSetup, in this process) and the
+  // tests in workerd (the TEST_RECEIVER_PORT binding) learn its port from here.
+  const receiverPort = await freePort();
+  process.env.TEST_RECEIVER_PORT = String(receiverPort);
   return {
     plugins: [
       cloudflareTest({
@@ -11,6 +28,7 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             TEST_MIGRATIONS: migrations,
+            TEST_RECEIVER_PORT: String(receiverPort),
             JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789",
             ADMIN_BOOTSTRAP_TOKEN: "test-bootstrap-token",
             // Tests create hundreds of users; production strength is checked in test/write/passwords.test.ts.

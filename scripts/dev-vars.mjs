@@ -1,11 +1,21 @@
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
+import { missingDevVars } from "./dev-vars-missing.mjs";
 
-/** `.dev.vars` holds local secrets; it is created from the committed example on first start. */
+/**
+ * `.dev.vars` holds local secrets; it is created from the committed example on first start, and
+ * an existing one gets the example's variables it lacks (added since it was made), values kept.
+ */
 export function ensureDevVars() {
   if (!existsSync(".dev.vars")) {
     copyFileSync(".dev.vars.example", ".dev.vars");
     console.log("created .dev.vars from .dev.vars.example (local development secrets)");
+    return;
   }
+  const current = readFileSync(".dev.vars", "utf8");
+  const missing = missingDevVars(current, readFileSync(".dev.vars.example", "utf8"));
+  if (missing.length === 0) return;
+  appendFileSync(".dev.vars", `${current.endsWith("\n") || current === "" ? "" : "\n"}${missing.join("\n")}\n`);
+  console.log(`added to .dev.vars from .dev.vars.example: ${missing.map((line) => line.split("=")[0]).join(", ")}`);
 }
 
 export function readDevVars(file = ".dev.vars") {

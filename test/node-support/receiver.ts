@@ -1,5 +1,4 @@
 import { createServer, type Server } from "node:http";
-import { RECEIVER_PORT } from "../support/receiver-port";
 
 /**
  * A webhook receiver for the tests, in Node (vitest's globalSetup), since the tests run inside
@@ -41,6 +40,7 @@ export default function setup(): () => Promise<void> {
       }
     });
   });
-  server.listen(RECEIVER_PORT, "127.0.0.1");
+  // The port vitest.config.ts found free and gave the tests in workerd too.
+  server.listen(Number(process.env.TEST_RECEIVER_PORT), "127.0.0.1");
   return () => new Promise((resolve) => server.close(() => resolve()));
 }
