@@ -127,47 +127,57 @@ function DeliveryRow({
   return (
     <tr data-delivery={d.event_id} class={`delivery-${state}`}>
       <th scope="row" data-label="Event">
-        <EventType type={d.event_type} /> <span class="rev">at position {d.position}</span>
+        <div>
+          <EventType type={d.event_type} /> <span class="rev">at position {d.position}</span>
+        </div>
       </th>
       <td data-label="User">
         <Link href={`/console/users/${d.user_id}`}>{d.user_id.slice(0, 8)}…</Link>
       </td>
       <td data-label="State">
-        <span class={`badge delivery-state-${state}`}>{state}</span>
-        {d.next_attempt_at && d.state === "pending" && (
-          <span class="sub-url">
-            next try <Time iso={d.next_attempt_at} />
-          </span>
-        )}
+        <div>
+          <span class={`badge delivery-state-${state}`}>{state}</span>
+          {d.next_attempt_at && d.state === "pending" && (
+            <span class="sub-url">
+              next try <Time iso={d.next_attempt_at} />
+            </span>
+          )}
+        </div>
       </td>
       <td data-label="Attempts">{d.attempts}</td>
       <td data-label="Last error">
-        {d.last_status !== null && (
-          <span class={d.last_status >= 200 && d.last_status < 300 ? "ok-text" : "danger-text"}>
-            HTTP {d.last_status}{" "}
-          </span>
-        )}
-        {d.last_error ? (
-          <span class="error-text">{d.last_error}</span>
-        ) : (
-          d.last_status === null && <span class="muted">none</span>
-        )}
+        <LastError delivery={d} />
       </td>
       <td data-label="Action">
-        {(d.state === "dead" || state === "retrying") && (
-          <button
-            type="button"
-            class="secondary"
-            disabled={busy}
-            onClick={() => void redeliver()}
-            aria-label={`Redeliver the ${d.event_type} event at position ${d.position}`}
-          >
-            Redeliver
-          </button>
-        )}
-        <span role="status">{sent && !busy && <span class="ok-text"> sent again</span>}</span>
-        <ErrorNotice error={error} />
+        <div>
+          {(d.state === "dead" || state === "retrying") && (
+            <button
+              type="button"
+              class="secondary"
+              disabled={busy}
+              onClick={() => void redeliver()}
+              aria-label={`Redeliver the ${d.event_type} event at position ${d.position}`}
+            >
+              Redeliver
+            </button>
+          )}
+          <span role="status">{sent && !busy && <span class="ok-text"> sent again</span>}</span>
+          <ErrorNotice error={error} />
+        </div>
       </td>
     </tr>
+  );
+}
+
+/** The last answer's status, and the error when it says more than the status (a timeout, a refused connection). */
+function LastError({ delivery: d }: { delivery: Delivery }) {
+  const status = d.last_status === null ? null : `HTTP ${d.last_status}`;
+  const ok = d.last_status !== null && d.last_status >= 200 && d.last_status < 300;
+  return (
+    <div>
+      {status && <span class={ok ? "ok-text" : "danger-text"}>{status}</span>}
+      {d.last_error && d.last_error !== status && <span class="error-text">{d.last_error}</span>}
+      {!status && !d.last_error && <span class="muted">none</span>}
+    </div>
   );
 }

@@ -130,7 +130,7 @@ function Actions({ sub, onChanged }: { sub: Subscription; onChanged: () => void 
   const setStatus = (status: "active" | "paused") =>
     act(
       () => api<Subscription>(path, { method: "PATCH", body: { status } }),
-      status === "paused" ? "Paused: events are still read, nothing is sent." : "Resumed: the backlog is being sent.",
+      status === "paused" ? "Paused: nothing is sent until it is resumed." : "Resumed: the backlog is being sent.",
     );
   const replay = (event: Event) => {
     event.preventDefault();
@@ -162,9 +162,9 @@ function Actions({ sub, onChanged }: { sub: Subscription; onChanged: () => void 
         )}
         <span class="muted">
           {sub.status === "active"
-            ? "paused, it keeps reading the feed but sends nothing"
+            ? "nothing is sent while paused; the events wait in the feed"
             : sub.status === "paused"
-              ? "sends what piled up, in each user's order"
+              ? "sends what waited, in each user's order"
               : "a 410 Gone disabled it: resuming starts with the delivery that got the 410"}
         </span>
       </div>

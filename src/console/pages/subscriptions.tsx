@@ -61,8 +61,10 @@ export function SubscriptionsPage() {
               {rows.map(({ sub, troubles }) => (
                 <tr data-subscription={sub.id} class={`sub-row-${sub.status}`}>
                   <th scope="row" data-label="Subscription">
-                    <Link href={`/console/subscriptions/${sub.id}`}>{subscriptionName(sub)}</Link>
-                    <span class="sub-url">{sub.url}</span>
+                    <div>
+                      <Link href={`/console/subscriptions/${sub.id}`}>{subscriptionName(sub)}</Link>
+                      <span class="sub-url">{sub.url}</span>
+                    </div>
                   </th>
                   <td data-label="Status">
                     <SubscriptionStatus status={sub.status} />
@@ -74,12 +76,14 @@ export function SubscriptionsPage() {
                     <LastDelivery sub={sub} />
                   </td>
                   <td data-label="Failing">
-                    <TroubleCount troubles={troubles} />
-                    {sub.failing_since && (
-                      <span class="sub-url">
-                        failing since <Time iso={sub.failing_since} />
-                      </span>
-                    )}
+                    <div>
+                      <TroubleCount troubles={troubles} />
+                      {sub.failing_since && (
+                        <span class="sub-url">
+                          failing since <Time iso={sub.failing_since} />
+                        </span>
+                      )}
+                    </div>
                   </td>
                 </tr>
               ))}
