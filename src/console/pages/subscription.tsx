@@ -151,15 +151,14 @@ function Actions({ sub, onChanged }: { sub: Subscription; onChanged: () => void 
     <section class="card actions sub-actions" aria-labelledby="sub-actions-heading">
       <h2 id="sub-actions-heading">Actions</h2>
       <div class="row">
-        {sub.status === "active" ? (
-          <button type="button" disabled={busy} onClick={() => void setStatus("paused")}>
-            Pause
-          </button>
-        ) : (
-          <button type="button" disabled={busy} onClick={() => void setStatus("active")}>
-            Resume
-          </button>
-        )}
+        {/* One button whose label changes, so keyboard focus stays on it after a pause or resume. */}
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() => void setStatus(sub.status === "active" ? "paused" : "active")}
+        >
+          {sub.status === "active" ? "Pause" : "Resume"}
+        </button>
         <span class="muted">
           {sub.status === "active"
             ? "nothing is sent while paused; the events wait in the feed"
