@@ -46,6 +46,7 @@ export const CreateSubscriptionBody = z
       .openapi({ description: "Deliver the feed's events after this position; default: the feed's end now; 0: all" }),
   })
   .openapi("CreateSubscriptionRequest");
+export type CreateSubscriptionBody = z.input<typeof CreateSubscriptionBody>;
 
 export const UpdateSubscriptionBody = z
   .strictObject({
@@ -85,14 +86,17 @@ export const SubscriptionView = z
     created_at: z.string(),
   })
   .openapi("Subscription");
+export type SubscriptionView = z.infer<typeof SubscriptionView>;
 
 export const CreatedSubscription = SubscriptionView.extend({
   secret: z.string().openapi({ description: "`whsec_…`: shown only here and by rotate-secret" }),
 }).openapi("CreatedSubscription");
+export type CreatedSubscription = z.infer<typeof CreatedSubscription>;
 
 export const SubscriptionPage = z
   .object({ results: z.array(SubscriptionView), next_cursor: z.string().nullable() })
   .openapi("SubscriptionPage");
+export type SubscriptionPage = z.infer<typeof SubscriptionPage>;
 
 export const Delivery = z
   .object({
@@ -107,7 +111,9 @@ export const Delivery = z
     state: z.enum(["pending", "delivered", "dead"]),
   })
   .openapi("Delivery");
+export type Delivery = z.infer<typeof Delivery>;
 
 export const DeliveryPage = z
   .object({ results: z.array(Delivery), next_cursor: z.number().int().nullable() })
   .openapi("DeliveryPage");
+export type DeliveryPage = z.infer<typeof DeliveryPage>;

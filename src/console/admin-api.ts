@@ -1,9 +1,9 @@
 import type { EventType } from "../domain/events";
 
 /**
- * The admin routes' answers the audit and operations pages read: their types come from the routes'
- * zod schemas (`src/admin/schemas.ts`), imported as types only, so neither Worker code nor zod
- * reaches the browser bundle.
+ * The admin routes' answers the audit, operations and subscriptions pages read: their types come
+ * from the routes' zod schemas (`src/admin/schemas.ts`, `src/admin/subscription-schemas.ts`),
+ * imported as types only, so neither Worker code nor zod reaches the browser bundle.
  */
 export type {
   AuditEntry,
@@ -15,6 +15,14 @@ export type {
   ProjectionStatus,
   RebuildProgress,
 } from "../admin/schemas";
+export type {
+  CreateSubscriptionBody,
+  CreatedSubscription,
+  Delivery,
+  DeliveryPage,
+  SubscriptionPage,
+  SubscriptionView as Subscription,
+} from "../admin/subscription-schemas";
 
 /** Every event type, for the audit filter; the check below fails the build when the domain adds one. */
 export const EVENT_TYPES = [

@@ -5,6 +5,8 @@ import { AuditPage } from "./pages/audit";
 import { OperationsPage } from "./pages/operations";
 import { Refused } from "./pages/refused";
 import { SignIn } from "./pages/sign-in";
+import { SubscriptionPage } from "./pages/subscription";
+import { SubscriptionsPage } from "./pages/subscriptions";
 import { UserPage } from "./pages/user";
 import { UsersPage } from "./pages/users";
 import { navigate, useLocation } from "./router";
@@ -14,6 +16,7 @@ const ADMIN_PAGES = [
   { path: "/console/users", label: "Users" },
   { path: "/console/audit", label: "Audit" },
   { path: "/console/operations", label: "Operations" },
+  { path: "/console/subscriptions", label: "Subscriptions" },
 ];
 
 export function App() {
@@ -63,6 +66,7 @@ export function App() {
 
   const isAdmin = session.role === "admin";
   const userMatch = /^\/console\/users\/([^/]+)$/.exec(path);
+  const subscriptionMatch = /^\/console\/subscriptions\/([^/]+)$/.exec(path);
   let page;
   if (userMatch?.[1]) {
     const id = decodeURIComponent(userMatch[1]);
@@ -78,6 +82,11 @@ export function App() {
     page = isAdmin ? <AuditPage url={url} /> : <Refused session={session} what="the audit page" />;
   } else if (path === "/console/operations") {
     page = isAdmin ? <OperationsPage /> : <Refused session={session} what="the operations page" />;
+  } else if (path === "/console/subscriptions") {
+    page = isAdmin ? <SubscriptionsPage /> : <Refused session={session} what="the subscriptions page" />;
+  } else if (subscriptionMatch?.[1]) {
+    const id = decodeURIComponent(subscriptionMatch[1]);
+    page = isAdmin ? <SubscriptionPage key={id} id={id} /> : <Refused session={session} what="a subscription's page" />;
   } else {
     page = (
       <main id="main" class="page">

@@ -28,6 +28,7 @@ describe("a plain user", () => {
       ["/console/users", "the users page"],
       ["/console/audit", "the audit page"],
       ["/console/operations", "the operations page"],
+      ["/console/subscriptions", "the subscriptions page"],
       [`/console/users/${other.id}`, "another user's page"],
     ]) {
       await page.goto(path);

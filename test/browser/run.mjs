@@ -17,4 +17,5 @@ describe("the console and /docs in Chromium", async () => {
   await import("./conflict.browser.mjs");
   await import("./plain-user.browser.mjs");
   await import("./operations.browser.mjs");
+  await import("./subscriptions.browser.mjs");
 });

@@ -32,8 +32,20 @@ const CHROMIUM_ARGS = [
 
 export const ctx = { server: null, admin: null, browser: null };
 
+/**
+ * The test server's webhook settings: the subscriptions scenario's receiver listens on 127.0.0.1
+ * over plain http (refused as a private address unless listed), and a failing delivery is retried
+ * after a second or two and dead after three attempts instead of a day and a half.
+ */
+export const SERVER_VARS = {
+  WEBHOOK_INSECURE_HOSTS: "127.0.0.1",
+  WEBHOOK_MAX_ATTEMPTS: "3",
+  WEBHOOK_RETRY_BASE_SECONDS: "1",
+  WEBHOOK_RETRY_MAX_SECONDS: "2",
+};
+
 export async function setUp() {
-  ctx.server = await startServer();
+  ctx.server = await startServer({ vars: SERVER_VARS });
   ctx.admin = await setupAdmin(ctx.server);
   ctx.browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",

@@ -7,6 +7,8 @@ import { DeadLetters, type LetterFilter } from "../ops/dead-letters";
 import { Import } from "../ops/import";
 import { usePoll } from "../ops/poll";
 import { Rebuild } from "../ops/rebuild";
+import { SubscriptionLag } from "../ops/subscription-lag";
+import { listSubscriptions } from "../ops/subscription-parts";
 
 /** How often the page asks again: often enough to watch a backlog drain, cheap for the server. */
 const REFRESH_MS = 2_000;
@@ -14,7 +16,8 @@ const REFRESH_MS = 2_000;
 /**
  * The pipeline's health: per projection, how far behind it is and how long its oldest owed event
  * has waited; the outbox backlog; the dead letters with their history and a redrive; the full
- * rebuild with its progress; an import with its progress. Refreshed every two seconds.
+ * rebuild with its progress; an import with its progress; each webhook subscription's lag behind the
+ * feed. Refreshed every two seconds.
  */
 export function OperationsPage() {
   const [letterState, setLetterState] = useState<LetterFilter>("open");
@@ -23,6 +26,7 @@ export function OperationsPage() {
     letterState,
   ]);
   const rebuild = usePoll(() => api<RebuildProgress>("/admin/projections/rebuild"), REFRESH_MS);
+  const subs = usePoll(listSubscriptions, REFRESH_MS);
   const refreshAll = () => {
     status.refresh();
     letters.refresh();
@@ -103,6 +107,7 @@ export function OperationsPage() {
           </table>
         </Busy>
       </section>
+      <SubscriptionLag subs={subs} />
       <DeadLetters letters={letters} state={letterState} onState={setLetterState} onChanged={refreshAll} />
       <div class="ops-grid">
         <Rebuild progress={rebuild} projections={(s?.projections ?? []).map((p) => p.name)} onStarted={refreshAll} />
