@@ -27,6 +27,8 @@ const ConfigSchema = z.object({
   READ_YOUR_WRITES_WAIT_MS: count(0, 30_000),
   SNAPSHOT_EVERY: count(1, 1_000_000),
   REBUILD_USERS_PER_STEP: count(1, 1_000),
+  /** Deleted users are erased this many days after their deletion, by the cron; 0: never (the default). */
+  DELETED_USER_RETENTION_DAYS: count(0, 36_500).default(0),
   // A typo here would only show as every welcome mail dead-lettering; checked at start instead.
   MAIL_FROM: z.email({ error: "not an email address" }),
   JWT_SECRET: z.string({ error: "missing: `wrangler secret put JWT_SECRET` (locally: .dev.vars)" }).min(16),

@@ -4,6 +4,7 @@ import { IMPORT_MAX_BYTES } from "./admin/import";
 import { config, webhookConfig } from "./config";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
+import { eraseExpiredDeletedUsers } from "./read/retention";
 import { sweepOwedStreams } from "./read/sweeper";
 import { wakeSubscriptions } from "./read/wake-subscriptions";
 
@@ -29,5 +30,12 @@ export default {
   queue: consumeQueue,
   // The sweep also wakes every subscription: a wake lost to a crash between a batch's commit and
   // its wakes is made up within one cron period.
-  scheduled: (_controller, env, ctx) => ctx.waitUntil(Promise.all([sweepOwedStreams(env), wakeSubscriptions(env)])),
+  scheduled: (_controller, env, ctx) =>
+    ctx.waitUntil(
+      Promise.all([
+        sweepOwedStreams(env),
+        wakeSubscriptions(env),
+        eraseExpiredDeletedUsers(env, config(env).DELETED_USER_RETENTION_DAYS),
+      ]),
+    ),
 } satisfies ExportedHandler<Env>;

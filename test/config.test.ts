@@ -21,11 +21,13 @@ describe("configuration", () => {
       READ_YOUR_WRITES_WAIT_MS: 2000,
       SNAPSHOT_EVERY: 100,
       REBUILD_USERS_PER_STEP: 200,
+      DELETED_USER_RETENTION_DAYS: 0,
       MAIL_FROM: "welcome@users.example",
       JWT_SECRET: valid.JWT_SECRET,
       ADMIN_BOOTSTRAP_TOKEN: "bootstrap",
     });
     expect(parseConfig({ ...valid, SNAPSHOT_EVERY: 50 }).SNAPSHOT_EVERY).toBe(50);
+    expect(parseConfig({ ...valid, DELETED_USER_RETENTION_DAYS: "30" }).DELETED_USER_RETENTION_DAYS).toBe(30);
     expect(config(env)).toBe(config(env));
   });
 
@@ -39,6 +41,8 @@ describe("configuration", () => {
     ["READ_YOUR_WRITES_WAIT_MS", ""],
     ["READ_YOUR_WRITES_WAIT_MS", "1e3"],
     ["PASSWORD_HASH_ITERATIONS", "100001"],
+    ["DELETED_USER_RETENTION_DAYS", "-1"],
+    ["DELETED_USER_RETENTION_DAYS", "a month"],
     ["MAIL_FROM", "welcome"],
     ["MAIL_FROM", ""],
   ])("refuses %s=%j, naming it", (name, value) => {

@@ -1,0 +1,54 @@
+import { log } from "../observability";
+import { userStream } from "../objects";
+
+/** Users erased per sweep at most: a cron run stays short; the next one goes on. */
+const PER_SWEEP = 50;
+const DAY_MS = 86_400_000;
+/** The reason every retention erasure records, in the stream and the audit log. */
+export const RETENTION_REASON = "retention";
+
+/**
+ * `DELETED_USER_RETENTION_DAYS`: deleted users are erased that many days after their deletion,
+ * like an admin's erasure (a USER_ERASED event, reason `retention`, in the audit log), by the cron.
+ * The read model only finds them: each erasure is sent with the revision it was found at, so a user
+ * restored (or changed in any way) since is left alone (the object answers 412, nothing happens).
+ * Returns how many were erased.
+ */
+export async function eraseExpiredDeletedUsers(env: Env, retentionDays: number, now = Date.now()): Promise<number> {
+  if (retentionDays <= 0) return 0;
+  const cutoff = new Date(now - retentionDays * DAY_MS).toISOString();
+  const due = await env.DB.prepare(
+    `SELECT id, revision FROM users WHERE status = 'deleted' AND deleted_at < ? ORDER BY deleted_at LIMIT ${PER_SWEEP}`,
+  )
+    .bind(cutoff)
+    .all<{ id: string; revision: number }>();
+  const requestId = crypto.randomUUID();
+  const results = await Promise.allSettled(
+    due.results.map((row) =>
+      userStream(env, row.id).execute({
+        userId: row.id,
+        input: { type: "EraseUser" },
+        metadata: {
+          actor_id: null,
+          actor_username: null,
+          request_id: requestId,
+          idempotency_key: null,
+          reason: RETENTION_REASON,
+        },
+        expectedRevision: row.revision,
+      }),
+    ),
+  );
+  const erased = results.filter((r) => r.status === "fulfilled" && r.value.ok).length;
+  const failed = results.filter((r) => r.status === "rejected").length;
+  if (due.results.length > 0) {
+    log("info", "retention: erased deleted users past the retention period", {
+      erased,
+      skipped: due.results.length - erased - failed,
+      failed,
+      retention_days: retentionDays,
+      request_id: requestId,
+    });
+  }
+  return erased;
+}
