@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { admin } from "./admin";
 import { IMPORT_MAX_BYTES } from "./admin/import";
-import { config, webhookConfig } from "./config";
+import { alertConfig, config, webhookConfig } from "./config";
+import { runAlertChecks } from "./deliver/alerts";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
 import { sweepOwedStreams } from "./read/sweeper";
@@ -18,6 +19,7 @@ export { Subscription } from "./deliver/subscription";
 // with the variable's name (`wrangler dev` and `wrangler deploy` show the error).
 config(env);
 webhookConfig(env);
+alertConfig(env);
 
 const app = createApp({ "/admin/import": IMPORT_MAX_BYTES }).route("/admin", admin);
 
@@ -28,6 +30,8 @@ export default {
   fetch: app.fetch,
   queue: consumeQueue,
   // The sweep also wakes every subscription: a wake lost to a crash between a batch's commit and
-  // its wakes is made up within one cron period.
-  scheduled: (_controller, env, ctx) => ctx.waitUntil(Promise.all([sweepOwedStreams(env), wakeSubscriptions(env)])),
+  // its wakes is made up within one cron period. The alert checks go first, so what they find goes
+  // out with that wake.
+  scheduled: (_controller, env, ctx) =>
+    ctx.waitUntil(Promise.all([sweepOwedStreams(env), runAlertChecks(env).then(() => wakeSubscriptions(env))])),
 } satisfies ExportedHandler<Env>;

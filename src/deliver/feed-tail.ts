@@ -1,19 +1,10 @@
-import { eventSchemas, type EventType } from "../domain/events";
-import { feedEnd, readFeed } from "../read/feed";
+import { feedEnd, feedFilter, readFeed } from "../read/feed";
 import type { Sink } from "./sink";
 import { ingest, readSettings } from "./subscription-store";
 
 /** Feed events read per D1 query, and queries per run: one run stays short, the alarm comes back for more. */
 export const PAGE = 200;
 const PAGES_PER_RUN = 5;
-
-const USER_EVENT_TYPES = new Set<string>(Object.keys(eventSchemas));
-
-/** The feed's types to ask D1 for: undefined for all, [] for none (a subscription to `ops.*` only). */
-export function feedTypes(eventTypes: readonly string[]): EventType[] | undefined {
-  if (eventTypes.length === 0) return undefined;
-  return eventTypes.filter((type): type is EventType => USER_EVENT_TYPES.has(type));
-}
 
 /**
  * Reads the feed after the checkpoint and records a pending delivery for each wanted event.
@@ -29,14 +20,12 @@ export async function tailFeed(
   for (let page = 0; page < PAGES_PER_RUN; page++) {
     const settings = readSettings(sql);
     if (!settings) return { more: false };
-    const types = feedTypes(JSON.parse(settings.event_types) as string[]);
+    // Empty: every user event, no alert; `ops.*` or an alert's type: those alerts too.
+    const types = feedFilter(JSON.parse(settings.event_types) as string[]);
     // The end is read first: every position up to it is committed, so a page shorter than asked
     // means nothing wanted lies between the checkpoint and the end.
     const end = await feedEnd(db);
-    const events =
-      types && types.length === 0
-        ? []
-        : await readFeed(db, { after: settings.checkpoint, limit: PAGE, eventTypes: types });
+    const events = await readFeed(db, { after: settings.checkpoint, limit: PAGE, eventTypes: types });
     if (options.stale()) return { more: true };
     const last = events[events.length - 1]?.position ?? settings.checkpoint;
     const full = events.length === PAGE;

@@ -1,25 +1,50 @@
-import { and, asc, desc, gt, inArray } from "drizzle-orm";
+import { and, asc, desc, gt, inArray, ne, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { EventType, PublicEvent } from "../domain/events";
+import { OPS_USER, splitTypes, type OpsAlert, type OpsEventType } from "../domain/alerts";
+import { eventSchemas, type EventType, type PublicEvent } from "../domain/events";
 import { feed } from "./schema";
 
-/** An event of the feed: the public event and its position there. */
-export type FeedEvent = PublicEvent & { position: number };
+/** An event of the feed: a user's public event, or an operations alert (`ops.*`), and its position there. */
+export type FeedEvent = (PublicEvent | OpsAlert) & { position: number };
 
-/** The feed's events after `after`, oldest first, at most `limit`, only of `eventTypes` when given. */
+/** A type the feed holds: a user event's or an alert's. */
+export type FeedEventType = EventType | OpsEventType;
+
+/**
+ * Which of the feed's rows to read: the given types (none when empty), `"users"` for every user
+ * event and no alert, or all rows when absent (a subscription's redelivery reads its one row so).
+ */
+export type FeedFilter = readonly FeedEventType[] | "users";
+
+const USER_EVENT_TYPES = Object.keys(eventSchemas) as EventType[];
+
+/**
+ * A reader's `event_types` (a subscription's, `GET /admin/feed`'s) as a filter: empty is every user
+ * event and no alert (alerts are only for those who ask), `ops.*` every alert type.
+ */
+export function feedFilter(requested: readonly string[]): FeedFilter {
+  const { all, user, ops } = splitTypes(requested, USER_EVENT_TYPES);
+  return all ? "users" : [...user, ...ops];
+}
+
+/** The feed's events after `after`, oldest first, at most `limit`, only those `eventTypes` lets through. */
 export async function readFeed(
   db: D1Database,
-  query: { after: number; limit: number; eventTypes?: readonly EventType[] },
+  query: { after: number; limit: number; eventTypes?: FeedFilter },
 ): Promise<FeedEvent[]> {
-  const types =
-    query.eventTypes && query.eventTypes.length > 0 ? inArray(feed.eventType, [...query.eventTypes]) : undefined;
+  let types: SQL | undefined;
+  if (query.eventTypes === "users") types = ne(feed.userId, OPS_USER);
+  else if (query.eventTypes) {
+    if (query.eventTypes.length === 0) return [];
+    types = inArray(feed.eventType, [...query.eventTypes]);
+  }
   const rows = await drizzle(db)
     .select({ position: feed.position, event: feed.event })
     .from(feed)
     .where(and(gt(feed.position, query.after), types))
     .orderBy(asc(feed.position))
     .limit(query.limit);
-  return rows.map((row) => ({ ...(JSON.parse(row.event) as PublicEvent), position: row.position }));
+  return rows.map((row) => ({ ...(JSON.parse(row.event) as PublicEvent | OpsAlert), position: row.position }));
 }
 
 /** The newest position in the feed (0 when empty): where a new subscription starts by default. */
