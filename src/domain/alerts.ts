@@ -87,9 +87,11 @@ export const lagAlertId = (projection: string, since: string) => `ops.projection
 
 // ---- ops.dead_letter ----
 
-/** One alert per exhaustion of a letter: a re-driven letter failing again is a new incident. */
-export const deadLetterAlertId = (letterId: number, exhaustions: number) =>
-  `ops.dead_letter:${letterId}:${exhaustions}`;
+/**
+ * One alert per opening of a letter: from its first failure, or from the re-drive (or resolution) it
+ * failed again after. More exhaustions while it stays open are the same incident.
+ */
+export const deadLetterAlertId = (letterId: number, openSince: string) => `ops.dead_letter:${letterId}:${openSince}`;
 
 // ---- ops.subscription_failing ----
 

@@ -64,19 +64,30 @@ export function alertStatement(
   return db.prepare(INSERT_ALERT).bind(alert.id, alert.type, alert.timestamp, JSON.stringify(alert.data));
 }
 
+/** `errorSummary` (src/domain/alerts.ts) in SQL: the first line, at most 200 characters. */
+const FIRST_LINE = (text: string) =>
+  `substr(CASE WHEN instr(${text}, char(10)) > 0 THEN substr(${text}, 1, instr(${text}, char(10)) - 1) ELSE ${text} END, 1, 200)`;
+
+/**
+ * When the letter's current incident began: its first failure, or the re-drive (or resolution) it
+ * failed again after. Exhaustions while it stays open (its object re-publishes the event every round)
+ * are the same incident, and keep this.
+ */
+const LETTER_OPENED = `max(coalesce(d.first_failed_at, d.failed_at), coalesce(d.redriven_at, ''), coalesce(d.resolved_at, ''))`;
+
 /**
  * `ops.dead_letter` for the open letters `where` selects (over `d`, a `dead_letters` row), with the
- * id `deadLetterAlertId` builds. Facts only: the event's and user's ids, the projection, the counts
+ * id `deadLetterAlertId` builds, once per opening of a letter. Facts only: the event's and user's ids, the projection, the counts
  * and the error's first line.
  */
 function letterAlertSql(where: string): string {
   return alertInsert({
-    id: `'ops.dead_letter:' || d.id || ':' || d.exhaustions`,
+    id: `'ops.dead_letter:' || d.id || ':' || ${LETTER_OPENED}`,
     type: `'ops.dead_letter'`,
     timestamp: "d.failed_at",
     data: `json_object('dead_letter_id', d.id, 'event_id', d.message_id, 'user_id', d.aggregate_id,
       'revision', d.revision, 'projection', d.projection, 'attempts', d.attempts, 'exhaustions', d.exhaustions,
-      'error', substr(d.error, 1, 200), 'failed_at', d.failed_at)`,
+      'error', ${FIRST_LINE("d.error")}, 'failed_at', d.failed_at, 'open_since', ${LETTER_OPENED})`,
     from: "dead_letters d",
     order: "ORDER BY d.id",
     where: `d.state = 'open' AND ${where}`,

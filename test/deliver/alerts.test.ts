@@ -95,12 +95,19 @@ describe("ops.dead_letter", () => {
     await recordDeadLetters([fakeMessage(body, { id: message.id })], env.DB);
     await recordDeadLetters([fakeMessage(body, { id: message.id })], env.DB);
     await alertOpenLetters(env.DB);
+    // The user's object re-publishes the event each round; a round that fails again counts another
+    // exhaustion on the same open letter: the same incident.
+    await recordLastErrors(env.DB, [fakeMessage(body, { id: message.id, attempts: FINAL_ATTEMPT })], "again", "users");
     const id = await letterId(body.id);
+    const letter = await env.DB.prepare("SELECT exhaustions, first_failed_at FROM dead_letters WHERE id = ?")
+      .bind(id)
+      .first<{ exhaustions: number; first_failed_at: string }>();
+    expect(letter!.exhaustions).toBe(2);
     const rows = await alertRows(`ops.dead_letter:${id}:`);
     expect(rows).toHaveLength(1);
     const alert = JSON.parse(rows[0]!.event) as { id: string; aggregate_id: string; data: Record<string, unknown> };
     expect(alert).toMatchObject({
-      id: `ops.dead_letter:${id}:1`,
+      id: `ops.dead_letter:${id}:${letter!.first_failed_at}`,
       aggregate_id: "ops",
       event_type: "ops.dead_letter",
       data: {
@@ -110,11 +117,24 @@ describe("ops.dead_letter", () => {
         revision: 1,
         projection: "users",
         exhaustions: 1,
-        error: "D1_ERROR: boom\n  at somewhere",
+        error: "D1_ERROR: boom",
+        open_since: letter!.first_failed_at,
       },
     });
     // Facts only: the event itself (with the user's name and address) is not in the alert.
     expect(rows[0]!.event).not.toContain(body.data.email);
+
+    // Re-driven, and failing again: a new incident, a second alert.
+    const redrivenAt = new Date(Date.now() + 1000).toISOString();
+    await env.DB.prepare("UPDATE dead_letters SET state = 'redriven', redriven_at = ? WHERE id = ?")
+      .bind(redrivenAt, id)
+      .run();
+    await recordDeadLetters([fakeMessage(body)], env.DB);
+    await recordDeadLetters([fakeMessage(body)], env.DB);
+    expect((await alertRows(`ops.dead_letter:${id}:`)).map((r) => r.event_id)).toEqual([
+      `ops.dead_letter:${id}:${letter!.first_failed_at}`,
+      `ops.dead_letter:${id}:${redrivenAt}`,
+    ]);
   });
 
   it("a letter recorded where nobody alerts (a user's object) gets its alert from the cron's check, once", async () => {

@@ -51,7 +51,7 @@ describe("projection lag", () => {
     expect(lagAlertId("users", "2026-12-06T20:00:00.000Z")).toBe(
       "ops.projection_lagging:users:2026-12-06T20:00:00.000Z",
     );
-    expect(deadLetterAlertId(7, 2)).toBe("ops.dead_letter:7:2");
+    expect(deadLetterAlertId(7, "2026-12-06T20:00:00.000Z")).toBe("ops.dead_letter:7:2026-12-06T20:00:00.000Z");
   });
 });
 
