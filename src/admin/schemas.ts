@@ -125,6 +125,7 @@ export const OpsAlert = z
   .object({
     id: z.string().openapi({ description: "One per incident: `ops.dead_letter:<letter id>:<exhaustion>`, …" }),
     aggregate_id: z.literal(OPS_USER),
+    version: z.literal(1),
     revision: z.number().int().openapi({ description: "Grows from alert to alert (may skip)" }),
     event_type: z.enum(OPS_EVENT_TYPES),
     timestamp: z.string().openapi({ description: "When the condition was detected" }),

@@ -24,6 +24,8 @@ export type AlertData = Record<string, string | number | null>;
 export interface OpsAlert {
   id: string;
   aggregate_id: typeof OPS_USER;
+  /** The alert's schema version, as events carry theirs. */
+  version: 1;
   /** The alert's number among all alerts: 1, 2, … in feed order. */
   revision: number;
   event_type: OpsEventType;

@@ -39,7 +39,7 @@ function alertInsert(parts: {
 }) {
   return `INSERT INTO feed (event_id, user_id, revision, event_type, timestamp, event)
   SELECT a.id, '${OPS_USER}', a.n, a.type, a.ts,
-    json_object('id', a.id, 'aggregate_id', '${OPS_USER}', 'revision', a.n, 'event_type', a.type, 'timestamp', a.ts,
+    json_object('id', a.id, 'aggregate_id', '${OPS_USER}', 'version', 1, 'revision', a.n, 'event_type', a.type, 'timestamp', a.ts,
       'data', json(a.data), 'metadata', json_object())
   FROM (SELECT ${parts.id} AS id, ${parts.type} AS type, ${parts.timestamp} AS ts, ${parts.data} AS data,
       ${LAST_REVISION} + row_number() OVER (${parts.order ?? ""}) AS n FROM ${parts.from} WHERE ${parts.where}) a

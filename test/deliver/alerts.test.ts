@@ -109,6 +109,7 @@ describe("ops.dead_letter", () => {
     expect(alert).toMatchObject({
       id: `ops.dead_letter:${id}:${letter!.first_failed_at}`,
       aggregate_id: "ops",
+      version: 1,
       event_type: "ops.dead_letter",
       data: {
         dead_letter_id: id,
