@@ -41,6 +41,8 @@ export default defineConfig(async () => {
             WEBHOOK_RETRY_MAX_SECONDS: "2",
             WEBHOOK_MAX_ATTEMPTS: "3",
             WEBHOOK_TIMEOUT_MS: "3000",
+            // A subscription alerts (`ops.subscription_failing`) after its second failed attempt.
+            ALERT_SUBSCRIPTION_FAILING_ATTEMPTS: "2",
           },
           // Deliver queue batches quickly so end-to-end tests do not wait on the production timeout.
           queueConsumers: { "user-events": { maxBatchTimeout: 0.05 }, "user-events-dlq": { maxBatchTimeout: 0.05 } },

@@ -104,3 +104,36 @@ export function webhookConfig(env: Env): WebhookConfig {
   }
   return found;
 }
+
+/**
+ * Operations alerts (`ops.*`, src/domain/alerts.ts): the thresholds the cron's checks compare with.
+ * Apart from the rest like the webhooks' variables; checked at start too (src/index.ts).
+ */
+const AlertConfigSchema = z.object({
+  /** A projection whose oldest unprojected event is older than this is lagging (`ops.projection_lagging`). */
+  ALERT_PROJECTION_LAG_SECONDS: count(1, 7 * 86_400).default(600),
+  /** A subscription failing (no success since its first failed attempt) this long alerts (`ops.subscription_failing`). */
+  ALERT_SUBSCRIPTION_FAILING_SECONDS: count(1, 7 * 86_400).default(3_600),
+  /** … and so does one of its deliveries failing this many times, whichever comes first. */
+  ALERT_SUBSCRIPTION_FAILING_ATTEMPTS: count(1, 100).default(5),
+});
+
+export type AlertConfig = z.infer<typeof AlertConfigSchema>;
+
+export function parseAlertConfig(env: Record<string, unknown>): AlertConfig {
+  const result = AlertConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+const parsedAlerts = new WeakMap<object, AlertConfig>();
+
+export function alertConfig(env: Env): AlertConfig {
+  let found = parsedAlerts.get(env);
+  if (!found) {
+    found = parseAlertConfig(env as unknown as Record<string, unknown>);
+    parsedAlerts.set(env, found);
+  }
+  return found;
+}

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { admin } from "./admin";
 import { IMPORT_MAX_BYTES } from "./admin/import";
-import { config, webhookConfig } from "./config";
+import { alertConfig, config, webhookConfig } from "./config";
+import { runAlertChecks } from "./deliver/alerts";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
 import { eraseExpiredDeletedUsers } from "./read/retention";
@@ -19,6 +20,7 @@ export { Subscription } from "./deliver/subscription";
 // with the variable's name (`wrangler dev` and `wrangler deploy` show the error).
 config(env);
 webhookConfig(env);
+alertConfig(env);
 
 const app = createApp({ "/admin/import": IMPORT_MAX_BYTES }).route("/admin", admin);
 
@@ -29,12 +31,13 @@ export default {
   fetch: app.fetch,
   queue: consumeQueue,
   // The sweep also wakes every subscription: a wake lost to a crash between a batch's commit and
-  // its wakes is made up within one cron period.
+  // its wakes is made up within one cron period. The alert checks go first, so what they find goes
+  // out with that wake.
   scheduled: (_controller, env, ctx) =>
     ctx.waitUntil(
       Promise.all([
         sweepOwedStreams(env),
-        wakeSubscriptions(env),
+        runAlertChecks(env).then(() => wakeSubscriptions(env)),
         eraseExpiredDeletedUsers(env, config(env).DELETED_USER_RETENTION_DAYS),
       ]),
     ),

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { config, parseConfig } from "../src/config";
+import { alertConfig, config, parseAlertConfig, parseConfig } from "../src/config";
 
 const valid = {
   PASSWORD_MIN_LENGTH: "8",
@@ -65,5 +65,40 @@ describe("configuration", () => {
     expect(parseConfig({ ...valid, ADMIN_BOOTSTRAP_TOKEN: "" }).ADMIN_BOOTSTRAP_TOKEN).toBeUndefined();
     const { ADMIN_BOOTSTRAP_TOKEN: _unset, ...rest } = valid;
     expect(parseConfig(rest).ADMIN_BOOTSTRAP_TOKEN).toBeUndefined();
+  });
+});
+
+describe("alert thresholds", () => {
+  it("default when unset and parse the [vars] strings", () => {
+    expect(parseAlertConfig({})).toEqual({
+      ALERT_PROJECTION_LAG_SECONDS: 600,
+      ALERT_SUBSCRIPTION_FAILING_SECONDS: 3600,
+      ALERT_SUBSCRIPTION_FAILING_ATTEMPTS: 5,
+    });
+    expect(
+      parseAlertConfig({
+        ALERT_PROJECTION_LAG_SECONDS: "30",
+        ALERT_SUBSCRIPTION_FAILING_SECONDS: "604800",
+        ALERT_SUBSCRIPTION_FAILING_ATTEMPTS: "1",
+      }),
+    ).toEqual({
+      ALERT_PROJECTION_LAG_SECONDS: 30,
+      ALERT_SUBSCRIPTION_FAILING_SECONDS: 604_800,
+      ALERT_SUBSCRIPTION_FAILING_ATTEMPTS: 1,
+    });
+    expect(alertConfig(env)).toBe(alertConfig(env));
+  });
+
+  it.each([
+    ["ALERT_PROJECTION_LAG_SECONDS", "0"],
+    ["ALERT_PROJECTION_LAG_SECONDS", "604801"],
+    ["ALERT_PROJECTION_LAG_SECONDS", "ten"],
+    ["ALERT_SUBSCRIPTION_FAILING_SECONDS", "0"],
+    ["ALERT_SUBSCRIPTION_FAILING_SECONDS", "1.5"],
+    ["ALERT_SUBSCRIPTION_FAILING_ATTEMPTS", "0"],
+    ["ALERT_SUBSCRIPTION_FAILING_ATTEMPTS", "101"],
+    ["ALERT_SUBSCRIPTION_FAILING_ATTEMPTS", ""],
+  ])("refuses %s=%j, naming it", (name, value) => {
+    expect(() => parseAlertConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
   });
 });

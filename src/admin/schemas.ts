@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { OPS_EVENT_TYPES, OPS_USER } from "../domain/alerts";
 import { EventMessage, EventMetadata, eventSchemas, type EventType } from "../domain/events";
 import { RebuildProgress as Progress } from "../read/rebuild-progress";
 
@@ -116,8 +117,30 @@ export const ImportReport = z
   .openapi("ImportReport");
 export type ImportReport = z.infer<typeof ImportReport>;
 
-/** An event of the feed: the public `Event` and its `position`, which only grows along the feed. */
-export const FeedEvent = z.intersection(EventMessage, z.object({ position: z.number().int() })).openapi("FeedEvent");
+/**
+ * An operations alert as the feed and webhooks carry it (src/domain/alerts.ts): the event's envelope
+ * with `aggregate_id` `ops` and `data` the incident's facts, never personal data.
+ */
+export const OpsAlert = z
+  .object({
+    id: z.string().openapi({ description: "One per incident: `ops.dead_letter:<letter id>:<exhaustion>`, …" }),
+    aggregate_id: z.literal(OPS_USER),
+    version: z.literal(1),
+    revision: z.number().int().openapi({ description: "Grows from alert to alert (may skip)" }),
+    event_type: z.enum(OPS_EVENT_TYPES),
+    timestamp: z.string().openapi({ description: "When the condition was detected" }),
+    data: z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
+    metadata: z.object({}),
+  })
+  .openapi("OpsAlert");
+
+/**
+ * An event of the feed: the public `Event` (or, asked for, an operations alert) and its `position`,
+ * which only grows along the feed.
+ */
+export const FeedEvent = z
+  .intersection(z.union([EventMessage, OpsAlert]), z.object({ position: z.number().int() }))
+  .openapi("FeedEvent");
 export type FeedEvent = z.infer<typeof FeedEvent>;
 
 export const FeedPage = z

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { OPS_ALL, OPS_EVENT_TYPES } from "../domain/alerts";
 import { eventSchemas } from "../domain/events";
 
 /**
@@ -7,7 +8,7 @@ import { eventSchemas } from "../domain/events";
  */
 
 /** Operations alerts a subscription may ask for beside the users' events (`ops.*`: all of them). */
-export const OPS_TYPES = ["ops.*", "ops.projection_lagging", "ops.dead_letter", "ops.subscription_failing"] as const;
+export const OPS_TYPES = [OPS_ALL, ...OPS_EVENT_TYPES] as const;
 
 export const SubscriptionEventType = z
   .enum([...(Object.keys(eventSchemas) as (keyof typeof eventSchemas)[]), ...OPS_TYPES])

@@ -1,5 +1,4 @@
-import { eventSchemas, type EventType } from "../domain/events";
-import { feedEnd, readFeed, type FeedEvent } from "../read/feed";
+import { feedEnd, feedFilter, feedFilterAccepts, readFeed, type FeedEvent } from "../read/feed";
 import type { Sink } from "./sink";
 import { ingest, readSettings } from "./subscription-store";
 
@@ -7,26 +6,13 @@ import { ingest, readSettings } from "./subscription-store";
 export const PAGE = 200;
 const PAGES_PER_RUN = 5;
 
-const USER_EVENT_TYPES = new Set<string>(Object.keys(eventSchemas));
-
-/** The feed's types to ask D1 for: undefined for all, [] for none (a subscription to `ops.*` only). */
-export function feedTypes(eventTypes: readonly string[]): EventType[] | undefined {
-  if (eventTypes.length === 0) return undefined;
-  return eventTypes.filter((type): type is EventType => USER_EVENT_TYPES.has(type));
-}
-
-/** Whether a subscription with these settings asks for this event (by type; the sink decides the rest). */
-function typeWanted(eventTypes: readonly string[], event: FeedEvent): boolean {
-  const types = feedTypes(eventTypes);
-  return types === undefined || types.includes(event.event_type);
-}
-
 /**
  * Takes the feed rows the projector just committed (`wake(events)`) without reading D1, when they
  * continue the checkpoint: positions checkpoint + 1, + 2, … with no hole, so no row can lie between
- * what was read before and these. Anything else (a hole, rows of a rebuild or of a batch whose wake
- * was lost, a replay) is for the alarm to read from the feed. Returns how many deliveries the rows
- * made (0 for rows known already or not wanted), or null if they were not taken.
+ * what was read before and these. Anything else (a hole, rows of a rebuild, an alert written by the
+ * cron, rows of a batch whose wake was lost, a replay) is for the alarm to read from the feed.
+ * Returns how many deliveries the rows made (0 for rows known already or not wanted), or null if
+ * they were not taken.
  */
 export function takePushed(
   sql: SqlStorage,
@@ -39,8 +25,8 @@ export function takePushed(
   const fresh = pushed.filter((event) => event.position > settings.checkpoint).sort((a, b) => a.position - b.position);
   if (fresh.length === 0) return 0;
   if (fresh.some((event, i) => event.position !== settings.checkpoint + 1 + i)) return null;
-  const types = JSON.parse(settings.event_types) as string[];
-  const wanted = fresh.filter((event) => typeWanted(types, event) && sink.wants(event));
+  const filter = feedFilter(JSON.parse(settings.event_types) as string[]);
+  const wanted = fresh.filter((event) => feedFilterAccepts(filter, event) && sink.wants(event));
   const last = fresh[fresh.length - 1]!.position;
   storage.transactionSync(() => ingest(sql, wanted, last, last, Date.now()));
   return wanted.length;
@@ -60,14 +46,12 @@ export async function tailFeed(
   for (let page = 0; page < PAGES_PER_RUN; page++) {
     const settings = readSettings(sql);
     if (!settings) return { more: false };
-    const types = feedTypes(JSON.parse(settings.event_types) as string[]);
+    // Empty: every user event, no alert; `ops.*` or an alert's type: those alerts too.
+    const types = feedFilter(JSON.parse(settings.event_types) as string[]);
     // The end is read first: every position up to it is committed, so a page shorter than asked
     // means nothing wanted lies between the checkpoint and the end.
     const end = await feedEnd(db);
-    const events =
-      types && types.length === 0
-        ? []
-        : await readFeed(db, { after: settings.checkpoint, limit: PAGE, eventTypes: types });
+    const events = await readFeed(db, { after: settings.checkpoint, limit: PAGE, eventTypes: types });
     if (options.stale()) return { more: true };
     const last = events[events.length - 1]?.position ?? settings.checkpoint;
     const full = events.length === PAGE;

@@ -19,7 +19,11 @@ export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
 
 export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  if (batch.queue === DEAD_LETTER_QUEUE) return recordDeadLetters(batch.messages, env.DB);
+  if (batch.queue === DEAD_LETTER_QUEUE) {
+    await recordDeadLetters(batch.messages, env.DB);
+    // Each letter came with its `ops.dead_letter` alert: the subscriptions asking for it send it now.
+    return wakeSubscriptions(env);
+  }
   return projectBatch(batch.messages, env);
 }
 

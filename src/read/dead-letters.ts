@@ -1,5 +1,6 @@
 import { and, desc, eq, lt, ne, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { LETTER_ALERT } from "./alerts";
 import { bulk, JSON_IDS } from "./bulk";
 import { MAX_MESSAGE_BYTES, RECORD_FAILURE, RECORD_LETTER } from "../write/unsendable";
 import { CONFIRMABLE, confirmable } from "./ledger";
@@ -49,6 +50,8 @@ async function recordExhaustion(db: D1Database, { message, error, projection }: 
         always ? 1 : 0,
       ),
     db.prepare(RECORD_FAILURE).bind(messageId, failedAt, error, message.attempts),
+    // In the same batch: a letter is never recorded without its alert, nor alerted twice (src/read/alerts.ts).
+    db.prepare(LETTER_ALERT).bind(messageId),
   ]);
 }
 

@@ -1,18 +1,43 @@
-import { and, asc, desc, gt, inArray } from "drizzle-orm";
+import { and, asc, desc, gt, inArray, ne, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { EventType, PublicEvent } from "../domain/events";
+import { OPS_USER, splitTypes, type OpsAlert, type OpsEventType } from "../domain/alerts";
+import { eventSchemas, type EventType, type PublicEvent } from "../domain/events";
 import { feed } from "./schema";
 
-/** An event of the feed: the public event and its position there. */
-export type FeedEvent = PublicEvent & { position: number };
+/** An event of the feed: a user's public event, or an operations alert (`ops.*`), and its position there. */
+export type FeedEvent = (PublicEvent | OpsAlert) & { position: number };
 
-/** The feed's events after `after`, oldest first, at most `limit`, only of `eventTypes` when given. */
+/** A type the feed holds: a user event's or an alert's. */
+export type FeedEventType = EventType | OpsEventType;
+
+/**
+ * Which of the feed's rows to read: the given types (none when empty), `"users"` for every user
+ * event and no alert, or all rows when absent (a subscription's redelivery reads its one row so).
+ */
+export type FeedFilter = readonly FeedEventType[] | "users";
+
+const USER_EVENT_TYPES = Object.keys(eventSchemas) as EventType[];
+
+/**
+ * A reader's `event_types` (a subscription's, `GET /admin/feed`'s) as a filter: empty is every user
+ * event and no alert (alerts are only for those who ask), `ops.*` every alert type.
+ */
+export function feedFilter(requested: readonly string[]): FeedFilter {
+  const { all, user, ops } = splitTypes(requested, USER_EVENT_TYPES);
+  return all ? "users" : [...user, ...ops];
+}
+
+/** The feed's events after `after`, oldest first, at most `limit`, only those `eventTypes` lets through. */
 export async function readFeed(
   db: D1Database,
-  query: { after: number; limit: number; eventTypes?: readonly EventType[] },
+  query: { after: number; limit: number; eventTypes?: FeedFilter },
 ): Promise<FeedEvent[]> {
-  const types =
-    query.eventTypes && query.eventTypes.length > 0 ? inArray(feed.eventType, [...query.eventTypes]) : undefined;
+  let types: SQL | undefined;
+  if (query.eventTypes === "users") types = ne(feed.userId, OPS_USER);
+  else if (query.eventTypes) {
+    if (query.eventTypes.length === 0) return [];
+    types = inArray(feed.eventType, [...query.eventTypes]);
+  }
   const rows = await drizzle(db)
     .select({ position: feed.position, event: feed.event })
     .from(feed)
@@ -22,9 +47,16 @@ export async function readFeed(
   return rows.map(feedEventOf);
 }
 
-/** A feed row as subscribers see it: the stored public event with its position. */
+/** A feed row as subscribers see it: the stored event or alert with its position. */
 export function feedEventOf(row: { position: number; event: string }): FeedEvent {
-  return { ...(JSON.parse(row.event) as PublicEvent), position: row.position };
+  return { ...(JSON.parse(row.event) as PublicEvent | OpsAlert), position: row.position };
+}
+
+/** Whether `filter` lets this row through, as `readFeed` would have asked D1 (for rows handed over without a read). */
+export function feedFilterAccepts(filter: FeedFilter | undefined, event: FeedEvent): boolean {
+  if (filter === undefined) return true;
+  if (filter === "users") return event.aggregate_id !== OPS_USER;
+  return filter.includes(event.event_type);
 }
 
 /** The newest position in the feed (0 when empty): where a new subscription starts by default. */

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { EventType } from "../domain/events";
+import type { OpsEventType } from "../domain/alerts";
 
 /**
  * The read model in D1. `drizzle-kit generate` turns this file into `migrations/`; never edit those.
@@ -227,9 +228,9 @@ export const feed = sqliteTable(
     eventId: text("event_id").notNull().unique(),
     userId: text("user_id").notNull(),
     revision: integer("revision").notNull(),
-    eventType: text("event_type").$type<EventType>().notNull(),
+    eventType: text("event_type").$type<EventType | OpsEventType>().notNull(),
     timestamp: text("timestamp").notNull(),
-    /** The `PublicEvent` as JSON. */
+    /** The `PublicEvent` as JSON, or an operations alert's (`user_id` `ops`, src/domain/alerts.ts). */
     event: text("event").notNull(),
   },
   (table) => [
@@ -255,3 +256,13 @@ export const subscriptions = sqliteTable("subscriptions", {
   updatedAt: text("updated_at").notNull(),
 });
 export type SubscriptionRow = typeof subscriptions.$inferSelect;
+
+/**
+ * Open operations incidents that last (a projection lagging): one row from the check that finds the
+ * condition to the check that finds it gone. The alert's id carries `started_at`, so the checks in
+ * between find their alert already in the feed (src/read/alerts.ts).
+ */
+export const opsIncidents = sqliteTable("ops_incidents", {
+  key: text("key").primaryKey(),
+  startedAt: text("started_at").notNull(),
+});
