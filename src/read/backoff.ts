@@ -31,10 +31,14 @@ export class WaitingPlaces {
   }
 }
 
-/** When a waiter looks again: first after `firstMs`, each next time twice as late, up to `maxMs`. */
+/**
+ * When a waiter looks again: first after `firstMs` (and every `firstMs` for the first `steadyForMs`
+ * of the wait, if given), then each next time twice as late, up to `maxMs`.
+ */
 export interface WaitPolicy {
   firstMs: number;
   maxMs: number;
+  steadyForMs?: number;
 }
 
 /**
@@ -58,7 +62,8 @@ export async function waitWithBackoff<T>(
   },
 ): Promise<T | null> {
   const { waitMs, policy, signal, woken, tick } = options;
-  const deadline = Date.now() + waitMs;
+  const started = Date.now();
+  const deadline = started + waitMs;
   let pause = policy.firstMs;
   let nextLook = Date.now() + pause;
   let tickMs = tick?.firstMs ?? Infinity;
@@ -66,7 +71,7 @@ export async function waitWithBackoff<T>(
     const now = Date.now();
     if (now >= deadline || signal?.aborted) return null;
     await scheduler.wait(Math.max(0, Math.min(deadline - now, nextLook - now, tickMs)));
-    if (tick) tickMs = Math.min(tickMs * 2, tick.maxMs);
+    if (tick && Date.now() - started >= (tick.steadyForMs ?? 0)) tickMs = Math.min(tickMs * 2, tick.maxMs);
     if (signal?.aborted) return null;
     if (woken?.()) {
       // A wake that does not bring it leaves the backoff where it was.

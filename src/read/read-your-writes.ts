@@ -22,11 +22,29 @@ export function takeWaitingPlace(): (() => void) | null {
 export const WAIT_POLICY: WaitPolicy = { firstMs: 10, maxMs: 500 };
 
 /**
- * How often a waiter checks, in memory, whether it was told its revision is there: after 5 ms,
- * then twice as late, at most every 50 ms. Costs a timer and no I/O; it is how a wake from the
- * projector (another request's context) reaches the waiting request.
+ * How often a waiter checks, in memory, whether it was told its revision is there: every 10 ms for
+ * the first 100 ms (where a projection normally lands), then twice as late each time, at most
+ * every 250 ms. Costs a timer and no I/O; it is how a wake from the projector (another request's
+ * context) reaches the waiting request.
  */
-export const WAKE_TICKS: WaitPolicy = { firstMs: 5, maxMs: 50 };
+export const WAKE_TICKS: WaitPolicy = { firstMs: 10, maxMs: 250, steadyForMs: 100 };
+
+/**
+ * The newest revision a user's stream is known to have (from its object, by a waiting request of
+ * this isolate), kept while someone waits for that user: a stream only grows, so a later waiter
+ * for a revision at or below it need not ask the object again.
+ */
+const streamRevisions = new Map<string, number>();
+
+/** What a waiter may skip asking the user's object: see `streamRevisions`. */
+export function knownStreamRevision(userId: string): number {
+  return streamRevisions.get(userId) ?? 0;
+}
+
+/** Records what the user's object said, while someone waits for that user. */
+export function rememberStreamRevision(userId: string, revision: number): void {
+  if (revision > knownStreamRevision(userId)) streamRevisions.set(userId, revision);
+}
 
 /** What a waiter is told: a revision the read model reached, and the row when the teller has it. */
 type Listener = (revision: number, row?: UserRow) => void;
@@ -57,7 +75,7 @@ export function waitingNow(): { waiters: number; users: number } {
 
 /**
  * Read-your-writes: the user's row once it reaches `minRevision`, waited for at most `waitMs`;
- * "timeout" if it did not. The caller holds a waiting place (`takeWaitingPlace`) and has made sure
+ * "timeout" if it did not (or once `signal` says the caller left). The caller holds a waiting place (`takeWaitingPlace`) and has made sure
  * the stream has that revision, since waiting could not bring one it lacks.
  *
  * The waiter is told by the projector's commit in this isolate (`projected`), which it notices on
@@ -70,7 +88,7 @@ export async function rowAtRevision(
   userId: string,
   minRevision: number,
   waitMs: number,
-  policy: WaitPolicy = WAIT_POLICY,
+  options: { policy?: WaitPolicy; signal?: AbortSignal } = {},
 ): Promise<UserRow | "timeout"> {
   let lookedAt = Date.now();
   let found: UserRow | null = null;
@@ -105,13 +123,17 @@ export async function rowAtRevision(
   try {
     const result = await waitWithBackoff(look, {
       waitMs,
-      policy,
+      policy: options.policy ?? WAIT_POLICY,
+      signal: options.signal,
       woken: () => woken || found !== null,
       tick: WAKE_TICKS,
     });
     return result ?? "timeout";
   } finally {
     set.delete(listener);
-    if (set.size === 0 && listeners.get(userId) === set) listeners.delete(userId);
+    if (set.size === 0 && listeners.get(userId) === set) {
+      listeners.delete(userId);
+      streamRevisions.delete(userId);
+    }
   }
 }

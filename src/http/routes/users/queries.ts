@@ -7,7 +7,12 @@ import { confirmFromReadModel, confirmWithObject, requires, type Actor } from ".
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
-import { rowAtRevision, takeWaitingPlace } from "../../../read/read-your-writes";
+import {
+  knownStreamRevision,
+  rememberStreamRevision,
+  rowAtRevision,
+  takeWaitingPlace,
+} from "../../../read/read-your-writes";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { readRoute } from "./route";
@@ -129,17 +134,23 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
   const release = takeWaitingPlace();
   if (!release) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
   try {
-    const { revision } = await userStream(c.env, userId).getUser();
-    if (revision === 0) throw httpError(404, "User not found");
-    if (revision < minRevision) {
-      throw new ApiError(422, {
-        error: "Validation Error",
-        message: `min_revision ${minRevision} is ahead of the user's stream, which is at revision ${revision}`,
-        type: "ValidationError",
-        details: { field: "min_revision", current_revision: revision },
-      });
+    // Another waiter may already know the stream has it (a crowd waiting for one user asks once).
+    if (knownStreamRevision(userId) < minRevision) {
+      const { revision } = await userStream(c.env, userId).getUser();
+      if (revision === 0) throw httpError(404, "User not found");
+      if (revision < minRevision) {
+        throw new ApiError(422, {
+          error: "Validation Error",
+          message: `min_revision ${minRevision} is ahead of the user's stream, which is at revision ${revision}`,
+          type: "ValidationError",
+          details: { field: "min_revision", current_revision: revision },
+        });
+      }
+      rememberStreamRevision(userId, revision);
     }
-    const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS);
+    const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS, {
+      signal: c.req.raw.signal,
+    });
     if (waited === "timeout") throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
     return userView(waited);
   } finally {
