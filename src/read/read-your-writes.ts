@@ -17,7 +17,7 @@ export function takeWaitingPlace(): (() => void) | null {
 
 /**
  * When a waiter that is not woken looks again: 10 ms, then twice as late each time, up to 500 ms.
- * A wait of 2 s costs at most 8 looks, and the looks of all waiters are shared (see `look`).
+ * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `look`).
  */
 export const WAIT_POLICY: WaitPolicy = { firstMs: 10, maxMs: 500 };
 
@@ -57,7 +57,7 @@ let lastSharedLookAt = -Infinity;
 
 /**
  * Tells this isolate's waiters that the read model holds `userId` at `revision`: the projector
- * calls it after its D1 commit, so a waiter in the same isolate answers at once. Waiters in other
+ * calls it after its D1 commit, so a waiter in the same isolate answers at its next tick. Waiters in other
  * isolates do not hear it; they find the row by their own (shared, backed-off) looks.
  */
 export function projected(userId: string, revision: number, row?: UserRow): void {
@@ -75,13 +75,15 @@ export function waitingNow(): { waiters: number; users: number } {
 
 /**
  * Read-your-writes: the user's row once it reaches `minRevision`, waited for at most `waitMs`;
- * "timeout" if it did not (or once `signal` says the caller left). The caller holds a waiting place (`takeWaitingPlace`) and has made sure
- * the stream has that revision, since waiting could not bring one it lacks.
+ * "timeout" if it did not (or once `signal` says the caller left). The caller holds a waiting
+ * place (`takeWaitingPlace`) and has made sure the stream has that revision, since waiting could
+ * not bring one it lacks.
  *
  * The waiter is told by the projector's commit in this isolate (`projected`), which it notices on
- * its next tick (`WAKE_TICKS`, no I/O); without that it looks with backoff (`WAIT_POLICY`), and one look reads the rows of every user waited for in the
- * isolate in one statement and tells each waiter: a waiter whose look is due skips it when such a
- * shared look started since its own last one. So N waiters cost about as many D1 reads as one.
+ * its next tick (`WAKE_TICKS`, no I/O); without that it looks with backoff (`WAIT_POLICY`), and
+ * one look reads the rows of every user waited for in the isolate in one statement and tells each
+ * waiter: a waiter whose look is due skips it when such a shared look started since its own last
+ * one. So N waiters cost about as many D1 reads as one.
  */
 export async function rowAtRevision(
   db: D1Reader,
