@@ -20,6 +20,11 @@
 // stores `rows` rows in each in one call: the platform's floor for an import, which must create one
 // object per user whatever else it does (bench/import.mjs); with `prefix`, the objects are named
 // `{prefix}{i}` so that `POST /bench/scan` can read them back.
+// `POST /bench/rewind/{id}` moves a user's row in D1 one revision back, so that `?min_revision=` of
+// the revision the stream holds waits for a projection that never comes (bench/waiters.mjs).
+// With the var `BENCH_COUNT_D1` set, the Worker's D1 binding counts its round trips (a statement's
+// first/all/run/raw, a batch, an exec: one each) and `GET /bench/d1-count` answers the count so
+// far; the objects' own D1 use is not counted.
 // `POST /bench/scan` is the floor for a rebuild: it reads every row of the objects `{prefix}0` to
 // `{prefix}{objects - 1}` (`inParallel` calls at a time) and writes one D1 row per row read (a rebuild
 // writes every event to the audit log), one D1 statement per `perStep` objects, as a rebuild step
@@ -128,6 +133,60 @@ async function writeFloorRows(env: BenchEnv, rows: unknown[]): Promise<void> {
     .run();
 }
 
+const REWIND = /^\/bench\/rewind\/([\w-]{1,64})$/;
+
+/** D1 round trips through the counting binding (this isolate): see `BENCH_COUNT_D1` above. */
+let d1RoundTrips = 0;
+const originals = new WeakMap<object, D1PreparedStatement>();
+
+function countingStatement(statement: D1PreparedStatement): D1PreparedStatement {
+  const counted =
+    <A extends unknown[], R>(call: (...args: A) => R) =>
+    (...args: A): R => {
+      d1RoundTrips += 1;
+      return call(...args);
+    };
+  const wrapped = {
+    bind: (...values: unknown[]) => countingStatement(statement.bind(...values)),
+    first: counted(statement.first.bind(statement)),
+    all: counted(statement.all.bind(statement)),
+    run: counted(statement.run.bind(statement)),
+    raw: counted(statement.raw.bind(statement)),
+  } as unknown as D1PreparedStatement;
+  originals.set(wrapped, statement);
+  return wrapped;
+}
+
+function countingDatabase<T extends D1Database | D1DatabaseSession>(db: T): T {
+  const session = db as D1DatabaseSession;
+  const full = db as D1Database;
+  return {
+    prepare: (query: string) => countingStatement(db.prepare(query)),
+    batch: (statements: D1PreparedStatement[]) => {
+      d1RoundTrips += 1;
+      return db.batch(statements.map((s) => originals.get(s) ?? s));
+    },
+    exec: (query: string) => {
+      d1RoundTrips += 1;
+      return full.exec(query);
+    },
+    withSession: (constraint?: string) => countingDatabase(full.withSession(constraint)),
+    getBookmark: () => session.getBookmark(),
+    dump: () => full.dump(),
+  } as unknown as T;
+}
+
+const countingEnvs = new WeakMap<BenchEnv, BenchEnv>();
+function counting(env: BenchEnv): BenchEnv {
+  if (!(env as { BENCH_COUNT_D1?: string }).BENCH_COUNT_D1) return env;
+  let wrapped = countingEnvs.get(env);
+  if (!wrapped) {
+    wrapped = { ...env, DB: countingDatabase(env.DB) };
+    countingEnvs.set(env, wrapped);
+  }
+  return wrapped;
+}
+
 const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
 const PROJECTED = /^\/bench\/projected\/([\w-]{1,64})$/;
 const OUTBOX = /^\/bench\/outbox\/([\w-]{1,64})$/;
@@ -136,9 +195,19 @@ const READ = /^\/bench\/read\/([\w-]{1,64})$/;
 export default {
   ...service,
   queue: (batch, env) =>
-    batch.queue === FLOOR_QUEUE ? projectFloor(batch, env) : service.queue(batch as MessageBatch<unknown>, env),
+    batch.queue === FLOOR_QUEUE
+      ? projectFloor(batch, env)
+      : service.queue(batch as MessageBatch<unknown>, counting(env)),
   async fetch(request, env, ctx) {
     const { pathname } = new URL(request.url);
+    if (request.method === "GET" && pathname === "/bench/d1-count") return Response.json({ round_trips: d1RoundTrips });
+    const rewind = request.method === "POST" ? REWIND.exec(pathname) : null;
+    if (rewind) {
+      const row = await env.DB.prepare("UPDATE users SET revision = revision - 1 WHERE id = ? RETURNING revision")
+        .bind(rewind[1]!)
+        .first<{ revision: number }>();
+      return Response.json(row);
+    }
     if (request.method === "POST" && pathname === "/bench/feed") {
       await env.LIVE_FEED.getByName(FEED_NAME).publish(await request.json<PublicEvent[]>());
       return new Response(null, { status: 204 });
@@ -197,7 +266,7 @@ export default {
     const read = request.method === "GET" ? READ.exec(pathname) : null;
     if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());
     const match = request.method === "POST" ? APPEND.exec(new URL(request.url).pathname) : null;
-    if (!match) return service.fetch(request, env, ctx);
+    if (!match) return service.fetch(request, counting(env), ctx);
     const revision = await env.FLOOR.getByName(match[1]!).append(await request.text());
     return Response.json({ revision });
   },

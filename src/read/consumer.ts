@@ -13,6 +13,7 @@ import { confirmAllStatements, confirmStatement } from "./ledger";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
 import { userStream } from "../objects";
+import { projected as wakeReaders } from "./read-your-writes";
 import { wakeSubscriptions } from "./wake-subscriptions";
 
 export const EVENTS_QUEUE = "user-events";
@@ -249,10 +250,16 @@ function finish(w: UserWork, raced: boolean): boolean {
 
 /**
  * The one place that runs after a batch's projections committed and its messages were acked, with
- * the users whose events are in every projection now: a log line per user (with the request ids of
+ * the users whose events are in every projection now: the wake of this isolate's reads waiting for
+ * them, a log line per user (with the request ids of
  * its events), one metric for the batch, and the admin's live feed of events new to the read side.
  */
 async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
+  // First the reads of this isolate waiting for these revisions (read-your-writes): no I/O.
+  for (const w of done) {
+    const newest = w.events[w.events.length - 1];
+    if (newest) wakeReaders(w.userId, newest.revision);
+  }
   const projected = done.flatMap((w) => w.events);
   for (const w of done) {
     if (w.events.length === 0) continue;

@@ -2,6 +2,7 @@ import { and, asc, desc, gt, inArray, ne, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { OPS_USER, splitTypes, type OpsAlert, type OpsEventType } from "../domain/alerts";
 import { eventSchemas, type EventType, type PublicEvent } from "../domain/events";
+import { WaitingPlaces, waitWithBackoff, type WaitPolicy } from "./backoff";
 import { feed } from "./schema";
 
 /** An event of the feed: a user's public event, or an operations alert (`ops.*`), and its position there. */
@@ -66,22 +67,21 @@ export async function feedEnd(db: D1Database): Promise<number> {
 }
 
 /**
- * Long polls held open in this isolate, at most. Each costs a connection and a D1 read per poll;
- * past the bound a caller is told to come back rather than queued, so waiting readers cannot crowd
- * out the reads that answer at once. Apart from read-your-writes' places: a feed reader holds its
- * place for up to 30 s, which would starve those sub-second waits.
+ * Long polls held open in this isolate, at most. Each costs a connection and a D1 read per look;
+ * past the bound a caller is told to come back rather than queued. Apart from read-your-writes'
+ * places: a feed reader holds its place for up to 30 s, which would starve those sub-second waits.
  */
 export const MAX_FEED_WAITERS = 32;
-let feedWaiters = 0;
-/** First re-read after this, each next one twice as late, up to `POLL_MAX_MS`: quick for a busy feed, cheap for a quiet one. */
-const POLL_FIRST_MS = 50;
-const POLL_MAX_MS = 500;
+const feedWaiters = new WaitingPlaces(MAX_FEED_WAITERS);
+/** First re-read after 50 ms, each next one twice as late, up to 500 ms: quick for a busy feed, cheap for a quiet one. */
+const FEED_POLICY: WaitPolicy = { firstMs: 50, maxMs: 500 };
 
 /**
  * `readFeed`, holding on while nothing newer exists, for at most `waitMs`: the events as soon as
  * some are there, empty at the deadline (or once `signal` says the caller left), "full" when every
- * waiting place is taken. Polls D1 with a growing pause rather than waking on each commit: simple
- * and bounded, at the price of up to `POLL_MAX_MS` of extra latency after a quiet spell.
+ * waiting place is taken. Polls D1 with a growing pause (`waitWithBackoff`, shared with
+ * read-your-writes) rather than waking on each commit: simple and bounded, at the price of up to
+ * 500 ms of extra latency after a quiet spell.
  */
 export async function waitForFeed(
   db: D1Database,
@@ -91,18 +91,18 @@ export async function waitForFeed(
 ): Promise<FeedEvent[] | "full"> {
   const events = await readFeed(db, query);
   if (events.length > 0 || waitMs <= 0) return events;
-  if (feedWaiters >= MAX_FEED_WAITERS) return "full";
-  feedWaiters += 1;
+  const release = feedWaiters.take();
+  if (!release) return "full";
   try {
-    const deadline = Date.now() + waitMs;
-    for (let pause = POLL_FIRST_MS; ; pause = Math.min(pause * 2, POLL_MAX_MS)) {
-      const left = deadline - Date.now();
-      if (left <= 0 || signal?.aborted) return [];
-      await scheduler.wait(Math.min(pause, left));
-      const found = await readFeed(db, query);
-      if (found.length > 0) return found;
-    }
+    const found = await waitWithBackoff(
+      async () => {
+        const more = await readFeed(db, query);
+        return more.length > 0 ? more : null;
+      },
+      { waitMs, policy: FEED_POLICY, signal },
+    );
+    return found ?? [];
   } finally {
-    feedWaiters -= 1;
+    release();
   }
 }

@@ -54,7 +54,7 @@ const UPSERT_USERS = `INSERT INTO users (${COLUMNS.map((c) => c.name).join(", ")
 const FIND_USERS = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users
   WHERE id IN (SELECT value FROM json_each(?1))`;
 /** The rows of these users, in one statement whatever their number (their ids as one JSON array). */
-export function findUserRowsStatement(db: D1Database, ids: readonly string[]): D1PreparedStatement {
+export function findUserRowsStatement(db: D1Reader, ids: readonly string[]): D1PreparedStatement {
   return db.prepare(FIND_USERS).bind(JSON.stringify(ids));
 }
 

@@ -28,6 +28,20 @@ describe("read-your-writes", () => {
     expect(ok.body.user).toMatchObject({ id: user.id, revision: user.revision });
   }, 15_000);
 
+  it("a read waiting for a revision is answered once the real queue's projection commits it", async () => {
+    const user = await createUser(admin);
+    const put = await call<{ revision: number }>("PUT", `/v1/users/${user.id}/`, {
+      token: admin,
+      body: { first_name: "Waited" },
+    });
+    expect(put.status).toBe(200);
+    const res = await call<{ user: UserView }>("GET", `/v1/users/${user.id}/?min_revision=${put.body.revision}`, {
+      token: admin,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.user).toMatchObject({ first_name: "Waited", revision: put.body.revision });
+  }, 15_000);
+
   it("min_revision must be a positive integer", async () => {
     const user = await createUser(admin);
     for (const bad of ["0", "-1", "abc", "1.5"]) {

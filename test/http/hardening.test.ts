@@ -76,6 +76,22 @@ describe("read-your-writes", () => {
     expectError(res, 422, { details: { field: "min_revision", current_revision: 1 } });
   });
 
+  it("past the isolate's waiting places: 503 in the contract's envelope with Retry-After, one place short is enough", async () => {
+    const user = await createUser(admin.token);
+    expect((await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token })).status).toBe(200);
+    await env.DB.prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
+    // Every place but one taken: the read waits in the last one, and the row arriving answers it.
+    const release = occupyWaiting(MAX_WAITING - 1);
+    try {
+      const waiting = call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token });
+      await env.DB.prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
+      expect((await waiting).status).toBe(200);
+    } finally {
+      release();
+    }
+    expect(MAX_WAITING).toBeGreaterThanOrEqual(300); // a crowd of 300 waits rather than being turned away
+  });
+
   it("when the isolate's waiting places are taken: 503 with Retry-After at once", async () => {
     const user = await createUser(admin.token);
     expect((await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token })).status).toBe(200);

@@ -7,7 +7,12 @@ import { confirmFromReadModel, confirmWithObject, requires, type Actor } from ".
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession } from "../../read-session";
-import { rowAtRevision } from "../../../read/read-your-writes";
+import {
+  knownStreamRevision,
+  rememberStreamRevision,
+  rowAtRevision,
+  takeWaitingPlace,
+} from "../../../read/read-your-writes";
 import type { RouterWith } from "../../router";
 import type { Schema } from "hono/types";
 import { readRoute } from "./route";
@@ -117,28 +122,40 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 /**
- * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. A revision the
- * user's stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is
- * answered at once, since waiting cannot bring it.
+ * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. Past the isolate's
+ * waiting places: 503 at once, before asking the user's object anything. A revision the user's
+ * stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is answered at
+ * once, since waiting cannot bring it.
  */
 async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, minRevision: number | undefined) {
   const { caller, row } = await findUserRowAs(db, c.var.actor.id, userId);
   await confirmFromReadModel(c, caller);
   if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
-  const { revision } = await userStream(c.env, userId).getUser();
-  if (revision === 0) throw httpError(404, "User not found");
-  if (revision < minRevision) {
-    throw new ApiError(422, {
-      error: "Validation Error",
-      message: `min_revision ${minRevision} is ahead of the user's stream, which is at revision ${revision}`,
-      type: "ValidationError",
-      details: { field: "min_revision", current_revision: revision },
+  const release = takeWaitingPlace();
+  if (!release) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
+  try {
+    // Another waiter may already know the stream has it (a crowd waiting for one user asks once).
+    if (knownStreamRevision(userId) < minRevision) {
+      const { revision } = await userStream(c.env, userId).getUser();
+      if (revision === 0) throw httpError(404, "User not found");
+      if (revision < minRevision) {
+        throw new ApiError(422, {
+          error: "Validation Error",
+          message: `min_revision ${minRevision} is ahead of the user's stream, which is at revision ${revision}`,
+          type: "ValidationError",
+          details: { field: "min_revision", current_revision: revision },
+        });
+      }
+      rememberStreamRevision(userId, revision);
+    }
+    const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS, {
+      signal: c.req.raw.signal,
     });
+    if (waited === "timeout") throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
+    return userView(waited);
+  } finally {
+    release();
   }
-  const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS);
-  if (waited === "full") throw serviceUnavailable("Too many requests are waiting for the read model", 1);
-  if (waited === "timeout") throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
-  return userView(waited);
 }
 
 /** The reference's relative links: `/users/?page=2&page_size=5`, filters appended unencoded. */
