@@ -19,6 +19,8 @@ export interface HeldInReadSide {
   /** The user's row in the read model (`users`); null if it has none (yet). */
   read_model: Row | null;
   audit_log: Rows;
+  /** Audit rows of other users' events this user caused: its id and username as the actor. */
+  audit_log_as_actor: Rows;
   feed: Rows;
   dead_letters: Rows;
   mail: Rows;
@@ -27,7 +29,7 @@ export interface HeldInReadSide {
 const LIMIT = REPORT_ROWS_MAX + 1;
 
 export async function heldInReadSide(db: D1Database, userId: string): Promise<HeldInReadSide> {
-  const [users, audit, feed, letters, mail] = await db.batch<Row>([
+  const [users, audit, asActor, feed, letters, mail] = await db.batch<Row>([
     db.prepare("SELECT * FROM users WHERE id = ?").bind(userId),
     db
       .prepare(
@@ -36,6 +38,12 @@ export async function heldInReadSide(db: D1Database, userId: string): Promise<He
          FROM audit_log WHERE user_id = ? ORDER BY timestamp, revision LIMIT ?`,
       )
       .bind(userId, LIMIT),
+    db
+      .prepare(
+        `SELECT event_id, user_id, event_type, revision, timestamp, actor_id, actor_username, reason, request_id
+         FROM audit_log WHERE actor_id = ? AND user_id != ? ORDER BY timestamp, user_id, revision LIMIT ?`,
+      )
+      .bind(userId, userId, LIMIT),
     db.prepare("SELECT position, event FROM feed WHERE user_id = ? ORDER BY revision LIMIT ?").bind(userId, LIMIT),
     db
       .prepare(
@@ -52,6 +60,7 @@ export async function heldInReadSide(db: D1Database, userId: string): Promise<He
   return {
     read_model: users?.results[0] ?? null,
     audit_log: bounded(audit?.results ?? []),
+    audit_log_as_actor: bounded(asActor?.results ?? []),
     feed: bounded((feed?.results ?? []).map((row) => ({ position: row.position, event: parsed(row.event) }))),
     dead_letters: bounded((letters?.results ?? []).map((row) => ({ ...row, body: parsed(row.body) }))),
     mail: bounded(mail?.results ?? []),

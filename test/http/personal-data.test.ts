@@ -89,6 +89,17 @@ describe("GET /v1/users/{id}/personal-data/", () => {
     expectNoSecrets(res);
   });
 
+  it("names what the user did to others: the audit rows it is the actor of", async () => {
+    const user = await createUser(admin.token);
+    await projected(user.id);
+    const res = await call<Report>("GET", `/v1/users/${admin.id}/personal-data/`, { token: admin.token });
+    expect(res.status).toBe(200);
+    const asActor = (res.body.stores.audit_log as unknown as { as_actor: { user_id: string; event_type: string }[] })
+      .as_actor;
+    expect(asActor).toContainEqual(expect.objectContaining({ user_id: user.id, event_type: "USER_CREATED" }));
+    expectNoSecrets(res);
+  });
+
   it("refuses another plain user (403) and anyone without a token (401)", async () => {
     const user = await createUser(admin.token);
     const other = await createUser(admin.token);

@@ -31,7 +31,10 @@ export const PersonalDataReport = z
       }),
       identity_registry: z.object({ description: z.string(), claims: z.array(z.string()) }),
       read_model: z.object({ description: z.string(), user: Row.nullable() }),
-      audit_log: Rows("The audit log's rows of the user"),
+      audit_log: Rows("The audit log's rows of the user").extend({
+        as_actor: z.array(Row),
+        as_actor_truncated: z.boolean(),
+      }),
       feed: Rows("The feed's rows of the user: the events other services read"),
       dead_letters: Rows("Events of the user the projector gave up on"),
       pending_deliveries: z.object({
@@ -88,8 +91,11 @@ export const userPersonalData = <S extends Schema>(router: RouterWith<S>) =>
         },
         read_model: { description: "The user as lists and reads show it", user: read.read_model },
         audit_log: {
-          description: "One row per event, with the username and email as of that event",
+          description:
+            "One row per event, with the username and email as of that event; as_actor: rows of other users' events this user caused",
           ...read.audit_log,
+          as_actor: read.audit_log_as_actor.rows,
+          as_actor_truncated: read.audit_log_as_actor.truncated,
         },
         feed: { description: "The events as other services read them (GET /admin/feed, webhooks)", ...read.feed },
         dead_letters: {
