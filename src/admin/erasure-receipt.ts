@@ -79,10 +79,14 @@ export interface ErasureReceipt {
 
 /** The receipt of the erasure that made `revision` of the user's stream. */
 export async function erasureReceipt(env: Env, userId: string, revision: number): Promise<ErasureReceipt> {
-  const [[event], letters, subscriptions] = await Promise.all([
-    userStream(env, userId).readStream(revision, 1),
-    deadLettersOf(env.DB, userId),
-    deliveriesAbout(env, userId),
+  // The erasure is done: a store that cannot answer now must not turn its answer into a 500 (a
+  // retry would be refused as already erased), so it is named as one that may hold copies.
+  const [[event] = [], letters = null, subscriptions = null] = await Promise.all([
+    userStream(env, userId)
+      .readStream(revision, 1)
+      .catch(() => []),
+    deadLettersOf(env.DB, userId).catch(() => null),
+    deliveriesAbout(env, userId).catch(() => null),
   ]);
   const erasedAt = event?.event_type === "USER_ERASED" ? event.timestamp : new Date().toISOString();
   const at = Date.parse(erasedAt);
@@ -92,15 +96,26 @@ export async function erasureReceipt(env: Env, userId: string, revision: number)
     what,
     condition,
   }));
-  if (letters > 0) {
+  if (letters === null || letters > 0) {
     remaining.push({
       store: "dead_letters",
       until: null,
-      what: `${letters} dead letter(s) holding the user's events as they were published`,
+      what:
+        letters === null
+          ? "dead letters could not be counted just now: any may hold the user's events"
+          : `${letters} dead letter(s) holding the user's events as they were published`,
       condition: "kept with their history until an operator removes them; no route deletes them",
     });
   }
-  for (const held of subscriptions) {
+  if (subscriptions === null) {
+    remaining.push({
+      store: "subscriptions",
+      until: null,
+      what: "the subscriptions could not be asked just now: any may have received the user's events",
+      condition: "each receiver's own retention; each is sent USER_ERASED by the normal flow",
+    });
+  }
+  for (const held of subscriptions ?? []) {
     if (held.pending.length > 0) {
       remaining.push({
         store: `subscription:${held.subscription_id}:pending`,
