@@ -3,6 +3,7 @@ import type { EventMetadata, PublicEvent, Role } from "../domain/events";
 import type { StoredEvent } from "../domain/import";
 import type { PublicUser } from "../domain/user";
 import type { WatchTarget } from "../live/protocol";
+import type { HeldInStream } from "./personal-data";
 
 export type { CommandInput } from "../domain/commands";
 
@@ -112,6 +113,11 @@ export interface UserStreamRpc {
   status(): StreamStatus;
   /** Whether this user, live, holds a username or email key: the truth behind the registry. */
   holdsIdentity(key: string): boolean;
+  /**
+   * For the access report: the redacted stream, the vault's personal fields (no secret) and the
+   * identity claims; null for a user that never existed. Read only.
+   */
+  heldInStream(caller?: SelfCaller): HeldInStream | null | TokenRefused;
 
   /** The user a token issued at that revision acts for, or null (unknown, inactive, revoked since). */
   tokenHolder(issuedAtRevision: number): PublicUser | null;

@@ -5,6 +5,7 @@ import { CommandHandler } from "./command-handler";
 import { startWatching, stopWatching, ticketFor, ticketHolder, tokenHolder } from "./credentials";
 import { Logins } from "./login";
 import type { AuditTrailQuery, CommandRequest, ImportOptions, SelfCaller, UserStreamRpc } from "./protocol";
+import { heldInStream } from "./personal-data";
 import { Publisher } from "./publisher";
 import { StreamImport } from "./stream-import";
 import {
@@ -83,6 +84,10 @@ export class UserStream extends DurableObject<Env> implements UserStreamRpc {
 
   holdsIdentity(key: string) {
     return holdsIdentity(this.stream, key);
+  }
+
+  heldInStream(caller?: SelfCaller) {
+    return heldInStream(this.stream, caller);
   }
 
   tokenHolder(issuedAtRevision: number) {

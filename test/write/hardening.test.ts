@@ -44,6 +44,7 @@ describe("reads and failed logins create no storage", () => {
     expect(await stub.status()).toEqual({ revision: 0, outboxSize: 0, oldestOutboxAt: null });
     expect(await stub.tokenHolder(1)).toBeNull();
     expect(await stub.holdsIdentity("username:x")).toBe(false);
+    expect(await stub.heldInStream()).toBeNull();
     expect(await stub.authenticate(PASSWORD)).toEqual({ ok: false, reason: "invalid" });
     expect(await stub.ticket(Date.now(), { issuedAt: 1, role: "user" })).toBe(TOKEN_REFUSED);
     expect(await exists(env.USER_STREAM, id)).toBe(false);

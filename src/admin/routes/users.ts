@@ -1,10 +1,11 @@
 import { httpError } from "../../http/errors";
 import { z } from "@hono/zod-openapi";
-import { runWithReason } from "../../http/commands";
+import { runCommand, runWithReason } from "../../http/commands";
 import { createRouter } from "../../http/router";
 import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonResponse } from "../../http/schemas";
 import { readWholeStream, rebuildUsers } from "../../read/replay";
 import { adminRoute } from "../auth";
+import { erasureReceipt } from "../erasure-receipt";
 import { FIELD_MAX } from "../../domain/rules";
 
 const field = z.string().max(FIELD_MAX.correctedName);
@@ -28,6 +29,27 @@ const EraseBody = z
     reason: z.string().min(1).max(FIELD_MAX.reason).openapi({ example: "Data protection request #1234" }),
   })
   .openapi("EraseRequest");
+
+const ERASED_MESSAGE = "User erased successfully";
+
+/** The erase command's answer: the command's, with the receipt of what was removed and what remains. */
+const ErasureResponse = CommandResponse.extend({
+  erased_at: z.string().openapi({ description: "The time of the USER_ERASED event" }),
+  removed: z.array(z.string()).openapi({ description: "The stores the personal data was removed from" }),
+  remaining: z
+    .array(
+      z.object({
+        store: z.string(),
+        until: z
+          .string()
+          .nullable()
+          .openapi({ description: "When this copy is gone at the latest; null: no time bounds it" }),
+        what: z.string(),
+        condition: z.string(),
+      }),
+    )
+    .openapi({ description: "Every place a copy may still live, and until when (docs/security.md)" }),
+}).openapi("ErasureReceipt");
 
 const exportStream = adminRoute({
   method: "get",
@@ -53,7 +75,7 @@ const erase = adminRoute({
   path: "/{user_id}/erase",
   summary: "Erase a user's personal data (data-protection request): a USER_ERASED tombstone stays",
   request: { params: UserIdParams, headers: CommandHeaders, ...jsonBody(EraseBody) },
-  responses: { ...jsonResponse(CommandResponse, "Erased"), ...errors(400, 401, 403, 404, 412, 422) },
+  responses: { ...jsonResponse(ErasureResponse, "Erased, with the receipt"), ...errors(400, 401, 403, 404, 412, 422) },
 });
 
 const replay = adminRoute({
@@ -89,7 +111,10 @@ export const adminUsers = createRouter()
   })
   .openapi(erase, async (c) => {
     const body = c.req.valid("json");
-    return runWithReason(c, c.req.valid("param").user_id, body, { type: "EraseUser" }, "User erased successfully");
+    const { user_id } = c.req.valid("param");
+    const input = { type: "EraseUser" } as const;
+    const answer = await runCommand(c, { userId: user_id, input, body, reason: body.reason, message: ERASED_MESSAGE });
+    return c.json({ ...answer, ...(await erasureReceipt(c.env, user_id, answer.revision)) }, 200);
   })
   .openapi(replay, async (c) => {
     const { user_id } = c.req.valid("param");

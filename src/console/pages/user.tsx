@@ -4,6 +4,7 @@ import { Busy, ErrorNotice, StatusBadge } from "../components";
 import { useLiveEvents } from "../live";
 import type { Session } from "../session";
 import { Actions, ActionsPlaceholder } from "../user/actions";
+import { PersonalData } from "../user/personal-data";
 import { StateTable } from "../user/state-table";
 import { TimeTravel, TimeTravelPlaceholder } from "../user/time-travel";
 import { Timeline } from "../user/timeline";
@@ -121,6 +122,7 @@ export function UserPage({ userId, session, onRevoked }: { userId: string; sessi
         <TimeTravelPlaceholder />
       )}
       <Timeline events={events} fresh={fresh} live={live} userId={userId} canMakeTests={session.role === "admin"} />
+      <PersonalData key={`pd-${userId}`} userId={userId} />
     </main>
   );
 }
