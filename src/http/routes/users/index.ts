@@ -3,6 +3,10 @@ import { userCommands } from "./commands";
 import { userHistory } from "./history";
 import { userLive } from "./live";
 import { userQueries } from "./queries";
+import { userRevert } from "./revert";
 
-/** `/v1/users`: the commands, the read-model queries, and the history answered by each user's stream. */
-export const users = userLive(userHistory(userQueries(userCommands(createRouter()))));
+/**
+ * `/v1/users`: the commands, the read-model queries, the history answered by each user's stream,
+ * and the revert to a point of it.
+ */
+export const users = userRevert(userLive(userHistory(userQueries(userCommands(createRouter())))));
