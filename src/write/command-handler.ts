@@ -125,8 +125,9 @@ export class CommandHandler {
         userId: request.userId,
         revision: state.revision + events.length,
         replayed: false,
-        events: events.map((event) => event.event_type),
       };
+      // A revert answers which events it appended: how many and which depend on the stream.
+      if (command.type === "RevertUser") result.events = events.map((event) => event.event_type);
       this.remember(request, result, now);
       // The safety net: afterCommit() normally sends these events at once.
       this.publisher.armIfFirst(outboxWasEmpty, now);

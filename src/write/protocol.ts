@@ -38,7 +38,7 @@ export type CommandResult =
       userId: string;
       revision: number;
       replayed: boolean;
-      /** The types of the events the command appended (absent in idempotency records older than it). */
+      /** A revert's: the types of the events it appended, in order (none: nothing to change). */
       events?: EventType[];
     }
   | { ok: false; rejection: WriteRejection };
