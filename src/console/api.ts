@@ -32,6 +32,15 @@ export interface CommandResponse {
   revision: number;
   user_id?: string;
 }
+/** `POST /v1/users/{id}/revert/`: what it appended, or with `?dry_run=true` what it would. */
+export interface RevertResponse {
+  message: string;
+  revision: number;
+  events: string[];
+  dry_run?: boolean;
+  preview?: { event_type: string; data: Record<string, unknown> }[];
+  conflicts?: { field: "username" | "email"; value: string }[];
+}
 /** The error envelope, the very type the Worker's errors are built from. */
 export type ErrorEnvelope = ErrorBody;
 

@@ -1,4 +1,5 @@
 import type { Role } from "./events";
+import type { UserState } from "./user";
 
 /**
  * Commands carry facts the decider cannot compute itself (hashes, password checks): the write side
@@ -35,7 +36,15 @@ export type UserCommand =
   | { type: "SuspendUser" }
   | { type: "ReactivateUser" }
   | { type: "RestoreUser"; reason: string }
+  /**
+   * Make the user again what it was in `then` (its stream folded up to the target revision or
+   * instant), by appending events; src/domain/revert.ts says which.
+   */
+  | { type: "RevertUser"; then: UserState; reason: string }
   | { type: "RecordLogin"; method: string };
+
+/** The point a revert goes back to: a revision of the stream, or an instant (ISO, UTC). */
+export type RevertTarget = { revision: number } | { timestamp: string };
 
 /**
  * What the write side is asked. Plain data: it crosses RPC. Most commands are the domain's own;
@@ -59,7 +68,14 @@ export type CommandInput =
       }
     >
   | { type: "CreateUser"; username: string; email: string; first_name: string; last_name: string; password: string }
-  | { type: "ChangePassword"; current_password: string; new_password: string };
+  | { type: "ChangePassword"; current_password: string; new_password: string }
+  | { type: "RevertUser"; to: RevertTarget; reason: string };
+
+/**
+ * What a plan is made for: the input, with a revert's target already read from the stream (the
+ * state it names, `then`), which the object does before planning (a read of its own storage).
+ */
+export type PlanInput = Exclude<CommandInput, { type: "RevertUser" }> | Extract<UserCommand, { type: "RevertUser" }>;
 
 /** Settings the decider needs; they come from configuration, never from the environment directly. */
 export interface Policy {

@@ -1,7 +1,8 @@
 import type { Policy, Rejection, UserCommand } from "./commands";
 import type { UserEvent } from "./events";
 import { isStorableText, isValidEmail, normalizeEmail, normalizeUsername, usernameProblem } from "./rules";
-import { isGone, type User, type UserState } from "./user";
+import { revertSteps } from "./revert";
+import { evolve, isGone, type User, type UserState } from "./user";
 
 export type Decision = { ok: true; events: UserEvent[] } | Rejected;
 type Rejected = { ok: false; rejection: Rejection };
@@ -45,6 +46,8 @@ export function decide(state: UserState, command: UserCommand, policy: Policy): 
       );
     case "RestoreUser":
       return restoreUser(user, command);
+    case "RevertUser":
+      return revertUser(state, command, policy);
     case "RecordLogin":
       // The object checks the password and status first; this is the rule, in case it did not.
       return user.status === "active"
@@ -226,6 +229,36 @@ export function restoreRules(
   if (!reason) return invalid("reason", "reason_required", "A restore needs a reason", {});
   if (!isStorableText(reason)) return unstorable("reason");
   return { ok: true, value: { reason, status: user.status_before_delete ?? "active" } };
+}
+
+/**
+ * A revert's steps (src/domain/revert.ts), each decided on the state the one before leaves: all of
+ * them accepted, or the first refusal. The steps' events are recorded only for this fold (the store
+ * gives them their ids, times and revisions when it appends them).
+ */
+function revertUser(state: UserState, command: Extract<UserCommand, { type: "RevertUser" }>, policy: Policy): Decision {
+  const planned = revertSteps(state, command.then, command.reason);
+  if (!planned.ok) return planned;
+  const events: UserEvent[] = [];
+  let now = state;
+  for (const step of planned.steps) {
+    const decision = decide(now, step, policy);
+    if (!decision.ok) return decision;
+    for (const event of decision.events) {
+      events.push(event);
+      const at = now.user?.updated_at ?? "";
+      now = evolve(now, {
+        ...event,
+        id: "",
+        aggregate_id: now.user?.id ?? "",
+        version: 1,
+        timestamp: at,
+        revision: now.revision + 1,
+        metadata: { actor_id: null, actor_username: null, request_id: null, idempotency_key: null, reason: null },
+      });
+    }
+  }
+  return accept(...events);
 }
 
 /** Names must survive storage and display as sent: no lone surrogates, no control characters. */

@@ -1,6 +1,15 @@
-import type { CommandInput, Policy, UserCommand } from "./commands";
-import { correctionRules, newPasswordRules, newUserRules, restoreRules, updateRules, type Checked } from "./decide";
+import type { PlanInput, Policy, UserCommand } from "./commands";
+import {
+  correctionRules,
+  decide,
+  newPasswordRules,
+  newUserRules,
+  restoreRules,
+  updateRules,
+  type Checked,
+} from "./decide";
 import type { Role } from "./events";
+import { identitiesAfterRevert } from "./revert";
 import { identityKey } from "./rules";
 import { isGone, type User, type UserState } from "./user";
 
@@ -11,7 +20,7 @@ import { isGone, type User, type UserState } from "./user";
  * the transaction sees, and `identitiesToFree` what the registries should let go afterwards.
  */
 export interface Plan {
-  input: CommandInput;
+  input: PlanInput;
   role: Role;
   /** Check `password` against the user's current hash `against`; if right, also whether `compare` is it too. */
   check: { password: string; compare: string; against: string } | null;
@@ -21,6 +30,8 @@ export interface Plan {
   claims: IdentityClaim[];
   /** The facts hold only while the user's password hash is this one (what the check compared with). */
   validWhilePasswordHash: string | null;
+  /** The facts hold only while the stream is at this revision (a revert's claims follow from the whole state). */
+  validAtRevision: number | null;
 }
 
 export type IdentityField = "username" | "email";
@@ -43,8 +54,16 @@ export interface Facts {
  * no password is hashed and no name claimed for a command bound to fail). Commands that need no
  * I/O are planned with none and left to the decision.
  */
-export function planCommand(state: UserState, input: CommandInput, policy: Policy, role: Role = "user"): Checked<Plan> {
-  const plan: Plan = { input, role, check: null, hash: null, claims: [], validWhilePasswordHash: null };
+export function planCommand(state: UserState, input: PlanInput, policy: Policy, role: Role = "user"): Checked<Plan> {
+  const plan: Plan = {
+    input,
+    role,
+    check: null,
+    hash: null,
+    claims: [],
+    validWhilePasswordHash: null,
+    validAtRevision: null,
+  };
   const user = state.user;
   switch (input.type) {
     case "CreateUser": {
@@ -72,6 +91,19 @@ export function planCommand(state: UserState, input: CommandInput, policy: Polic
       if (!checked.ok) return checked;
       // A restore takes the username and email back: refused (409) if someone took either meanwhile.
       return ok({ ...plan, claims: [claim("username", user.username), claim("email", user.email)] });
+    }
+    case "RevertUser": {
+      if (!user) return ok(plan);
+      // The revert's own rules first: no name is claimed for a revert bound to be refused.
+      const decision = decide(state, input, policy);
+      if (!decision.ok) return decision;
+      // Then's username and email, where the user does not hold them now: a 409 if someone else does.
+      const wanted = identitiesAfterRevert(input.then);
+      const held = new Set(heldBy(state));
+      const claims = wanted
+        ? [claim("username", wanted.username), claim("email", wanted.email)].filter(({ key }) => !held.has(key))
+        : [];
+      return ok({ ...plan, claims, validAtRevision: state.revision });
     }
     case "ChangePassword": {
       if (!user) return ok(plan);
@@ -105,8 +137,12 @@ export function withFacts(plan: Plan, facts: Facts): UserCommand {
   };
 }
 
-/** Whether the check's answer still applies: the password it compared with is still the user's. */
+/**
+ * Whether the facts still apply: the password the check compared with is still the user's, and a
+ * revert's stream has not moved since it was planned.
+ */
 export function stillHolds(plan: Plan, state: UserState): boolean {
+  if (plan.validAtRevision !== null && state.revision !== plan.validAtRevision) return false;
   return plan.validWhilePasswordHash === null || state.user?.password_hash === plan.validWhilePasswordHash;
 }
 

@@ -18,6 +18,8 @@ export interface CommandOptions {
   reason?: string | undefined;
   role?: "admin" | "user";
   includeUserId?: boolean;
+  /** Answer the types of the events appended too (a revert's `events`). */
+  includeEvents?: boolean;
 }
 
 /**
@@ -94,7 +96,8 @@ function answer(c: Context<AppEnv>, options: CommandOptions, result: CommandResu
   c.header("ETag", `"${result.revision}"`);
   if (result.replayed) c.header("Idempotent-Replayed", "true");
   const body = { message: options.message, revision: result.revision };
-  return options.includeUserId ? { ...body, user_id: result.userId } : body;
+  const withEvents = options.includeEvents ? { ...body, events: result.events ?? [] } : body;
+  return options.includeUserId ? { ...withEvents, user_id: result.userId } : withEvents;
 }
 
 export function parseIfMatch(header: string | undefined): number | undefined {

@@ -1,14 +1,14 @@
 import { config } from "../config";
-import type { Policy, UserCommand } from "../domain/commands";
+import type { CommandInput, PlanInput, Policy, RevertTarget, UserCommand } from "../domain/commands";
 import { decide } from "../domain/decide";
 import type { EventMetadata, RecordedEvent } from "../domain/events";
-import { identitiesToFree, planCommand, stillHolds } from "../domain/plan";
-import { fold, type UserState } from "../domain/user";
-import { append, destroyPersonalData, outboxIsEmpty, record, setMeta } from "./event-store";
+import { identitiesToFree, planCommand, stillHolds, withFacts } from "../domain/plan";
+import { fold, initialState, type UserState } from "../domain/user";
+import { append, destroyPersonalData, outboxIsEmpty, readEventsUntil, record, setMeta } from "./event-store";
 import { findIdempotencyRecord, saveIdempotencyRecord, scopedKey } from "./idempotency";
 import { HASHING_METHOD } from "./passwords";
 import { forgetAll, prepare, releaseAll, services } from "./prepare";
-import type { CommandRequest, CommandResult, WriteRejection } from "./protocol";
+import type { CommandRequest, CommandResult, RevertPreview, WriteRejection } from "./protocol";
 import type { Publisher } from "./publisher";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
@@ -40,7 +40,7 @@ export class CommandHandler {
     // The plan's I/O awaits, which lets other requests in: the transaction decides on the state as
     // it is then, and a plan whose facts no longer hold is redone.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const planned = planCommand(this.stream.current, request.input, this.policy(), request.role);
+      const planned = planCommand(this.stream.current, this.withPast(request.input), this.policy(), request.role);
       if (!planned.ok) return planned;
       const plan = planned.value;
       const prepared = await prepare(plan, request.userId, io);
@@ -48,12 +48,25 @@ export class CommandHandler {
       const before = this.stream.current;
       const { outcome, events } = this.commit(request, prepared.command, (now) => stillHolds(plan, now));
       const committed = outcome !== "stale" && outcome.ok;
-      if (committed) this.afterCommit(events);
+      if (committed && events.length > 0) this.afterCommit(events);
       const free = identitiesToFree(prepared.claimed, committed ? before : this.stream.current, this.stream.current);
       await Promise.all([releaseAll(io, request.userId, free.release), forgetAll(io, request.userId, free.forget)]);
       if (outcome !== "stale") return outcome;
     }
     return rejected({ code: "Busy" });
+  }
+
+  /** The input a plan is made for: a revert's target read from the stream, as the state it names. */
+  withPast(input: CommandInput): PlanInput {
+    if (input.type !== "RevertUser") return input;
+    return { type: "RevertUser", then: this.stateAt(input.to), reason: input.reason };
+  }
+
+  /** The user as it was at a revision or an instant: the stream folded up to it (nothing before it). */
+  stateAt(to: RevertTarget): UserState {
+    const userId = this.stream.userId;
+    if (!userId) return initialState;
+    return fold(readEventsUntil(this.stream.sql, userId, to));
   }
 
   /** What follows a command's commit, in the same synchronous step: the publish, then the watchers. */
@@ -75,6 +88,18 @@ export class CommandHandler {
       const decision = decide(state, command, this.policy());
       if (!decision.ok) return { outcome: rejected(decision.rejection), events: [] };
       const sql = this.stream.sql;
+      // Nothing to change (a revert to the state the user is in): no event, only the idempotency record.
+      if (decision.events.length === 0) {
+        const unchanged: Success = {
+          ok: true,
+          userId: request.userId,
+          revision: state.revision,
+          replayed: false,
+          events: [],
+        };
+        this.remember(request, unchanged, Date.now());
+        return { outcome: unchanged, events: [] };
+      }
       // The first accepted event creates the object's storage, in the same transaction.
       this.stream.prepareStorage(request.userId);
       const now = Date.now();
@@ -101,10 +126,9 @@ export class CommandHandler {
         revision: state.revision + events.length,
         replayed: false,
       };
-      if (request.idempotency) {
-        const { key, fingerprint } = request.idempotency;
-        saveIdempotencyRecord(sql, scopedKey(request.metadata, key), { fingerprint, result }, now);
-      }
+      // A revert answers which events it appended: how many and which depend on the stream.
+      if (command.type === "RevertUser") result.events = events.map((event) => event.event_type);
+      this.remember(request, result, now);
       // The safety net: afterCommit() normally sends these events at once.
       this.publisher.armIfFirst(outboxWasEmpty, now);
       const next = fold(events, state);
@@ -112,6 +136,38 @@ export class CommandHandler {
       this.stream.committed(request.userId, next);
       return { outcome: result, events };
     });
+  }
+
+  /** The idempotency record of a request that succeeded, if it came with a key. */
+  private remember(request: CommitRequest, result: Success, now: number): void {
+    if (!request.idempotency) return;
+    const { key, fingerprint } = request.idempotency;
+    saveIdempotencyRecord(this.stream.sql, scopedKey(request.metadata, key), { fingerprint, result }, now);
+  }
+
+  /**
+   * What a revert to `to` would append if it were sent now, nothing appended and nothing claimed:
+   * the decision on the state as it is, and then's username or email that someone else holds.
+   */
+  async previewRevert(to: RevertTarget, reason: string): Promise<RevertPreview> {
+    const state = this.stream.current;
+    const input = this.withPast({ type: "RevertUser", to, reason });
+    const planned = planCommand(state, input, this.policy());
+    if (!planned.ok) return planned;
+    const decision = decide(state, withFacts(planned.value, {}), this.policy());
+    if (!decision.ok) return decision;
+    const owner = this.stream.userId;
+    const holders = await Promise.all(
+      planned.value.claims.map(async ({ field, value, key }) => ({
+        field,
+        value,
+        holder: await this.stream.env.IDENTITY_REGISTRY.getByName(key).holder(key),
+      })),
+    );
+    const conflicts = holders
+      .filter(({ holder }) => holder !== null && holder !== owner)
+      .map(({ field, value }) => ({ field, value }));
+    return { ok: true, revision: state.revision, events: decision.events, conflicts };
   }
 
   policy(): Policy {

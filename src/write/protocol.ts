@@ -1,5 +1,5 @@
-import type { CommandInput, Rejection } from "../domain/commands";
-import type { EventMetadata, PublicEvent, Role } from "../domain/events";
+import type { CommandInput, Rejection, RevertTarget } from "../domain/commands";
+import type { EventMetadata, EventType, PublicEvent, Role, UserEvent } from "../domain/events";
 import type { StoredEvent } from "../domain/import";
 import type { PublicUser } from "../domain/user";
 import type { WatchTarget } from "../live/protocol";
@@ -34,7 +34,29 @@ export type WriteRejection =
   | { code: "Busy" };
 
 export type CommandResult =
-  { ok: true; userId: string; revision: number; replayed: boolean } | { ok: false; rejection: WriteRejection };
+  | {
+      ok: true;
+      userId: string;
+      revision: number;
+      replayed: boolean;
+      /** A revert's: the types of the events it appended, in order (none: nothing to change). */
+      events?: EventType[];
+    }
+  | { ok: false; rejection: WriteRejection };
+
+/**
+ * What a revert would append, without appending it: the events decided on the state now (with the
+ * revision they would follow, for `If-Match`), or why it would be refused. `conflicts`: then's
+ * username or email that another user holds now (the revert itself would answer 409).
+ */
+export type RevertPreview =
+  | {
+      ok: true;
+      revision: number;
+      events: UserEvent[];
+      conflicts: { field: "username" | "email"; value: string }[];
+    }
+  | { ok: false; rejection: WriteRejection };
 
 export type LoginResult =
   | { ok: true; revision: number; user: PublicUser }
@@ -97,6 +119,8 @@ export interface UserStreamRpc {
    * command created takes them only with `options.ontoExisting`.
    */
   importEvents(events: StoredEvent[], options?: ImportOptions): Promise<ImportResult>;
+  /** What a revert to `to` would append now, nothing appended: the console's preview. */
+  previewRevert(to: RevertTarget, reason: string): Promise<RevertPreview>;
   /** A login: the password checked, failures throttled, a success recorded as USER_LOGGED_IN. */
   authenticate(password: string, requestId?: string | null): Promise<LoginResult>;
 

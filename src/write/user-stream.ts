@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { RevertTarget } from "../domain/commands";
 import type { StoredEvent } from "../domain/import";
 import { PING, PONG, type WatchTarget } from "../live/protocol";
 import { CommandHandler } from "./command-handler";
@@ -48,6 +49,10 @@ export class UserStream extends DurableObject<Env> implements UserStreamRpc {
 
   execute(request: CommandRequest) {
     return this.commands.execute(request);
+  }
+
+  previewRevert(to: RevertTarget, reason: string) {
+    return this.commands.previewRevert(to, reason);
   }
 
   importEvents(events: StoredEvent[], options: ImportOptions = { ontoExisting: false }) {

@@ -84,6 +84,25 @@ describe("the Sarah story", () => {
     await page.locator(".user-head .badge").getByText("active").waitFor();
     assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
     await shot(page, "restored");
+
+    // Put her back as she was at her creation (issue 29): the preview names the correction it will
+    // append, and the revert appends it after everything, with the reason.
+    const slider = page.getByRole("slider");
+    await slider.press("Home");
+    await travel.locator("output").getByText("1").waitFor();
+    const putBack = page.locator("[data-command='put-back']");
+    await putBack.locator("summary").click();
+    await putBack.getByLabel("Reason").fill("Her name was Connor, ticket #4412");
+    await putBack.getByRole("button", { name: "Preview the events" }).click();
+    const preview = putBack.locator(".revert-preview li");
+    await preview.first().waitFor();
+    assert.equal(await preview.count(), 1);
+    assert.match(await preview.first().textContent(), /"last_name":"Connor"/);
+    await putBack.getByRole("button", { name: "Put back as it was", exact: true }).click();
+    await page.getByRole("status").getByText("User reverted successfully: USER_CORRECTED (revision 5).").waitFor();
+    const reverted = page.locator(".events .event.fresh[data-revision='5']");
+    await reverted.locator("dt:text('Why') + dd").getByText("Her name was Connor, ticket #4412").waitFor();
+    assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
     await tab.close();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { CommandInput, Rejection } from "../../src/domain/commands";
+import type { PlanInput, Rejection } from "../../src/domain/commands";
 import { decide } from "../../src/domain/decide";
 import type { UserEvent } from "../../src/domain/events";
 import { identitiesToFree, planCommand, stillHolds, withFacts, type Plan } from "../../src/domain/plan";
@@ -12,7 +12,7 @@ function given(...history: UserEvent[]) {
   const state = fold(record(...history));
   return {
     state,
-    when(input: CommandInput) {
+    when(input: PlanInput) {
       const planned = planCommand(state, input, policy);
       return {
         plans(expected: Partial<Plan>): Plan {
@@ -28,7 +28,7 @@ function given(...history: UserEvent[]) {
 }
 
 const NO_IO = { check: null, hash: null, claims: [], validWhilePasswordHash: null };
-const create = (fields: Partial<Extract<CommandInput, { type: "CreateUser" }>> = {}): CommandInput => ({
+const create = (fields: Partial<Extract<PlanInput, { type: "CreateUser" }>> = {}): PlanInput => ({
   type: "CreateUser",
   username: "alice",
   email: "alice@example.com",
@@ -130,7 +130,7 @@ describe("a restore takes the username and email back", () => {
 });
 
 describe("a password change", () => {
-  const input: CommandInput = {
+  const input: PlanInput = {
     type: "ChangePassword",
     current_password: "old secret",
     new_password: "a brand new secret",
@@ -175,7 +175,7 @@ describe("a password change", () => {
 });
 
 describe("commands that need no I/O are left to the decision", () => {
-  it.each<CommandInput>([
+  it.each<PlanInput>([
     { type: "DeleteUser" },
     { type: "EraseUser" },
     { type: "SuspendUser" },

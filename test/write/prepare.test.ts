@@ -29,6 +29,7 @@ const plan = (claims: Plan["claims"]): Plan => ({
   hash: null,
   claims,
   validWhilePasswordHash: null,
+  validAtRevision: null,
 });
 
 describe("preparing a plan", () => {

@@ -117,7 +117,14 @@ export function UserPage({ userId, session, onRevoked }: { userId: string; sessi
         )}
       </div>
       {user && events ? (
-        <TimeTravel key={`tt-${user.revision}`} userId={userId} latest={user.revision} events={events} />
+        <TimeTravel
+          key={`tt-${user.revision}`}
+          userId={userId}
+          latest={user.revision}
+          events={events}
+          admin={session.role === "admin" && user.status !== "erased"}
+          onReverted={(revision, message) => void acted(revision, message)}
+        />
       ) : (
         <TimeTravelPlaceholder />
       )}

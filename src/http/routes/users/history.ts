@@ -86,7 +86,7 @@ export const userHistory = <S extends Schema>(router: RouterWith<S>) =>
  * ISO 8601 with or without a zone (none means UTC), as the stored event times: `…T…Z`. An
  * unreadable one is a 400, as the reference answers, but saying what is wrong with it.
  */
-function parseInstant(name: string, text: string): string {
+export function parseInstant(name: string, text: string): string {
   const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
   const ms = Date.parse(zoned);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(ms)) {
