@@ -3,7 +3,7 @@ import { httpError } from "../../http/errors";
 import { invalidInput } from "../../http/request-validation";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
-import { requestTrail } from "../../read/request-trail";
+import { requestTrail } from "../request-trail";
 import { adminRoute } from "../auth";
 import { RequestIdParams, RequestTrail } from "../request-schemas";
 

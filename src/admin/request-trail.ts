@@ -3,9 +3,9 @@ import { drizzle } from "drizzle-orm/d1";
 import type { PublicEvent } from "../domain/events";
 import { MAIL_SUBSCRIPTION_ID, type DeliveryView } from "../deliver/protocol";
 import { subscription } from "../objects";
-import { JSON_IDS } from "./bulk";
-import { PROJECTIONS } from "./projections";
-import { auditLog, type AuditRow } from "./schema";
+import { JSON_IDS } from "../read/bulk";
+import { PROJECTIONS } from "../read/projections";
+import { auditLog, type AuditRow } from "../read/schema";
 
 /**
  * A request's trail (`GET /admin/requests/{request_id}`): what one request caused, gathered from
@@ -178,7 +178,7 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
       email: row.email,
       import_request_id: row.importRequestId,
       position: feedRow?.position ?? null,
-      data: feedRow ? ((JSON.parse(feedRow.event) as PublicEvent).data as Record<string, unknown>) : null,
+      data: feedRow ? (JSON.parse(feedRow.event) as PublicEvent).data : null,
       projections: PROJECTIONS.map((projection, i) => {
         const checkpoint = checkpoints[i]?.get(row.userId) ?? null;
         const head = heads.get(projection.name);
