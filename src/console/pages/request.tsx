@@ -92,7 +92,7 @@ export function RequestPage({ id }: { id: string }) {
           A projection has applied an event once its checkpoint of the user reached the event's revision; when, is known
           only while the event is still its newest.
         </p>
-        <Busy busy={data === null} class="table-wrap">
+        <Busy busy={data === null} class="table-wrap flat">
           <table class="stacked trail-events">
             <caption class="visually-hidden">The request's events, oldest first</caption>
             <thead>
