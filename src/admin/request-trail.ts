@@ -29,6 +29,8 @@ import { auditLog, type AuditRow } from "../read/schema";
 export const TRAIL_EVENTS = 100;
 /** Subscriptions asked about their deliveries, oldest first. */
 export const TRAIL_SUBSCRIPTIONS = 20;
+/** Delivery rows one subscription is asked for per user: one page of its list. */
+const MAX_DELIVERY_ROWS = 500;
 
 export type ProjectionState = "applied" | "pending" | "dead_letter";
 
@@ -201,11 +203,22 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
   });
 
   // Each subscription is asked, per user, for its deliveries at or below the user's newest event of
-  // the request: a user's events of one request are consecutive in its stream, so the newest `k`
-  // rows there (k: its events here) hold every delivery of them the subscription wanted.
+  // the request, newest first: the feed holds a user's events in revision order, so the rows down
+  // to the user's oldest event of the request are at most (newest - oldest + 1) revisions' worth
+  // (exactly the request's events when, as usual, they are consecutive; a caller that sent one
+  // `X-Request-Id` with several commands may have others in between, which are filtered out).
   const ranges = userIds.flatMap((userId) => {
-    const positions = events.filter((e) => e.user_id === userId && e.position !== null).map((e) => e.position!);
-    return positions.length === 0 ? [] : [{ userId, cursor: Math.max(...positions) + 1, limit: positions.length }];
+    const mine = events.filter((e) => e.user_id === userId && e.position !== null);
+    if (mine.length === 0) return [];
+    const revisions = mine.map((e) => e.revision);
+    const span = Math.max(...revisions) - Math.min(...revisions) + 1;
+    return [
+      {
+        userId,
+        cursor: Math.max(...mine.map((e) => e.position!)) + 1,
+        limit: Math.min(span, MAX_DELIVERY_ROWS),
+      },
+    ];
   });
   const wanted = new Set(eventIds);
   const deliveriesOf = async (id: string): Promise<DeliveryView[]> => {

@@ -120,4 +120,47 @@ describe("a request's trail, end to end", () => {
     expect(result.mail).toEqual([]);
     expect(result.deliveries.filter((d) => d.subscription_id === hook.body.id)).toEqual([]);
   });
+
+  it("an id a caller sent with two commands, another between them: both events, both deliveries", async () => {
+    const hook = await call<{ id: string }>("POST", "/admin/subscriptions", {
+      token: admin,
+      body: { url: `${receiver}/hook/trail-updates`, event_types: ["USER_UPDATED"] },
+    });
+    expect(hook.status).toBe(201);
+    const created = await call<{ user_id: string }>("POST", "/v1/users/", { token: admin, body: newUserBody() });
+    const reused = `reused-${crypto.randomUUID()}`;
+    for (const [name, requestId] of [
+      ["One", reused],
+      ["Two", `other-${crypto.randomUUID()}`],
+      ["Three", reused],
+    ] as const) {
+      const res = await call("PUT", `/v1/users/${created.body.user_id}/`, {
+        token: admin,
+        body: { first_name: name },
+        headers: { "X-Request-Id": requestId },
+      });
+      expect(res.status).toBe(200);
+    }
+
+    let done: RequestTrail | null = null;
+    await vi.waitUntil(
+      async () => {
+        const found = await trail(reused);
+        const settled =
+          found !== null &&
+          found.deliveries.filter((d) => d.subscription_id === hook.body.id && d.state === "delivered").length === 2;
+        if (settled) done = found;
+        return settled;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    const result = done! as RequestTrail;
+    expect(result.events.map((e) => e.revision)).toEqual([2, 4]);
+    expect(
+      result.deliveries
+        .filter((d) => d.subscription_id === hook.body.id)
+        .map((d) => d.event_id)
+        .sort(),
+    ).toEqual(result.events.map((e) => e.event_id).sort());
+  });
 });
