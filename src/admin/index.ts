@@ -6,6 +6,7 @@ import { audit } from "./routes/audit";
 import { feed } from "./routes/feed";
 import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
+import { requests } from "./routes/requests";
 import { subscriptionRoutes } from "./routes/subscriptions";
 import { transfer } from "./routes/transfer";
 import { adminUsers } from "./routes/users";
@@ -20,6 +21,7 @@ export const admin = createRouter()
   .route("/feed", feed)
   .route("/subscriptions", subscriptionRoutes)
   .route("/mail", mail)
+  .route("/requests", requests)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);

@@ -23,6 +23,7 @@ export type {
   SubscriptionPage,
   SubscriptionView as Subscription,
 } from "../admin/subscription-schemas";
+export type { RequestTrail } from "../admin/request-schemas";
 
 /** Every event type, for the audit filter; the check below fails the build when the domain adds one. */
 export const EVENT_TYPES = [

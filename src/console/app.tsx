@@ -4,6 +4,7 @@ import { Link } from "./components";
 import { AuditPage } from "./pages/audit";
 import { OperationsPage } from "./pages/operations";
 import { Refused } from "./pages/refused";
+import { RequestPage } from "./pages/request";
 import { SignIn } from "./pages/sign-in";
 import { SubscriptionPage } from "./pages/subscription";
 import { SubscriptionsPage } from "./pages/subscriptions";
@@ -67,6 +68,7 @@ export function App() {
   const isAdmin = session.role === "admin";
   const userMatch = /^\/console\/users\/([^/]+)$/.exec(path);
   const subscriptionMatch = /^\/console\/subscriptions\/([^/]+)$/.exec(path);
+  const requestMatch = /^\/console\/requests\/([^/]+)$/.exec(path);
   let page;
   if (userMatch?.[1]) {
     const id = decodeURIComponent(userMatch[1]);
@@ -87,6 +89,9 @@ export function App() {
   } else if (subscriptionMatch?.[1]) {
     const id = decodeURIComponent(subscriptionMatch[1]);
     page = isAdmin ? <SubscriptionPage key={id} id={id} /> : <Refused session={session} what="a subscription's page" />;
+  } else if (requestMatch?.[1]) {
+    const id = decodeURIComponent(requestMatch[1]);
+    page = isAdmin ? <RequestPage key={id} id={id} /> : <Refused session={session} what="a request's trail" />;
   } else {
     page = (
       <main id="main" class="page">

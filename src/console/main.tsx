@@ -3,6 +3,7 @@ import { App } from "./app";
 import "./styles/base.css";
 import "./styles/pages.css";
 import "./styles/subscriptions.css";
+import "./styles/trail.css";
 import "./styles/narrow-and-live.css";
 
 const root = document.getElementById("app");

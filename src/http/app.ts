@@ -11,7 +11,8 @@ import { users } from "./routes/users";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** What a caller's `X-Request-Id` must look like to be kept (else a UUID is made): every event records it. */
+export const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /**
  * The HTTP shell (request ids, body limit, error envelope, OpenAPI document) with the public `/v1`

@@ -173,7 +173,8 @@ export const checkpoints = sqliteTable(
 /**
  * The audit log: one row per event of every user, with the user's username and email as of that
  * event, so "who deleted sarah" is one indexed query by a name the user no longer has. Newest first
- * by (timestamp, user_id, revision); each filter has an index in that order.
+ * by (timestamp, user_id, revision); each filter has an index in that order, and so has the request
+ * id, whose events are a request's trail.
  */
 export const auditLog = sqliteTable(
   "audit_log",
@@ -200,6 +201,8 @@ export const auditLog = sqliteTable(
     index("audit_by_actor_id").on(table.actorId, table.timestamp, table.userId, table.revision),
     index("audit_by_actor_name").on(sql`lower(${table.actorUsername})`, table.timestamp, table.userId, table.revision),
     index("audit_by_type").on(table.eventType, table.timestamp, table.userId, table.revision),
+    // A request's trail (`GET /admin/requests/{request_id}`): the events one request caused.
+    index("audit_by_request").on(table.requestId, table.timestamp, table.userId, table.revision),
   ],
 );
 export type AuditRow = typeof auditLog.$inferSelect;

@@ -18,4 +18,5 @@ describe("the console and /docs in Chromium", async () => {
   await import("./plain-user.browser.mjs");
   await import("./operations.browser.mjs");
   await import("./subscriptions.browser.mjs");
+  await import("./request-trail.browser.mjs");
 });

@@ -50,6 +50,7 @@ describe("OpenAPI", () => {
     expect(methods("/admin/bootstrap/admins")).toEqual(["post"]);
     expect(methods("/admin/import")).toEqual(["post"]);
     expect(methods("/admin/export")).toEqual(["get"]);
+    expect(methods("/admin/requests/{request_id}")).toEqual(["get"]);
     const unprotected = Object.entries(paths).flatMap(([path, operations]) =>
       Object.entries(operations)
         .filter(([, operation]) => JSON.stringify(operation.security) !== JSON.stringify([{ bearer: [] }]))

@@ -3,6 +3,7 @@ import { EVENT_TYPES, type AuditPage as Page } from "../admin-api";
 import { api, formText } from "../api";
 import { Busy, ErrorNotice, EventType, Link, Time } from "../components";
 import { eventLabel, fromLocalInput, toLocalInput } from "../format";
+import { RequestId } from "../request-id";
 import { navigate } from "../router";
 
 const PAGE_SIZE = 25;
@@ -149,7 +150,7 @@ export function AuditPage({ url }: { url: URL }) {
                 </td>
                 <td data-label="Why">{entry.reason ?? <span class="none">—</span>}</td>
                 <td data-label="Request id">
-                  <code>{entry.request_id ?? "—"}</code>
+                  <RequestId id={entry.request_id} link />
                 </td>
               </tr>
             ))}

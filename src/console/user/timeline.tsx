@@ -3,6 +3,7 @@ import type { StreamEvent } from "../api";
 import type { LiveState } from "../live";
 import { Busy, EventType, Time } from "../components";
 import { actorName, eventLabel } from "../format";
+import { RequestId } from "../request-id";
 import { MakeTest } from "./make-test";
 
 const PAGE = 100;
@@ -26,6 +27,7 @@ export function Timeline({
   fresh: ReadonlySet<number>;
   live: LiveState;
   userId: string;
+  /** The viewer is an admin: offers "Make a test from this" and links request ids to their trail (admin routes both). */
   canMakeTests: boolean;
 }) {
   const [type, setType] = useState("");
@@ -80,7 +82,7 @@ export function Timeline({
                 <div>
                   <dt>Request id</dt>
                   <dd>
-                    <code>{event.metadata.request_id ?? "—"}</code>
+                    <RequestId id={event.metadata.request_id} link={canMakeTests} />
                   </dd>
                 </div>
                 {Object.keys(event.data).filter((k) => k !== "reason").length > 0 && (

@@ -1,0 +1,1 @@
+CREATE INDEX `audit_by_request` ON `audit_log` (`request_id`,`timestamp`,`user_id`,`revision`);
