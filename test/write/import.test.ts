@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
+import { IMPORT_SAFETY_NET_MS } from "../../src/write/publisher";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
 import { createInput, uniqueName } from "../support/builders";
@@ -34,6 +35,16 @@ describe("importing one user's events into its object", () => {
     expect(JSON.stringify(stream)).not.toContain("$2b$");
     const { user } = await stub.getUser();
     expect(user).toMatchObject({ first_name: "Alicia", last_name: "Liddell", created_at: alice[0]!.timestamp });
+  });
+
+  it("arms its publish safety net minutes out, not seconds: a lagging read side must not keep waking every imported user", async () => {
+    const { alice } = fixture();
+    const before = Date.now();
+    succeeded(await importInto(alice));
+    const alarm = await runInDurableObject(stubFor(alice[0]!.aggregate_id), (_instance, state) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarm).toBeGreaterThanOrEqual(before + IMPORT_SAFETY_NET_MS);
   });
 
   it("a second import of the same events changes nothing", async () => {
