@@ -124,6 +124,9 @@ await L.run("import", 2_400_000, async () => {
     ]);
     const importMs = L.now() - t0;
     const fdsAfterImport = fds();
+    console.error(
+      `imported ${summary.imported} in ${Math.round(importMs)} ms; workerd peaked at ${peakFds} open files, ${fdsAfterImport} now`,
+    );
     const drainedMs = await L.waitDrained(server, admin.token, { timeoutMs: 1_800_000 });
     clearInterval(sampler);
     console.error(
