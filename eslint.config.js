@@ -111,7 +111,18 @@ function fences() {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".wrangler/", "worker-configuration.d.ts", "migrations/", "bench/results/", "public/"] },
+  // docs/repro/: stand-alone workers reproducing a behaviour of the local runtime, not project code.
+  {
+    ignores: [
+      "node_modules/",
+      ".wrangler/",
+      "worker-configuration.d.ts",
+      "migrations/",
+      "bench/results/",
+      "public/",
+      "docs/repro/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -509,7 +509,10 @@ export async function waitDrained(server, token, { timeoutMs = 60_000, limit = 1
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     // The status route can answer 500 while the consumer writes (see BENCHMARKS.md): poll on.
-    const r = await request(server.url, "GET", `/admin/projections/status?limit=${limit}`, { token });
+    // On a loaded machine one status request can take longer than its own timeout: poll on.
+    const r = await request(server.url, "GET", `/admin/projections/status?limit=${limit}`, { token }).catch(
+      (error) => ({ status: 0, body: null, text: String(error) }),
+    );
     if (r.status === 200 && r.body.users_behind === 0 && r.body.outbox.backlog === 0) return now() - t0;
     if (Date.now() > deadline) throw new Error(`projection did not drain in ${timeoutMs} ms: ${r.text}`);
     await sleep(250);

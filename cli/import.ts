@@ -9,8 +9,12 @@ import { CliError, failure } from "./errors.ts";
 import { ProgressBar } from "./output.ts";
 
 /**
- * `import FILE`: the file goes in requests of at most `chunkLines` lines, cut between users where
- * possible so that up to `parallel` requests can run at once (a user's lines must arrive in order).
+ * `import FILE`: the file goes in requests of at most `chunkLines` lines and `chunkUsers` users, cut
+ * between users where possible so that up to `parallel` requests can run at once (a user's lines
+ * must arrive in order). The users' bound is for the server: every Durable Object a request reaches
+ * (each user's stream, and through it the user's two name registries) stays open with its SQLite
+ * files until the request is over, so a request of thousands of short users ran a local server out
+ * of file descriptors (BENCHMARKS.md, "Import").
  * After each request the first line not yet confirmed is saved, so a re-run after a failure resumes
  * there; lines sent twice are harmless, the service skips events it already holds.
  */
@@ -18,6 +22,7 @@ export interface ImportOptions {
   /** Per-call headers replace the client's, so the token comes along here. */
   token: string | undefined;
   chunkLines: number;
+  chunkUsers: number;
   parallel: number;
   restart: boolean;
 }
@@ -110,7 +115,7 @@ export async function importFile(api: Client, path: string, options: ImportOptio
     bar.update(state.confirmed_lines, `${state.rejected.length} rejected`);
   };
 
-  for await (const chunk of chunks(file, state.confirmed_lines, options.chunkLines)) {
+  for await (const chunk of chunks(file, state.confirmed_lines, options.chunkLines, options.chunkUsers)) {
     if (failed.error) break;
     if (firstIndex === null) {
       firstIndex = chunk.index;
@@ -184,14 +189,18 @@ async function send(api: Client, chunk: Chunk, token: string | undefined) {
   }
 }
 
-/** The file's lines after `skip`, in chunks that end between users when that is possible. */
-async function* chunks(file: string, skip: number, size: number): AsyncGenerator<Chunk> {
+/**
+ * The file's lines after `skip`, in chunks of at most `size` lines that end between users when that
+ * is possible, and at the latest when a user beyond the `users`th begins.
+ */
+async function* chunks(file: string, skip: number, size: number, users: number): AsyncGenerator<Chunk> {
   const input = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let lineNumber = 0;
   let index = 0;
   let current: string[] = [];
   let firstLine = skip + 1;
   let lastUser: string | null = null;
+  let usersIn = 0;
   let continuesUser = false;
   for await (const line of input) {
     lineNumber += 1;
@@ -199,12 +208,15 @@ async function* chunks(file: string, skip: number, size: number): AsyncGenerator
     const user = AGGREGATE.exec(line)?.[1] ?? null;
     // Near the size, the chunk ends at the next change of user; at the size, wherever it is.
     const full = current.length >= size;
-    if (full || (current.length >= size * 0.9 && user !== lastUser)) {
+    const newUser = user !== lastUser;
+    if (full || (newUser && (current.length >= size * 0.9 || usersIn >= users))) {
       yield { index: index++, firstLine, lines: current, continuesUser };
       continuesUser = full && user !== null && user === lastUser;
       firstLine = lineNumber;
       current = [];
+      usersIn = 0;
     }
+    if (newUser || current.length === 0) usersIn += 1;
     current.push(line);
     lastUser = user;
   }

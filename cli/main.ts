@@ -17,7 +17,7 @@ const USAGE = `usage: users-cli [--url URL] [--json] COMMAND
   users get ID
   users history ID (--timestamp ISO | --revision N)
   users events ID [--from-revision N] [--limit N]
-  import FILE [--chunk-lines N] [--parallel N] [--restart]
+  import FILE [--chunk-lines N] [--chunk-users N] [--parallel N] [--restart]
   export [--secrets] [--output FILE]
   replay ID
   rebuild [--restart] [--no-wait]
@@ -47,6 +47,7 @@ const options = {
   "from-revision": { type: "string" },
   limit: { type: "string" },
   "chunk-lines": { type: "string", default: "2000" },
+  "chunk-users": { type: "string", default: "100" },
   parallel: { type: "string", default: "4" },
   restart: { type: "boolean", default: false },
   secrets: { type: "boolean", default: false },
@@ -83,6 +84,7 @@ async function main(argv: string[]): Promise<void> {
       const summary = await importFile(api, sub, {
         token,
         chunkLines: positiveInt(flags["chunk-lines"], "--chunk-lines"),
+        chunkUsers: positiveInt(flags["chunk-users"], "--chunk-users"),
         parallel: positiveInt(flags.parallel, "--parallel"),
         restart: flags.restart,
       });

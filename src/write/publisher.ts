@@ -8,6 +8,14 @@ import type { StreamContext } from "./stream-context";
  * publish did not (a crash, a failing queue).
  */
 export const PUBLISH_SAFETY_NET_MS = 5_000;
+/**
+ * The same for an import's events. A bulk import outruns the read side by minutes, and until the
+ * read side confirms, the alarm wakes the object every few seconds (and sends the events again):
+ * every imported user's object stayed alive, its SQLite files and its name registries' open, and
+ * a local server ran out of file descriptors (BENCHMARKS.md, "Import"). The in-request publish
+ * still sends at once; only the safety net waits.
+ */
+export const IMPORT_SAFETY_NET_MS = 5 * 60_000;
 
 /**
  * Sends one object's committed events to the queue. Right after each commit from the events the
@@ -28,8 +36,8 @@ export class Publisher {
    * Inside a transaction that appends to an empty outbox: the alarm that runs until the outbox is
    * empty again. Later commits must not push it back (a busy user would never be reconciled).
    */
-  armIfFirst(outboxWasEmpty: boolean, now: number): void {
-    if (outboxWasEmpty) void this.stream.ctx.storage.setAlarm(now + PUBLISH_SAFETY_NET_MS);
+  armIfFirst(outboxWasEmpty: boolean, now: number, after = PUBLISH_SAFETY_NET_MS): void {
+    if (outboxWasEmpty) void this.stream.ctx.storage.setAlarm(now + after);
   }
 
   /**

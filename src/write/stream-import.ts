@@ -1,11 +1,11 @@
 import { config } from "../config";
 import { createdByImport, lift, planImport, type StoredEvent } from "../domain/import";
-import { heldBy } from "../domain/plan";
+import { heldBy, identitiesToFree } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
-import { append, outboxIsEmpty, readEvents, storedIds } from "./event-store";
-import { claimAll, releaseAll, services, type Field } from "./prepare";
+import { append, destroyPersonalData, outboxIsEmpty, readEvents, storedIds } from "./event-store";
+import { claimAll, forgetAll, releaseAll, services, type Field, type Services } from "./prepare";
 import type { ImportOptions, ImportResult } from "./protocol";
-import type { Publisher } from "./publisher";
+import { IMPORT_SAFETY_NET_MS, type Publisher } from "./publisher";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
 import type { StreamWatchers } from "./stream-watchers";
@@ -15,6 +15,8 @@ import type { StreamWatchers } from "./stream-watchers";
  * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
  * are claimed in their registries like any command's (a deleted user holds none), and the events
  * are appended with their outbox rows in one transaction: the read model fills through the queue.
+ * What the registries let go afterwards is the domain's `identitiesToFree`, as after a command: an
+ * imported erasure forgets the erased user's names, it does not merely release them.
  */
 export class StreamImport {
   constructor(
@@ -46,22 +48,27 @@ export class StreamImport {
         this.stream.prepareStorage(userId);
         const at = Date.now();
         const outboxWasEmpty = outboxIsEmpty(this.stream.sql);
-        for (const event of now.append) append(this.stream.sql, event, at);
-        this.publisher.armIfFirst(outboxWasEmpty, at);
+        for (const event of now.append) {
+          // As a command's erasure: what the stream already held of the user goes before the tombstone.
+          if (event.event_type === "USER_ERASED") destroyPersonalData(this.stream.sql, userId);
+          append(this.stream.sql, event, at);
+        }
+        this.publisher.armIfFirst(outboxWasEmpty, at, IMPORT_SAFETY_NET_MS);
         maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
         this.stream.committed(userId, now.after);
         const admin = adminBrought(now.append, now.after);
         return { ok: true as const, imported: now.append.length, skipped: now.skipped, ...(admin && { admin }) };
       });
       if (outcome === "stale") {
-        await releaseAll(io, userId, keysNotIn(heldBy(plan.after), heldBy(before)));
+        await free(io, userId, identitiesToFree(claims.keys, this.stream.current, this.stream.current));
         continue;
       }
       this.publisher.afterCommit(null);
       // Watchers see imported events like any others, as stored.
       this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
-      // Names the user held before and no longer does (deleted, email changed) are free again.
-      await releaseAll(io, userId, keysNotIn(heldBy(before), heldBy(plan.after)));
+      // Names the user held before and no longer does (deleted, email changed) are free again; an
+      // erasure's are forgotten (the registry objects are named after them).
+      await free(io, userId, identitiesToFree(claims.keys, before, this.stream.current));
       return outcome;
     }
     return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
@@ -97,7 +104,8 @@ function identities(state: UserState): [Field, string][] {
   ];
 }
 
-const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((key) => b.includes(key));
+async function free(io: Services, userId: string, keys: { release: string[]; forget: string[] }): Promise<void> {
+  await Promise.all([releaseAll(io, userId, keys.release), forgetAll(io, userId, keys.forget)]);
+}
 
-/** The keys of `of` that `but` does not hold. */
-const keysNotIn = (of: string[], but: string[]) => of.filter((key) => !but.includes(key));
+const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((key) => b.includes(key));

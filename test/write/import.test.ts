@@ -1,4 +1,8 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { identityKey } from "../../src/domain/rules";
+import { IMPORT_SAFETY_NET_MS } from "../../src/write/publisher";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
 import { createInput, uniqueName } from "../support/builders";
@@ -31,6 +35,16 @@ describe("importing one user's events into its object", () => {
     expect(JSON.stringify(stream)).not.toContain("$2b$");
     const { user } = await stub.getUser();
     expect(user).toMatchObject({ first_name: "Alicia", last_name: "Liddell", created_at: alice[0]!.timestamp });
+  });
+
+  it("arms its publish safety net minutes out, not seconds: a lagging read side must not keep waking every imported user", async () => {
+    const { alice } = fixture();
+    const before = Date.now();
+    succeeded(await importInto(alice));
+    const alarm = await runInDurableObject(stubFor(alice[0]!.aggregate_id), (_instance, state) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarm).toBeGreaterThanOrEqual(before + IMPORT_SAFETY_NET_MS);
   });
 
   it("a second import of the same events changes nothing", async () => {
@@ -92,6 +106,54 @@ describe("importing one user's events into its object", () => {
     const conflicting = { ...alice[2]!, id: crypto.randomUUID(), revision: 2 };
     expect(await importInto([conflicting])).toMatchObject({ ok: false, error: /revision 2 already holds/ });
     expect((await tables(stubFor(alice[0]!.aggregate_id))).events).toHaveLength(2);
+  });
+});
+
+describe("an imported erasure", () => {
+  afterEach(settleAlarms);
+
+  /** The tables this service stored in an object (miniflare adds its own `__miniflare_…` to every one). */
+  function ourTables(stub: DurableObjectStub): Promise<string[]> {
+    return runInDurableObject(stub, (_instance, state) =>
+      state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray()
+        .map((row) => row.name)
+        .filter((name) => !name.startsWith("__miniflare") && !name.startsWith("_cf_")),
+    );
+  }
+
+  it("forgets the user's names like a command's erasure: no registry storage named after them stays", async () => {
+    const { alice, suffix } = fixture();
+    succeeded(await importInto(alice));
+    const userId = alice[0]!.aggregate_id;
+    const keys = [identityKey("username", `alice-${suffix}`), identityKey("email", `alice-${suffix}@example.com`)];
+    const registries = keys.map((key) => env.IDENTITY_REGISTRY.getByName(key));
+    for (const registry of registries) expect(await ourTables(registry)).toEqual(["claim"]);
+    const admin = crypto.randomUUID();
+    const erasure = {
+      ...alice[2]!,
+      id: crypto.randomUUID(),
+      event_type: "USER_ERASED" as const,
+      version: 1,
+      timestamp: new Date(Date.parse(alice[2]!.timestamp) + 60_000).toISOString(),
+      revision: 4,
+      data: {},
+      metadata: { ...alice[2]!.metadata, actor_id: admin, actor_username: "the-admin" },
+    };
+    expect(await importInto([erasure])).toEqual({ ok: true, imported: 1, skipped: 0 });
+    for (const registry of registries) expect(await ourTables(registry)).toEqual([]);
+    // And the stream keeps nothing of the user, as after a command's erasure: the tombstone's admin stays.
+    const stored = JSON.stringify((await tables(stubFor(userId))).all);
+    expect(stored).not.toContain(suffix);
+    expect(stored).toContain("the-admin");
+    // The names are free for anyone.
+    expectOk(
+      await send(
+        crypto.randomUUID(),
+        createInput({ username: `alice-${suffix}`, email: `alice-${suffix}@example.com` }),
+      ),
+    );
   });
 });
 
