@@ -1,36 +1,10 @@
-import { feedEnd, feedFilter, feedFilterAccepts, readFeed, type FeedEvent } from "../read/feed";
+import { feedEnd, feedFilter, readFeed } from "../read/feed";
 import type { Sink } from "./sink";
 import { ingest, readSettings } from "./subscription-store";
 
 /** Feed events read per D1 query, and queries per run: one run stays short, the alarm comes back for more. */
 export const PAGE = 200;
 const PAGES_PER_RUN = 5;
-
-/**
- * Takes the feed rows the projector just committed (`wake(events)`) without reading D1, when they
- * continue the checkpoint: positions checkpoint + 1, + 2, … with no hole, so no row can lie between
- * what was read before and these. Anything else (a hole, rows of a rebuild, an alert written by the
- * cron, rows of a batch whose wake was lost, a replay) is for the alarm to read from the feed.
- * Returns how many deliveries the rows made (0 for rows known already or not wanted), or null if
- * they were not taken.
- */
-export function takePushed(
-  sql: SqlStorage,
-  storage: DurableObjectStorage,
-  pushed: readonly FeedEvent[],
-  sink: Sink,
-): number | null {
-  const settings = readSettings(sql);
-  if (!settings) return null;
-  const fresh = pushed.filter((event) => event.position > settings.checkpoint).sort((a, b) => a.position - b.position);
-  if (fresh.length === 0) return 0;
-  if (fresh.some((event, i) => event.position !== settings.checkpoint + 1 + i)) return null;
-  const filter = feedFilter(JSON.parse(settings.event_types) as string[]);
-  const wanted = fresh.filter((event) => feedFilterAccepts(filter, event) && sink.wants(event));
-  const last = fresh[fresh.length - 1]!.position;
-  storage.transactionSync(() => ingest(sql, wanted, last, last, Date.now()));
-  return wanted.length;
-}
 
 /**
  * Reads the feed after the checkpoint and records a pending delivery for each wanted event.

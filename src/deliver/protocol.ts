@@ -27,13 +27,11 @@ export interface SubscriptionRpc {
    */
   redeliver(eventId: string): Promise<DeliveryView | null>;
   /**
-   * The feed has grown: arms the alarm, which delivers. `events` are the feed rows the projector
-   * just committed, with their positions: when they continue the checkpoint without a hole they are
-   * taken as they are and the alarm need not read the feed; otherwise (or without them) the alarm
-   * reads the feed from the checkpoint. Returns at once, so the projector's wakes cost it one RPC
-   * each. On `MAIL_SUBSCRIPTION_ID` it first creates the mail subscription if it does not exist.
+   * The feed has grown: arms the alarm, which reads the feed from the checkpoint and delivers.
+   * Returns at once, so the projector's wakes cost it one RPC each. On `MAIL_SUBSCRIPTION_ID` it
+   * first creates the mail subscription if it does not exist.
    */
-  wake(events?: FeedEvent[]): Promise<void>;
+  wake(): Promise<void>;
 }
 
 export const MAIL_SUBSCRIPTION_ID = "mail";

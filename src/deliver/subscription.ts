@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { webhookConfig } from "../config";
 import { log } from "../observability";
-import { feedEnd, readFeed, type FeedEvent } from "../read/feed";
+import { feedEnd, readFeed } from "../read/feed";
 import { deliverDue } from "./dispatch";
-import { tailFeed, takePushed } from "./feed-tail";
+import { tailFeed } from "./feed-tail";
 import { mailSink } from "./mail-sink";
 import { deleteMirror, writeMirror } from "./mirror";
 import {
@@ -43,8 +43,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
   /**
    * Whether the feed may hold rows after the checkpoint that this object has not taken: the next
    * run reads D1 only then. True at start (a restart knows nothing of what happened meanwhile) and
-   * after any wake that did not bring its rows in order; a projector's wake that did keeps it false,
-   * so a subscription that keeps up costs D1 nothing.
+   * after any request for work; an alarm that only retries deliveries does not read the feed.
    */
   private mayBeBehind = true;
 
@@ -166,7 +165,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     return requeued ? store.deliveryView(requeued) : null;
   }
 
-  async wake(events?: FeedEvent[]): Promise<void> {
+  async wake(): Promise<void> {
     const settings = this.settings();
     if (!settings) {
       // The welcome mail's subscription exists without anyone creating it: its first wake does.
@@ -181,11 +180,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       });
       return;
     }
-    const taken = events ? takePushed(this.sql, this.ctx.storage, events, this.sinkOf(settings)) : null;
-    // Rows taken that make no delivery (the mail's subscription sees every rename) leave the work
-    // as it was: whatever is pending already has its alarm.
-    if (taken === 0) return;
-    await this.arm({ read: taken === null });
+    await this.arm();
   }
 
   override async alarm(): Promise<void> {
@@ -321,13 +316,10 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     }
   }
 
-  /**
-   * Asks for a run now; the alarm is the object's one timer, so it is always set to the earliest need.
-   * `read`: the run must read the feed (whatever asks for work but a wake that brought its rows).
-   */
-  private async arm({ read = true } = {}): Promise<void> {
+  /** Asks for a run now; the alarm is the object's one timer, so it is always set to the earliest need. */
+  private async arm(): Promise<void> {
     this.wakes++;
-    if (read) this.mayBeBehind = true;
+    this.mayBeBehind = true;
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > Date.now()) await this.ctx.storage.setAlarm(Date.now());
   }

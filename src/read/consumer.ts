@@ -288,8 +288,6 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     done.flatMap((w) => w.fresh),
   );
   // Something was projected, so the feed may have grown.
-  // Without the batch's rows: handing them over (`wakeSubscriptions(env, ids)`) made each wake
-  // ingest them while this batch waited, and webhook latency doubled (BENCHMARKS.md, A/B).
   if (projected.length > 0) await wakeSubscriptions(env);
 }
 

@@ -53,13 +53,6 @@ export function feedEventOf(row: { position: number; event: string }): FeedEvent
   return { ...(JSON.parse(row.event) as PublicEvent | OpsAlert), position: row.position };
 }
 
-/** Whether `filter` lets this row through, as `readFeed` would have asked D1 (for rows handed over without a read). */
-export function feedFilterAccepts(filter: FeedFilter | undefined, event: FeedEvent): boolean {
-  if (filter === undefined) return true;
-  if (filter === "users") return event.aggregate_id !== OPS_USER;
-  return filter.includes(event.event_type);
-}
-
 /** The newest position in the feed (0 when empty): where a new subscription starts by default. */
 export async function feedEnd(db: D1Database): Promise<number> {
   const [row] = await drizzle(db).select({ position: feed.position }).from(feed).orderBy(desc(feed.position)).limit(1);
