@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { eventSchemas, type EventType } from "../domain/events";
+import { AuditEntry } from "./schemas";
 
 /**
  * `GET /admin/requests/{request_id}`: a request's trail. Apart from `schemas.ts` so the console can
@@ -27,24 +27,13 @@ const TrailProjection = z.object({
   error: z.string().nullable(),
 });
 
-export const TrailEvent = z
-  .object({
-    event_id: z.string(),
-    user_id: z.string(),
-    event_type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]),
-    revision: z.number().int(),
-    timestamp: z.string(),
-    actor_id: z.string().nullable(),
-    actor_username: z.string().nullable(),
-    reason: z.string().nullable(),
-    username: z.string().openapi({ description: "The user's username as of this event" }),
-    email: z.string().openapi({ description: "The user's email as of this event" }),
-    import_request_id: z.string().nullable(),
-    position: z.number().int().nullable().openapi({ description: "Its feed position; null until the feed has it" }),
-    data: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The public event's data (no secrets)" }),
-    projections: z.array(TrailProjection),
-  })
-  .openapi("TrailEvent");
+/** An audit entry (as `GET /admin/audit` answers it) with where the event went. */
+export const TrailEvent = AuditEntry.extend({
+  position: z.number().int().nullable().openapi({ description: "Its feed position; null until the feed has it" }),
+  data: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The public event's data (no secrets)" }),
+  projections: z.array(TrailProjection),
+}).openapi("TrailEvent");
+export type TrailEvent = z.infer<typeof TrailEvent>;
 
 export const TrailMail = z.object({
   event_id: z.string(),
@@ -58,6 +47,7 @@ export const TrailMail = z.object({
   attempts: z.number().int().nullable(),
   last_error: z.string().nullable(),
 });
+export type TrailMail = z.infer<typeof TrailMail>;
 
 export const TrailDelivery = z.object({
   subscription_id: z.string(),
@@ -73,6 +63,7 @@ export const TrailDelivery = z.object({
   last_error: z.string().nullable(),
   next_attempt_at: z.string().nullable(),
 });
+export type TrailDelivery = z.infer<typeof TrailDelivery>;
 
 export const RequestTrail = z
   .object({

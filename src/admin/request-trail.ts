@@ -5,7 +5,9 @@ import { MAIL_SUBSCRIPTION_ID, type DeliveryView } from "../deliver/protocol";
 import { subscription } from "../objects";
 import { JSON_IDS } from "../read/bulk";
 import { PROJECTIONS } from "../read/projections";
-import { auditLog, type AuditRow } from "../read/schema";
+import { auditLog } from "../read/schema";
+import { auditEntryOf } from "./audit-entry";
+import type { RequestTrail, TrailDelivery, TrailEvent, TrailMail } from "./request-schemas";
 
 /**
  * A request's trail (`GET /admin/requests/{request_id}`): what one request caused, gathered from
@@ -31,73 +33,6 @@ export const TRAIL_EVENTS = 100;
 export const TRAIL_SUBSCRIPTIONS = 20;
 /** Delivery rows one subscription is asked for per user: one page of its list. */
 const MAX_DELIVERY_ROWS = 500;
-
-export type ProjectionState = "applied" | "pending" | "dead_letter";
-
-export interface TrailEvent {
-  event_id: string;
-  user_id: string;
-  event_type: AuditRow["eventType"];
-  revision: number;
-  timestamp: string;
-  actor_id: string | null;
-  actor_username: string | null;
-  reason: string | null;
-  username: string;
-  email: string;
-  import_request_id: string | null;
-  /** Null while the feed has not applied it. */
-  position: number | null;
-  /** The public event's data (no secrets; `[erased]` fields after an erasure), null while the feed has not applied it. */
-  data: Record<string, unknown> | null;
-  projections: {
-    name: string;
-    state: ProjectionState;
-    /** The projection's checkpoint of the user. */
-    checkpoint: number | null;
-    applied_at: string | null;
-    error: string | null;
-  }[];
-}
-
-export interface TrailMail {
-  event_id: string;
-  user_id: string;
-  kind: string;
-  state: "sent" | "pending" | "dead";
-  recipient: string | null;
-  subject: string | null;
-  sent_at: string | null;
-  message_id: string | null;
-  attempts: number | null;
-  last_error: string | null;
-}
-
-export interface TrailDelivery {
-  subscription_id: string;
-  url: string;
-  subscription_status: string;
-  event_id: string;
-  position: number;
-  user_id: string;
-  event_type: string;
-  state: DeliveryView["state"];
-  attempts: number;
-  last_status: number | null;
-  last_error: string | null;
-  next_attempt_at: string | null;
-}
-
-export interface RequestTrail {
-  request_id: string;
-  events: TrailEvent[];
-  /** More events carry this request id than `events` lists (an import). */
-  truncated: boolean;
-  mail: TrailMail[];
-  deliveries: TrailDelivery[];
-  /** Subscriptions asked, and whether more exist than were asked. */
-  subscriptions: { checked: number; truncated: boolean };
-}
 
 /** The trail of `requestId`, null when no event carries it. */
 export async function requestTrail(env: Env, requestId: string): Promise<RequestTrail | null> {
@@ -168,17 +103,7 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
   const events: TrailEvent[] = audit.map((row) => {
     const feedRow = feedRows.get(row.eventId);
     return {
-      event_id: row.eventId,
-      user_id: row.userId,
-      event_type: row.eventType,
-      revision: row.revision,
-      timestamp: row.timestamp,
-      actor_id: row.actorId,
-      actor_username: row.actorUsername,
-      reason: row.reason,
-      username: row.username,
-      email: row.email,
-      import_request_id: row.importRequestId,
+      ...auditEntryOf(row),
       position: feedRow?.position ?? null,
       data: feedRow ? (JSON.parse(feedRow.event) as PublicEvent).data : null,
       projections: PROJECTIONS.map((projection, i) => {

@@ -5,6 +5,7 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeCursor, encodeCursor, queryAuditLog } from "../../read/audit-log";
 import { adminRoute } from "../auth";
+import { auditEntryOf } from "../audit-entry";
 import { AuditPage } from "../schemas";
 
 const instant = z
@@ -58,19 +59,5 @@ export const audit = createRouter().openapi(list, async (c) => {
     limit: query.limit,
     cursor,
   });
-  const results = rows.map((row) => ({
-    event_id: row.eventId,
-    user_id: row.userId,
-    event_type: row.eventType,
-    revision: row.revision,
-    timestamp: row.timestamp,
-    actor_id: row.actorId,
-    actor_username: row.actorUsername,
-    reason: row.reason,
-    request_id: row.requestId,
-    username: row.username,
-    email: row.email,
-    import_request_id: row.importRequestId,
-  }));
-  return c.json({ results, next_cursor: next ? encodeCursor(next) : null }, 200);
+  return c.json({ results: rows.map(auditEntryOf), next_cursor: next ? encodeCursor(next) : null }, 200);
 });
