@@ -101,3 +101,31 @@ export function Busy({ busy, children, class: className }: { busy: boolean; chil
     </div>
   );
 }
+
+/** A table's column headings. */
+export function ColumnHeads({ names }: { names: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {names.map((name) => (
+          <th scope="col">{name}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
+/** When a polled page last refreshed, announced politely to screen readers. */
+export function Refreshed({ at, everyMs }: { at: string | null; everyMs: number }) {
+  return (
+    <span class="refreshed" role="status">
+      {at ? (
+        <>
+          refreshed every {everyMs / 1000} s, last at <Time iso={at} />
+        </>
+      ) : (
+        "loading…"
+      )}
+    </span>
+  );
+}

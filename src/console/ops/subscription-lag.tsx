@@ -1,7 +1,7 @@
 import type { Subscription } from "../admin-api";
-import { Busy, ErrorNotice, Link } from "../components";
+import { Busy, ColumnHeads, ErrorNotice, Link } from "../components";
 import type { Polled } from "./poll";
-import { LastDelivery, Lag, SubscriptionStatus, subscriptionName } from "./subscription-parts";
+import { SubscriptionCells } from "./subscription-parts";
 
 /**
  * The operations page's view of the webhook subscriptions: how far behind the feed's end each one
@@ -19,29 +19,11 @@ export function SubscriptionLag({ subs }: { subs: Polled<Subscription[]> }) {
       <Busy busy={subs.data === null} class="table-wrap flat">
         <table class="stacked sub-lag">
           <caption class="visually-hidden">Lag of each webhook subscription behind the feed</caption>
-          <thead>
-            <tr>
-              <th scope="col">Subscription</th>
-              <th scope="col">Status</th>
-              <th scope="col">Lag</th>
-              <th scope="col">Last delivery</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["Subscription", "Status", "Lag", "Last delivery"]} />
           <tbody>
             {rows.map((sub) => (
               <tr data-subscription={sub.id}>
-                <th scope="row" data-label="Subscription">
-                  <Link href={`/console/subscriptions/${sub.id}`}>{subscriptionName(sub)}</Link>
-                </th>
-                <td data-label="Status">
-                  <SubscriptionStatus status={sub.status} />
-                </td>
-                <td data-label="Lag">
-                  <Lag sub={sub} />
-                </td>
-                <td data-label="Last delivery">
-                  <LastDelivery sub={sub} />
-                </td>
+                <SubscriptionCells sub={sub} />
               </tr>
             ))}
           </tbody>

@@ -1,6 +1,6 @@
 import type { Delivery, DeliveryPage, Subscription, SubscriptionPage } from "../admin-api";
 import { api } from "../api";
-import { Time } from "../components";
+import { Link, Time } from "../components";
 import { duration } from "../format";
 
 /**
@@ -109,5 +109,33 @@ export function TroubleCount({ troubles: t }: { troubles: Troubles }) {
       {plus} retrying, {t.dead}
       {plus} dead
     </span>
+  );
+}
+
+/** The first cells of a subscription's row: its name (linking to its page), status, lag and last delivery. */
+export function SubscriptionCells({ sub, showUrl = false }: { sub: Subscription; showUrl?: boolean }) {
+  const name = <Link href={`/console/subscriptions/${sub.id}`}>{subscriptionName(sub)}</Link>;
+  return (
+    <>
+      <th scope="row" data-label="Subscription">
+        {showUrl ? (
+          <div>
+            {name}
+            <span class="sub-url">{sub.url}</span>
+          </div>
+        ) : (
+          name
+        )}
+      </th>
+      <td data-label="Status">
+        <SubscriptionStatus status={sub.status} />
+      </td>
+      <td data-label="Lag">
+        <Lag sub={sub} />
+      </td>
+      <td data-label="Last delivery">
+        <LastDelivery sub={sub} />
+      </td>
+    </>
   );
 }

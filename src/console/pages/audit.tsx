@@ -1,7 +1,7 @@
 import { useEffect, useState } from "hono/jsx/dom";
 import { EVENT_TYPES, type AuditPage as Page } from "../admin-api";
 import { api, formText } from "../api";
-import { Busy, ErrorNotice, EventType, Link, Time } from "../components";
+import { Busy, ColumnHeads, ErrorNotice, EventType, Link, Time } from "../components";
 import { eventLabel, fromLocalInput, toLocalInput } from "../format";
 import { RequestId } from "../request-id";
 import { navigate } from "../router";
@@ -114,16 +114,7 @@ export function AuditPage({ url }: { url: URL }) {
       <Busy busy={loading} class="table-wrap">
         <table class="stacked audit">
           <caption class="visually-hidden">Audit entries, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">User</th>
-              <th scope="col">Event</th>
-              <th scope="col">By</th>
-              <th scope="col">Why</th>
-              <th scope="col">Request id</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["When", "User", "Event", "By", "Why", "Request id"]} />
           <tbody>
             {rows.map((entry) => (
               <tr data-event={entry.event_id}>

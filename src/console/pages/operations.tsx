@@ -1,7 +1,7 @@
 import { useState } from "hono/jsx/dom";
 import type { DeadLetterPage, ProjectionStatus, RebuildProgress } from "../admin-api";
 import { api } from "../api";
-import { Busy, ErrorNotice, Link, Time } from "../components";
+import { Busy, ColumnHeads, ErrorNotice, Link, Refreshed, Time } from "../components";
 import { duration } from "../format";
 import { DeadLetters, type LetterFilter } from "../ops/dead-letters";
 import { Import } from "../ops/import";
@@ -38,15 +38,7 @@ export function OperationsPage() {
     <main id="main" class="page ops">
       <header class="user-head">
         <h1>Operations</h1>
-        <span class="refreshed" role="status">
-          {status.at ? (
-            <>
-              refreshed every {REFRESH_MS / 1000} s, last at <Time iso={status.at} />
-            </>
-          ) : (
-            "loading…"
-          )}
-        </span>
+        <Refreshed at={status.at} everyMs={REFRESH_MS} />
       </header>
       <ErrorNotice error={status.error} />
       <div class="metrics">
@@ -63,15 +55,9 @@ export function OperationsPage() {
         <Busy busy={s === null} class="table-wrap flat">
           <table class="stacked projections">
             <caption class="visually-hidden">Lag of each projection</caption>
-            <thead>
-              <tr>
-                <th scope="col">Projection</th>
-                <th scope="col">Users behind</th>
-                <th scope="col">Oldest event owed waits</th>
-                <th scope="col">Last projected</th>
-                <th scope="col">Open dead letters</th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              names={["Projection", "Users behind", "Oldest event owed waits", "Last projected", "Open dead letters"]}
+            />
             <tbody>
               {(s?.projections ?? []).map((p) => (
                 <tr data-projection={p.name}>

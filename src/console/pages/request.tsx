@@ -1,6 +1,6 @@
 import type { RequestTrail } from "../admin-api";
 import { ApiError, api } from "../api";
-import { Busy, ErrorNotice, EventType, Link, Time } from "../components";
+import { Busy, ColumnHeads, ErrorNotice, EventType, Link, Refreshed, Time } from "../components";
 import { usePoll } from "../ops/poll";
 
 /** Pending states settle within seconds: the trail is read again this often while the page is open. */
@@ -63,15 +63,7 @@ export function RequestPage({ id }: { id: string }) {
         <h1>
           Request <code>{id}</code>
         </h1>
-        <span class="refreshed" role="status">
-          {trail.at ? (
-            <>
-              refreshed every {REFRESH_MS / 1000} s, last at <Time iso={trail.at} />
-            </>
-          ) : (
-            "loading…"
-          )}
-        </span>
+        <Refreshed at={trail.at} everyMs={REFRESH_MS} />
       </header>
       <ErrorNotice error={trail.error} />
       {data && (
@@ -95,16 +87,7 @@ export function RequestPage({ id }: { id: string }) {
         <Busy busy={data === null} class="table-wrap flat">
           <table class="stacked trail-events">
             <caption class="visually-hidden">The request's events, oldest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">User</th>
-                <th scope="col">Event</th>
-                <th scope="col">By</th>
-                <th scope="col">Why</th>
-                <th scope="col">Projections</th>
-              </tr>
-            </thead>
+            <ColumnHeads names={["When", "User", "Event", "By", "Why", "Projections"]} />
             <tbody>
               {(data?.events ?? []).map((event) => (
                 <tr data-event={event.event_id}>
@@ -137,15 +120,7 @@ export function RequestPage({ id }: { id: string }) {
         ) : (
           <table class="stacked trail-mail">
             <caption class="visually-hidden">Mail the events led to</caption>
-            <thead>
-              <tr>
-                <th scope="col">Kind</th>
-                <th scope="col">State</th>
-                <th scope="col">To</th>
-                <th scope="col">Sent</th>
-                <th scope="col">Attempts</th>
-              </tr>
-            </thead>
+            <ColumnHeads names={["Kind", "State", "To", "Sent", "Attempts"]} />
             <tbody>
               {(data?.mail ?? []).map((mail) => (
                 <tr data-event={mail.event_id}>
@@ -176,15 +151,7 @@ export function RequestPage({ id }: { id: string }) {
         ) : (
           <table class="stacked trail-deliveries delivery-table">
             <caption class="visually-hidden">Webhook deliveries of the events</caption>
-            <thead>
-              <tr>
-                <th scope="col">Subscription</th>
-                <th scope="col">Event</th>
-                <th scope="col">State</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last answer</th>
-              </tr>
-            </thead>
+            <ColumnHeads names={["Subscription", "Event", "State", "Attempts", "Last answer"]} />
             <tbody>
               {(data?.deliveries ?? []).map((delivery) => (
                 <tr data-event={delivery.event_id} class={delivery.state === "dead" ? "delivery-dead" : undefined}>

@@ -1,7 +1,7 @@
 import { useState, type Child } from "hono/jsx/dom";
 import type { Subscription } from "../admin-api";
 import { ApiError, api, formText } from "../api";
-import { Busy, ErrorNotice, Link, Time } from "../components";
+import { Busy, ErrorNotice, Link, Refreshed, Time } from "../components";
 import { eventLabel } from "../format";
 import { Deliveries, loadDeliveries, type DeliveryFilter } from "../ops/deliveries";
 import { usePoll } from "../ops/poll";
@@ -43,15 +43,7 @@ export function SubscriptionPage({ id }: { id: string }) {
       <header class="user-head">
         <h1>{sub ? subscriptionName(sub) : "Subscription"}</h1>
         {sub && <SubscriptionStatus status={sub.status} />}
-        <span class="refreshed" role="status">
-          {view.at ? (
-            <>
-              refreshed every {REFRESH_MS / 1000} s, last at <Time iso={view.at} />
-            </>
-          ) : (
-            "loading…"
-          )}
-        </span>
+        <Refreshed at={view.at} everyMs={REFRESH_MS} />
       </header>
       <ErrorNotice error={view.error} />
       <div class="user-grid">

@@ -1,14 +1,7 @@
-import { Busy, ErrorNotice, Link, Time } from "../components";
+import { Busy, ColumnHeads, ErrorNotice, Refreshed, Time } from "../components";
 import { NewSubscription } from "../ops/new-subscription";
 import { usePoll } from "../ops/poll";
-import {
-  LastDelivery,
-  Lag,
-  SubscriptionStatus,
-  TroubleCount,
-  listWithTroubles,
-  subscriptionName,
-} from "../ops/subscription-parts";
+import { SubscriptionCells, TroubleCount, listWithTroubles } from "../ops/subscription-parts";
 
 /** As often as the operations page: a retry or a drained backlog shows without a reload. */
 export const REFRESH_MS = 2_000;
@@ -26,15 +19,7 @@ export function SubscriptionsPage() {
     <main id="main" class="page subscriptions">
       <header class="user-head">
         <h1>Subscriptions</h1>
-        <span class="refreshed" role="status">
-          {list.at ? (
-            <>
-              refreshed every {REFRESH_MS / 1000} s, last at <Time iso={list.at} />
-            </>
-          ) : (
-            "loading…"
-          )}
-        </span>
+        <Refreshed at={list.at} everyMs={REFRESH_MS} />
       </header>
       <p class="muted">
         Webhooks that receive the feed's events, signed, in each user's order, retried until they are dead. The welcome
@@ -48,33 +33,11 @@ export function SubscriptionsPage() {
             <caption class="visually-hidden">
               Each subscription's status, lag behind the feed, last delivery and troubled deliveries
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Subscription</th>
-                <th scope="col">Status</th>
-                <th scope="col">Lag</th>
-                <th scope="col">Last delivery</th>
-                <th scope="col">Failing deliveries</th>
-              </tr>
-            </thead>
+            <ColumnHeads names={["Subscription", "Status", "Lag", "Last delivery", "Failing deliveries"]} />
             <tbody>
               {rows.map(({ sub, troubles }) => (
                 <tr data-subscription={sub.id} class={`sub-row-${sub.status}`}>
-                  <th scope="row" data-label="Subscription">
-                    <div>
-                      <Link href={`/console/subscriptions/${sub.id}`}>{subscriptionName(sub)}</Link>
-                      <span class="sub-url">{sub.url}</span>
-                    </div>
-                  </th>
-                  <td data-label="Status">
-                    <SubscriptionStatus status={sub.status} />
-                  </td>
-                  <td data-label="Lag">
-                    <Lag sub={sub} />
-                  </td>
-                  <td data-label="Last delivery">
-                    <LastDelivery sub={sub} />
-                  </td>
+                  <SubscriptionCells sub={sub} showUrl />
                   <td data-label="Failing">
                     <div>
                       <TroubleCount troubles={troubles} />
