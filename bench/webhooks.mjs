@@ -4,7 +4,9 @@
 //  1. cost: commands across many users (closed loop) with no subscription and with 3, interleaved
 //     in rounds; each round's deliveries are awaited before the next, so none is left to the next.
 //  2. latency: at half the max command rate (open loop) with 3 subscriptions, commit → received
-//     (the event's timestamp to its arrival at the receiver) p50/p99 over every delivery.
+//     (the event's timestamp to its arrival at the receiver) p50/p99 over every delivery; then the
+//     floor at the same rate: a bare object's append POSTed straight to 3 receivers after the commit
+//     (`POST /bench/notify/{id}`, bench/floor/entry.ts), no outbox, queue, projector or feed.
 //  3. rate: a burst at full speed with 1 subscription: events per second delivered, against events
 //     per second the projector put into D1 over the same burst (both from the burst's start to the
 //     last one done); then a replay of the same events from the subscription's position before the
@@ -67,35 +69,54 @@ await L.run("webhooks", 420_000, async () => {
   const costRatio = L.round(L.median(costRatios), 3);
   const maxRps = L.median(none.map((x) => x.rps));
 
-  // 2. Latency at half the max rate with three subscriptions.
+  // 2. Latency at half the max rate with three subscriptions; then the platform's floor at the same
+  // rate: each request appends in a bare object that POSTs the event to three receiver paths.
   const rate = Math.max(1, Math.round(maxRps / 2));
+  const total = Math.round(rate * opt.latencySeconds);
+  /** Sends `make(i)` at `rate` a second (open loop); resolves the rate achieved and the 200s. */
+  const openLoop = async (make, onOk = () => {}) => {
+    const inFlight = new Set();
+    let acked = 0;
+    const t0 = L.now();
+    for (let i = 0; i < total; i++) {
+      const wait = t0 + (i * 1000) / rate - L.now();
+      if (wait > 1) await L.sleep(wait);
+      const spec = make(i);
+      const job = L.request(server.url, spec.method, spec.path, spec)
+        .then((res) => {
+          if (res.status !== 200) return;
+          acked += 1;
+          onOk(res, spec);
+        })
+        .catch(() => {});
+      inFlight.add(job);
+      job.finally(() => inFlight.delete(job));
+    }
+    await Promise.all(inFlight);
+    return { achieved: L.round(total / ((L.now() - t0) / 1000), 1), acked };
+  };
+  /** Commit → received over every delivery to `paths`, once each has `n`. */
+  const latencyOf = async (paths, n) => {
+    await Promise.all(paths.map((p) => received(p, n)));
+    const latencies = paths.flatMap((p) => receiver.byPath.get(p).map((d) => d.at - d.committedAt));
+    return L.summarize(latencies, { deliveries: latencies.length });
+  };
   const latPaths = [0, 1, 2].map((k) => `/latency/s${k}`);
   const latSubs = await Promise.all(latPaths.map((p) => subscribe(p)));
-  const total = Math.round(rate * opt.latencySeconds);
-  const inFlight = new Set();
-  let acked = 0;
-  const t0 = L.now();
-  for (let i = 0; i < total; i++) {
-    const wait = t0 + (i * 1000) / rate - L.now();
-    if (wait > 1) await L.sleep(wait);
-    const spec = put(i);
-    const job = L.request(server.url, spec.method, spec.path, spec)
-      .then((res) => {
-        if (res.status !== 200) return;
-        acked += 1;
-        track(res, spec);
-      })
-      .catch(() => {});
-    inFlight.add(job);
-    job.finally(() => inFlight.delete(job));
-  }
-  await Promise.all(inFlight);
-  const achieved = L.round(total / ((L.now() - t0) / 1000), 1);
-  await Promise.all(latPaths.map((p) => received(p, acked)));
-  const latencies = latPaths.flatMap((p) => receiver.byPath.get(p).map((d) => d.at - d.committedAt));
-  const latency = L.summarize(latencies, { deliveries: latencies.length });
+  const { achieved, acked } = await openLoop(put, track);
+  const latency = await latencyOf(latPaths, acked);
   await Promise.all(latSubs.map((s) => unsubscribe(s.id)));
   console.error(`latency at ${achieved}/s: p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms`);
+  const floorPaths = [0, 1, 2].map((k) => `/floor/s${k}`);
+  const urls = floorPaths.map((p) => `${receiver.url}${p}`);
+  const floorRun = await openLoop((i) => ({
+    method: "POST",
+    path: `/bench/notify/${users[i % users.length].id}`,
+    body: { urls },
+  }));
+  const floor = await latencyOf(floorPaths, floorRun.acked);
+  const overFloor = L.round(latency.p99_ms / Math.max(1, floor.p99_ms), 1);
+  console.error(`floor at ${floorRun.achieved}/s: p50 ${floor.p50_ms} ms, p99 ${floor.p99_ms} ms`);
 
   // 3. Delivery rate against the projector's, over one burst; then the same events as a backlog.
   await L.waitProjected(server, admin.token, pending());
@@ -136,7 +157,13 @@ await L.run("webhooks", 420_000, async () => {
     {
       options: opt,
       cost: { none, three, ratios: costRatios.map((x) => L.round(x, 3)), ratio: costRatio },
-      latency: { rate, achieved, ...latency },
+      latency: {
+        rate,
+        achieved,
+        ...latency,
+        floor: { achieved: floorRun.achieved, ...floor },
+        p99_over_floor: overFloor,
+      },
       rate: {
         burst_events: burst.n,
         projector_events_per_s: L.round(projectorRate, 1),
@@ -156,9 +183,15 @@ await L.run("webhooks", 420_000, async () => {
       },
       {
         measure: `commit → webhook received p50 / p99 (3 subscriptions, ${achieved}/s)`,
-        value: `${latency.p50_ms} / ${latency.p99_ms} ms (${latencies.length} deliveries)`,
+        value: `${latency.p50_ms} / ${latency.p99_ms} ms (${latency.deliveries} deliveries)`,
         target: "p99 ≤ 1000 ms",
         verdict: L.verdict(pass.latency),
+      },
+      {
+        measure: `floor: a bare object's append POSTed to 3 receivers, p50 / p99 (${floorRun.achieved}/s)`,
+        value: `${floor.p50_ms} / ${floor.p99_ms} ms (${floor.deliveries} deliveries); ours ÷ floor at p99: ${overFloor}×`,
+        target: "–",
+        verdict: "",
       },
       {
         measure: `delivery rate ÷ projector rate (burst of ${burst.n})`,

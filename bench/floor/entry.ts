@@ -14,6 +14,8 @@
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
 // `GET /bench/read/{id}` is the platform's floor for a read: one D1 query by primary key, no auth,
 // no validation, the row as JSON. A query's req/s over it says how much is the service's own.
+// `POST /bench/notify/{name}` is the floor for a webhook: the same append, then the event POSTed to
+// each URL of the body's `urls`, after the commit and without waiting (bench/webhooks.mjs).
 // `POST /bench/queue` puts its JSON body on the events queue as the outbox would: the browser test
 // of the operations page makes a real dead letter with it (a message the projector cannot read).
 // `POST /bench/fresh` creates `objects` new Durable Objects (fresh ids, `inParallel` at a time) and
@@ -73,6 +75,19 @@ export class FloorAppend extends DurableObject<Env> {
   async appendAndPublish(data: string): Promise<number> {
     const revision = this.append(data);
     await (this.env as BenchEnv).FLOOR_EVENTS.send({ id: this.ctx.id.toString(), revision });
+    return revision;
+  }
+
+  /**
+   * `append`, then the event POSTed to each of `urls` once the write is durable (the output gate
+   * holds the requests until then), without waiting for them: the platform's floor for a commit
+   * reaching webhook receivers, with no outbox, queue, projector, feed or subscription object.
+   */
+  appendAndNotify(data: string, urls: string[]): number {
+    const revision = this.append(data);
+    const body = JSON.stringify({ timestamp: new Date().toISOString(), data: { revision } });
+    const headers = { "content-type": "application/json", "webhook-id": `${this.ctx.id.toString()}-${revision}` };
+    this.ctx.waitUntil(Promise.allSettled(urls.map((url) => fetch(url, { method: "POST", headers, body }))));
     return revision;
   }
 
@@ -191,6 +206,7 @@ const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
 const PROJECTED = /^\/bench\/projected\/([\w-]{1,64})$/;
 const OUTBOX = /^\/bench\/outbox\/([\w-]{1,64})$/;
 const READ = /^\/bench\/read\/([\w-]{1,64})$/;
+const NOTIFY = /^\/bench\/notify\/([\w-]{1,64})$/;
 
 export default {
   ...service,
@@ -261,6 +277,12 @@ export default {
     const outbox = request.method === "POST" ? OUTBOX.exec(pathname) : null;
     if (outbox) {
       const revision = await env.FLOOR.getByName(outbox[1]!).appendWithOutbox(await request.text());
+      return Response.json({ revision });
+    }
+    const notify = request.method === "POST" ? NOTIFY.exec(pathname) : null;
+    if (notify) {
+      const { urls } = await request.json<{ urls: string[] }>();
+      const revision = await env.FLOOR.getByName(notify[1]!).appendAndNotify("notify", urls);
       return Response.json({ revision });
     }
     const read = request.method === "GET" ? READ.exec(pathname) : null;
