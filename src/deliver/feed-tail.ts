@@ -1,4 +1,4 @@
-import { feedEnd, feedFilter, readFeed } from "../read/feed";
+import { feedFilter, readFeedWithEnd } from "../read/feed";
 import type { Sink } from "./sink";
 import { ingest, readSettings } from "./subscription-store";
 
@@ -22,10 +22,7 @@ export async function tailFeed(
     if (!settings) return { more: false };
     // Empty: every user event, no alert; `ops.*` or an alert's type: those alerts too.
     const types = feedFilter(JSON.parse(settings.event_types) as string[]);
-    // The end is read first: every position up to it is committed, so a page shorter than asked
-    // means nothing wanted lies between the checkpoint and the end.
-    const end = await feedEnd(db);
-    const events = await readFeed(db, { after: settings.checkpoint, limit: PAGE, eventTypes: types });
+    const { end, events } = await readFeedWithEnd(db, { after: settings.checkpoint, limit: PAGE, eventTypes: types });
     if (options.stale()) return { more: true };
     const last = events[events.length - 1]?.position ?? settings.checkpoint;
     const full = events.length === PAGE;

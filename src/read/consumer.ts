@@ -288,7 +288,9 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     done.flatMap((w) => w.fresh),
   );
   // Something was projected, so the feed may have grown.
-  if (projected.length > 0) await wakeSubscriptions(env);
+  if (projected.length > 0) {
+    await wakeSubscriptions(env, { mail: projected.some((e) => e.event_type === "USER_CREATED") });
+  }
 }
 
 /**

@@ -29,23 +29,46 @@ export function feedFilter(requested: readonly string[]): FeedFilter {
 }
 
 /** The feed's events after `after`, oldest first, at most `limit`, only those `eventTypes` lets through. */
-export async function readFeed(
-  db: D1Database,
-  query: { after: number; limit: number; eventTypes?: FeedFilter },
-): Promise<FeedEvent[]> {
+export async function readFeed(db: D1Database, query: FeedQuery): Promise<FeedEvent[]> {
+  const page = pageQuery(db, query);
+  return page ? (await page).map(feedEventOf) : [];
+}
+
+/**
+ * `feedEnd` then `readFeed`, in one D1 round trip. The end is read first, so every position up to
+ * it is committed: a page shorter than asked means nothing wanted lies between `after` and the end.
+ */
+export async function readFeedWithEnd(db: D1Database, query: FeedQuery): Promise<{ end: number; events: FeedEvent[] }> {
+  const page = pageQuery(db, query);
+  if (!page) return { end: await feedEnd(db), events: [] };
+  const [end, rows] = await drizzle(db).batch([endQuery(db), page]);
+  return { end: end[0]?.position ?? 0, events: rows.map(feedEventOf) };
+}
+
+interface FeedQuery {
+  after: number;
+  limit: number;
+  eventTypes?: FeedFilter;
+}
+
+/** The page's query, or null when the filter lets nothing through. */
+function pageQuery(db: D1Database, query: FeedQuery) {
   let types: SQL | undefined;
   if (query.eventTypes === "users") types = ne(feed.userId, OPS_USER);
   else if (query.eventTypes) {
-    if (query.eventTypes.length === 0) return [];
+    if (query.eventTypes.length === 0) return null;
     types = inArray(feed.eventType, [...query.eventTypes]);
   }
-  const rows = await drizzle(db)
+  return drizzle(db)
     .select({ position: feed.position, event: feed.event })
     .from(feed)
     .where(and(gt(feed.position, query.after), types))
     .orderBy(asc(feed.position))
     .limit(query.limit);
-  return rows.map(feedEventOf);
+}
+
+function endQuery(db: D1Database) {
+  return drizzle(db).select({ position: feed.position }).from(feed).orderBy(desc(feed.position)).limit(1);
 }
 
 /** A feed row as subscribers see it: the stored event or alert with its position. */
@@ -55,7 +78,7 @@ export function feedEventOf(row: { position: number; event: string }): FeedEvent
 
 /** The newest position in the feed (0 when empty): where a new subscription starts by default. */
 export async function feedEnd(db: D1Database): Promise<number> {
-  const [row] = await drizzle(db).select({ position: feed.position }).from(feed).orderBy(desc(feed.position)).limit(1);
+  const [row] = await endQuery(db);
   return row?.position ?? 0;
 }
 

@@ -10,19 +10,21 @@ const ACTIVE = `SELECT id FROM subscriptions WHERE status = 'active' ORDER BY id
 
 /**
  * Tells the subscriptions that the feed has grown: the active ones in D1's `subscriptions` and the
- * welcome mail's. Wakes carry no rows: handing a batch's feed rows over made each wake record them
- * while the projector's batch waited, which doubled webhook latency (BENCHMARKS.md). A wake only records and arms the object's alarm, so this costs one RPC each. A failed wake does
- * not fail the batch (its events are committed): the object's next wake, or the cron's sweep
+ * welcome mail's (`mail: false` when the new events hold no `USER_CREATED`, the only type it reads:
+ * each wake costs an alarm run and a D1 read). Wakes carry no rows: handing a batch's feed rows over
+ * made each wake record them while the projector's batch waited, which doubled webhook latency
+ * (BENCHMARKS.md). A wake only arms the object's alarm, so this costs one RPC each. A failed wake
+ * does not fail the batch (its events are committed): the object's next wake, or the cron's sweep
  * (src/index.ts), reads the feed from its own checkpoint, so nothing is lost, only later.
  */
-export async function wakeSubscriptions(env: Env): Promise<void> {
+export async function wakeSubscriptions(env: Env, { mail = true } = {}): Promise<void> {
   let ids: string[] = [];
   try {
     ids = (await env.DB.prepare(ACTIVE).bind(MAX_WAKES).all<{ id: string }>()).results.map((row) => row.id);
   } catch (error) {
     log("warn", "could not list subscriptions to wake", { error: String(error) });
   }
-  const results = await Promise.allSettled([MAIL, ...ids].map((id) => subscription(env, id).wake()));
+  const results = await Promise.allSettled([...(mail ? [MAIL] : []), ...ids].map((id) => subscription(env, id).wake()));
   const failed = results.filter((result) => result.status === "rejected").length;
   if (failed > 0) log("warn", "subscriptions not woken; their alarms or the sweep catch up", { failed });
 }
