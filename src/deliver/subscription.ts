@@ -51,9 +51,13 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     return this.ctx.storage.sql;
   }
 
+  /** Whether the tables were seen: they go only with `remove`, so one look suffices until then. */
+  private tablesSeen = false;
+
   private settings(): store.SettingsRow | null {
-    if (this.removed || !store.tablesExist(this.sql)) return null;
-    return store.readSettings(this.sql);
+    if (this.removed) return null;
+    this.tablesSeen ||= store.tablesExist(this.sql);
+    return this.tablesSeen ? store.readSettings(this.sql) : null;
   }
 
   async create(input: NewSubscription): Promise<SubscriptionView & { secret: string | null }> {
@@ -115,6 +119,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     // D1's row first: if that fails, nothing is gone and the caller can try again.
     await deleteMirror(this.env.DB, settings.id);
     this.removed = true;
+    this.tablesSeen = false;
     this.generation++;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
