@@ -26,6 +26,12 @@ const SELECT = `SELECT user_id AS userId, revision, username, email, status, rol
  * (`npm run bench:as-of`).
  */
 export function asOfStatement(db: D1Reader, filters: AsOfFilters): D1PreparedStatement {
+  const { text, params } = asOfSql(filters);
+  return db.prepare(text).bind(...params);
+}
+
+/** The statement's SQL and parameters (for `EXPLAIN QUERY PLAN` in the tests as well). */
+export function asOfSql(filters: AsOfFilters): { text: string; params: unknown[] } {
   const where = ["valid_from <= ?", "(valid_to IS NULL OR valid_to > ?)"];
   const params: unknown[] = [filters.asOf, filters.asOf];
   let index = "sqlite_autoindex_user_intervals_1";
@@ -49,9 +55,7 @@ export function asOfStatement(db: D1Reader, filters: AsOfFilters): D1PreparedSta
     params.push(filters.after);
   }
   params.push(filters.limit + 1);
-  return db
-    .prepare(`${SELECT} INDEXED BY ${index} WHERE ${where.join(" AND ")} ORDER BY user_id LIMIT ?`)
-    .bind(...params);
+  return { text: `${SELECT} INDEXED BY ${index} WHERE ${where.join(" AND ")} ORDER BY user_id LIMIT ?`, params };
 }
 
 /** The page and the user id to continue after, null on the last page. */
