@@ -297,12 +297,7 @@ export const userIntervals = sqliteTable(
     index("user_intervals_by_status").on(table.status, table.userId, table.validFrom, table.validTo),
     // "Who held this email (username) at T": the few intervals of that value, case-insensitively.
     index("user_intervals_by_email").on(sql`lower(${table.email})`, table.validFrom, table.validTo, table.userId),
-    index("user_intervals_by_username").on(
-      sql`lower(${table.username})`,
-      table.validFrom,
-      table.validTo,
-      table.userId,
-    ),
+    index("user_intervals_by_username").on(sql`lower(${table.username})`, table.validFrom, table.validTo, table.userId),
   ],
 );
 export type UserIntervalRow = typeof userIntervals.$inferSelect;

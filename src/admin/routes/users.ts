@@ -59,13 +59,10 @@ const ErasureResponse = CommandResponse.extend({
 /** Strict: a parameter this route does not know is refused (422), never silently ignored. */
 const AsOfQuery = z
   .object({
-    as_of: z
-      .string()
-      .max(40)
-      .openapi({
-        description: "ISO 8601; without a zone it is UTC (an unreadable one is a 400)",
-        example: "2026-11-23T15:47:00Z",
-      }),
+    as_of: z.string().max(40).openapi({
+      description: "ISO 8601; without a zone it is UTC (an unreadable one is a 400)",
+      example: "2026-11-23T15:47:00Z",
+    }),
     status: z.enum(["active", "suspended", "deleted", "erased"]).optional(),
     username: z.string().min(1).max(FIELD_MAX.username).optional().openapi({ description: "Exact, case-insensitive" }),
     email: z.string().min(1).max(FIELD_MAX.email).optional().openapi({ description: "Exact, case-insensitive" }),

@@ -158,7 +158,11 @@ export function UsersPage({ url }: { url: URL }) {
         </label>
         <button type="submit">Search</button>
         {asOf && (
-          <button type="button" class="secondary" onClick={() => go({ as_of: "", status: "active", page: 1, username: "", email: "" })}>
+          <button
+            type="button"
+            class="secondary"
+            onClick={() => go({ as_of: "", status: "active", page: 1, username: "", email: "" })}
+          >
             Now
           </button>
         )}
