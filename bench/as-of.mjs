@@ -72,8 +72,8 @@ await L.run("as-of", 900_000, async () => {
   const cases = {
     floor: (name, i) => ({ path: `/bench/read/${idOf(userAt(name, i))}` }),
     suspended: (name, i) => {
-      // Starting at most 200 users before the end, so that every page is a full one.
-      const from = userAt(name, i) % Math.max(1, servers[name].count - 200);
+      // At least 600 users before the end (120 suspended at T), so that every page is a full one.
+      const from = userAt(name, i) % Math.max(1, servers[name].count - 600);
       return { path: `/admin/users/?as_of=${AS_OF}&status=suspended&limit=100&cursor=${cursorAfter(from)}` };
     },
     email: (name, i) => ({ path: `/admin/users/?as_of=${AS_OF}&email=SEED${userAt(name, i)}@EXAMPLE.COM` }),
