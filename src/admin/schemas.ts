@@ -153,3 +153,26 @@ export const FeedPage = z
   })
   .openapi("FeedPage");
 export type FeedPage = z.infer<typeof FeedPage>;
+
+/** `GET /admin/users/?as_of=T`: a user as it was at T, from its validity interval then. */
+export const UserAsOf = z
+  .object({
+    id: z.string(),
+    username: z.string().openapi({ description: "The username held at T; `[erased]` once the user is erased" }),
+    email: z.string().openapi({ description: "The email held at T; `[erased]` once the user is erased" }),
+    status: z.enum(["active", "suspended", "deleted", "erased"]),
+    role: z.enum(["admin", "user"]),
+    revision: z.number().int().openapi({
+      description:
+        "The revision of the event that gave the user this username, email and status: the user's revision at T as far as these fields go (later events that change none of them, such as a login, do not count)",
+    }),
+    valid_from: z.string().openapi({ description: "When the user took these values (inclusive)" }),
+    valid_to: z.string().nullable().openapi({ description: "When they next changed (exclusive); null: still current" }),
+  })
+  .openapi("UserAsOf");
+export type UserAsOf = z.infer<typeof UserAsOf>;
+
+export const UsersAsOfPage = z
+  .object({ results: z.array(UserAsOf), next_cursor: z.string().nullable() })
+  .openapi("UsersAsOfPage");
+export type UsersAsOfPage = z.infer<typeof UsersAsOfPage>;

@@ -14,6 +14,8 @@ export type {
   ImportReport,
   ProjectionStatus,
   RebuildProgress,
+  UserAsOf,
+  UsersAsOfPage,
 } from "../admin/schemas";
 export type {
   CreateSubscriptionBody,

@@ -269,3 +269,35 @@ export const opsIncidents = sqliteTable("ops_incidents", {
   key: text("key").primaryKey(),
   startedAt: text("started_at").notNull(),
 });
+
+/**
+ * Each user's username, email, status and role over time, one row per validity interval
+ * [`valid_from`, `valid_to`) (`valid_to` null while current): a new interval at each event that
+ * sets one of them (src/read/projections/intervals.ts). `GET /admin/users/?as_of=T` answers from it
+ * without folding any stream. Keyed by the revision that opened the interval, so re-applying an
+ * event rewrites the same row. After an erasure every interval of the user reads `[erased]` for
+ * username and email; status and role stay.
+ */
+export const userIntervals = sqliteTable(
+  "user_intervals",
+  {
+    userId: text("user_id").notNull(),
+    /** The revision of the event that opened the interval: the user's as of any instant in it, as far as these fields go. */
+    revision: integer("revision").notNull(),
+    username: text("username").notNull(),
+    email: text("email").notNull(),
+    status: text("status", { enum: ["active", "suspended", "deleted", "erased"] }).notNull(),
+    role: text("role", { enum: ["admin", "user"] }).notNull(),
+    validFrom: text("valid_from").notNull(),
+    validTo: text("valid_to"),
+  },
+  (table) => [
+    primaryKey({ columns: [table.userId, table.revision] }),
+    // "Who was suspended at T": the status's intervals in user order, the time tested in the index.
+    index("user_intervals_by_status").on(table.status, table.userId, table.validFrom, table.validTo),
+    // "Who held this email (username) at T": the few intervals of that value, case-insensitively.
+    index("user_intervals_by_email").on(sql`lower(${table.email})`, table.validFrom, table.validTo, table.userId),
+    index("user_intervals_by_username").on(sql`lower(${table.username})`, table.validFrom, table.validTo, table.userId),
+  ],
+);
+export type UserIntervalRow = typeof userIntervals.$inferSelect;

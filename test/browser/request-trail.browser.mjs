@@ -31,8 +31,8 @@ describe("a request's trail", () => {
       const row = page.locator("table.trail-events tbody tr");
       await row.getByText("trudy").waitFor();
       // Every projection applied, the welcome sent: the page reads the trail again until then.
-      await row.locator(".trail-projections .delivery-state-delivered").nth(2).waitFor({ timeout: 20_000 });
-      assert.equal(await row.locator(".trail-projections li").count(), 3);
+      await row.locator(".trail-projections .delivery-state-delivered").nth(3).waitFor({ timeout: 20_000 });
+      assert.equal(await row.locator(".trail-projections li").count(), 4);
       const mail = page.locator("table.trail-mail tbody tr");
       await mail.getByText("sent").waitFor({ timeout: 20_000 });
       await mail.getByText("trudy@example.com").waitFor();

@@ -78,7 +78,7 @@ describe("GET /admin/projections/status", () => {
       expect(projection).toMatchObject({ users_behind: 0, oldest_owed_age_ms: null, dead_letters_open: 0 });
       expect(projection.last_projected).not.toBeNull();
     }
-    expect(status!.projections.map((p) => p.name)).toEqual(["users", "audit", "feed"]);
+    expect(status!.projections.map((p) => p.name)).toEqual(["users", "audit", "intervals", "feed"]);
     for (const user of users) {
       const res = await call("GET", `/v1/users/${user.id}/`, { token: admin });
       expect(res.status).toBe(200);

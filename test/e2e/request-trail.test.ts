@@ -65,7 +65,7 @@ describe("a request's trail, end to end", () => {
       position: expect.any(Number),
       data: expect.objectContaining({ username: body.username, email: body.email }),
     });
-    expect(event!.projections.map((p) => p.name).sort()).toEqual(["audit", "feed", "users"]);
+    expect(event!.projections.map((p) => p.name).sort()).toEqual(["audit", "feed", "intervals", "users"]);
     for (const projection of event!.projections) expect(projection.checkpoint).toBeGreaterThanOrEqual(1);
 
     expect(result.mail).toEqual([

@@ -7,6 +7,11 @@ import { readWholeStream, rebuildUsers } from "../../read/replay";
 import { adminRoute } from "../auth";
 import { erasureReceipt } from "../erasure-receipt";
 import { FIELD_MAX } from "../../domain/rules";
+import { ApiError } from "../../http/errors";
+import { withReadSession } from "../../http/read-session";
+import { parseInstant } from "../../http/routes/users/history";
+import { decodeAsOfCursor, encodeAsOfCursor, queryAsOf } from "../../read/as-of";
+import { UsersAsOfPage } from "../schemas";
 
 const field = z.string().max(FIELD_MAX.correctedName);
 
@@ -51,6 +56,30 @@ const ErasureResponse = CommandResponse.extend({
     .openapi({ description: "Every place a copy may still live, and until when (docs/security.md)" }),
 }).openapi("ErasureReceipt");
 
+/** Strict: a parameter this route does not know is refused (422), never silently ignored. */
+const AsOfQuery = z
+  .object({
+    as_of: z.string().max(40).openapi({
+      description: "ISO 8601; without a zone it is UTC (an unreadable one is a 400)",
+      example: "2026-11-23T15:47:00Z",
+    }),
+    status: z.enum(["active", "suspended", "deleted", "erased"]).optional(),
+    username: z.string().min(1).max(FIELD_MAX.username).optional().openapi({ description: "Exact, case-insensitive" }),
+    email: z.string().min(1).max(FIELD_MAX.email).optional().openapi({ description: "Exact, case-insensitive" }),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    cursor: z.string().max(500).optional().openapi({ description: "`next_cursor` of the previous page" }),
+  })
+  .strict();
+
+const asOf = adminRoute({
+  method: "get",
+  path: "/",
+  summary:
+    'Users as they were at an instant ("who was suspended at 3:47 PM on Monday", "who held this email then"), by user id',
+  request: { query: AsOfQuery },
+  responses: { ...jsonResponse(UsersAsOfPage, "A page of users as of T"), ...errors(400, 401, 403, 422) },
+});
+
 const exportStream = adminRoute({
   method: "get",
   path: "/{user_id}/stream",
@@ -89,8 +118,40 @@ const replay = adminRoute({
   },
 });
 
-/** `/admin/users`: one user's stream, exported, corrected, erased or replayed into the read model. */
+/** `/admin/users`: users as of an instant; one user's stream, exported, corrected, erased or replayed into the read model. */
 export const adminUsers = createRouter()
+  .openapi(asOf, async (c) => {
+    const query = c.req.valid("query");
+    const after = query.cursor === undefined ? undefined : decodeAsOfCursor(query.cursor);
+    if (after === null) {
+      throw new ApiError(422, {
+        error: "Request Validation Error",
+        message: "Request validation failed",
+        type: "RequestValidationError",
+        details: [{ loc: ["query", "cursor"], msg: "Not a cursor returned by this endpoint", type: "value_error" }],
+      });
+    }
+    const filters = {
+      asOf: parseInstant("as_of", query.as_of),
+      status: query.status,
+      username: query.username,
+      email: query.email,
+      limit: query.limit,
+      after,
+    };
+    const { rows, next } = await withReadSession(c, (db) => queryAsOf(db, filters));
+    const results = rows.map((row) => ({
+      id: row.userId,
+      username: row.username,
+      email: row.email,
+      status: row.status,
+      role: row.role,
+      revision: row.revision,
+      valid_from: row.validFrom,
+      valid_to: row.validTo,
+    }));
+    return c.json({ results, next_cursor: next === null ? null : encodeAsOfCursor(next) }, 200);
+  })
   .openapi(exportStream, async (c) => {
     const { user_id } = c.req.valid("param");
     const events = await readWholeStream(c.env, user_id);

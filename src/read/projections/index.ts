@@ -1,6 +1,7 @@
 import type { PublicEvent } from "../../domain/events";
 import { auditProjection } from "./audit";
 import { feedProjection } from "./feed";
+import { intervalsProjection } from "./intervals";
 import { usersProjection } from "./users";
 
 /** Where a projection stands for one user: its last revision and whatever state it folds. */
@@ -63,7 +64,12 @@ export interface Projection<S = unknown> {
 }
 
 /** Every projection the consumer feeds, in the order their writes go into a batch. */
-export const PROJECTIONS: readonly Projection[] = [usersProjection, auditProjection, feedProjection];
+export const PROJECTIONS: readonly Projection[] = [
+  usersProjection,
+  auditProjection,
+  intervalsProjection,
+  feedProjection,
+];
 
 export function projectionNamed(name: string): Projection | undefined {
   return PROJECTIONS.find((projection) => projection.name === name);
