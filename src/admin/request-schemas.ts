@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { eventSchemas, type EventType } from "../domain/events";
+import { RefusalEntry } from "./refusal-schemas";
 
 /**
  * `GET /admin/requests/{request_id}`: a request's trail. Apart from `schemas.ts` so the console can
@@ -85,6 +86,9 @@ export const RequestTrail = z
       checked: z.number().int().openapi({ description: "Webhook subscriptions asked, oldest first, at most 20" }),
       truncated: z.boolean(),
     }),
+    refusals: z
+      .array(RefusalEntry.omit({ request_id: true }))
+      .openapi({ description: "The request's refused commands (the refusals journal), newest first" }),
   })
   .openapi("RequestTrail");
 export type RequestTrail = z.infer<typeof RequestTrail>;

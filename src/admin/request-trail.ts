@@ -5,6 +5,7 @@ import { MAIL_SUBSCRIPTION_ID, type DeliveryView } from "../deliver/protocol";
 import { subscription } from "../objects";
 import { JSON_IDS } from "../read/bulk";
 import { PROJECTIONS } from "../read/projections";
+import { queryRefusals } from "../read/refusals";
 import { auditLog, type AuditRow } from "../read/schema";
 
 /**
@@ -23,6 +24,8 @@ import { auditLog, type AuditRow } from "../read/schema";
  * - Webhook deliveries: each subscription's object is asked about the user's deliveries in the
  *   range of the events' feed positions, through its `deliveries` RPC; at most
  *   `TRAIL_SUBSCRIPTIONS` subscriptions are asked.
+ * - Refusals: the refusals journal's rows with that `request_id` (a refused command causes no
+ *   event, so its trail is only these).
  */
 
 /** A request causes a handful of events; an import far more: the trail lists this many. */
@@ -97,18 +100,52 @@ export interface RequestTrail {
   deliveries: TrailDelivery[];
   /** Subscriptions asked, and whether more exist than were asked. */
   subscriptions: { checked: number; truncated: boolean };
+  /** The request's refused commands, newest first (the refusals journal). */
+  refusals: TrailRefusal[];
 }
 
-/** The trail of `requestId`, null when no event carries it. */
+export interface TrailRefusal {
+  at: string;
+  actor_id: string;
+  target_id: string | null;
+  command: string;
+  status: number;
+  reason: string;
+}
+
+/** The trail of `requestId`, null when no event and no refusal carries it. */
 export async function requestTrail(env: Env, requestId: string): Promise<RequestTrail | null> {
   const db = env.DB;
-  const rows = await drizzle(db)
-    .select()
-    .from(auditLog)
-    .where(eq(auditLog.requestId, requestId))
-    .orderBy(asc(auditLog.timestamp), asc(auditLog.userId), asc(auditLog.revision))
-    .limit(TRAIL_EVENTS + 1);
-  if (rows.length === 0) return null;
+  const [rows, refused] = await Promise.all([
+    drizzle(db)
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.requestId, requestId))
+      .orderBy(asc(auditLog.timestamp), asc(auditLog.userId), asc(auditLog.revision))
+      .limit(TRAIL_EVENTS + 1),
+    queryRefusals(db, { requestId, limit: TRAIL_EVENTS }),
+  ]);
+  const refusals: TrailRefusal[] = refused.rows.map((row) => ({
+    at: row.at,
+    actor_id: row.actorId,
+    target_id: row.targetId,
+    command: row.command,
+    status: row.status,
+    reason: row.reason,
+  }));
+  if (rows.length === 0) {
+    if (refusals.length === 0) return null;
+    const none = { checked: 0, truncated: false };
+    return {
+      request_id: requestId,
+      events: [],
+      truncated: false,
+      mail: [],
+      deliveries: [],
+      subscriptions: none,
+      refusals,
+    };
+  }
   const audit = rows.slice(0, TRAIL_EVENTS);
   const eventIds = audit.map((row) => row.eventId);
   const userIds = [...new Set(audit.map((row) => row.userId))];
@@ -286,5 +323,6 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
     mail,
     deliveries,
     subscriptions: { checked: asked.length, truncated: subscriptionRows.length > TRAIL_SUBSCRIPTIONS },
+    refusals,
   };
 }
