@@ -19,4 +19,5 @@ describe("the console and /docs in Chromium", async () => {
   await import("./operations.browser.mjs");
   await import("./subscriptions.browser.mjs");
   await import("./request-trail.browser.mjs");
+  await import("./refusals.browser.mjs");
 });
