@@ -13,7 +13,10 @@ export const RefusalEntry = z
     target_id: z
       .string()
       .nullable()
-      .openapi({ description: "The user the command was aimed at; null for a create, a login, a ticket" }),
+      .openapi({
+        description:
+          "The user the command was aimed at (a login: the user holding the username given); null for a create, a ticket, a login of a name nobody holds",
+      }),
     command: z.string().openapi({ example: "ChangePassword" }),
     status: z.number().int().openapi({ example: 412 }),
     reason: z.string().openapi({

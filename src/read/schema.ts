@@ -283,7 +283,7 @@ export const refusals = sqliteTable(
     id: integer("id").primaryKey({ autoIncrement: true }),
     at: text("at").notNull(),
     actorId: text("actor_id").notNull(),
-    /** The user the command was aimed at (the path's id), null for a create or a login. */
+    /** The user the command was aimed at (the path's id; a login's user), null for a create. */
     targetId: text("target_id"),
     command: text("command").notNull(),
     status: integer("status").notNull(),

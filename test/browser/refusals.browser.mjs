@@ -7,7 +7,7 @@ describe("refused attempts", () => {
     const rita = await createUser({ username: "rita", email: "rita@example.com", first_name: "Rita" });
     const stale = `stale-edit-${Date.now()}`;
     const anonymous = `no-token-${Date.now()}`;
-    // A support agent's edit against an old revision (412), and a call without a token (401).
+    // A support agent's edit against an old revision (412), a call without a token (401), a wrong password (401).
     const refused = await request(ctx.server.url, "PUT", `/v1/users/${rita.id}/`, {
       token: ctx.admin.token,
       headers: { "X-Request-Id": stale, "If-Match": '"9"' },
@@ -18,13 +18,17 @@ describe("refused attempts", () => {
       headers: { "X-Request-Id": anonymous },
     });
     assert.equal(unauthenticated.status, 401);
+    const guess = await request(ctx.server.url, "POST", "/v1/auth/login/", {
+      body: { username: "rita", password: "not-her-password" },
+    });
+    assert.equal(guess.status, 401);
     // The journal is written after the answer: wait for it, as the page would on a reload.
     await eventually(
       async () => {
         const r = await request(ctx.server.url, "GET", `/admin/refusals/?user_id=${rita.id}`, {
           token: ctx.admin.token,
         });
-        return JSON.parse(r.text).results.length >= 2;
+        return JSON.parse(r.text).results.length >= 3;
       },
       { what: "the refusals to be journaled" },
     );
@@ -43,6 +47,8 @@ describe("refused attempts", () => {
       assert.match(await staleRow.textContent(), /UpdateUser.*412.*RevisionMismatch/s);
       const anonymousRow = section.locator("tr", { hasText: anonymous });
       assert.match(await anonymousRow.textContent(), /anonymous.*SuspendUser.*401.*no_token/s);
+      await section.locator("tr", { hasText: "incorrect_credentials" }).getByText("Login").waitFor();
+      assert.doesNotMatch(await section.textContent(), /not-her-password/);
       await section.scrollIntoViewIfNeeded();
       await shot(page, "refused-attempts");
 

@@ -216,12 +216,26 @@ describe("refused commands are journaled outside the user's stream", () => {
       statuses.push(attempt.status);
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    // A login names the user whose name was given as its target; a name nobody holds, none.
     expect(await refusalsOf(loginIds[5]!)).toEqual([
-      expect.objectContaining({ actor_id: ANONYMOUS, command: "Login", status: 429, reason: "RateLimitExceeded" }),
+      expect.objectContaining({
+        actor_id: ANONYMOUS,
+        target_id: user.id,
+        command: "Login",
+        status: 429,
+        reason: "RateLimitExceeded",
+      }),
     ]);
     expect(await refusalsOf(loginIds[0]!)).toEqual([
-      expect.objectContaining({ command: "Login", status: 401, reason: "incorrect_credentials" }),
+      expect.objectContaining({ target_id: user.id, command: "Login", status: 401, reason: "incorrect_credentials" }),
     ]);
+    const unknown = requestId();
+    const nobody = await call("POST", "/v1/auth/login/", {
+      body: { username: `nobody-${crypto.randomUUID()}`, password: wrong },
+      headers: { "X-Request-Id": unknown },
+    });
+    expect(nobody.status).toBe(401);
+    expect(await refusalsOf(unknown)).toEqual([expect.objectContaining({ target_id: null, command: "Login" })]);
     const journal = await wholeJournal();
     for (const secret of [wrong, "another-password-zz8", PASSWORD, token, "pbkdf2"])
       expect(journal).not.toContain(secret);

@@ -87,8 +87,8 @@ export function RefusedAttempts({ userId }: { userId: string }) {
     <section aria-labelledby="refused-heading" class="card refused-attempts">
       <h2 id="refused-heading">Refused attempts</h2>
       <p class="muted">
-        Commands aimed at this user that the service refused (401, 403, 409, 412, 422, 429). They changed nothing: the
-        stream above does not hold them.
+        Commands aimed at this user that the service refused (401, 403, 409, 412, 422, 429), failed logins with this
+        user's name included. They changed nothing: the stream above does not hold them.
       </p>
       <button type="button" class="secondary" onClick={() => setGeneration((n) => n + 1)}>
         Reload
