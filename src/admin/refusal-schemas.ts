@@ -10,13 +10,10 @@ export const RefusalEntry = z
     actor_id: z
       .string()
       .openapi({ description: "The token's user id, or `anonymous` for a command without a valid token" }),
-    target_id: z
-      .string()
-      .nullable()
-      .openapi({
-        description:
-          "The user the command was aimed at (a login: the user holding the username given); null for a create, a ticket, a login of a name nobody holds",
-      }),
+    target_id: z.string().nullable().openapi({
+      description:
+        "The user the command was aimed at (a login: the user holding the username given); null for a create, a ticket, a login of a name nobody holds",
+    }),
     command: z.string().openapi({ example: "ChangePassword" }),
     status: z.number().int().openapi({ example: 412 }),
     reason: z.string().openapi({

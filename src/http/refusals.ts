@@ -46,7 +46,7 @@ export const journalRefusals = createMiddleware<AppEnv>(async (c, next) => {
   const refusal: Refusal = {
     at: new Date().toISOString(),
     actorId: (c.get("actor") as AppEnv["Variables"]["actor"] | undefined)?.id ?? ANONYMOUS,
-    targetId: route.target ?? (c.get("refusalTarget") as string | undefined) ?? null,
+    targetId: route.target ?? c.get("refusalTarget") ?? null,
     command: route.command,
     status: c.res.status,
     reason: reasonOf(c.error, c.res.status),
