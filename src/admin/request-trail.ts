@@ -6,6 +6,7 @@ import { subscription } from "../objects";
 import { JSON_IDS } from "../read/bulk";
 import { PROJECTIONS } from "../read/projections";
 import { queryRefusals } from "../read/refusals";
+import type { RefusalEntry } from "./refusal-schemas";
 import { auditLog, type AuditRow } from "../read/schema";
 
 /**
@@ -104,14 +105,8 @@ export interface RequestTrail {
   refusals: TrailRefusal[];
 }
 
-export interface TrailRefusal {
-  at: string;
-  actor_id: string;
-  target_id: string | null;
-  command: string;
-  status: number;
-  reason: string;
-}
+/** A refusal as the trail lists it: the journal's entry (its request id is the trail's). */
+export type TrailRefusal = Omit<RefusalEntry, "request_id">;
 
 /** The trail of `requestId`, null when no event and no refusal carries it. */
 export async function requestTrail(env: Env, requestId: string): Promise<RequestTrail | null> {
