@@ -137,3 +137,35 @@ export function alertConfig(env: Env): AlertConfig {
   }
   return found;
 }
+
+/**
+ * The refusals journal (src/read/refusals.ts): how many refusals an hour it keeps per actor and per
+ * target (beyond that they are only counted), and for how many days. Apart from the rest like the
+ * webhooks' variables; checked at start too (src/index.ts).
+ */
+const RefusalConfigSchema = z.object({
+  REFUSALS_PER_ACTOR_PER_HOUR: count(1, 100_000).default(100),
+  REFUSALS_PER_TARGET_PER_HOUR: count(1, 100_000).default(100),
+  /** Swept by the cron; at least a day, so an operator finds yesterday's refusals. */
+  REFUSALS_RETENTION_DAYS: count(1, 3_650).default(30),
+});
+
+export type RefusalConfig = z.infer<typeof RefusalConfigSchema>;
+
+export function parseRefusalConfig(env: Record<string, unknown>): RefusalConfig {
+  const result = RefusalConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+const parsedRefusals = new WeakMap<object, RefusalConfig>();
+
+export function refusalConfig(env: Env): RefusalConfig {
+  let found = parsedRefusals.get(env);
+  if (!found) {
+    found = parseRefusalConfig(env as unknown as Record<string, unknown>);
+    parsedRefusals.set(env, found);
+  }
+  return found;
+}

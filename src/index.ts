@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
 import { admin } from "./admin";
 import { IMPORT_MAX_BYTES } from "./admin/import";
-import { alertConfig, config, webhookConfig } from "./config";
+import { alertConfig, config, refusalConfig, webhookConfig } from "./config";
 import { runAlertChecks } from "./deliver/alerts";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
 import { eraseExpiredDeletedUsers } from "./read/retention";
+import { sweepRefusals } from "./read/refusals";
 import { sweepOwedStreams } from "./read/sweeper";
 import { wakeSubscriptions } from "./read/wake-subscriptions";
 
@@ -21,6 +22,7 @@ export { Subscription } from "./deliver/subscription";
 config(env);
 webhookConfig(env);
 alertConfig(env);
+refusalConfig(env);
 
 const app = createApp({ "/admin/import": IMPORT_MAX_BYTES }).route("/admin", admin);
 
@@ -39,6 +41,7 @@ export default {
         sweepOwedStreams(env),
         runAlertChecks(env).then(() => wakeSubscriptions(env)),
         eraseExpiredDeletedUsers(env, config(env).DELETED_USER_RETENTION_DAYS),
+        sweepRefusals(env.DB, refusalConfig(env).REFUSALS_RETENTION_DAYS),
       ]),
     ),
 } satisfies ExportedHandler<Env>;

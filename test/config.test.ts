@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { alertConfig, config, parseAlertConfig, parseConfig } from "../src/config";
+import { alertConfig, config, parseAlertConfig, parseConfig, parseRefusalConfig, refusalConfig } from "../src/config";
 
 const valid = {
   PASSWORD_MIN_LENGTH: "8",
@@ -100,5 +100,33 @@ describe("alert thresholds", () => {
     ["ALERT_SUBSCRIPTION_FAILING_ATTEMPTS", ""],
   ])("refuses %s=%j, naming it", (name, value) => {
     expect(() => parseAlertConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
+  });
+});
+
+describe("refusals journal", () => {
+  it("defaults when unset and parses the [vars] strings", () => {
+    expect(parseRefusalConfig({})).toEqual({
+      REFUSALS_PER_ACTOR_PER_HOUR: 100,
+      REFUSALS_PER_TARGET_PER_HOUR: 100,
+      REFUSALS_RETENTION_DAYS: 30,
+    });
+    expect(
+      parseRefusalConfig({
+        REFUSALS_PER_ACTOR_PER_HOUR: "5",
+        REFUSALS_PER_TARGET_PER_HOUR: "7",
+        REFUSALS_RETENTION_DAYS: "1",
+      }),
+    ).toEqual({ REFUSALS_PER_ACTOR_PER_HOUR: 5, REFUSALS_PER_TARGET_PER_HOUR: 7, REFUSALS_RETENTION_DAYS: 1 });
+    expect(refusalConfig(env)).toBe(refusalConfig(env));
+  });
+
+  it.each([
+    ["REFUSALS_PER_ACTOR_PER_HOUR", "0"],
+    ["REFUSALS_PER_ACTOR_PER_HOUR", "many"],
+    ["REFUSALS_PER_TARGET_PER_HOUR", "100001"],
+    ["REFUSALS_RETENTION_DAYS", "0"],
+    ["REFUSALS_RETENTION_DAYS", "1.5"],
+  ])("refuses %s=%j, naming it", (name, value) => {
+    expect(() => parseRefusalConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name}:`));
   });
 });

@@ -6,6 +6,7 @@ import { audit } from "./routes/audit";
 import { feed } from "./routes/feed";
 import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
+import { refusalRoutes } from "./routes/refusals";
 import { requests } from "./routes/requests";
 import { subscriptionRoutes } from "./routes/subscriptions";
 import { transfer } from "./routes/transfer";
@@ -22,6 +23,7 @@ export const admin = createRouter()
   .route("/subscriptions", subscriptionRoutes)
   .route("/mail", mail)
   .route("/requests", requests)
+  .route("/refusals", refusalRoutes)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);

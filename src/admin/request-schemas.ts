@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { RefusalEntry } from "./refusal-schemas";
 import { AuditEntry } from "./schemas";
 
 /**
@@ -65,6 +66,10 @@ export const TrailDelivery = z.object({
 });
 export type TrailDelivery = z.infer<typeof TrailDelivery>;
 
+/** A refusal as the trail lists it: the journal's entry (its request id is the trail's). */
+export const TrailRefusal = RefusalEntry.omit({ request_id: true });
+export type TrailRefusal = z.infer<typeof TrailRefusal>;
+
 export const RequestTrail = z
   .object({
     request_id: z.string(),
@@ -76,6 +81,9 @@ export const RequestTrail = z
       checked: z.number().int().openapi({ description: "Webhook subscriptions asked, oldest first, at most 20" }),
       truncated: z.boolean(),
     }),
+    refusals: z
+      .array(TrailRefusal)
+      .openapi({ description: "The request's refused commands (the refusals journal), newest first" }),
   })
   .openapi("RequestTrail");
 export type RequestTrail = z.infer<typeof RequestTrail>;

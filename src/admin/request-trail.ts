@@ -5,9 +5,10 @@ import { MAIL_SUBSCRIPTION_ID, type DeliveryView } from "../deliver/protocol";
 import { subscription } from "../objects";
 import { JSON_IDS } from "../read/bulk";
 import { PROJECTIONS } from "../read/projections";
+import { queryRefusals } from "../read/refusals";
 import { auditLog } from "../read/schema";
 import { auditEntryOf } from "./audit-entry";
-import type { RequestTrail, TrailDelivery, TrailEvent, TrailMail } from "./request-schemas";
+import type { RequestTrail, TrailDelivery, TrailEvent, TrailMail, TrailRefusal } from "./request-schemas";
 
 /**
  * A request's trail (`GET /admin/requests/{request_id}`): what one request caused, gathered from
@@ -25,6 +26,8 @@ import type { RequestTrail, TrailDelivery, TrailEvent, TrailMail } from "./reque
  * - Webhook deliveries: each subscription's object is asked about the user's deliveries in the
  *   range of the events' feed positions, through its `deliveries` RPC; at most
  *   `TRAIL_SUBSCRIPTIONS` subscriptions are asked.
+ * - Refusals: the refusals journal's rows with that `request_id` (a refused command causes no
+ *   event, so its trail is only these).
  */
 
 /** A request causes a handful of events; an import far more: the trail lists this many. */
@@ -34,16 +37,39 @@ export const TRAIL_SUBSCRIPTIONS = 20;
 /** Delivery rows one subscription is asked for per user: one page of its list. */
 const MAX_DELIVERY_ROWS = 500;
 
-/** The trail of `requestId`, null when no event carries it. */
+/** The trail of `requestId`, null when no event and no refusal carries it. */
 export async function requestTrail(env: Env, requestId: string): Promise<RequestTrail | null> {
   const db = env.DB;
-  const rows = await drizzle(db)
-    .select()
-    .from(auditLog)
-    .where(eq(auditLog.requestId, requestId))
-    .orderBy(asc(auditLog.timestamp), asc(auditLog.userId), asc(auditLog.revision))
-    .limit(TRAIL_EVENTS + 1);
-  if (rows.length === 0) return null;
+  const [rows, refused] = await Promise.all([
+    drizzle(db)
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.requestId, requestId))
+      .orderBy(asc(auditLog.timestamp), asc(auditLog.userId), asc(auditLog.revision))
+      .limit(TRAIL_EVENTS + 1),
+    queryRefusals(db, { requestId, limit: TRAIL_EVENTS }),
+  ]);
+  const refusals: TrailRefusal[] = refused.rows.map((row) => ({
+    at: row.at,
+    actor_id: row.actorId,
+    target_id: row.targetId,
+    command: row.command,
+    status: row.status,
+    reason: row.reason,
+  }));
+  if (rows.length === 0) {
+    if (refusals.length === 0) return null;
+    const none = { checked: 0, truncated: false };
+    return {
+      request_id: requestId,
+      events: [],
+      truncated: false,
+      mail: [],
+      deliveries: [],
+      subscriptions: none,
+      refusals,
+    };
+  }
   const audit = rows.slice(0, TRAIL_EVENTS);
   const eventIds = audit.map((row) => row.eventId);
   const userIds = [...new Set(audit.map((row) => row.userId))];
@@ -211,5 +237,6 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
     mail,
     deliveries,
     subscriptions: { checked: asked.length, truncated: subscriptionRows.length > TRAIL_SUBSCRIPTIONS },
+    refusals,
   };
 }

@@ -26,6 +26,7 @@ export type {
   SubscriptionView as Subscription,
 } from "../admin/subscription-schemas";
 export type { RequestTrail } from "../admin/request-schemas";
+export type { RefusalEntry, RefusalPage } from "../admin/refusal-schemas";
 
 /** Every event type, for the audit filter; the check below fails the build when the domain adds one. */
 export const EVENT_TYPES = [

@@ -4,6 +4,7 @@ import { log } from "../observability";
 import { ApiError, errorResponse } from "./errors";
 import { NOT_AN_OBJECT, invalidInput } from "./request-validation";
 import { pages } from "./pages";
+import { journalRefusals } from "./refusals";
 import { createRouter } from "./router";
 import { authRoutes } from "./routes/auth";
 import { tickets } from "./routes/tickets";
@@ -29,6 +30,8 @@ export function createApp(largeBodies: Record<string, number> = {}) {
     await next();
     c.header("X-Request-Id", requestId);
   });
+  // Inside the request id (it records it), around everything that can refuse a command.
+  app.use(journalRefusals);
 
   const standard = limitBody(MAX_BODY_BYTES);
   const large = new Map(Object.entries(largeBodies).map(([path, bytes]) => [path, limitBody(bytes)]));

@@ -12,5 +12,7 @@ export interface AppEnv {
     tokenConfirmed: boolean;
     /** The path's `user_id` as the checks before validation read it (`pathUserId`), once per request. */
     pathUserId: string | null;
+    /** The user a refused command was aimed at when the path does not name it (a login's user). */
+    refusalTarget: string | undefined;
   };
 }

@@ -301,3 +301,53 @@ export const userIntervals = sqliteTable(
   ],
 );
 export type UserIntervalRow = typeof userIntervals.$inferSelect;
+
+/**
+ * The refusals journal (`GET /admin/refusals`, docs/decisions/0021): every refused command (401,
+ * 403, 409, 412, 422, 429 on a command route), outside every user's stream. No body, no token, no
+ * password: `reason` is a code the service wrote (an error's type, a rule, the fields a validation
+ * named), `actor_id` the token's user or `anonymous`. Kept `REFUSALS_RETENTION_DAYS`, and at most
+ * so many rows per actor and per target an hour (`refusal_windows`).
+ */
+export const refusals = sqliteTable(
+  "refusals",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: text("at").notNull(),
+    actorId: text("actor_id").notNull(),
+    /** The user the command was aimed at (the path's id; a login's user), null for a create. */
+    targetId: text("target_id"),
+    command: text("command").notNull(),
+    status: integer("status").notNull(),
+    reason: text("reason").notNull(),
+    requestId: text("request_id").notNull(),
+  },
+  (table) => [
+    index("refusals_by_time").on(table.at, table.id),
+    index("refusals_by_target").on(table.targetId, table.at, table.id),
+    index("refusals_by_actor").on(table.actorId, table.at, table.id),
+    index("refusals_by_request").on(table.requestId),
+  ],
+);
+export type RefusalRow = typeof refusals.$inferSelect;
+
+/**
+ * How many refusals each actor and each target had in an hour (`window_start`), kept or not: the
+ * journal keeps a refusal only while both its counters are within their caps, so one actor's
+ * 10,000 refusals leave at most a cap of rows and this one count. `cap` is the cap when last
+ * counted, so `seen - cap` is how many were only counted.
+ */
+export const refusalWindows = sqliteTable(
+  "refusal_windows",
+  {
+    kind: text("kind", { enum: ["actor", "target"] }).notNull(),
+    key: text("key").notNull(),
+    windowStart: text("window_start").notNull(),
+    seen: integer("seen").notNull(),
+    cap: integer("cap").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.kind, table.key, table.windowStart] }),
+    index("refusal_windows_by_time").on(table.windowStart),
+  ],
+);

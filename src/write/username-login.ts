@@ -14,12 +14,13 @@ export async function logInByUsername(
   username: string,
   password: string,
   requestId: string | null,
-): Promise<LoginResult> {
+): Promise<LoginResult & { holder: string | null }> {
   const key = identityKey("username", username);
   const userId = await env.IDENTITY_REGISTRY.getByName(key).holder(key);
+  // `holder`: whose login was refused, for the refusals journal's target (never told the caller).
   return userId
-    ? userStream(env, userId).authenticate(password, requestId)
-    : failUnknownLogin(env, key, password, Date.now());
+    ? { ...(await userStream(env, userId).authenticate(password, requestId)), holder: userId }
+    : { ...(await failUnknownLogin(env, key, password, Date.now())), holder: null };
 }
 
 /**

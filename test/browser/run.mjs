@@ -20,4 +20,5 @@ describe("the console and /docs in Chromium", async () => {
   await import("./subscriptions.browser.mjs");
   await import("./request-trail.browser.mjs");
   await import("./as-of.browser.mjs");
+  await import("./refusals.browser.mjs");
 });

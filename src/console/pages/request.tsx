@@ -2,6 +2,7 @@ import type { RequestTrail } from "../admin-api";
 import { ApiError, api } from "../api";
 import { Busy, ColumnHeads, ErrorNotice, EventType, Link, Refreshed, Time } from "../components";
 import { usePoll } from "../ops/poll";
+import { RefusalTable } from "../user/refusals";
 
 /** Pending states settle within seconds: the trail is read again this often while the page is open. */
 const REFRESH_MS = 5000;
@@ -43,7 +44,7 @@ export function RequestPage({ id }: { id: string }) {
         <p>
           <code>{id}</code>{" "}
           {trail.error.status === 404
-            ? "caused no event the audit log holds: it changed nothing, was refused, or its events are still on their way (this page looks again every few seconds)."
+            ? "caused no event the audit log holds and no refusal the journal kept: it changed nothing, or its events are still on their way (this page looks again every few seconds)."
             : "cannot be a request id: ids are 1 to 128 letters, digits, _ . : or -."}
         </p>
         <p>
@@ -77,6 +78,15 @@ export function RequestPage({ id }: { id: string }) {
             </>
           ))}
         </p>
+      )}
+      {data && data.refusals.length > 0 && (
+        <section class="card" aria-labelledby="trail-refusals-heading">
+          <h2 id="trail-refusals-heading">Refused</h2>
+          <p class="muted">The service refused this request: it changed nothing.</p>
+          <div class="table-wrap flat">
+            <RefusalTable rows={data.refusals} caption="The request's refused commands" />
+          </div>
+        </section>
       )}
       <section class="card" aria-labelledby="trail-events-heading">
         <h2 id="trail-events-heading">Events and projections</h2>

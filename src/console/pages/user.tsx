@@ -5,6 +5,7 @@ import { useLiveEvents } from "../live";
 import type { Session } from "../session";
 import { Actions, ActionsPlaceholder } from "../user/actions";
 import { PersonalData } from "../user/personal-data";
+import { RefusedAttempts } from "../user/refusals";
 import { StateTable } from "../user/state-table";
 import { TimeTravel, TimeTravelPlaceholder } from "../user/time-travel";
 import { Timeline } from "../user/timeline";
@@ -130,6 +131,7 @@ export function UserPage({ userId, session, onRevoked }: { userId: string; sessi
       )}
       <Timeline events={events} fresh={fresh} live={live} userId={userId} canMakeTests={session.role === "admin"} />
       <PersonalData key={`pd-${userId}`} userId={userId} />
+      {session.role === "admin" && <RefusedAttempts key={`refused-${userId}`} userId={userId} />}
     </main>
   );
 }

@@ -21,6 +21,7 @@ export const authRoutes = createRouter().openapi(login, async (c) => {
   if (!username || !password) throw httpError(401, INCORRECT);
   const result = await logInByUsername(c.env, username, password, c.var.requestId);
   if (!result.ok) {
+    if (result.holder) c.set("refusalTarget", result.holder);
     if (result.reason === "throttled") {
       throw tooManyRequests("Too many failed login attempts; try again later", result.retryAfterSeconds);
     }

@@ -1,0 +1,65 @@
+import { z } from "@hono/zod-openapi";
+import { REQUEST_ID } from "../../http/app";
+import { invalidInput } from "../../http/request-validation";
+import { createRouter } from "../../http/router";
+import { errors, jsonResponse } from "../../http/schemas";
+import { decodeRefusalCursor, encodeRefusalCursor, queryRefusals, suppressedRefusals } from "../../read/refusals";
+import { adminRoute } from "../auth";
+import { RefusalPage } from "../refusal-schemas";
+
+const instant = z
+  .string()
+  .refine((value) => !Number.isNaN(Date.parse(value)), "Input should be a valid datetime")
+  .transform((value) => new Date(value).toISOString());
+
+const RefusalQuery = z.object({
+  user_id: z.uuid().optional().openapi({ description: "The target: refusals of commands aimed at this user" }),
+  actor: z
+    .union([z.uuid(), z.literal("anonymous")])
+    .optional()
+    .openapi({ description: "The acting user's id, or `anonymous`" }),
+  request_id: z.string().regex(REQUEST_ID).optional().openapi({ description: "`X-Request-Id` of the request" }),
+  from: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
+  to: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(500).optional().openapi({ description: "`next_cursor` of the previous page" }),
+});
+
+const list = adminRoute({
+  method: "get",
+  path: "/",
+  summary:
+    "Refused commands (401, 403, 409, 412, 422, 429 on a command route), newest first: outside every user's stream, bounded per actor and target",
+  request: { query: RefusalQuery },
+  responses: { ...jsonResponse(RefusalPage, "Refusals"), ...errors(401, 403, 422) },
+});
+
+/** `/admin/refusals`: the refusals journal (src/read/refusals.ts). */
+export const refusalRoutes = createRouter().openapi(list, async (c) => {
+  const query = c.req.valid("query");
+  const cursor = query.cursor === undefined ? undefined : decodeRefusalCursor(query.cursor);
+  if (cursor === null) throw invalidInput(["query", "cursor"], "value_error", "Not a cursor returned by this endpoint");
+  const filters = {
+    userId: query.user_id?.toLowerCase(),
+    actor: query.actor?.toLowerCase(),
+    requestId: query.request_id,
+    from: query.from,
+    to: query.to,
+    limit: query.limit,
+    cursor,
+  };
+  const [{ rows, next }, suppressed] = await Promise.all([
+    queryRefusals(c.env.DB, filters),
+    suppressedRefusals(c.env.DB, filters),
+  ]);
+  const results = rows.map((row) => ({
+    at: row.at,
+    actor_id: row.actorId,
+    target_id: row.targetId,
+    command: row.command,
+    status: row.status,
+    reason: row.reason,
+    request_id: row.requestId,
+  }));
+  return c.json({ results, next_cursor: next ? encodeRefusalCursor(next) : null, suppressed }, 200);
+});
