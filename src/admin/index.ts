@@ -3,6 +3,7 @@ import { bootstrap } from "./routes/bootstrap";
 import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
+import { erasures } from "./routes/erasures";
 import { feed } from "./routes/feed";
 import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
@@ -22,6 +23,7 @@ export const admin = createRouter()
   .route("/subscriptions", subscriptionRoutes)
   .route("/mail", mail)
   .route("/requests", requests)
+  .route("/erasures", erasures)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);
