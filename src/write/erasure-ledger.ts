@@ -33,18 +33,20 @@ export class ErasureLedger extends DurableObject<Env> {
     let added = 0;
     this.ctx.storage.transactionSync(() => {
       for (const e of entries) {
-        added += this.sql.exec(
-          `INSERT OR IGNORE INTO erasures (user_id, event_id, revision, erased_at, reason, request_id, actor_id, recorded_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          e.user_id,
-          e.event_id,
-          e.revision,
-          e.erased_at,
-          e.reason,
-          e.request_id,
-          e.actor_id,
-          now,
-        ).rowsWritten;
+        added += this.sql
+          .exec(
+            `INSERT OR IGNORE INTO erasures (user_id, event_id, revision, erased_at, reason, request_id, actor_id, recorded_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+            e.user_id,
+            e.event_id,
+            e.revision,
+            e.erased_at,
+            e.reason,
+            e.request_id,
+            e.actor_id,
+            now,
+          )
+          .toArray().length;
       }
     });
     return added;
