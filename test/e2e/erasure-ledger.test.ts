@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { StoredEvent } from "../../src/domain/import";
-import { userStream } from "../../src/objects";
+import { erasureLedger, userStream } from "../../src/objects";
 import { PROJECTIONS } from "../../src/read/projections";
 import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { adminSession, call, createUser, login } from "../support/api";
@@ -180,6 +180,30 @@ describe("the erasure ledger", { timeout: 60_000 }, () => {
     expect((await call("GET", "/admin/erasures", { token })).status).toBe(403);
     expect((await call("GET", "/admin/erasures")).status).toBe(401);
     expect((await call("GET", "/admin/erasures?limit=0", { token: admin })).status).toBe(422);
+  });
+
+  it("an erasure the erase route did not record reaches the ledger through the projector", async () => {
+    const user = await createUser(admin);
+    // Straight to the object, as the retention cron erases: no route records it.
+    const erased = await userStream(env, user.id).execute({
+      userId: user.id,
+      input: { type: "EraseUser" },
+      metadata: {
+        actor_id: null,
+        actor_username: null,
+        request_id: "req-cron",
+        idempotency_key: null,
+        reason: "retention",
+      },
+    });
+    expect(erased.ok).toBe(true);
+    await vi.waitUntil(async () => (await erasureLedger(env).among([user.id])).length === 1, {
+      timeout: 20_000,
+      interval: 50,
+    });
+    expect(await erasureLedger(env).among([user.id])).toEqual([
+      expect.objectContaining({ user_id: user.id, reason: "retention", actor_id: null, request_id: "req-cron" }),
+    ]);
   });
 
   it("import of the export taken before the erasure: the user stays erased", async () => {
