@@ -7,6 +7,9 @@ import { PROJECTIONS } from "../../src/read/projections";
 import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, uniqueName } from "../support/builders";
+import { RECEIVER_PORT } from "../support/receiver-port";
+
+const receiver = `http://127.0.0.1:${RECEIVER_PORT}`;
 
 /**
  * Issue 28, "privacy that holds": once a user is erased, nothing that brings data back undoes it.
@@ -285,6 +288,31 @@ describe("the erasure ledger", { timeout: 60_000 }, () => {
     expect(redrive.body.type).toBe("UserErased");
     expect(await env.DB.prepare("SELECT 1 FROM dead_letters WHERE id = ?").bind(id).first()).toBeNull();
     await expectErasedEverywhere(user);
+  });
+});
+
+describe("a webhook replay after the erasure", { timeout: 60_000 }, () => {
+  it("sends the user's events from the start of the feed, every personal field [erased]", async () => {
+    const user = await erasedUser();
+    const name = `ledger-replay-${crypto.randomUUID().slice(0, 8)}`;
+    // A subscription from position 0 replays the whole feed, as `POST …/replay {from_position: 0}` does.
+    const created = await call<{ id: string }>("POST", "/admin/subscriptions", {
+      token: admin,
+      body: { url: `${receiver}/hook/${name}`, from_position: 0 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const mine = async () =>
+      ((await (await fetch(`${receiver}/log/${name}`)).json()) as { body: string }[])
+        .map((r) => r.body)
+        .filter((body) => body.includes(user.id));
+    await vi.waitUntil(async () => (await mine()).some((body) => body.includes("USER_ERASED")), {
+      timeout: 30_000,
+      interval: 100,
+    });
+    const bodies = await mine();
+    expect(bodies.length).toBeGreaterThanOrEqual(4);
+    for (const body of bodies) for (const value of user.personal) expect(body).not.toContain(value);
+    await call("DELETE", `/admin/subscriptions/${created.body.id}`, { token: admin });
   });
 });
 
