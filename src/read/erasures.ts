@@ -87,3 +87,24 @@ export async function reapplyErasures(
   }
   return streams.map((s) => (again.has(s.userId) ? { userId: s.userId, events: again.get(s.userId)! } : s));
 }
+
+/**
+ * The dead-letter queue's messages, less those of users the ledger lists: such a message holds an
+ * event as it was published before the erasure, so it is acked without being kept (the projector
+ * skips its event anyway: its checkpoint is past it). Throws if the ledger cannot be reached: the
+ * batch is retried rather than recorded unchecked.
+ */
+export async function withoutErasedUsers(env: Env, messages: readonly Message<unknown>[]): Promise<Message<unknown>[]> {
+  const userOf = (message: Message<unknown>) => {
+    const id = (message.body as { aggregate_id?: unknown } | null)?.aggregate_id;
+    return typeof id === "string" ? id : null;
+  };
+  const erased = await erasedAmong(env, [...new Set(messages.map(userOf).filter((id): id is string => id !== null))]);
+  return messages.filter((message) => {
+    const userId = userOf(message);
+    if (userId === null || !erased.has(userId)) return true;
+    log("info", "erasure ledger: dead letter of an erased user not kept", { user_id: userId, message_id: message.id });
+    message.ack();
+    return false;
+  });
+}

@@ -1,8 +1,17 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  evictDurableObject,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { StoredEvent } from "../../src/domain/import";
+import worker from "../../src/index";
 import { erasureLedger, userStream } from "../../src/objects";
+import { DEAD_LETTER_QUEUE } from "../../src/read/consumer";
 import { PROJECTIONS } from "../../src/read/projections";
 import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { adminSession, call, createUser, login } from "../support/api";
@@ -287,6 +296,27 @@ describe("the erasure ledger", { timeout: 60_000 }, () => {
     expect(redrive.status).toBe(409);
     expect(redrive.body.type).toBe("UserErased");
     expect(await env.DB.prepare("SELECT 1 FROM dead_letters WHERE id = ?").bind(id).first()).toBeNull();
+    await expectErasedEverywhere(user);
+  });
+});
+
+describe("the dead-letter queue after the erasure", { timeout: 60_000 }, () => {
+  it("a message of the erased user that reaches it late is acked and not kept", async () => {
+    const user = await erasedUser();
+    const other = user.backup[0]!;
+    const stranger = { ...other, id: crypto.randomUUID(), aggregate_id: crypto.randomUUID() };
+    const batch = createMessageBatch(DEAD_LETTER_QUEUE, [
+      { id: "late-erased", body: other, timestamp: new Date(), attempts: 1 },
+      { id: "late-other", body: stranger, timestamp: new Date(), attempts: 1 },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks.sort()).toEqual(["late-erased", "late-other"]);
+    const kept = await env.DB.prepare("SELECT aggregate_id FROM dead_letters WHERE aggregate_id IN (?, ?)")
+      .bind(user.id, stranger.aggregate_id)
+      .all<{ aggregate_id: string }>();
+    expect(kept.results.map((r) => r.aggregate_id)).toEqual([stranger.aggregate_id]);
     await expectErasedEverywhere(user);
   });
 });
