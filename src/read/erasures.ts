@@ -89,20 +89,24 @@ export async function reapplyErasures(
 }
 
 /**
- * The dead-letter queue's messages, less those of users the ledger lists: such a message holds an
- * event as it was published before the erasure, so it is acked without being kept (the projector
- * skips its event anyway: its checkpoint is past it). Throws if the ledger cannot be reached: the
+ * The dead-letter queue's messages, less those holding an event from before the erasure of a user
+ * the ledger lists: such an event is as it was published, personal fields included, so it is acked
+ * without being kept (the projector skips it anyway: its checkpoint is past it). The erasure's own
+ * event, and anything after it, is kept as any letter. Throws if the ledger cannot be reached: the
  * batch is retried rather than recorded unchecked.
  */
 export async function withoutErasedUsers(env: Env, messages: readonly Message<unknown>[]): Promise<Message<unknown>[]> {
-  const userOf = (message: Message<unknown>) => {
-    const id = (message.body as { aggregate_id?: unknown } | null)?.aggregate_id;
-    return typeof id === "string" ? id : null;
+  const eventOf = (message: Message<unknown>) => {
+    const body = message.body as { aggregate_id?: unknown; revision?: unknown } | null;
+    const userId = typeof body?.aggregate_id === "string" ? body.aggregate_id : null;
+    return { userId, revision: typeof body?.revision === "number" ? body.revision : 0 };
   };
-  const erased = await erasedAmong(env, [...new Set(messages.map(userOf).filter((id): id is string => id !== null))]);
+  const userIds = messages.map((m) => eventOf(m).userId).filter((id): id is string => id !== null);
+  const erased = await erasedAmong(env, [...new Set(userIds)]);
   return messages.filter((message) => {
-    const userId = userOf(message);
-    if (userId === null || !erased.has(userId)) return true;
+    const { userId, revision } = eventOf(message);
+    const entry = userId === null ? undefined : erased.get(userId);
+    if (!entry || revision >= entry.revision) return true;
     log("info", "erasure ledger: dead letter of an erased user not kept", { user_id: userId, message_id: message.id });
     message.ack();
     return false;

@@ -301,22 +301,29 @@ describe("the erasure ledger", { timeout: 60_000 }, () => {
 });
 
 describe("the dead-letter queue after the erasure", { timeout: 60_000 }, () => {
-  it("a message of the erased user that reaches it late is acked and not kept", async () => {
+  it("a message of the erased user from before the erasure is acked and not kept; the erasure's own is kept", async () => {
     const user = await erasedUser();
-    const other = user.backup[0]!;
-    const stranger = { ...other, id: crypto.randomUUID(), aggregate_id: crypto.randomUUID() };
+    const before = user.backup[0]!;
+    const [erasure] = await userStream(env, user.id).readStream(user.erasedRevision, 1);
+    const stranger = { ...before, id: crypto.randomUUID(), aggregate_id: crypto.randomUUID() };
     const batch = createMessageBatch(DEAD_LETTER_QUEUE, [
-      { id: "late-erased", body: other, timestamp: new Date(), attempts: 1 },
+      { id: "late-before", body: before, timestamp: new Date(), attempts: 1 },
+      { id: "late-erasure", body: erasure, timestamp: new Date(), attempts: 1 },
       { id: "late-other", body: stranger, timestamp: new Date(), attempts: 1 },
     ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env);
     const result = await getQueueResult(batch, ctx);
-    expect(result.explicitAcks.sort()).toEqual(["late-erased", "late-other"]);
-    const kept = await env.DB.prepare("SELECT aggregate_id FROM dead_letters WHERE aggregate_id IN (?, ?)")
+    expect(result.explicitAcks.sort()).toEqual(["late-before", "late-erasure", "late-other"]);
+    const kept = await env.DB.prepare(
+      "SELECT aggregate_id, revision FROM dead_letters WHERE aggregate_id IN (?, ?) ORDER BY revision DESC",
+    )
       .bind(user.id, stranger.aggregate_id)
-      .all<{ aggregate_id: string }>();
-    expect(kept.results.map((r) => r.aggregate_id)).toEqual([stranger.aggregate_id]);
+      .all<{ aggregate_id: string; revision: number }>();
+    expect(kept.results).toEqual([
+      { aggregate_id: user.id, revision: user.erasedRevision },
+      { aggregate_id: stranger.aggregate_id, revision: 1 },
+    ]);
     await expectErasedEverywhere(user);
   });
 });

@@ -30,7 +30,7 @@ const redrive = adminRoute({
   path: "/{id}/redrive",
   summary:
     "Send one dead letter back through the projector; a resolved one, or one too large for a queue message, is refused (409); " +
-    "one of an erased user (the erasure ledger lists it) is deleted, not sent (409 `UserErased`)",
+    "one holding an event from before an erasure the erasure ledger lists is deleted, not sent (409 `UserErased`)",
   request: { params: z.object({ id: z.coerce.number().int().min(1) }) },
   responses: { ...jsonResponse(z.object({ message: z.string() }), "Re-driven"), ...errors(400, 401, 403, 404, 409) },
 });
@@ -68,8 +68,11 @@ export const deadLetters = createRouter()
   })
   .openapi(redrive, async (c) => {
     const { id } = c.req.valid("param");
-    const isErased = async (userId: string) => (await erasedAmong(c.env, [userId])).has(userId);
-    const outcome = await redriveDeadLetter(c.env.DB, c.env.EVENTS, id, isErased);
+    const erasedBefore = async (userId: string, revision: number | null) => {
+      const entry = (await erasedAmong(c.env, [userId])).get(userId);
+      return entry !== undefined && (revision === null || revision < entry.revision);
+    };
+    const outcome = await redriveDeadLetter(c.env.DB, c.env.EVENTS, id, erasedBefore);
     if (outcome === "not_found") throw httpError(404, "Dead letter not found");
     if (outcome === "erased") {
       throw new ApiError(409, {
