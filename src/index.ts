@@ -16,6 +16,7 @@ export { UserDirectory } from "./write/user-directory";
 export { ProjectionRebuild } from "./read/projection-rebuild";
 export { LiveFeed } from "./live/feed";
 export { Subscription } from "./deliver/subscription";
+export { ErasureLedger } from "./write/erasure-ledger";
 
 // At start, not on some later request: a missing secret or a malformed variable stops the Worker
 // with the variable's name (`wrangler dev` and `wrangler deploy` show the error).

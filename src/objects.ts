@@ -13,3 +13,8 @@ export type UserStreamStub = ReturnType<typeof userStream>;
 export function subscription(env: Pick<Env, "SUBSCRIPTION">, id: string) {
   return env.SUBSCRIPTION.getByName(id);
 }
+
+/** The erasure ledger, one object for the service (docs/decisions/0022-erasure-ledger.md). */
+export function erasureLedger(env: Pick<Env, "ERASURE_LEDGER">) {
+  return env.ERASURE_LEDGER.getByName("erasures");
+}

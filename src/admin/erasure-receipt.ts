@@ -49,13 +49,14 @@ export const PLATFORM_COPIES: readonly PlatformCopy[] = [
     store: "durable_object_restore_points",
     days: 30,
     what: "the user's object as it was before: its point-in-time recovery history",
-    condition: "30 days of point-in-time recovery; after a restore to before the erasure, erase again",
+    condition:
+      "30 days of point-in-time recovery; after a restore, a replay or full rebuild erases it again (erasure ledger)",
   },
   {
     store: "d1_time_travel",
     days: 30,
     what: "the read model, audit log, feed and mail as they were before: D1 Time Travel",
-    condition: "30 days (Workers Paid); after a restore to before the erasure, erase again",
+    condition: "30 days (Workers Paid); after a restore, a full rebuild moves the rows forward to the erased stream",
   },
   {
     store: "local_wal",
@@ -67,7 +68,7 @@ export const PLATFORM_COPIES: readonly PlatformCopy[] = [
     store: "exports",
     days: null,
     what: "every export (`GET /admin/export`) taken before the erasure",
-    condition: "as long as whoever holds the file keeps it; importing one brings the data back",
+    condition: "as long as whoever holds the file keeps it; an import of one ends the user erased (erasure ledger)",
   },
 ];
 

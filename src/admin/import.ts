@@ -4,6 +4,8 @@ import { userStream } from "../objects";
 import { MAX_JSON_DEPTH, tooDeepAt } from "../http/json-depth";
 import { ownersOfEvents } from "../read/audit-log";
 import type { ImportOptions } from "../write/protocol";
+import { reapplyOnImport } from "../domain/erasure-ledger";
+import { erasedAmong } from "../read/erasures";
 
 /** One request carries at most this many lines (the CLI splits bigger files) and this many bytes. */
 export const IMPORT_MAX_LINES = 5_000;
@@ -79,6 +81,7 @@ export async function importNdjson(
   });
 
   await rejectSharedEventIds(env, users);
+  await reapplyErasures(env, users, importRequestId);
 
   const queue = [...users.entries()];
   const worker = async () => {
@@ -130,6 +133,29 @@ async function rejectSharedEventIds(env: Env, users: Map<string, UserLines>): Pr
       user.rejectedAt = { line, aggregate_id: userId, error };
       return true;
     });
+  }
+}
+
+/**
+ * Users the erasure ledger lists as erased stay erased whatever the lines bring (an export taken
+ * before the erasure, a restore of the user's object from one): their lines end with the ledger's
+ * erasure, or they are refused with the reason (`reapplyOnImport`). Asked for every request: an
+ * import never runs without the ledger's answer (docs/decisions/0022-erasure-ledger.md).
+ */
+async function reapplyErasures(env: Env, users: Map<string, UserLines>, importRequestId: string): Promise<void> {
+  const erased = await erasedAmong(
+    env,
+    [...users].filter(([, user]) => !user.rejectedAt).map(([userId]) => userId),
+  );
+  for (const [userId, entry] of erased) {
+    const user = users.get(userId)!;
+    const result = reapplyOnImport(user.events, entry, importRequestId);
+    if (result.ok) {
+      user.events = result.events;
+      continue;
+    }
+    const at = user.events.findIndex((event) => event.id === result.eventId);
+    user.rejectedAt = { line: user.lines[at] ?? user.lines[0]!, aggregate_id: userId, error: result.error };
   }
 }
 

@@ -3,6 +3,7 @@ import { bootstrap } from "./routes/bootstrap";
 import { deadLetters } from "./routes/dead-letters";
 import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
+import { erasures } from "./routes/erasures";
 import { feed } from "./routes/feed";
 import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
@@ -24,6 +25,7 @@ export const admin = createRouter()
   .route("/mail", mail)
   .route("/requests", requests)
   .route("/refusals", refusalRoutes)
+  .route("/erasures", erasures)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);

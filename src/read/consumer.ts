@@ -12,6 +12,7 @@ import { parseEventMessage } from "./event-message";
 import { confirmAllStatements, confirmStatement } from "./ledger";
 import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
 import { publishToFeed } from "../live/feed";
+import { recordErasures, withoutErasedUsers } from "./erasures";
 import { userStream } from "../objects";
 import { projected as wakeReaders } from "./read-your-writes";
 import { wakeSubscriptions } from "./wake-subscriptions";
@@ -21,7 +22,7 @@ export const DEAD_LETTER_QUEUE = "user-events-dlq";
 
 export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) {
-    await recordDeadLetters(batch.messages, env.DB);
+    await recordDeadLetters(await withoutErasedUsers(env, batch.messages), env.DB);
     // Each letter came with its `ops.dead_letter` alert: the subscriptions asking for it send it now.
     return wakeSubscriptions(env);
   }
@@ -91,6 +92,8 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
         Math.min(...from.map((c) => c?.revision ?? 0)),
         group.delivered,
       );
+      // Before the ack: a committed erasure reaches the erasure ledger, or its messages come back.
+      await recordErasures(env, events);
       work.push(plan(env, userId, group, events, from));
     } catch (error) {
       await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);

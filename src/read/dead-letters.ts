@@ -153,13 +153,31 @@ export async function listDeadLetters(db: D1Database, filters: LetterFilters): P
   }));
 }
 
-export type RedriveOutcome = "redriven" | "not_found" | "resolved" | "too_large";
+export type RedriveOutcome = "redriven" | "not_found" | "resolved" | "too_large" | "erased";
 
-/** Sends a dead letter back to the projector's queue and marks it re-driven; a resolved or too large one is refused. */
-export async function redriveDeadLetter(db: D1Database, queue: Queue, id: number): Promise<RedriveOutcome> {
+/**
+ * Sends a dead letter back to the projector's queue and marks it re-driven; a resolved or too large
+ * one is refused. A letter holding an event from before an erasure the ledger lists is never sent:
+ * it holds the event as published then, so it is deleted instead (as the projection of the erasure
+ * deletes the user's letters), with its history. The erasure's own event is re-driven as any.
+ */
+export async function redriveDeadLetter(
+  db: D1Database,
+  queue: Queue,
+  id: number,
+  /** Whether the user's event at this revision is from before an erasure the ledger lists. */
+  erasedBefore: (userId: string, revision: number | null) => Promise<boolean>,
+): Promise<RedriveOutcome> {
   const orm = drizzle(db);
   const letter = await orm.select().from(deadLetters).where(eq(deadLetters.id, id)).get();
   if (!letter) return "not_found";
+  if (letter.aggregateId !== null && (await erasedBefore(letter.aggregateId, letter.revision))) {
+    await db.batch([
+      db.prepare("DELETE FROM dead_letter_failures WHERE letter_id = ?").bind(id),
+      db.prepare("DELETE FROM dead_letters WHERE id = ?").bind(id),
+    ]);
+    return "erased";
+  }
   if (letter.state === "resolved") return "resolved";
   // An event no message can hold (recorded by its object): the user's next event brings it instead.
   if (new TextEncoder().encode(letter.body).length > MAX_MESSAGE_BYTES) return "too_large";

@@ -3,6 +3,7 @@ import { resolveAllStatements } from "./dead-letters";
 import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
 import { PROJECTIONS, type Projection, type UserStreamRead } from "./projections";
 import { userStream } from "../objects";
+import { reapplyErasures } from "./erasures";
 
 const STREAM_PAGE = 500;
 /**
@@ -46,7 +47,8 @@ export async function rebuildUsers(
   userIds: readonly string[],
   projections: readonly Projection[] = PROJECTIONS,
 ): Promise<{ users: number; events: number }> {
-  const streams = await readStreams(env, userIds);
+  // The erasure ledger first: a stream restored to before its erasure is erased again, not projected.
+  const streams = await reapplyErasures(env, await readStreams(env, userIds), (id) => readWholeStream(env, id));
   const live = streams.filter((s) => s.events.length > 0).map((s) => s.userId);
   const ghosts = streams.filter((s) => s.events.length === 0).map((s) => s.userId);
   const statements = [

@@ -56,13 +56,18 @@ describe("the audit log projection", () => {
 
   it("when the user is erased, every row of the batch reads [erased] and the earlier rows are to be scrubbed", () => {
     const { rows, state, scrub } = foldAudit({ username: "bob", email: "bob@example.com" }, [
-      userEvent(userId, 5, "USER_UPDATED", { first_name: "Bobby" }),
+      {
+        ...userEvent(userId, 5, "USER_UPDATED", { first_name: "Bobby" }),
+        metadata: { ...admin, actor_id: userId, actor_username: "bob", reason: null },
+      },
       { ...userEvent(userId, 6, "USER_ERASED"), metadata: admin },
     ]);
     expect(rows.map((r) => [r.username, r.email])).toEqual([
       ["[erased]", "[erased]"],
       ["[erased]", "[erased]"],
     ]);
+    // The user acting on itself was named by its own username: erased too; the admin's name stays.
+    expect(rows[0]!.actorUsername).toBe("[erased]");
     expect(rows[1]!.actorUsername).toBe("root");
     expect(state).toEqual({ username: "[erased]", email: "[erased]" });
     expect(scrub).toBe(true);

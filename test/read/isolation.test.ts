@@ -114,7 +114,7 @@ describe("dead letters keep their history", () => {
       sent.push(body);
       return { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } };
     };
-    expect(await redriveDeadLetter(env.DB, queue, letter!.id)).toBe("redriven");
+    expect(await redriveDeadLetter(env.DB, queue, letter!.id, async () => false)).toBe("redriven");
     expect(sent).toEqual([event]);
     expect(batches).toEqual([]);
     expect((await lettersOf(userId!))[0]).toMatchObject({ state: "redriven" });
@@ -133,7 +133,7 @@ describe("dead letters keep their history", () => {
     await projectBatch([fakeMessage(event)], env);
     expect(await userRow(userId!)).toMatchObject({ firstName: "Stuck", revision: 2 });
     expect((await lettersOf(userId!))[0]).toMatchObject({ state: "resolved", exhaustions: 2 });
-    expect(await redriveDeadLetter(env.DB, queue, letter!.id)).toBe("resolved");
+    expect(await redriveDeadLetter(env.DB, queue, letter!.id, async () => false)).toBe("resolved");
     expect(sent).toHaveLength(1);
   });
 });

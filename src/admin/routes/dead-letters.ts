@@ -4,6 +4,7 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { listDeadLetters, redriveDeadLetter } from "../../read/dead-letters";
 import { adminRoute } from "../auth";
+import { erasedAmong } from "../../read/erasures";
 import { DeadLetterPage } from "../schemas";
 
 const list = adminRoute({
@@ -28,7 +29,8 @@ const redrive = adminRoute({
   method: "post",
   path: "/{id}/redrive",
   summary:
-    "Send one dead letter back through the projector; a resolved one, or one too large for a queue message, is refused (409)",
+    "Send one dead letter back through the projector; a resolved one, or one too large for a queue message, is refused (409); " +
+    "one holding an event from before an erasure the erasure ledger lists is deleted, not sent (409 `UserErased`)",
   request: { params: z.object({ id: z.coerce.number().int().min(1) }) },
   responses: { ...jsonResponse(z.object({ message: z.string() }), "Re-driven"), ...errors(400, 401, 403, 404, 409) },
 });
@@ -66,8 +68,20 @@ export const deadLetters = createRouter()
   })
   .openapi(redrive, async (c) => {
     const { id } = c.req.valid("param");
-    const outcome = await redriveDeadLetter(c.env.DB, c.env.EVENTS, id);
+    const erasedBefore = async (userId: string, revision: number | null) => {
+      const entry = (await erasedAmong(c.env, [userId])).get(userId);
+      return entry !== undefined && (revision === null || revision < entry.revision);
+    };
+    const outcome = await redriveDeadLetter(c.env.DB, c.env.EVENTS, id, erasedBefore);
     if (outcome === "not_found") throw httpError(404, "Dead letter not found");
+    if (outcome === "erased") {
+      throw new ApiError(409, {
+        error: "Resource Conflict",
+        message: `Dead letter ${id} holds an event of an erased user: it is not re-driven, and it is deleted (erasure ledger)`,
+        type: "UserErased",
+        details: { id },
+      });
+    }
     if (outcome === "resolved") {
       throw new ApiError(409, {
         error: "Resource Conflict",

@@ -6,6 +6,7 @@ import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonRe
 import { readWholeStream, rebuildUsers } from "../../read/replay";
 import { adminRoute } from "../auth";
 import { erasureReceipt } from "../erasure-receipt";
+import { recordErasureAt } from "../../read/erasures";
 import { FIELD_MAX } from "../../domain/rules";
 import { ApiError } from "../../http/errors";
 import { withReadSession } from "../../http/read-session";
@@ -175,6 +176,7 @@ export const adminUsers = createRouter()
     const { user_id } = c.req.valid("param");
     const input = { type: "EraseUser" } as const;
     const answer = await runCommand(c, { userId: user_id, input, body, reason: body.reason, message: ERASED_MESSAGE });
+    await recordErasureAt(c.env, user_id, answer.revision);
     return c.json({ ...answer, ...(await erasureReceipt(c.env, user_id, answer.revision)) }, 200);
   })
   .openapi(replay, async (c) => {

@@ -52,7 +52,12 @@ export function foldAudit(
       importRequestId: event.metadata.import_request_id ?? null,
     });
   }
-  if (scrub) for (const row of rows) Object.assign(row, { username: ERASED, email: ERASED });
+  // The user's own acts name it as their actor too: erased with the rest (an admin's name stays, it is the admin's).
+  if (scrub) {
+    for (const row of rows) {
+      Object.assign(row, { username: ERASED, email: ERASED }, row.actorId === row.userId && { actorUsername: ERASED });
+    }
+  }
   return { rows, state, scrub };
 }
 
@@ -104,7 +109,8 @@ const INSERT_PLANNED = `${INSERT_FROM_JSON}
   WHERE coalesce((SELECT revision FROM checkpoints WHERE projection = '${NAME}' AND user_id = ?2), 0) = ?3
   ON CONFLICT (event_id) DO NOTHING`;
 const MOVE_CHECKPOINT = moveCheckpointSql(NAME);
-const SCRUB = `UPDATE audit_log SET username = '${ERASED}', email = '${ERASED}' WHERE user_id = ?`;
+const SCRUB = `UPDATE audit_log SET username = '${ERASED}', email = '${ERASED}',
+  actor_username = CASE WHEN actor_id = user_id THEN '${ERASED}' ELSE actor_username END WHERE user_id = ?`;
 
 /** Rebuild: only forward, each JSON row's user (`user_id`) while its checkpoint is at most `head`. */
 const UP_TO_HEAD = upToHeadSql(NAME);
