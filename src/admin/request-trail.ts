@@ -8,6 +8,7 @@ import { PROJECTIONS } from "../read/projections";
 import { queryRefusals } from "../read/refusals";
 import { auditLog } from "../read/schema";
 import { auditEntryOf } from "./audit-entry";
+import { refusalEntryOf } from "./refusal-entry";
 import type { RequestTrail, TrailDelivery, TrailEvent, TrailMail, TrailRefusal } from "./request-schemas";
 
 /**
@@ -49,14 +50,10 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
       .limit(TRAIL_EVENTS + 1),
     queryRefusals(db, { requestId, limit: TRAIL_EVENTS }),
   ]);
-  const refusals: TrailRefusal[] = refused.rows.map((row) => ({
-    at: row.at,
-    actor_id: row.actorId,
-    target_id: row.targetId,
-    command: row.command,
-    status: row.status,
-    reason: row.reason,
-  }));
+  const refusals: TrailRefusal[] = refused.rows.map((row) => {
+    const { request_id: _, ...entry } = refusalEntryOf(row);
+    return entry;
+  });
   if (rows.length === 0) {
     if (refusals.length === 0) return null;
     const none = { checked: 0, truncated: false };

@@ -5,6 +5,7 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeRefusalCursor, encodeRefusalCursor, queryRefusals, suppressedRefusals } from "../../read/refusals";
 import { adminRoute } from "../auth";
+import { refusalEntryOf } from "../refusal-entry";
 import { RefusalPage } from "../refusal-schemas";
 
 const instant = z
@@ -52,14 +53,8 @@ export const refusalRoutes = createRouter().openapi(list, async (c) => {
     queryRefusals(c.env.DB, filters),
     suppressedRefusals(c.env.DB, filters),
   ]);
-  const results = rows.map((row) => ({
-    at: row.at,
-    actor_id: row.actorId,
-    target_id: row.targetId,
-    command: row.command,
-    status: row.status,
-    reason: row.reason,
-    request_id: row.requestId,
-  }));
-  return c.json({ results, next_cursor: next ? encodeRefusalCursor(next) : null, suppressed }, 200);
+  return c.json(
+    { results: rows.map(refusalEntryOf), next_cursor: next ? encodeRefusalCursor(next) : null, suppressed },
+    200,
+  );
 });
