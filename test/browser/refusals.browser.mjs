@@ -4,28 +4,28 @@ import { createUser, ctx, eventually, openTab, request, shot, signIn } from "./s
 
 describe("refused attempts", () => {
   it("a refused command leaves the user's stream alone and shows on the user's page, linked to its trail", async () => {
-    const rita = await createUser({ username: "rita", email: "rita@example.com", first_name: "Rita" });
+    const rhea = await createUser({ username: "rhea", email: "rhea@example.com", first_name: "Rhea" });
     const stale = `stale-edit-${Date.now()}`;
     const anonymous = `no-token-${Date.now()}`;
     // A support agent's edit against an old revision (412), a call without a token (401), a wrong password (401).
-    const refused = await request(ctx.server.url, "PUT", `/v1/users/${rita.id}/`, {
+    const refused = await request(ctx.server.url, "PUT", `/v1/users/${rhea.id}/`, {
       token: ctx.admin.token,
       headers: { "X-Request-Id": stale, "If-Match": '"9"' },
       body: { first_name: "Late" },
     });
     assert.equal(refused.status, 412);
-    const unauthenticated = await request(ctx.server.url, "POST", `/v1/users/${rita.id}/suspend/`, {
+    const unauthenticated = await request(ctx.server.url, "POST", `/v1/users/${rhea.id}/suspend/`, {
       headers: { "X-Request-Id": anonymous },
     });
     assert.equal(unauthenticated.status, 401);
     const guess = await request(ctx.server.url, "POST", "/v1/auth/login/", {
-      body: { username: "rita", password: "not-her-password" },
+      body: { username: "rhea", password: "not-her-password" },
     });
     assert.equal(guess.status, 401);
     // The journal is written after the answer: wait for it, as the page would on a reload.
     await eventually(
       async () => {
-        const r = await request(ctx.server.url, "GET", `/admin/refusals/?user_id=${rita.id}`, {
+        const r = await request(ctx.server.url, "GET", `/admin/refusals/?user_id=${rhea.id}`, {
           token: ctx.admin.token,
         });
         return JSON.parse(r.text).results.length >= 3;
@@ -36,8 +36,8 @@ describe("refused attempts", () => {
     const tab = await openTab();
     const { page } = tab;
     try {
-      await signIn(page, ctx.admin.username, ctx.admin.password, { at: `/console/users/${rita.id}` });
-      await page.getByRole("heading", { name: "rita", level: 1 }).waitFor();
+      await signIn(page, ctx.admin.username, ctx.admin.password, { at: `/console/users/${rhea.id}` });
+      await page.getByRole("heading", { name: "rhea", level: 1 }).waitFor();
       // The stream holds only her creation: the refusals changed nothing.
       await page.getByText("Showing the latest revision, 1.").waitFor();
       const section = page.locator("section.refused-attempts");
