@@ -122,7 +122,8 @@ export async function erasureReceipt(env: Env, userId: string, revision: number)
         store: `subscription:${held.subscription_id}:pending`,
         until: null,
         what: `${held.pending.length} pending delivery(ies) to ${held.url} holding the user's events`,
-        condition: "until each is delivered or dead (WEBHOOK_MAX_ATTEMPTS retries)",
+        condition:
+          "until the projector reaches the erasure (seconds), when each takes the feed's erased row; if the subscription cannot be reached then, until each is delivered or dead (WEBHOOK_MAX_ATTEMPTS retries)",
       });
     }
     if (held.delivered_any) {

@@ -32,6 +32,12 @@ export interface SubscriptionRpc {
    * first creates the mail subscription if it does not exist.
    */
   wake(): Promise<void>;
+  /**
+   * The user was erased, and the feed's rows of the user rewritten: each delivery still holding one
+   * of the user's events (pending or dead) takes the feed's erased version instead, or none if the
+   * feed no longer has it. Resolves how many were rewritten.
+   */
+  forget(userId: string): Promise<number>;
 }
 
 export const MAIL_SUBSCRIPTION_ID = "mail";

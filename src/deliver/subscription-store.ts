@@ -197,6 +197,23 @@ export function restoreEvent(sql: SqlStorage, event: FeedEvent): void {
   sql.exec("UPDATE deliveries SET event = ? WHERE event_id = ?", JSON.stringify(event), event.id);
 }
 
+/** Positions of the user's deliveries that still hold their event (pending or dead: a sent one drops it). */
+export function heldPositions(sql: SqlStorage, userId: string): number[] {
+  return sql
+    .exec<{ position: number }>("SELECT position FROM deliveries WHERE user_id = ? AND event IS NOT NULL", userId)
+    .toArray()
+    .map((row) => row.position);
+}
+
+/** Each held event of `positions` replaced by the feed's row now (`events`), or dropped where the feed has none. */
+export function replaceHeld(sql: SqlStorage, positions: readonly number[], events: readonly FeedEvent[]): void {
+  const byPosition = new Map(events.map((event) => [event.position, event]));
+  for (const position of positions) {
+    const event = byPosition.get(position);
+    sql.exec("UPDATE deliveries SET event = ? WHERE position = ?", event ? JSON.stringify(event) : null, position);
+  }
+}
+
 export function deliveryRow(sql: SqlStorage, eventId: string): DeliveryRow | null {
   return sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE event_id = ?", eventId).toArray()[0] ?? null;
 }

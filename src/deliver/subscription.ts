@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { webhookConfig } from "../config";
 import { log } from "../observability";
-import { feedEnd, readFeed } from "../read/feed";
+import { feedEnd, feedRowsAt, readFeed } from "../read/feed";
 import { deliverDue } from "./dispatch";
 import { tailFeed } from "./feed-tail";
 import { mailSink } from "./mail-sink";
@@ -186,6 +186,18 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       return;
     }
     await this.arm();
+  }
+
+  async forget(userId: string): Promise<number> {
+    if (!this.settings()) return 0;
+    // The feed was rewritten before this call: a page being read now may hold the rows as they
+    // were, so it is dropped and read again; any read after this one sees them erased.
+    this.generation++;
+    const positions = store.heldPositions(this.sql, userId);
+    if (positions.length === 0) return 0;
+    const events = await feedRowsAt(this.env.DB, positions);
+    this.ctx.storage.transactionSync(() => store.replaceHeld(this.sql, positions, events));
+    return positions.length;
   }
 
   override async alarm(): Promise<void> {

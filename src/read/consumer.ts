@@ -15,7 +15,7 @@ import { publishToFeed } from "../live/feed";
 import { recordErasures, withoutErasedUsers } from "./erasures";
 import { userStream } from "../objects";
 import { projected as wakeReaders } from "./read-your-writes";
-import { wakeSubscriptions } from "./wake-subscriptions";
+import { forgetInSubscriptions, wakeSubscriptions } from "./wake-subscriptions";
 
 export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
@@ -290,6 +290,8 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     env,
     done.flatMap((w) => w.fresh),
   );
+  const erased = done.filter((w) => w.events.some((e) => e.event_type === "USER_ERASED")).map((w) => w.userId);
+  await forgetInSubscriptions(env, erased);
   // Something was projected, so the feed may have grown.
   if (projected.length > 0) {
     await wakeSubscriptions(env, { mail: projected.some((e) => e.event_type === "USER_CREATED") });

@@ -71,6 +71,16 @@ function endQuery(db: D1Database) {
   return drizzle(db).select({ position: feed.position }).from(feed).orderBy(desc(feed.position)).limit(1);
 }
 
+/** The feed's rows at these positions, as they read now (after an erasure: erased). */
+export async function feedRowsAt(db: D1Database, positions: readonly number[]): Promise<FeedEvent[]> {
+  if (positions.length === 0) return [];
+  const rows = await drizzle(db)
+    .select({ position: feed.position, event: feed.event })
+    .from(feed)
+    .where(inArray(feed.position, [...positions]));
+  return rows.map(feedEventOf);
+}
+
 /** A feed row as subscribers see it: the stored event or alert with its position. */
 export function feedEventOf(row: { position: number; event: string }): FeedEvent {
   return { ...(JSON.parse(row.event) as PublicEvent | OpsAlert), position: row.position };

@@ -7,6 +7,7 @@ const MAIL = "mail";
 const MAX_WAKES = 500;
 
 const ACTIVE = `SELECT id FROM subscriptions WHERE status = 'active' ORDER BY id LIMIT ?`;
+const EVERY = `SELECT id FROM subscriptions ORDER BY id LIMIT ?`;
 
 /**
  * Tells the subscriptions that the feed has grown: the active ones in D1's `subscriptions` and the
@@ -27,4 +28,24 @@ export async function wakeSubscriptions(env: Env, { mail = true } = {}): Promise
   const results = await Promise.allSettled([...(mail ? [MAIL] : []), ...ids].map((id) => subscription(env, id).wake()));
   const failed = results.filter((result) => result.status === "rejected").length;
   if (failed > 0) log("warn", "subscriptions not woken; their alarms or the sweep catch up", { failed });
+}
+
+/**
+ * An erasure reaches the deliveries built before it: every subscription (paused or disabled ones
+ * too, and the mail's) swaps the events it still holds of these users for the feed's erased rows.
+ * Called after the batch that erased them committed (the feed's rows are rewritten by then). A
+ * subscription that cannot be reached keeps its copies until they are sent or dead, as the erasure
+ * receipt says; it is logged.
+ */
+export async function forgetInSubscriptions(env: Env, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  let ids: string[] = [];
+  try {
+    ids = (await env.DB.prepare(EVERY).bind(MAX_WAKES).all<{ id: string }>()).results.map((row) => row.id);
+  } catch (error) {
+    log("warn", "could not list subscriptions to reach with an erasure", { error: String(error) });
+  }
+  const calls = [MAIL, ...ids].flatMap((id) => userIds.map((userId) => subscription(env, id).forget(userId)));
+  const failed = (await Promise.allSettled(calls)).filter((result) => result.status === "rejected").length;
+  if (failed > 0) log("warn", "an erasure did not reach some subscriptions' held deliveries", { failed });
 }
