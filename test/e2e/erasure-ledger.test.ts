@@ -6,7 +6,7 @@ import {
   runDurableObjectAlarm,
   runInDurableObject,
 } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { StoredEvent } from "../../src/domain/import";
 import worker from "../../src/index";
@@ -17,6 +17,7 @@ import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, uniqueName } from "../support/builders";
 import { RECEIVER_PORT } from "../support/receiver-port";
+import { watcherOf } from "../live/helpers";
 
 const receiver = `http://127.0.0.1:${RECEIVER_PORT}`;
 
@@ -98,9 +99,13 @@ async function erasedUser(): Promise<Erased> {
   };
 }
 
-/** Reads, history, events, exports, audit log, feed, access report and the erasures list: none holds a personal value; the login fails. */
+/**
+ * Reads, history, events, exports, audit log, feed, the users as of before the erasure, access
+ * report, the erasures list and the user's live events: none holds a personal value; the login fails.
+ */
 async function expectErasedEverywhere(user: Erased): Promise<void> {
   await settled(user.id);
+  const beforeErasure = user.backup.at(-1)!.timestamp;
   const paths = [
     `/v1/users/${user.id}/`,
     `/v1/users/${user.id}/?consistency=strong`,
@@ -114,12 +119,22 @@ async function expectErasedEverywhere(user: Erased): Promise<void> {
     "/admin/feed?limit=1000",
     "/admin/export?secrets=include",
     "/admin/erasures?limit=500",
+    `/admin/users/?as_of=${beforeErasure}&limit=500`,
   ];
   for (const path of paths) {
     const res = await call("GET", path, { token: admin });
     const text = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
     for (const value of user.personal) expect(text, `${path} shows ${value}`).not.toContain(value);
   }
+  const live = watcherOf(
+    await exports.default.fetch(`http://localhost/v1/users/${user.id}/events/live?from_revision=1`, {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${admin}` },
+    }),
+  );
+  await vi.waitUntil(() => live.caughtUp(), { timeout: 5000 });
+  const frames = JSON.stringify(live.frames);
+  live.ws.close(1000, "done");
+  for (const value of user.personal) expect(frames, `live events show ${value}`).not.toContain(value);
   const row = await env.DB.prepare("SELECT status, username FROM users WHERE id = ?").bind(user.id).first();
   expect(row).toMatchObject({ status: "erased", username: "[erased]" });
   const stream = await userStream(env, user.id).readStream(1, 100);
