@@ -11,11 +11,21 @@
 //     per second the projector put into D1 over the same burst (both from the burst's start to the
 //     last one done); then a replay of the same events from the subscription's position before the
 //     burst: the rate a backlog drains at, against the same projector rate.
-// Usage: npm run bench:webhooks [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --latency-seconds 15]
+// Usage: npm run bench:webhooks [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --latency-seconds 15 --rate 45]
+// --rate: the latency phase's commands/s (default: half the max measured in phase 1), so that two
+// builds can be compared at the same rate: the latency grows steeply with it.
 import * as L from "./lib.mjs";
 import { startReceiver } from "./receiver.mjs";
 
-const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, latencySeconds: 15, burstSeconds: 5 });
+const opt = L.args({
+  users: 200,
+  concurrency: 32,
+  seconds: 5,
+  rounds: 3,
+  latencySeconds: 15,
+  burstSeconds: 5,
+  rate: 0,
+});
 
 await L.run("webhooks", 420_000, async () => {
   const receiver = await startReceiver();
@@ -71,7 +81,7 @@ await L.run("webhooks", 420_000, async () => {
 
   // 2. Latency at half the max rate with three subscriptions; then the platform's floor at the same
   // rate: each request appends in a bare object that POSTs the event to three receiver paths.
-  const rate = Math.max(1, Math.round(maxRps / 2));
+  const rate = opt.rate > 0 ? opt.rate : Math.max(1, Math.round(maxRps / 2));
   const total = Math.round(rate * opt.latencySeconds);
   /** Sends `make(i)` at `rate` a second (open loop); resolves the rate achieved and the 200s. */
   const openLoop = async (make, onOk = () => {}) => {
