@@ -27,11 +27,6 @@ const ROUND_MS = 20_000;
 const KEEP_DELIVERED = 10_000;
 /** When the alarm failed, or D1's row could not be written: try again this much later. */
 const SAFETY_MS = 30_000;
-/**
- * How often the delivered rows past KEEP_DELIVERED are pruned: the prune walks the kept rows'
- * index, so once a minute rather than in every run (a run per projector batch under load).
- */
-const PRUNE_EVERY_MS = 60_000;
 
 /**
  * One webhook subscription (or the welcome mail): see `SubscriptionRpc` in ./protocol. Every RPC
@@ -56,8 +51,6 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     return this.ctx.storage.sql;
   }
 
-  /** When delivered rows were last pruned (0: not since this object started). */
-  private prunedAt = 0;
   /** Whether the tables were seen: they go only with `remove`, so one look suffices until then. */
   private tablesSeen = false;
 
@@ -261,10 +254,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     settings = this.settings();
     if (!settings) return null;
     if (settings.mirror_dirty) await this.syncMirror();
-    if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) {
-      store.pruneDelivered(this.sql, KEEP_DELIVERED);
-      this.prunedAt = Date.now();
-    }
+    store.pruneDelivered(this.sql, KEEP_DELIVERED);
     const times: number[] = [];
     if (more || cutShort) times.push(Date.now());
     const due = settings.status === "active" ? store.nextDueAt(this.sql) : null;
