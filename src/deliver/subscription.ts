@@ -27,6 +27,11 @@ const ROUND_MS = 20_000;
 const KEEP_DELIVERED = 10_000;
 /** When the alarm failed, or D1's row could not be written: try again this much later. */
 const SAFETY_MS = 30_000;
+/**
+ * Runs start at least this far apart: under load the projector wakes every subscription once per
+ * batch, and each run costs a feed read on the thread that also projects.
+ */
+const RUN_SPACING_MS = 100;
 
 /**
  * One webhook subscription (or the welcome mail): see `SubscriptionRpc` in ./protocol. Every RPC
@@ -49,6 +54,14 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
 
   private get sql() {
     return this.ctx.storage.sql;
+  }
+
+  /** When the last alarm run started: the next starts RUN_SPACING_MS after it at the earliest. */
+  private runStartedAt = 0;
+
+  /** Now, or RUN_SPACING_MS after the last run started: wakes in between share one run and one feed read. */
+  private nextRunAt(): number {
+    return Math.max(Date.now(), this.runStartedAt + RUN_SPACING_MS);
   }
 
   /** Whether the tables were seen: they go only with `remove`, so one look suffices until then. */
@@ -202,6 +215,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
 
   override async alarm(): Promise<void> {
     const wakesAtStart = this.wakes;
+    this.runStartedAt = Date.now();
     let next: number | null;
     try {
       next = await this.run();
@@ -212,7 +226,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       next = Date.now() + SAFETY_MS;
     }
     if (this.removed) return;
-    if (this.wakes !== wakesAtStart) next = Date.now();
+    if (this.wakes !== wakesAtStart) next = this.nextRunAt();
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
@@ -337,8 +351,9 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
   private async arm(): Promise<void> {
     this.wakes++;
     this.mayBeBehind = true;
+    const at = this.nextRunAt();
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > Date.now()) await this.ctx.storage.setAlarm(Date.now());
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 }
 
