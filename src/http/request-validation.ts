@@ -34,6 +34,10 @@ export function invalidInput(loc: ValidationItem["loc"], type: string, msg: stri
   return requestValidationError([{ loc, msg, type }]);
 }
 
+/** A `cursor` query parameter that no page of this endpoint handed out. */
+export const notACursor = () =>
+  invalidInput(["query", "cursor"], "value_error", "Not a cursor returned by this endpoint");
+
 /**
  * A custom zod issue carrying pydantic's wording: `ctx.addIssue(pydanticIssue("value_error", "…"))`
  * inside a `superRefine`, when no built-in zod check says it.

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { eventSchemas, type EventType } from "../../domain/events";
-import { ApiError } from "../../http/errors";
+import { notACursor } from "../../http/request-validation";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeCursor, encodeCursor, queryAuditLog } from "../../read/audit-log";
@@ -40,14 +40,7 @@ const list = adminRoute({
 export const audit = createRouter().openapi(list, async (c) => {
   const query = c.req.valid("query");
   const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-  if (cursor === null) {
-    throw new ApiError(422, {
-      error: "Request Validation Error",
-      message: "Request validation failed",
-      type: "RequestValidationError",
-      details: [{ loc: ["query", "cursor"], msg: "Not a cursor returned by this endpoint", type: "value_error" }],
-    });
-  }
+  if (cursor === null) throw notACursor();
   const { rows, next } = await queryAuditLog(c.env.DB, {
     userId: query.user_id,
     username: query.username,

@@ -1,4 +1,4 @@
-import { ApiError } from "../../http/errors";
+import { notACursor } from "../../http/request-validation";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { MAIL_SUBSCRIPTION_ID, type DeliveryView } from "../../deliver/protocol";
@@ -20,14 +20,7 @@ const list = adminRoute({
 export const mail = createRouter().openapi(list, async (c) => {
   const query = c.req.valid("query");
   const cursor = query.cursor === undefined ? undefined : decodeMailCursor(query.cursor);
-  if (cursor === null) {
-    throw new ApiError(422, {
-      error: "Request Validation Error",
-      message: "Request validation failed",
-      type: "RequestValidationError",
-      details: [{ loc: ["query", "cursor"], msg: "Not a cursor returned by this endpoint", type: "value_error" }],
-    });
-  }
+  if (cursor === null) throw notACursor();
   // Owed mail is few (a subscription retries until it delivers or gives up): listed whole on the
   // first page, ahead of the sent pages, which the cursor walks.
   const owed: MailEntry[] = [];

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { REQUEST_ID } from "../../http/app";
-import { invalidInput } from "../../http/request-validation";
+import { notACursor } from "../../http/request-validation";
 import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeRefusalCursor, encodeRefusalCursor, queryRefusals, suppressedRefusals } from "../../read/refusals";
@@ -39,7 +39,7 @@ const list = adminRoute({
 export const refusalRoutes = createRouter().openapi(list, async (c) => {
   const query = c.req.valid("query");
   const cursor = query.cursor === undefined ? undefined : decodeRefusalCursor(query.cursor);
-  if (cursor === null) throw invalidInput(["query", "cursor"], "value_error", "Not a cursor returned by this endpoint");
+  if (cursor === null) throw notACursor();
   const filters = {
     userId: query.user_id?.toLowerCase(),
     actor: query.actor?.toLowerCase(),

@@ -1,6 +1,7 @@
 import { httpError } from "../../http/errors";
 import { z } from "@hono/zod-openapi";
 import { runCommand, runWithReason } from "../../http/commands";
+import { notACursor } from "../../http/request-validation";
 import { createRouter } from "../../http/router";
 import { CommandHeaders, CommandResponse, UserIdParams, errors, jsonBody, jsonResponse } from "../../http/schemas";
 import { readWholeStream, rebuildUsers } from "../../read/replay";
@@ -8,7 +9,6 @@ import { adminRoute } from "../auth";
 import { erasureReceipt } from "../erasure-receipt";
 import { recordErasureAt } from "../../read/erasures";
 import { FIELD_MAX } from "../../domain/rules";
-import { ApiError } from "../../http/errors";
 import { withReadSession } from "../../http/read-session";
 import { parseInstant } from "../../http/routes/users/history";
 import { decodeAsOfCursor, encodeAsOfCursor, queryAsOf } from "../../read/as-of";
@@ -124,14 +124,7 @@ export const adminUsers = createRouter()
   .openapi(asOf, async (c) => {
     const query = c.req.valid("query");
     const after = query.cursor === undefined ? undefined : decodeAsOfCursor(query.cursor);
-    if (after === null) {
-      throw new ApiError(422, {
-        error: "Request Validation Error",
-        message: "Request validation failed",
-        type: "RequestValidationError",
-        details: [{ loc: ["query", "cursor"], msg: "Not a cursor returned by this endpoint", type: "value_error" }],
-      });
-    }
+    if (after === null) throw notACursor();
     const filters = {
       asOf: parseInstant("as_of", query.as_of),
       status: query.status,
