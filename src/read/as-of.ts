@@ -30,25 +30,25 @@ export function asOfStatement(db: D1Reader, filters: AsOfFilters): D1PreparedSta
   return db.prepare(text).bind(...params);
 }
 
+/** Each filter's condition and the index it answers through, least selective first. */
+const FILTER_INDEXES = [
+  ["status", "status = ?", "user_intervals_by_status"],
+  ["username", "lower(username) = lower(?)", "user_intervals_by_username"],
+  ["email", "lower(email) = lower(?)", "user_intervals_by_email"],
+] as const;
+
 /** The statement's SQL and parameters (for `EXPLAIN QUERY PLAN` in the tests as well). */
 export function asOfSql(filters: AsOfFilters): { text: string; params: unknown[] } {
   const where = ["valid_from <= ?", "(valid_to IS NULL OR valid_to > ?)"];
   const params: unknown[] = [filters.asOf, filters.asOf];
   let index = "sqlite_autoindex_user_intervals_1";
-  if (filters.status !== undefined) {
-    where.push("status = ?");
-    params.push(filters.status);
-    index = "user_intervals_by_status";
-  }
-  if (filters.username !== undefined) {
-    where.push("lower(username) = lower(?)");
-    params.push(filters.username);
-    index = "user_intervals_by_username";
-  }
-  if (filters.email !== undefined) {
-    where.push("lower(email) = lower(?)");
-    params.push(filters.email);
-    index = "user_intervals_by_email";
+  // The most selective filter given names the index: an email or a username has few intervals.
+  for (const [key, condition, byIndex] of FILTER_INDEXES) {
+    const value = filters[key];
+    if (value === undefined) continue;
+    where.push(condition);
+    params.push(value);
+    index = byIndex;
   }
   if (filters.after !== undefined) {
     where.push("user_id > ?");
