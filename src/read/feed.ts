@@ -119,6 +119,8 @@ export async function waitForFeed(
   if (events.length > 0 || waitMs <= 0) return events;
   const release = feedWaiters.take();
   if (!release) return "full";
+  // A hang-up cancels the request before its `finally`: the place would never come back.
+  signal?.addEventListener("abort", release, { once: true });
   try {
     const found = await waitWithBackoff(
       async () => {

@@ -19,6 +19,15 @@ export function takeWaitingPlace(): (() => void) | null {
  * When a waiter that is not woken looks again: 10 ms, then twice as late each time, up to 500 ms.
  * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `look`).
  */
+/**
+ * The Retry-After of a 503 to a waiting read, in whole seconds, drawn from 1 to 3: a crowd that
+ * timed out together (or was turned away together) comes back spread over two seconds instead of
+ * in one burst one second later (BENCHMARKS.md, "Waiting reads").
+ */
+export function retryAfterSeconds(random: () => number = Math.random): number {
+  return 1 + Math.min(2, Math.floor(random() * 3));
+}
+
 export const WAIT_POLICY: WaitPolicy = { firstMs: 10, maxMs: 500 };
 
 /**
@@ -66,11 +75,11 @@ export function projected(userId: string, revision: number, row?: UserRow): void
   for (const listener of [...waiting]) listener(revision, row);
 }
 
-/** How many requests wait in this isolate, and for how many users (for tests and the bench). */
-export function waitingNow(): { waiters: number; users: number } {
+/** How many requests wait in this isolate, for how many users, holding how many places (for tests and the bench). */
+export function waitingNow(): { waiters: number; users: number; places: number } {
   let waiters = 0;
   for (const set of listeners.values()) waiters += set.size;
-  return { waiters, users: listeners.size };
+  return { waiters, users: listeners.size, places: places.taken };
 }
 
 /**
@@ -122,6 +131,16 @@ export async function rowAtRevision(
   const set = listeners.get(userId) ?? new Set<Listener>();
   set.add(listener);
   listeners.set(userId, set);
+  const leave = () => {
+    set.delete(listener);
+    if (set.size === 0 && listeners.get(userId) === set) {
+      listeners.delete(userId);
+      streamRevisions.delete(userId);
+    }
+  };
+  // A client that hangs up cancels its request: the code after the wait (the `finally`) never
+  // runs, so the abort event is where the waiter leaves.
+  options.signal?.addEventListener("abort", leave, { once: true });
   try {
     const result = await waitWithBackoff(look, {
       waitMs,
@@ -132,10 +151,7 @@ export async function rowAtRevision(
     });
     return result ?? "timeout";
   } finally {
-    set.delete(listener);
-    if (set.size === 0 && listeners.get(userId) === set) {
-      listeners.delete(userId);
-      streamRevisions.delete(userId);
-    }
+    options.signal?.removeEventListener("abort", leave);
+    leave();
   }
 }

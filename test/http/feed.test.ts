@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { FeedPage } from "../../src/admin/schemas";
-import { feedEnd } from "../../src/read/feed";
+import { MAX_FEED_WAITERS, feedEnd } from "../../src/read/feed";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD } from "../support/builders";
 import { expectError, type ValidationIssue } from "./helpers";
@@ -92,6 +92,28 @@ describe("GET /admin/feed", () => {
     const res = await feed(`after=${end}&event_types=USER_RESTORED&wait=1`);
     expect(res.body).toEqual({ events: [], next_after: end });
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it("a long poll whose client hangs up gives its waiting place back (request.signal)", async () => {
+    const end = await feedEnd(env.DB);
+    const query = `after=${end}&event_types=USER_RESTORED`;
+    const hangUps = Array.from({ length: MAX_FEED_WAITERS }, () => new AbortController());
+    const polls = hangUps.map((hangUp) =>
+      exports.default
+        .fetch(`http://localhost/admin/feed?${query}&wait=20`, {
+          headers: { Authorization: `Bearer ${admin.token}` },
+          signal: hangUp.signal,
+        })
+        .catch(() => "hung up"),
+    );
+    // Every place is held: one more long poll is turned away at once.
+    await vi.waitUntil(async () => (await feed(`${query}&wait=1`)).status === 503, { timeout: 5_000, interval: 20 });
+    for (const hangUp of hangUps) hangUp.abort();
+    expect(new Set(await Promise.all(polls))).toEqual(new Set(["hung up"]));
+    // Without the abort listener the places stay taken until the isolate goes (the cancelled
+    // requests never reach their `finally`), and every long poll after them is a 503.
+    const res = await feed(`${query}&wait=1`);
+    expect(res.status).toBe(200);
   });
 
   it.each([

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { projectBatch } from "../../src/read/consumer";
-import { rowAtRevision, waitingNow } from "../../src/read/read-your-writes";
+import { retryAfterSeconds, rowAtRevision, waitingNow } from "../../src/read/read-your-writes";
 import { userCreated, userEvent } from "../support/builders";
 import { fakeMessage } from "./fixtures";
 
@@ -66,7 +66,7 @@ describe("read-your-writes waiting", () => {
     const row = await waiting;
     expect(row).toMatchObject({ id, revision: 2, firstName: "F2" });
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(waitingNow()).toEqual({ waiters: 0, users: 0 });
+    expect(waitingNow()).toMatchObject({ waiters: 0, users: 0 });
   });
 
   it("a revision below the one projected does not answer a waiter for a later one", async () => {
@@ -108,5 +108,11 @@ describe("read-your-writes waiting", () => {
     const started = Date.now();
     expect(await waiting).toBe("timeout");
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("tells a turned-away crowd to come back over 1 to 3 s, not all after the same second", () => {
+    expect([0, 0.33, 0.34, 0.66, 0.67, 0.999999].map((r) => retryAfterSeconds(() => r))).toEqual([1, 1, 2, 2, 3, 3]);
+    const drawn = new Set(Array.from({ length: 300 }, () => retryAfterSeconds()));
+    expect([...drawn].sort()).toEqual([1, 2, 3]);
   });
 });

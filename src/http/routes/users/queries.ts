@@ -11,6 +11,7 @@ import {
   knownStreamRevision,
   rememberStreamRevision,
   rowAtRevision,
+  retryAfterSeconds,
   takeWaitingPlace,
 } from "../../../read/read-your-writes";
 import type { RouterWith } from "../../router";
@@ -132,7 +133,9 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
   await confirmFromReadModel(c, caller);
   if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
   const release = takeWaitingPlace();
-  if (!release) throw serviceUnavailable("Too many requests are waiting for the read model", 1);
+  if (!release) throw serviceUnavailable("Too many requests are waiting for the read model", retryAfterSeconds());
+  // A hang-up cancels the request before its `finally` (the place would never come back).
+  c.req.raw.signal.addEventListener("abort", release, { once: true });
   try {
     // Another waiter may already know the stream has it (a crowd waiting for one user asks once).
     if (knownStreamRevision(userId) < minRevision) {
@@ -151,7 +154,8 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
     const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS, {
       signal: c.req.raw.signal,
     });
-    if (waited === "timeout") throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, 1);
+    if (waited === "timeout")
+      throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, retryAfterSeconds());
     return userView(waited);
   } finally {
     release();
