@@ -5,13 +5,9 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeCursor, encodeCursor, queryAuditLog } from "../../read/audit-log";
 import { adminRoute } from "../auth";
+import { timeWindowPage } from "./time-window";
 import { auditEntryOf } from "../audit-entry";
 import { AuditPage } from "../schemas";
-
-const instant = z
-  .string()
-  .refine((value) => !Number.isNaN(Date.parse(value)), "Input should be a valid datetime")
-  .transform((value) => new Date(value).toISOString());
 
 const AuditQuery = z.object({
   user_id: z.uuid().optional(),
@@ -19,10 +15,7 @@ const AuditQuery = z.object({
   email: z.string().min(1).max(254).optional(),
   actor: z.string().min(1).max(150).optional().openapi({ description: "The acting user's id or username" }),
   event_type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]).optional(),
-  from: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
-  to: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(500).optional().openapi({ description: "`next_cursor` of the previous page" }),
+  ...timeWindowPage,
 });
 
 const list = adminRoute({

@@ -5,13 +5,9 @@ import { createRouter } from "../../http/router";
 import { errors, jsonResponse } from "../../http/schemas";
 import { decodeRefusalCursor, encodeRefusalCursor, queryRefusals, suppressedRefusals } from "../../read/refusals";
 import { adminRoute } from "../auth";
+import { timeWindowPage } from "./time-window";
 import { refusalEntryOf } from "../refusal-entry";
 import { RefusalPage } from "../refusal-schemas";
-
-const instant = z
-  .string()
-  .refine((value) => !Number.isNaN(Date.parse(value)), "Input should be a valid datetime")
-  .transform((value) => new Date(value).toISOString());
 
 const RefusalQuery = z.object({
   user_id: z.uuid().optional().openapi({ description: "The target: refusals of commands aimed at this user" }),
@@ -20,10 +16,7 @@ const RefusalQuery = z.object({
     .optional()
     .openapi({ description: "The acting user's id, or `anonymous`" }),
   request_id: z.string().regex(REQUEST_ID).optional().openapi({ description: "`X-Request-Id` of the request" }),
-  from: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
-  to: instant.optional().openapi({ description: "ISO 8601, inclusive" }),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(500).optional().openapi({ description: "`next_cursor` of the previous page" }),
+  ...timeWindowPage,
 });
 
 const list = adminRoute({
