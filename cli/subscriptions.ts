@@ -31,7 +31,7 @@ export async function subscriptionsCommand(
       print.table(
         body.results.map((s) => ({
           ...s,
-          event_types: s.event_types.join(",") || "(all)",
+          event_types: s.event_types.join(",") || "(every user event, no alert)",
           behind: s.lag.events_behind,
           last_delivery: s.last_delivery ? `${s.last_delivery.at} ${s.last_delivery.status_code ?? "–"}` : "",
         })),
