@@ -56,6 +56,25 @@ export const userCounts = sqliteTable("user_counts", {
 });
 
 /**
+ * How many rows of `users` of each status were created in each period, at four sizes of period (the
+ * first `size` characters of `created_at`: month, day, hour, minute), kept exact by triggers on
+ * `users` (migration 0015) as `user_counts` is. A page deep in the list finds where it starts by
+ * walking down them, month to minute (`listUsers` in `src/read/queries.ts`), instead of skipping
+ * every row before it: its cost grows with the months the service has run and the users created in
+ * one minute, not with the number of users.
+ */
+export const userBlocks = sqliteTable(
+  "user_blocks",
+  {
+    size: integer("size").notNull(),
+    status: text("status").notNull(),
+    block: text("block").notNull(),
+    n: integer("n").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.size, table.status, table.block] })],
+);
+
+/**
  * Mails sent, one row per (user, kind), written by the mail subscription's sink after the
  * `send_email` binding took the mail: the primary key is what makes a repeated delivery (the
  * subscription delivers at least once) send no second welcome. After an erasure the row stays as
