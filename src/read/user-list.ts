@@ -84,7 +84,8 @@ function listStatements(db: D1Reader, statuses: UserRow["status"][], filters: Li
       ? "created_at >= (SELECT block FROM start)"
       : "true";
   const arms = status.map((s) => `SELECT rowid AS r, created_at, id FROM users WHERE status = ${s} AND ${start}`);
-  const skip = offset > 0 ? "?1 - (SELECT before FROM start)" : "0";
+  // Past the last row there is no start: no row matches, and the offset must still be a number.
+  const skip = offset > 0 ? "coalesce(?1 - (SELECT before FROM start), 0)" : "0";
   const params: (string | number)[] = [offset, ...statuses, filters.pageSize + 1];
   if (filters.after) params.push(filters.after.createdAt, filters.after.id);
   return [
