@@ -53,12 +53,12 @@ export async function listUsers(db: D1Reader, filters: ListFilters, callerId: st
     ["username", filters.username],
     ["email", filters.email],
   ].filter((entry): entry is [string, string] => Boolean(entry[1]));
-  const [rows, total, caller] = await db.batch<unknown>([
-    ...(needles.length === 0
-      ? listStatements(db, statuses, filters)
-      : searchStatements(db, statuses, needles, filters)),
-    db.prepare(FIND_CALLER).bind(callerId),
-  ]);
+  const offset = filters.after ? 0 : (filters.page - 1) * filters.pageSize;
+  const statements =
+    needles.length > 0
+      ? searchStatements(db, statuses, needles, filters)
+      : listStatements(db, statuses, filters, offset > 0 ? await pageStart(db, statuses, offset) : undefined);
+  const [rows, total, caller] = await db.batch<unknown>([...statements, db.prepare(FIND_CALLER).bind(callerId)]);
   const found = (rows?.results ?? []) as UserRow[];
   const page = found.slice(0, filters.pageSize);
   const last = page[page.length - 1];
@@ -70,56 +70,66 @@ export async function listUsers(db: D1Reader, filters: ListFilters, callerId: st
   };
 }
 
-/** The unfiltered list: a page (one row more, to tell whether another follows) and the kept count. */
-function listStatements(db: D1Reader, statuses: UserRow["status"][], filters: ListFilters) {
-  const offset = filters.after ? 0 : (filters.page - 1) * filters.pageSize;
-  // ?1 the offset, ?2… the statuses, then the limit and the cursor.
-  const status = statuses.map((_, i) => `?${i + 2}`);
-  const limit = `?${statuses.length + 2}`;
-  const [afterTime, afterId] = [`?${statuses.length + 3}`, `?${statuses.length + 4}`];
-  const walk = offset > 0 ? blockWalk(status.join(", ")) : "";
-  const start = filters.after
-    ? `(created_at, id) > (${afterTime}, ${afterId})`
-    : offset > 0
-      ? "created_at >= (SELECT block FROM start)"
-      : "true";
-  const arms = status.map((s) => `SELECT rowid AS r, created_at, id FROM users WHERE status = ${s} AND ${start}`);
-  // Past the last row there is no start: no row matches, and the offset must still be a number.
-  const skip = offset > 0 ? "coalesce(?1 - (SELECT before FROM start), 0)" : "0";
-  const params: (string | number)[] = [offset, ...statuses, filters.pageSize + 1];
-  if (filters.after) params.push(filters.after.createdAt, filters.after.id);
+/** Where a page starts: from the first row created at or after `block`, skipping `skip` rows. */
+interface PageStart {
+  block: string;
+  skip: number;
+}
+
+/**
+ * The unfiltered list: a page (one row more, to tell whether another follows) and the kept count.
+ * The statuses are written into the SQL (they are this file's constants): bound, they made SQLite
+ * plan the `user_blocks` walk twenty times slower.
+ */
+function listStatements(db: D1Reader, statuses: UserRow["status"][], filters: ListFilters, start?: PageStart) {
+  const from = filters.after ? "(created_at, id) > (?, ?)" : start ? "created_at >= ?" : "true";
+  const arms = statuses.map(
+    (status) => `SELECT rowid AS r, created_at, id FROM users WHERE status = '${status}' AND ${from}`,
+  );
+  const bound = filters.after ? [filters.after.createdAt, filters.after.id] : start ? [start.block] : [];
+  const params = statuses.flatMap(() => bound);
   return [
     db
       .prepare(
-        `WITH ${walk}page AS (${arms.join(" UNION ALL ")} ORDER BY created_at, id LIMIT ${limit} OFFSET ${skip})
+        `WITH page AS (${arms.join(" UNION ALL ")} ORDER BY created_at, id LIMIT ? OFFSET ?)
         ${SELECT_USERS} WHERE rowid IN (SELECT r FROM page) ORDER BY created_at, id`,
       )
-      .bind(...params),
+      .bind(...params, filters.pageSize + 1, start?.skip ?? 0),
     // Counting rows costs O(users); the per-status counts kept by triggers cost the same at any size.
-    db
-      .prepare(`SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE status IN (${statuses.map(() => "?")})`)
-      .bind(...statuses),
+    db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE status IN (${quoted(statuses)})`),
   ];
 }
 
 /**
- * CTEs `l1`…`l4` and `start`: the first block, month down to minute, in which the rows before it
- * number more than the offset (?1), and how many rows come before it (`before`). Each level reads
- * the blocks of the one above: a month's days, a day's hours, an hour's minutes.
+ * The minute in which the row at `offset` of the list was created, and how many of that minute's
+ * rows come before it: the first block, month down to minute, whose rows and all before it number
+ * more than the offset. Each level reads the blocks of the one above (a month's days, a day's hours,
+ * an hour's minutes). Its own round trip: asked in the page's statement, SQLite evaluated the walk
+ * once per reference to its result (about 20 ms at 1,000,000 users, against 0.3 ms alone). Past the
+ * end of the list: a start after every row.
  */
-function blockWalk(statusParams: string): string {
+async function pageStart(db: D1Reader, statuses: UserRow["status"][], offset: number): Promise<PageStart> {
   const levels = BLOCK_SIZES.map((size, i) => {
     const parent = i === 0 ? "(SELECT '' AS block, 0 AS before)" : `l${i}`;
-    return `l${i + 1}(block, before) AS (
+    return `l${i + 1}(block, before) AS MATERIALIZED (
       SELECT block, before FROM (
         SELECT block, n, (SELECT before FROM ${parent}) + sum(n) OVER (ORDER BY block) - n AS before
         FROM (SELECT block, sum(n) AS n FROM user_blocks
-          WHERE size = ${size} AND status IN (${statusParams})
+          WHERE size = ${size} AND status IN (${quoted(statuses)})
             AND block >= (SELECT block FROM ${parent}) AND block < (SELECT block FROM ${parent}) || '~'
           GROUP BY block))
-      WHERE before + n > ?1 ORDER BY block LIMIT 1), `;
+      WHERE before + n > ?1 ORDER BY block LIMIT 1)`;
   });
-  return `${levels.join("")}start AS (SELECT block, before FROM l${BLOCK_SIZES.length}), `;
+  const found = await db
+    .prepare(`WITH ${levels.join(", ")} SELECT block, before FROM l${BLOCK_SIZES.length}`)
+    .bind(offset)
+    .first<{ block: string; before: number }>();
+  return found ? { block: found.block, skip: offset - found.before } : { block: "~", skip: 0 };
+}
+
+/** Statuses as SQL literals: only this file's constants, never a caller's text. */
+function quoted(statuses: UserRow["status"][]): string {
+  return statuses.map((status) => `'${status}'`).join(", ");
 }
 
 /**
