@@ -153,8 +153,7 @@ function searchStatements(
     params.push(indexed.map(([column, needle]) => `${column} : "${needle.replaceAll('"', '""')}"`).join(" AND "));
   }
   // `+status`: with matches in hand, filter them rather than walk the status's index in order.
-  where.push(`${indexed.length > 0 ? "+" : ""}status IN (${statuses.map(() => "?")})`);
-  params.push(...statuses);
+  where.push(`${indexed.length > 0 ? "+" : ""}status IN (${quoted(statuses)})`);
   for (const [column, needle] of scanned) {
     // SQLite's LIKE is case-insensitive for ASCII; the pattern's own wildcards are escaped.
     where.push(`${column} LIKE ? ESCAPE '\\'`);
