@@ -196,6 +196,27 @@ describe("listUsers: pages without OFFSET over every row", () => {
     expect(n).toBe(erased.length);
   });
 
+  it("a replay or rebuild writing the rows again (guarded upserts, a newer revision, a removed ghost) leaves one index entry per row", async () => {
+    const rows = seedRows().filter((row) => row.status === "active");
+    const again = rows.map((row) => ({ ...row, email: `again.${row.email}`, revision: row.revision + 1 }));
+    for (let i = 0; i < again.length; i += 50) {
+      await env.DB.batch(upsertUserRows(env.DB, again.slice(i, i + 50)));
+      await env.DB.batch(upsertUserRows(env.DB, again.slice(i, i + 50))); // a duplicate delivery
+    }
+    const indexed = async (match: string) =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM users_search WHERE users_search MATCH ?")
+        .bind(match)
+        .first<{ n: number }>())!.n;
+    const stored = async (like: string) =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM users WHERE email LIKE ?").bind(like).first<{ n: number }>())!.n;
+    expect(await indexed('email : "again.lister."')).toBe(await stored("again.lister.%"));
+    expect(await indexed('email : "again.lister."')).toBeGreaterThan(0);
+    expect(await indexed('username : "lister"')).toBe(
+      (await env.DB.prepare("SELECT count(*) AS n FROM users WHERE username LIKE '%lister%'").first<{ n: number }>())!
+        .n,
+    );
+  });
+
   it("EXPLAIN QUERY PLAN: page 1, a deep page and a cursor page walk the index per status and merge; a search reads the trigram index", async () => {
     const list = (plans: string[]) => plans.find((plan) => plan.includes("MATERIALIZE page")) ?? "";
     for (const filters of [
