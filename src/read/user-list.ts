@@ -37,7 +37,9 @@ const INDEXED_NEEDLE = 3;
 
 /**
  * Users of the given status matching case-insensitive substrings, in creation order (then id, for
- * ties), with their count, the caller's row and where the next page starts: one D1 round trip.
+ * ties), with their count, the caller's row and where the next page starts: one D1 round trip,
+ * two for page 2 onwards of an unfiltered list without a cursor (`pageStart`; a write landing
+ * between the two moves that page by as many rows as OFFSET would have).
  *
  * No page costs a scan of the users before it. The list is a merge of one ordered walk of the
  * `users_listing` index per status (SQLite's `MERGE (UNION ALL)`, the same merge a list over
