@@ -115,6 +115,9 @@ export const UserList = z
     page: z.number().int(),
     page_size: z.number().int(),
     results: z.array(User),
+    next_cursor: z.string().nullable().openapi({
+      description: "Pass as `cursor` (with `page` + 1) for the next page, which then starts right after this one.",
+    }),
   })
   .openapi("UserList");
 

@@ -5,26 +5,6 @@ import { users, type UserRow } from "./schema";
 /** What a query needs of D1: the database itself, or one of its sessions (`withSession`). */
 export type D1Reader = Pick<D1Database, "prepare" | "batch">;
 
-export interface ListFilters {
-  page: number;
-  pageSize: number;
-  username?: string | undefined;
-  email?: string | undefined;
-  status?: StatusFilter | undefined;
-}
-
-/** Which users a listing shows: `live` (active and suspended) unless an admin asks for others. */
-export type StatusFilter = "live" | "active" | "suspended" | "deleted" | "all";
-
-// An erased user is deleted too: its tombstone (`[erased]`) shows under "deleted" and "all".
-const STATUSES: Record<StatusFilter, UserRow["status"][]> = {
-  live: ["active", "suspended"],
-  active: ["active"],
-  suspended: ["suspended"],
-  deleted: ["deleted", "erased"],
-  all: ["active", "suspended", "deleted", "erased"],
-};
-
 /**
  * The users table's columns as the drizzle schema names them: the hot statements below are
  * plain SQL (building a drizzle query per row cost more than D1 itself, see BENCHMARKS.md), and
@@ -35,7 +15,7 @@ const COLUMNS = Object.entries(getTableColumns(users)).map(([key, column]) => ({
   name: column.name,
 }));
 
-const SELECT_USERS = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users`;
+export const SELECT_USERS = `SELECT ${COLUMNS.map((c) => `${c.name} AS "${c.key}"`).join(", ")} FROM users`;
 
 const FIND_USER = `${SELECT_USERS} WHERE id = ?`;
 
@@ -88,7 +68,7 @@ export type CallerRow = Pick<UserRow, "status" | "role" | "tokensValidFrom" | "r
   published: number | null;
 };
 
-const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_valid_from AS tokensValidFrom,
+export const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_valid_from AS tokensValidFrom,
   u.revision AS revision, s.published_revision AS published
   FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE u.id = ?`;
 
@@ -112,41 +92,4 @@ export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedState
     UPSERT_USERS,
     rows.map((row) => Object.fromEntries(COLUMNS.map((c) => [c.name, row[c.key]]))),
   );
-}
-
-/**
- * Users of the given status matching case-insensitive substrings, in creation order (then id, for
- * ties; the `users_listing` index), with their count and the caller's row: one D1 round trip. Plain
- * SQL, as `FIND_USER`: building the drizzle queries cost more CPU than the statements (BENCHMARKS.md).
- */
-export async function listUsers(db: D1Reader, filters: ListFilters, callerId: string) {
-  const statuses = STATUSES[filters.status ?? "live"];
-  const where = [`status IN (${statuses.map(() => "?").join(", ")})`];
-  const params: string[] = [...statuses];
-  for (const [column, needle] of [
-    ["username", filters.username],
-    ["email", filters.email],
-  ] as const) {
-    if (!needle) continue;
-    // SQLite's LIKE is case-insensitive for ASCII; the pattern's own wildcards are escaped.
-    where.push(`${column} LIKE ? ESCAPE '\\'`);
-    params.push(`%${needle.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-  }
-  const condition = where.join(" AND ");
-  const byStatusOnly = params.length === statuses.length;
-  const [rows, total, caller] = await db.batch<unknown>([
-    db
-      .prepare(`${SELECT_USERS} WHERE ${condition} ORDER BY created_at, id LIMIT ? OFFSET ?`)
-      .bind(...params, filters.pageSize, (filters.page - 1) * filters.pageSize),
-    // Counting rows costs O(users); the per-status counts kept by triggers cost the same at any size.
-    byStatusOnly
-      ? db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE ${condition}`).bind(...params)
-      : db.prepare(`SELECT count(*) AS n FROM users WHERE ${condition}`).bind(...params),
-    db.prepare(FIND_CALLER).bind(callerId),
-  ]);
-  return {
-    rows: (rows?.results ?? []) as UserRow[],
-    count: (total?.results[0] as { n: number } | undefined)?.n ?? 0,
-    caller: caller?.results[0] as CallerRow | undefined,
-  };
 }

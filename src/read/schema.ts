@@ -48,12 +48,31 @@ export type UserRow = typeof users.$inferSelect;
  * How many rows of `users` have each status, kept exact by triggers on `users` (migration
  * 0004_user_counts_triggers.sql), whichever code path writes the rows: projector, replay, rebuild.
  * An unfiltered list reads its `count` here instead of counting rows, so it costs the same at
- * 100,000 users as at 1,000 (`npm run bench:list-scale`).
+ * 1,000,000 users as at 1,000 (`npm run bench:list-scale`).
  */
 export const userCounts = sqliteTable("user_counts", {
   status: text("status").primaryKey(),
   n: integer("n").notNull(),
 });
+
+/**
+ * How many rows of `users` of each status were created in each period, at four sizes of period (the
+ * first `size` characters of `created_at`: month, day, hour, minute), kept exact by triggers on
+ * `users` (migration 0015) as `user_counts` is. A page deep in the list finds where it starts by
+ * walking down them, month to minute (`pageStart` in `src/read/user-list.ts`), instead of skipping
+ * every row before it: its cost grows with the months the service has run and the users created in
+ * one minute, not with the number of users.
+ */
+export const userBlocks = sqliteTable(
+  "user_blocks",
+  {
+    size: integer("size").notNull(),
+    status: text("status").notNull(),
+    block: text("block").notNull(),
+    n: integer("n").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.size, table.status, table.block] })],
+);
 
 /**
  * Mails sent, one row per (user, kind), written by the mail subscription's sink after the

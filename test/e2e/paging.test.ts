@@ -73,4 +73,50 @@ describe("200 users created concurrently", () => {
     // 19 and 190..199
     expect(byEmail.body.count).toBe(11);
   }, 90_000);
+
+  it("a walk by next_cursor sees every user once, in order, while users are deleted and created behind and ahead of it", async () => {
+    await vi.waitUntil(async () => (await page(1, 100)).count === TOTAL, { timeout: 60_000, interval: 100 });
+    const all = [...(await allPages())];
+    const walk = async (cursor: string | null, n: number) => {
+      const res = await call<UserList>(
+        "GET",
+        `/v1/users/?page=${n}&page_size=${PAGE_SIZE}&username=${prefix}${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: admin },
+      );
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    const seen: string[] = [];
+    let body = await walk(null, 1);
+    seen.push(...body.results.map((u) => u.id));
+    body = await walk(body.next_cursor, 2);
+    seen.push(...body.results.map((u) => u.id));
+    // Two users already seen and three not yet reached are deleted; three are created (last in order).
+    const gone = [all[0]!, all[10]!, all[50]!, all[120]!, all[199]!];
+    for (const id of gone) expect((await call("DELETE", `/v1/users/${id}/`, { token: admin })).status).toBe(200);
+    const added = await Promise.all(
+      [0, 1, 2].map((i) => createUser(admin, { username: `${prefix}new${i}`, email: `${prefix}new${i}@example.com` })),
+    );
+    const expectedCount = TOTAL - gone.length + added.length;
+    await vi.waitUntil(async () => (await page(1, 1)).count === expectedCount, { timeout: 60_000, interval: 100 });
+    for (let n = 3; body.next_cursor; n++) {
+      body = await walk(body.next_cursor, n);
+      expect(body.count).toBe(expectedCount);
+      seen.push(...body.results.map((u) => u.id));
+    }
+    // Nothing skipped (OFFSET would have skipped two: the pages after the deleted ones moved up).
+    expect(new Set(seen).size).toBe(seen.length);
+    const expected = [...all.filter((id) => !gone.slice(2).includes(id)), ...added.map((u) => u.id)];
+    expect(seen).toEqual(expected);
+  }, 120_000);
 });
+
+/** Every user of this file in list order, by page. */
+async function allPages(): Promise<string[]> {
+  const ids: string[] = [];
+  for (let n = 1; ; n++) {
+    const body = await page(n, 100);
+    ids.push(...body.results.map((u) => u.id));
+    if (!body.next) return ids;
+  }
+}

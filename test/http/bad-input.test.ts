@@ -203,6 +203,14 @@ describe("schema violations: 422 Request Validation Error with {loc, msg, type} 
     const issues = validationIssues(expectError(res, 422, REQUEST_VALIDATION));
     expect(issues).toEqual([expect.objectContaining({ loc: ["query", "page_size"], type: "less_than_equal" })]);
   });
+
+  it("refuses a list cursor no page handed out", async () => {
+    for (const cursor of ["not-a-cursor", btoa(JSON.stringify([1, 2])), btoa("[")]) {
+      const res = await call("GET", `/v1/users/?page=2&cursor=${cursor}`, { token: admin.token });
+      const issues = validationIssues(expectError(res, 422, REQUEST_VALIDATION));
+      expect(issues).toEqual([expect.objectContaining({ loc: ["query", "cursor"], type: "value_error" })]);
+    }
+  });
 });
 
 describe("invalid UUID in the path", () => {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { listUsers, upsertUserRows } from "../../src/read/queries";
+import { upsertUserRows } from "../../src/read/queries";
+import { listUsers } from "../../src/read/user-list";
 import type { UserRow } from "../../src/read/schema";
 
 /** The per-status counts the triggers keep, and what counting the rows says. */

@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRowAs, listUsers, type D1Reader } from "../../../read/queries";
+import { findUserRowAs, type D1Reader } from "../../../read/queries";
+import { decodeListCursor, encodeListCursor, listUsers } from "../../../read/user-list";
 import { userView } from "../../../read/user-projection";
 import { confirmFromReadModel, confirmWithObject, requires, type Actor } from "../../auth";
 import type { AppEnv } from "../../context";
@@ -20,6 +21,7 @@ import { readRoute } from "./route";
 import { User, UserIdParams, UserList, errors, jsonResponse } from "../../schemas";
 import { decimalInt, filterText } from "../../query-params";
 import { ApiError } from "../../errors";
+import { notACursor } from "../../request-validation";
 import { userStream } from "../../../objects";
 
 const filter = filterText(40).optional();
@@ -36,6 +38,15 @@ const ListQuery = z.object({
       description:
         "Admin only. Without it, live users (active and suspended) as the reference lists them; " +
         "`deleted` finds deleted users by their last username or email (erased ones as `[erased]` tombstones).",
+    }),
+  cursor: z
+    .string()
+    .max(200)
+    .optional()
+    .openapi({
+      description:
+        "The `next_cursor` of the page before: this page starts right after its last user, so users created " +
+        "or deleted meanwhile shift nothing (`page` is then only echoed back and used for the links).",
     }),
 });
 
@@ -76,7 +87,9 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
         }
       };
       statusFilterAllowed(c.var.actor);
-      const { rows, count, caller } = await withReadSession(c, (db) =>
+      const after = query.cursor === undefined ? undefined : decodeListCursor(query.cursor);
+      if (after === null) throw notACursor();
+      const { rows, count, caller, next } = await withReadSession(c, (db) =>
         listUsers(
           db,
           {
@@ -85,6 +98,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
             username: query.username,
             email: query.email,
             status: query.status,
+            after,
           },
           c.var.actor.id,
         ),
@@ -101,6 +115,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
           page: query.page,
           page_size: query.page_size,
           results: rows.map(userView),
+          next_cursor: next ? encodeListCursor(next) : null,
         },
         200,
       );

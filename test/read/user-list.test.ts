@@ -1,0 +1,248 @@
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { upsertUserRows, type D1Reader } from "../../src/read/queries";
+import type { UserRow } from "../../src/read/schema";
+import { listUsers, type ListFilters, type StatusFilter } from "../../src/read/user-list";
+
+const STATUS_SETS: Record<StatusFilter, UserRow["status"][]> = {
+  live: ["active", "suspended"],
+  active: ["active"],
+  suspended: ["suspended"],
+  deleted: ["deleted", "erased"],
+  all: ["active", "suspended", "deleted", "erased"],
+};
+const STATUSES: UserRow["status"][] = ["active", "active", "active", "suspended", "deleted", "erased"];
+const TOTAL = 240;
+
+/**
+ * Rows spread over two years and months, days, hours and minutes, with runs of equal
+ * `created_at` (ties go by id) and a few created in the same minute, in a shuffled insertion order.
+ */
+function seedRows(): UserRow[] {
+  const rows: UserRow[] = [];
+  for (let i = 0; i < TOTAL; i++) {
+    const base = Date.UTC(2024, 11, 29, 22, 58) + Math.floor(i / 3) * (i % 7 === 0 ? 20_000 : 3_700_000 + i * 997);
+    const at = new Date(base).toISOString();
+    const status = STATUSES[(i * 7) % STATUSES.length] ?? "active";
+    const id = `list-${String((i * 37) % TOTAL).padStart(4, "0")}`;
+    rows.push({
+      id,
+      username: status === "erased" ? "[erased]" : `Lister${i}`,
+      email: status === "erased" ? "[erased]" : `lister.${i}@Example.com`,
+      firstName: "F",
+      lastName: "L",
+      role: "user",
+      status,
+      createdAt: at,
+      updatedAt: at,
+      deletedAt: status === "deleted" || status === "erased" ? at : null,
+      lastLoginAt: null,
+      revision: 1,
+      tokensValidFrom: 0,
+    });
+  }
+  return rows.sort((a, b) => ((a.id.charCodeAt(6) * 31) % 7) - ((b.id.charCodeAt(6) * 31) % 7));
+}
+
+/** What OFFSET paging over every row answers: the reference the indexed paths must equal. */
+async function reference(status: StatusFilter, like: Partial<Record<"username" | "email", string>> = {}) {
+  const statuses = STATUS_SETS[status];
+  const where = [`status IN (${statuses.map(() => "?").join(", ")})`, "id LIKE 'list-%'"];
+  const params: string[] = [...statuses];
+  for (const [column, needle] of Object.entries(like)) {
+    where.push(`${column} LIKE ? ESCAPE '\\'`);
+    params.push(`%${needle.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+  }
+  const { results } = await env.DB.prepare(`SELECT id FROM users WHERE ${where.join(" AND ")} ORDER BY created_at, id`)
+    .bind(...params)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** The list restricted to this file's rows (other files' users may share the database). */
+async function ids(filters: ListFilters) {
+  const { rows, count, next } = await listUsers(env.DB, filters, "nobody");
+  return { ids: rows.map((r) => r.id).filter((id) => id.startsWith("list-")), rows, count, next };
+}
+
+/** A D1 that records what it is asked to prepare, so the plans of the very statements can be read. */
+function recording(): { db: D1Reader; statements: { sql: string; params: unknown[] }[] } {
+  const statements: { sql: string; params: unknown[] }[] = [];
+  const db: D1Reader = {
+    prepare: (sql: string) => {
+      const entry = { sql, params: [] as unknown[] };
+      statements.push(entry);
+      const statement = env.DB.prepare(sql);
+      return Object.assign(Object.create(statement) as D1PreparedStatement, {
+        bind: (...params: unknown[]) => {
+          entry.params = params;
+          return statement.bind(...params);
+        },
+      });
+    },
+    batch: (statements) => env.DB.batch(statements),
+  };
+  return { db, statements };
+}
+
+async function plansOf(filters: ListFilters) {
+  const { db, statements } = recording();
+  await listUsers(db, filters, "nobody");
+  const plans: string[] = [];
+  for (const { sql, params } of statements) {
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .bind(...params)
+      .all<{ detail: string }>();
+    plans.push(results.map((r) => r.detail).join("; "));
+  }
+  return plans;
+}
+
+beforeAll(async () => {
+  const rows = seedRows();
+  for (let i = 0; i < rows.length; i += 50) await env.DB.batch(upsertUserRows(env.DB, rows.slice(i, i + 50)));
+});
+
+describe("listUsers: pages without OFFSET over every row", () => {
+  it("page N of every status filter is OFFSET's page N, and the cursor walk gives the same sequence", async () => {
+    // Only this file's rows are in the database for this test file, so whole pages compare.
+    for (const status of Object.keys(STATUS_SETS) as StatusFilter[]) {
+      const expected = await reference(status);
+      for (const pageSize of [3, 10, 25]) {
+        const pages = Math.ceil(expected.length / pageSize) + 1;
+        const byPage: string[] = [];
+        for (let page = 1; page <= pages; page++) {
+          const got = await ids({ page, pageSize, status });
+          expect(got.count).toBe(expected.length);
+          expect(got.ids).toEqual(expected.slice((page - 1) * pageSize, page * pageSize));
+          byPage.push(...got.ids);
+        }
+        expect(byPage).toEqual(expected);
+
+        const byCursor: string[] = [];
+        let after: ListFilters["after"];
+        for (let page = 1; page <= pages; page++) {
+          const got = await ids({ page, pageSize, status, after });
+          byCursor.push(...got.ids);
+          if (!got.next) break;
+          after = got.next;
+        }
+        expect(byCursor).toEqual(expected);
+      }
+    }
+  });
+
+  it("user_blocks stays equal to counting the rows by period through status and time changes and deletes", async () => {
+    await env.DB.prepare("UPDATE users SET status = 'deleted' WHERE id = 'list-0003'").run();
+    await env.DB.prepare("UPDATE users SET created_at = '2023-03-03T03:03:03.000Z' WHERE id = 'list-0004'").run();
+    await env.DB.prepare("DELETE FROM users WHERE id = 'list-0005'").run();
+    for (const size of [7, 10, 13, 16]) {
+      const kept = await env.DB.prepare(
+        "SELECT status, block, n FROM user_blocks WHERE size = ? AND n <> 0 ORDER BY status, block",
+      )
+        .bind(size)
+        .all();
+      const actual = await env.DB.prepare(
+        "SELECT status, substr(created_at, 1, ?1) AS block, count(*) AS n FROM users GROUP BY 1, 2 ORDER BY 1, 2",
+      )
+        .bind(size)
+        .all();
+      expect(kept.results).toEqual(actual.results);
+    }
+    const expected = await reference("all");
+    expect((await ids({ page: 3, pageSize: 10, status: "all" })).ids).toEqual(expected.slice(20, 30));
+  });
+
+  it("a search by substring finds what LIKE finds, in any case, with or without the index's trigrams", async () => {
+    const cases: [StatusFilter, Partial<Record<"username" | "email", string>>][] = [
+      ["live", { username: "lister1" }],
+      ["live", { username: "ISTER2" }],
+      ["all", { email: "@example.COM" }],
+      ["deleted", { email: "r.1" }],
+      ["live", { username: "r1", email: "example" }],
+      ["all", { username: "1" }],
+      ["all", { username: "[erased]" }],
+      ["live", { username: 'a"b' }],
+      ["live", { email: "%" }],
+      ["all", { username: "nobody-has-this" }],
+    ];
+    for (const [status, needles] of cases) {
+      const expected = await reference(status, needles);
+      const pageSize = 4;
+      const all: string[] = [];
+      for (let page = 1; page <= Math.ceil(expected.length / pageSize) + 1; page++) {
+        const got = await ids({ page, pageSize, status, ...needles });
+        expect(got.count, JSON.stringify(needles)).toBe(expected.length);
+        all.push(...got.ids);
+      }
+      expect(all, JSON.stringify(needles)).toEqual(expected);
+    }
+  });
+
+  it("a changed or erased username and email are no longer found by their old values; a deleted row not at all", async () => {
+    const row = (await env.DB.prepare("SELECT * FROM users WHERE username = 'Lister10'").first<{ id: string }>())!;
+    expect((await ids({ page: 1, pageSize: 10, status: "all", username: "Lister10" })).ids).toContain(row.id);
+    await env.DB.prepare("UPDATE users SET username = '[erased]', email = '[erased]', status = 'erased' WHERE id = ?")
+      .bind(row.id)
+      .run();
+    expect((await ids({ page: 1, pageSize: 10, status: "all", username: "Lister10" })).ids).not.toContain(row.id);
+    expect((await ids({ page: 1, pageSize: 10, status: "all", email: "lister.10@" })).ids).toEqual([]);
+    expect((await ids({ page: 1, pageSize: 100, status: "deleted", username: "[erased]" })).ids).toContain(row.id);
+    await env.DB.prepare("DELETE FROM users WHERE id = ?").bind(row.id).run();
+    const { n } = (await env.DB.prepare(
+      "SELECT count(*) AS n FROM users_search WHERE users_search MATCH 'username : \"[erased]\"'",
+    ).first<{ n: number }>())!;
+    const erased = await reference("all", { username: "[erased]" });
+    expect(n).toBe(erased.length);
+  });
+
+  it("a replay or rebuild writing the rows again (guarded upserts, a newer revision, a removed ghost) leaves one index entry per row", async () => {
+    const rows = seedRows().filter((row) => row.status === "active");
+    const again = rows.map((row) => ({ ...row, email: `again.${row.email}`, revision: row.revision + 1 }));
+    for (let i = 0; i < again.length; i += 50) {
+      await env.DB.batch(upsertUserRows(env.DB, again.slice(i, i + 50)));
+      await env.DB.batch(upsertUserRows(env.DB, again.slice(i, i + 50))); // a duplicate delivery
+    }
+    const indexed = async (match: string) =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM users_search WHERE users_search MATCH ?")
+        .bind(match)
+        .first<{ n: number }>())!.n;
+    const stored = async (like: string) =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM users WHERE email LIKE ?").bind(like).first<{ n: number }>())!.n;
+    expect(await indexed('email : "again.lister."')).toBe(await stored("again.lister.%"));
+    expect(await indexed('email : "again.lister."')).toBeGreaterThan(0);
+    expect(await indexed('username : "lister"')).toBe(
+      (await env.DB.prepare("SELECT count(*) AS n FROM users WHERE username LIKE '%lister%'").first<{ n: number }>())!
+        .n,
+    );
+  });
+
+  it("EXPLAIN QUERY PLAN: page 1, a deep page and a cursor page walk the index per status and merge; a search reads the trigram index", async () => {
+    const list = (plans: string[]) => plans.find((plan) => plan.includes("MATERIALIZE page")) ?? "";
+    for (const filters of [
+      { page: 1, pageSize: 10 },
+      { page: 9, pageSize: 10 },
+      { page: 2, pageSize: 10, after: { createdAt: "2025-01-01T00:00:00.000Z", id: "x" } },
+      { page: 2, pageSize: 10, status: "active" as const },
+    ]) {
+      const plan = list(await plansOf(filters));
+      expect(plan).toContain("USING COVERING INDEX users_listing (status=?");
+      expect(plan).not.toMatch(/SCAN users\b(?! USING)/);
+      expect(plan).not.toContain("SCAN user_blocks");
+      // Past the walk of the index, only the page's own rows are sorted (at most page_size + 1).
+      expect(plan.slice(plan.lastIndexOf("users_listing")).match(/TEMP B-TREE/g) ?? []).toHaveLength(1);
+      if ((filters.status ?? "live") === "live") expect(plan).toContain("MERGE (UNION ALL)");
+    }
+    const [walk, deep] = await plansOf({ page: 9, pageSize: 10 });
+    expect(walk).toContain("SEARCH user_blocks USING INDEX sqlite_autoindex_user_blocks_1 (size=? AND status=?");
+    expect(walk).not.toContain("SCAN user_blocks");
+    expect(deep).toContain("(status=? AND created_at>?)");
+
+    const [search, count] = await plansOf({ page: 3, pageSize: 10, username: "lister1", email: "example" });
+    for (const plan of [search, count]) {
+      expect(plan).toContain("VIRTUAL TABLE INDEX");
+      expect(plan).toContain("users USING INTEGER PRIMARY KEY (rowid=?)");
+      expect(plan).not.toMatch(/SCAN users\b(?! USING)/);
+    }
+  });
+});
