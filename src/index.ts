@@ -6,6 +6,7 @@ import { runAlertChecks } from "./deliver/alerts";
 import { createApp } from "./http/app";
 import { consumeQueue } from "./read/consumer";
 import { eraseExpiredDeletedUsers } from "./read/retention";
+import { maybeMergeSearchIndex } from "./read/search-index";
 import { sweepRefusals } from "./read/refusals";
 import { sweepOwedStreams } from "./read/sweeper";
 import { wakeSubscriptions } from "./read/wake-subscriptions";
@@ -36,13 +37,14 @@ export default {
   // The sweep also wakes every subscription: a wake lost to a crash between a batch's commit and
   // its wakes is made up within one cron period. The alert checks go first, so what they find goes
   // out with that wake.
-  scheduled: (_controller, env, ctx) =>
+  scheduled: (controller, env, ctx) =>
     ctx.waitUntil(
       Promise.all([
         sweepOwedStreams(env),
         runAlertChecks(env).then(() => wakeSubscriptions(env)),
         eraseExpiredDeletedUsers(env, config(env).DELETED_USER_RETENTION_DAYS),
         sweepRefusals(env.DB, refusalConfig(env).REFUSALS_RETENTION_DAYS),
+        maybeMergeSearchIndex(env.DB, controller.scheduledTime),
       ]),
     ),
 } satisfies ExportedHandler<Env>;

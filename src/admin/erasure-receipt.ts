@@ -37,7 +37,7 @@ interface PlatformCopy {
   condition: string;
 }
 
-/** Copies the platform keeps whatever the service does: in every receipt. */
+/** Copies in every receipt: the platform's, and the search index's until its daily merge. */
 export const PLATFORM_COPIES: readonly PlatformCopy[] = [
   {
     store: "queue",
@@ -57,6 +57,12 @@ export const PLATFORM_COPIES: readonly PlatformCopy[] = [
     days: 30,
     what: "the read model, audit log, feed and mail as they were before: D1 Time Travel",
     condition: "30 days (Workers Paid); after a restore, a full rebuild moves the rows forward to the erased stream",
+  },
+  {
+    store: "search_index",
+    days: 1,
+    what: "trigrams of the username and email in the pages of the read model's search index, no longer searchable",
+    condition: "until the daily merge of the index (the cron's first run after 03:00 UTC)",
   },
   {
     store: "local_wal",

@@ -129,6 +129,7 @@ describe("privacy, end to end", () => {
     expect(Date.parse(remaining.get("queue")?.until ?? "")).toBe(erasedAt + 4 * DAY_MS);
     expect(Date.parse(remaining.get("d1_time_travel")?.until ?? "")).toBe(erasedAt + 30 * DAY_MS);
     expect(Date.parse(remaining.get("durable_object_restore_points")?.until ?? "")).toBe(erasedAt + 30 * DAY_MS);
+    expect(Date.parse(remaining.get("search_index")?.until ?? "")).toBe(erasedAt + DAY_MS);
     for (const store of ["local_wal", "exports", "dead_letters", `subscription:${delivered}`]) {
       expect(remaining.get(store), store).toMatchObject({ until: null, condition: expect.any(String) });
     }
