@@ -7,24 +7,51 @@
 // acting on itself with its own token (self_many) one. `floor_projected` is the append plus one
 // queue message and a consumer that writes each batch to D1 in one statement: what the platform
 // charges locally for a write that reaches the read side, before any of the service's own work.
-// Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --profile]
+// `create` is POST /v1/users/ (a new stream, its username and email claimed) against `floor_fresh`,
+// an append to an object that did not exist (one new SQLite database, as the create's stream).
+// Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --profile --uncopied]
 // --profile: afterwards, a CPU profile of the isolate under the many-users load (top functions by
 // self time on stderr and in the JSON; the raw .cpuprofile saved under bench/results/).
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 50_000, profile: false });
+const opt = L.args({
+  users: 200,
+  concurrency: 32,
+  seconds: 5,
+  rounds: 3,
+  maxRequests: 50_000,
+  profile: false,
+  uncopied: false,
+});
 
 await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
+  // As a deployment after its upgrade step: the registry's one-off copy done (docs/operations.md), so
+  // the shards no longer ask the old per-key objects. --uncopied measures the window before it. A
+  // version without the route (before issue 26) answers 404, and there is nothing to copy.
+  if (!opt.uncopied) {
+    for (let cursor = "", done = false; !done;) {
+      const r = await L.request(server.url, "POST", `/admin/identity/migrate?cursor=${encodeURIComponent(cursor)}`, {
+        token: admin.token,
+      });
+      if (r.status === 404) break;
+      if (r.status !== 200) throw new Error(`identity copy: ${r.status}`);
+      ({ done } = r.body);
+      cursor = r.body.next_cursor ?? "";
+    }
+  }
   // Each user's own token, for self_many.
   const tokens = await L.loginAll(server, users);
   const latest = new Map();
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId) ?? 0, r.body.revision));
   // Wake every floor object once, as setup woke the users' objects: both sides start warm.
   await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
+  // Names and floor objects unique across rounds (each round's `i` starts at 0 again).
+  const tag = Date.now().toString(36);
+  let fresh = 0;
   const common = { concurrency: opt.concurrency, durationMs: opt.seconds * 1000, maxRequests: opt.maxRequests };
   const manyUsers = {
     ...common,
@@ -43,6 +70,28 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
         ...common,
         floor: "floor_many",
         make: (i) => ({ method: "POST", path: `/bench/projected/${users[i % users.length].id}` }),
+      },
+      // A write to an object that did not exist: one new SQLite database, as a create's stream.
+      floor_fresh: { ...common, make: () => ({ method: "POST", path: `/bench/append/fresh-${tag}-${fresh++}` }) },
+      // POST /v1/users/ by the admin: a new stream, the username and email claimed in the registry.
+      create: {
+        ...common,
+        floor: "floor_fresh",
+        make: () => {
+          const username = `c${tag}_${fresh++}`;
+          return {
+            method: "POST",
+            path: "/v1/users/",
+            token: admin.token,
+            body: {
+              username,
+              email: `${username}@example.com`,
+              first_name: "F",
+              last_name: "L",
+              password: "password-long",
+            },
+          };
+        },
       },
       many_users: manyUsers,
       self_many: {
