@@ -33,20 +33,8 @@ const pick = (cases) => Object.fromEntries(Object.entries(cases).filter(([name])
 await L.run("commands", opt.profile ? 300_000 : only ? 600_000 : 240_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
-  // As a deployment after its upgrade step: the registry's one-off copy done (docs/operations.md), so
-  // the shards no longer ask the old per-key objects. --uncopied measures the window before it. A
-  // version without the route (before issue 26) answers 404, and there is nothing to copy.
-  if (!opt.uncopied) {
-    for (let cursor = "", done = false; !done;) {
-      const r = await L.request(server.url, "POST", `/admin/identity/migrate?cursor=${encodeURIComponent(cursor)}`, {
-        token: admin.token,
-      });
-      if (r.status === 404) break;
-      if (r.status !== 200) throw new Error(`identity copy: ${r.status}`);
-      ({ done } = r.body);
-      cursor = r.body.next_cursor ?? "";
-    }
-  }
+  // As a deployment after its upgrade step (L.copyIdentities); --uncopied measures the window before it.
+  if (!opt.uncopied) await L.copyIdentities(server, admin.token);
   // Each user's own token, for self_many.
   const tokens = await L.loginAll(server, users);
   const latest = new Map();
