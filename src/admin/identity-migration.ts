@@ -1,5 +1,5 @@
 import { userStream } from "../objects";
-import { shardFor } from "../write/identity-shards";
+import { byShard } from "../write/identity-shards";
 import { shardName } from "../write/identity-shard";
 import { config } from "../config";
 import { DIRECTORY_NAME } from "../write/user-directory";
@@ -36,15 +36,8 @@ export async function migrateIdentities(env: Env, cursor: string, users = USERS_
   const held = await Promise.all(
     page.ids.map(async (owner) => (await userStream(env, owner).heldIdentities()).map((key) => ({ key, owner }))),
   );
-  const byShard = new Map<number, { shard: ReturnType<typeof shardFor>; held: { key: string; owner: string }[] }>();
-  for (const claim of held.flat()) {
-    const shard = shardFor(env, claim.key);
-    const group = byShard.get(shard.at.index) ?? { shard, held: [] };
-    group.held.push(claim);
-    byShard.set(shard.at.index, group);
-  }
   const adopted = await Promise.all(
-    [...byShard.values()].map(({ shard, held }) => shard.stub.adoptMany(shard.at, held)),
+    byShard(env, held.flat(), ({ key }) => key).map(({ shard, items }) => shard.stub.adoptMany(shard.at, items)),
   );
   return {
     users: page.ids.length,

@@ -24,17 +24,19 @@ export function shardFor(env: Env, key: string): { stub: ShardStub; at: ShardAdd
 
 type ShardStub = ReturnType<Env["IDENTITY_SHARDS"]["getByName"]>;
 
-/** Keys grouped by their shard, in their given order: one call per shard. */
-function byShard(env: Env, keys: readonly string[]) {
-  const groups = new Map<number, { shard: ReturnType<typeof shardFor>; keys: string[] }>();
-  for (const key of keys) {
-    const shard = shardFor(env, key);
-    const group = groups.get(shard.at.index) ?? { shard, keys: [] };
-    group.keys.push(key);
+/** Items grouped by their key's shard, in their given order: one call per shard. */
+export function byShard<T>(env: Env, items: readonly T[], keyOf: (item: T) => string) {
+  const groups = new Map<number, { shard: ReturnType<typeof shardFor>; items: T[] }>();
+  for (const item of items) {
+    const shard = shardFor(env, keyOf(item));
+    const group = groups.get(shard.at.index) ?? { shard, items: [] };
+    group.items.push(item);
     groups.set(shard.at.index, group);
   }
   return [...groups.values()];
 }
+
+const itself = (key: string) => key;
 
 /** The sharded registry as its callers see it: batches in, one call per shard out. */
 export function identityRegistry(env: Env) {
@@ -43,7 +45,7 @@ export function identityRegistry(env: Env) {
     async claimMany(keys: readonly string[], owner: string): Promise<boolean[]> {
       const won = new Map<string, boolean>();
       await Promise.all(
-        byShard(env, keys).map(async ({ shard, keys }) => {
+        byShard(env, keys, itself).map(async ({ shard, items: keys }) => {
           const outcomes = await shard.stub.claimMany(
             shard.at,
             keys.map((key) => ({ key, owner })),
@@ -57,7 +59,9 @@ export function identityRegistry(env: Env) {
       return (await this.claimMany([key], owner))[0]!;
     },
     async releaseMany(keys: readonly string[], owner: string): Promise<void> {
-      await Promise.all(byShard(env, keys).map(({ shard, keys }) => shard.stub.releaseMany(shard.at, keys, owner)));
+      await Promise.all(
+        byShard(env, keys, itself).map(({ shard, items }) => shard.stub.releaseMany(shard.at, items, owner)),
+      );
     },
     /**
      * After an erasure. The old per-key objects are emptied first: a shard that has not been copied
@@ -65,7 +69,9 @@ export function identityRegistry(env: Env) {
      */
     async forgetMany(keys: readonly string[], owner: string): Promise<void> {
       await Promise.all(keys.map((key) => env.IDENTITY_REGISTRY.getByName(key).forget(owner)));
-      await Promise.all(byShard(env, keys).map(({ shard, keys }) => shard.stub.forgetMany(shard.at, keys, owner)));
+      await Promise.all(
+        byShard(env, keys, itself).map(({ shard, items }) => shard.stub.forgetMany(shard.at, items, owner)),
+      );
     },
     holder(key: string): Promise<string | null> {
       const shard = shardFor(env, key);
