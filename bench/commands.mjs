@@ -7,24 +7,43 @@
 // acting on itself with its own token (self_many) one. `floor_projected` is the append plus one
 // queue message and a consumer that writes each batch to D1 in one statement: what the platform
 // charges locally for a write that reaches the read side, before any of the service's own work.
-// Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --profile]
+// `create` is POST /v1/users/ (a new stream, its username and email claimed) against `floor_fresh`,
+// an append to an object that did not exist (one new SQLite database, as the create's stream).
+// Usage: npm run bench:commands [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --profile --uncopied]
 // --profile: afterwards, a CPU profile of the isolate under the many-users load (top functions by
 // self time on stderr and in the JSON; the raw .cpuprofile saved under bench/results/).
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 200, concurrency: 32, seconds: 5, rounds: 3, maxRequests: 50_000, profile: false });
+const opt = L.args({
+  users: 200,
+  concurrency: 32,
+  seconds: 5,
+  rounds: 3,
+  maxRequests: 50_000,
+  profile: false,
+  uncopied: false,
+  only: "",
+});
+// --only create,floor_fresh: just these cases (and the baseline), for a quicker A/B of a few.
+const only = opt.only ? new Set(opt.only.split(",")) : null;
+const pick = (cases) => Object.fromEntries(Object.entries(cases).filter(([name]) => !only || only.has(name)));
 
-await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
+await L.run("commands", opt.profile ? 300_000 : only ? 600_000 : 240_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const hot = users[0];
+  // As a deployment after its upgrade step (L.copyIdentities); --uncopied measures the window before it.
+  if (!opt.uncopied) await L.copyIdentities(server, admin.token);
   // Each user's own token, for self_many.
   const tokens = await L.loginAll(server, users);
   const latest = new Map();
   const track = (r, spec) => latest.set(spec.userId, Math.max(latest.get(spec.userId) ?? 0, r.body.revision));
   // Wake every floor object once, as setup woke the users' objects: both sides start warm.
   await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
+  // Names and floor objects unique across rounds (each round's `i` starts at 0 again).
+  const tag = Date.now().toString(36);
+  let fresh = 0;
   const common = { concurrency: opt.concurrency, durationMs: opt.seconds * 1000, maxRequests: opt.maxRequests };
   const manyUsers = {
     ...common,
@@ -35,7 +54,7 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
   const result = await L.compare(server, {
     rounds: opt.rounds,
     baseline: { ...common, make: () => ({ path: "/ht/" }) },
-    candidates: {
+    candidates: pick({
       floor_many: { ...common, make: (i) => ({ method: "POST", path: `/bench/append/${users[i % users.length].id}` }) },
       floor_hot: { ...common, make: () => ({ method: "POST", path: `/bench/append/${hot.id}` }) },
       // The append plus what any projected write needs: one queue message, one D1 write per batch.
@@ -43,6 +62,28 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
         ...common,
         floor: "floor_many",
         make: (i) => ({ method: "POST", path: `/bench/projected/${users[i % users.length].id}` }),
+      },
+      // A write to an object that did not exist: one new SQLite database, as a create's stream.
+      floor_fresh: { ...common, make: () => ({ method: "POST", path: `/bench/append/fresh-${tag}-${fresh++}` }) },
+      // POST /v1/users/ by the admin: a new stream, the username and email claimed in the registry.
+      create: {
+        ...common,
+        floor: "floor_fresh",
+        make: () => {
+          const username = `c${tag}_${fresh++}`;
+          return {
+            method: "POST",
+            path: "/v1/users/",
+            token: admin.token,
+            body: {
+              username,
+              email: `${username}@example.com`,
+              first_name: "F",
+              last_name: "L",
+              password: "password-long",
+            },
+          };
+        },
       },
       many_users: manyUsers,
       self_many: {
@@ -63,7 +104,7 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
           userId: hot.id,
         }),
       },
-    },
+    }),
     // Let the projection catch up so the next baseline does not run against a draining backlog.
     between: async () => {
       const pending = users.filter((u) => latest.has(u.id)).map((u) => ({ id: u.id, revision: latest.get(u.id) }));
@@ -91,7 +132,8 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
     (name) => ["many_users", "self_many", "hot_user"].includes(name),
     "ratio_to_floor",
   );
-  const toProjectedFloor = (name) => L.round(result[name].rps / result.floor_projected.rps, 3);
+  const toProjectedFloor = (name) =>
+    result[name] && result.floor_projected ? L.round(result[name].rps / result.floor_projected.rps, 3) : null;
   L.report(
     "commands",
     {
@@ -101,7 +143,7 @@ await L.run("commands", opt.profile ? 300_000 : 240_000, async () => {
       to_projected_floor: { many_users: toProjectedFloor("many_users"), self_many: toProjectedFloor("self_many") },
       targets: {
         to_floor_min: target,
-        pass: result.many_users.ratio_to_floor >= target && result.hot_user.ratio_to_floor >= target,
+        pass: result.many_users?.ratio_to_floor >= target && result.hot_user?.ratio_to_floor >= target,
       },
     },
     rows,

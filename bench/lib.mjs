@@ -820,6 +820,23 @@ export async function loginAll(server, users) {
   return tokens;
 }
 
+/**
+ * The identity registry's one-off copy into its shards (docs/operations.md), as a deployment runs it
+ * after the upgrade: afterwards a shard no longer asks the old per-key objects about a key it lacks.
+ * A version without the route (before issue 26) answers 404: nothing to copy there.
+ */
+export async function copyIdentities(server, token) {
+  for (let cursor = "", done = false; !done;) {
+    const r = await request(server.url, "POST", `/admin/identity/migrate?cursor=${encodeURIComponent(cursor)}`, {
+      token,
+    });
+    if (r.status === 404) return;
+    if (r.status !== 200) throw new Error(`identity copy: ${r.status}`);
+    ({ done } = r.body);
+    cursor = r.body.next_cursor ?? "";
+  }
+}
+
 /** A fresh server, an admin, and `count` users already in the read model: how most benches begin. */
 export async function startWithUsers(count, serverOptions) {
   const server = await startServer(serverOptions);

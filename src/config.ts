@@ -27,6 +27,11 @@ const ConfigSchema = z.object({
   READ_YOUR_WRITES_WAIT_MS: count(0, 30_000),
   SNAPSHOT_EVERY: count(1, 1_000_000),
   REBUILD_USERS_PER_STEP: count(1, 1_000),
+  /**
+   * Shards of the identity registry (docs/decisions/0023-sharded-identity-registry.md). Fixed once
+   * a claim exists: the shards record it and refuse every call made with another.
+   */
+  IDENTITY_SHARD_COUNT: count(1, 1_024).default(16),
   /** Deleted users are erased this many days after their deletion, by the cron; 0: never (the default). */
   DELETED_USER_RETENTION_DAYS: count(0, 36_500).default(0),
   // A typo here would only show as every welcome mail dead-lettering; checked at start instead.

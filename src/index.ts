@@ -13,6 +13,7 @@ import { wakeSubscriptions } from "./read/wake-subscriptions";
 
 export { UserStream } from "./write/user-stream";
 export { IdentityRegistry } from "./write/identity-registry";
+export { IdentityShard } from "./write/identity-shard";
 export { UserDirectory } from "./write/user-directory";
 export { ProjectionRebuild } from "./read/projection-rebuild";
 export { LiveFeed } from "./live/feed";

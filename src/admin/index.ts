@@ -5,6 +5,7 @@ import { adminEvents } from "./routes/events";
 import { audit } from "./routes/audit";
 import { erasures } from "./routes/erasures";
 import { feed } from "./routes/feed";
+import { identity } from "./routes/identity";
 import { mail } from "./routes/mail";
 import { projections } from "./routes/projections";
 import { refusalRoutes } from "./routes/refusals";
@@ -26,6 +27,7 @@ export const admin = createRouter()
   .route("/requests", requests)
   .route("/refusals", refusalRoutes)
   .route("/erasures", erasures)
+  .route("/identity", identity)
   .route("/bootstrap", bootstrap)
   // `/import` and `/export`
   .route("/", transfer);

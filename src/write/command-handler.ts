@@ -7,6 +7,7 @@ import { fold, initialState, type UserState } from "../domain/user";
 import { append, destroyPersonalData, outboxIsEmpty, readEventsUntil, record, setMeta } from "./event-store";
 import { findIdempotencyRecord, saveIdempotencyRecord, scopedKey } from "./idempotency";
 import { HASHING_METHOD } from "./passwords";
+import { identityRegistry } from "./identity-shards";
 import { forgetAll, prepare, releaseAll, services } from "./prepare";
 import type { CommandRequest, CommandResult, RevertPreview, WriteRejection } from "./protocol";
 import type { Publisher } from "./publisher";
@@ -161,7 +162,7 @@ export class CommandHandler {
       planned.value.claims.map(async ({ field, value, key }) => ({
         field,
         value,
-        holder: await this.stream.env.IDENTITY_REGISTRY.getByName(key).holder(key),
+        holder: await identityRegistry(this.stream.env).holder(key),
       })),
     );
     const conflicts = holders

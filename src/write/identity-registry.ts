@@ -2,6 +2,9 @@ import { DurableObject } from "cloudflare:workers";
 import { userStream } from "../objects";
 
 /**
+ * Superseded by the sharded registry (identity-shard.ts, docs/decisions/0023): kept readable so the
+ * shards adopt claims made here before the switch, and so an erasure forgets what is still here.
+ *
  * One object per unique key (`username:alice`, `email:a@x.io`): exactly one user may hold it, so
  * concurrent claims are serialised here. The user's stream is the truth; a claim is only a
  * reservation. A claim by someone else is honoured while its owner holds the identity in its stream,
@@ -11,6 +14,12 @@ import { userStream } from "../objects";
 export const PENDING_MS = 10_000;
 
 interface Claim extends Record<string, SqlStorageValue> {
+  owner: string;
+  claimed_at: number;
+}
+
+/** An old object's claim, as the sharded registry adopts it (identity-shard.ts). */
+export interface LegacyClaim {
   owner: string;
   claimed_at: number;
 }
@@ -46,6 +55,15 @@ export class IdentityRegistry extends DurableObject<Env> {
     const current = this.current();
     if (!current) return null;
     return (await this.ownerHolds(current.owner, key)) ? current.owner : null;
+  }
+
+  /**
+   * The claim as stored, for the sharded registry that replaces these objects to adopt: read only,
+   * so asking an object nobody claimed still stores nothing.
+   */
+  claimOf(): LegacyClaim | null {
+    const current = this.current();
+    return current ? { owner: current.owner, claimed_at: current.claimed_at } : null;
   }
 
   /**

@@ -2,28 +2,30 @@ import type { UserCommand } from "../domain/commands";
 import { withFacts, type Facts, type IdentityClaim, type IdentityField, type Plan } from "../domain/plan";
 import { identityKey } from "../domain/rules";
 import { config } from "../config";
+import { identityRegistry } from "./identity-shards";
 import { hashPassword, verifyPassword } from "./passwords";
 import type { WriteRejection } from "./protocol";
 
 export interface Services {
   hash(password: string): Promise<string>;
   verify(password: string, hash: string): Promise<boolean>;
-  claim(key: string, owner: string): Promise<boolean>;
-  release(key: string, owner: string): Promise<void>;
-  /** After an erasure: the registry keeps nothing of the key (its name derives from personal data). */
-  forget(key: string, owner: string): Promise<void>;
+  /** Whether `owner` won each key, in order; one registry call per shard the keys fall in. */
+  claim(keys: readonly string[], owner: string): Promise<boolean[]>;
+  release(keys: readonly string[], owner: string): Promise<void>;
+  /** After an erasure: the registry keeps nothing of the keys (they are personal data). */
+  forget(keys: readonly string[], owner: string): Promise<void>;
 }
 
-/** The registries and the hashing a command's plan may need, for one deployment. */
+/** The registry and the hashing a command's plan may need, for one deployment. */
 export function services(env: Env): Services {
   const iterations = config(env).PASSWORD_HASH_ITERATIONS;
-  const registry = (key: string) => env.IDENTITY_REGISTRY.getByName(key);
+  const registry = identityRegistry(env);
   return {
     hash: (password) => hashPassword(password, iterations),
     verify: verifyPassword,
-    claim: (key, owner) => registry(key).claim(key, owner),
-    release: (key, owner) => registry(key).release(owner),
-    forget: (key, owner) => registry(key).forget(owner),
+    claim: (keys, owner) => registry.claimMany(keys, owner),
+    release: (keys, owner) => registry.releaseMany(keys, owner),
+    forget: (keys, owner) => registry.forgetMany(keys, owner),
   };
 }
 
@@ -69,11 +71,15 @@ async function claimKeys(
   owner: string,
   claims: readonly IdentityClaim[],
 ): Promise<Claimed> {
-  const results = await Promise.all(
-    claims.map(async ({ field, value, key }) => ({ field, value, key, won: await services.claim(key, owner) })),
-  );
-  const keys = results.filter((r) => r.won).map((r) => r.key);
-  const lost = results.find((r) => !r.won);
+  const won =
+    claims.length === 0
+      ? []
+      : await services.claim(
+          claims.map(({ key }) => key),
+          owner,
+        );
+  const keys = claims.filter((_, i) => won[i]).map(({ key }) => key);
+  const lost = claims.find((_, i) => !won[i]);
   if (!lost) return { ok: true, keys };
   await releaseAll(services, owner, keys);
   return { ok: false, rejection: { code: "IdentityTaken", field: lost.field, value: lost.value } };
@@ -85,7 +91,7 @@ export async function releaseAll(
   owner: string,
   keys: readonly string[],
 ): Promise<void> {
-  await Promise.allSettled(keys.map((key) => services.release(key, owner)));
+  if (keys.length > 0) await services.release(keys, owner).catch(() => undefined);
 }
 
 /** Best effort, as a release: what an erasure leaves in the registries is forgotten. */
@@ -94,5 +100,5 @@ export async function forgetAll(
   owner: string,
   keys: readonly string[],
 ): Promise<void> {
-  await Promise.allSettled(keys.map((key) => services.forget(key, owner)));
+  if (keys.length > 0) await services.forget(keys, owner).catch(() => undefined);
 }

@@ -137,6 +137,8 @@ export interface UserStreamRpc {
   status(): StreamStatus;
   /** Whether this user, live, holds a username or email key: the truth behind the registry. */
   holdsIdentity(key: string): boolean;
+  /** The username and email keys this user holds (none once deleted): what the registry's copy adopts. */
+  heldIdentities(): string[];
   /**
    * For the access report: the redacted stream, the vault's personal fields (no secret) and the
    * identity claims; null for a user that never existed. Read only.

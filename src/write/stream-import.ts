@@ -13,7 +13,7 @@ import type { StreamWatchers } from "./stream-watchers";
 /**
  * Imports one user's events with their ids, revisions and times. Events the stream holds are
  * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
- * are claimed in their registries like any command's (a deleted user holds none), and the events
+ * are claimed in the registry (one call per shard) like any command's (a deleted user holds none), and the events
  * are appended with their outbox rows in one transaction: the read model fills through the queue.
  * What the registries let go afterwards is the domain's `identitiesToFree`, as after a command: an
  * imported erasure forgets the erased user's names, it does not merely release them.
@@ -67,7 +67,7 @@ export class StreamImport {
       // Watchers see imported events like any others, as stored.
       this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again; an
-      // erasure's are forgotten (the registry objects are named after them).
+      // erasure's are forgotten (the keys are personal data: no registry row of them may stay).
       await free(io, userId, identitiesToFree(claims.keys, before, this.stream.current));
       return outcome;
     }

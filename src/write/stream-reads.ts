@@ -68,3 +68,8 @@ export function auditTrail(
 export function holdsIdentity(stream: StreamContext, key: string): boolean {
   return heldBy(stream.current).includes(key);
 }
+
+/** The username and email keys this user holds, none once deleted or erased. */
+export function heldIdentities(stream: StreamContext): string[] {
+  return heldBy(stream.current);
+}

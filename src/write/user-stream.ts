@@ -13,6 +13,7 @@ import {
   auditTrail,
   currentUser,
   exportedEvents,
+  heldIdentities,
   holdsIdentity,
   publicEvents,
   streamStatus,
@@ -89,6 +90,10 @@ export class UserStream extends DurableObject<Env> implements UserStreamRpc {
 
   holdsIdentity(key: string) {
     return holdsIdentity(this.stream, key);
+  }
+
+  heldIdentities() {
+    return heldIdentities(this.stream);
   }
 
   heldInStream(caller?: SelfCaller) {

@@ -1,12 +1,13 @@
 import { config } from "../config";
 import { identityKey } from "../domain/rules";
 import { userStream } from "../objects";
+import { identityRegistry } from "./identity-shards";
 import { MAX_FAILURES, WINDOW_MS } from "./login-throttle";
 import { decoyHash, verifyPassword } from "./passwords";
 import type { LoginResult } from "./protocol";
 
 /**
- * A login by username: the name's registry finds the user, whose own object checks the password
+ * A login by username: the name's registry shard finds the user, whose own object checks the password
  * and throttles its failures; a name nobody holds is answered here, as slowly and as throttled.
  */
 export async function logInByUsername(
@@ -16,7 +17,7 @@ export async function logInByUsername(
   requestId: string | null,
 ): Promise<LoginResult & { holder: string | null }> {
   const key = identityKey("username", username);
-  const userId = await env.IDENTITY_REGISTRY.getByName(key).holder(key);
+  const userId = await identityRegistry(env).holder(key);
   // `holder`: whose login was refused, for the refusals journal's target (never told the caller).
   return userId
     ? { ...(await userStream(env, userId).authenticate(password, requestId)), holder: userId }

@@ -2,6 +2,8 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { identityKey } from "../../src/domain/rules";
+import { identityRegistry } from "../../src/write/identity-shards";
+import { claimRows } from "../write/helpers";
 import { MAX_WAITING, waitingNow } from "../../src/read/read-your-writes";
 import worker from "../../src/index";
 import { adminSession, call, createUser, login } from "../support/api";
@@ -51,7 +53,7 @@ describe("identities", () => {
     expect([422]).toContain(res.status);
     expect(res.body).toMatchObject({ error: expect.stringMatching(/Validation Error/) });
     const key = identityKey("username", username);
-    expect(await env.IDENTITY_REGISTRY.getByName(key).holder(key)).toBeNull();
+    expect(await identityRegistry(env).holder(key)).toBeNull();
   });
 
   it("a look-alike of a taken username is taken: Cyrillic, fullwidth, invisible-free variants", async () => {
@@ -156,7 +158,9 @@ describe("storage nobody asked for", () => {
   it("a login with an unknown username stores nothing for that name", async () => {
     const username = uniqueName("nobody");
     expectError(await call("POST", "/v1/auth/login/", { body: { username, password: "x" } }), 401, {});
-    expect(await ours(env.IDENTITY_REGISTRY.getByName(identityKey("username", username)))).toEqual([]);
+    const key = identityKey("username", username);
+    expect(await claimRows(key)).toEqual([]);
+    expect(await ours(env.IDENTITY_REGISTRY.getByName(key))).toEqual([]);
   });
 
   it("history, events, stream export and replay of an unknown id: 404, and no object stored", async () => {
@@ -272,7 +276,7 @@ describe("lenient parsing", () => {
       });
       expectError(res, 422, { type: "RequestValidationError" });
       const key = identityKey("username", body.username);
-      expect(await env.IDENTITY_REGISTRY.getByName(key).holder(key)).toBeNull();
+      expect(await identityRegistry(env).holder(key)).toBeNull();
     },
   );
 

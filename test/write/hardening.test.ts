@@ -3,7 +3,19 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
 import { TOKEN_REFUSED } from "../../src/write/protocol";
-import { createUser, expectOk, metadata, published, rejectionOf, send, settleAlarms, tables, update } from "./helpers";
+import { identityRegistry } from "../../src/write/identity-shards";
+import {
+  claimRows,
+  createUser,
+  expectOk,
+  metadata,
+  published,
+  rejectionOf,
+  send,
+  settleAlarms,
+  tables,
+  update,
+} from "./helpers";
 import { createInput, PASSWORD, uniqueName } from "../support/builders";
 
 /**
@@ -57,12 +69,12 @@ describe("reads and failed logins create no storage", () => {
     expect(await exists(env.USER_STREAM, env.USER_STREAM.idFromName(userId))).toBe(false);
   });
 
-  it("looking up a name nobody claimed leaves no registry object behind", async () => {
+  it("looking up a name nobody claimed stores nothing of it: no shard row, no old per-key object", async () => {
     const key = identityKey("username", uniqueName("nobody"));
-    const id = env.IDENTITY_REGISTRY.idFromName(key);
-    expect(await env.IDENTITY_REGISTRY.get(id).holder(key)).toBeNull();
-    await env.IDENTITY_REGISTRY.get(id).release(crypto.randomUUID());
-    expect(await exists(env.IDENTITY_REGISTRY, id)).toBe(false);
+    expect(await identityRegistry(env).holder(key)).toBeNull();
+    await identityRegistry(env).releaseMany([key], crypto.randomUUID());
+    expect(await claimRows(key)).toEqual([]);
+    expect(await exists(env.IDENTITY_REGISTRY, env.IDENTITY_REGISTRY.idFromName(key))).toBe(false);
   });
 });
 
@@ -167,13 +179,14 @@ describe("idempotency keys are scoped by caller", () => {
 describe("erasure", () => {
   afterEach(settleAlarms);
 
-  it("leaves no registry object for the erased username and email", async () => {
+  it("leaves no registry row (nor old per-key object) for the erased username and email", async () => {
     const { userId, username, email } = await createUser();
-    const ids = [identityKey("username", username), identityKey("email", email)].map((key) =>
-      env.IDENTITY_REGISTRY.idFromName(key),
-    );
-    for (const id of ids) expect(await exists(env.IDENTITY_REGISTRY, id)).toBe(true);
+    const keys = [identityKey("username", username), identityKey("email", email)];
+    for (const key of keys) expect(await claimRows(key)).toMatchObject([{ key, owner: userId }]);
     expectOk(await send(userId, { type: "EraseUser" }));
-    for (const id of ids) expect(await exists(env.IDENTITY_REGISTRY, id)).toBe(false);
+    for (const key of keys) {
+      expect(await claimRows(key)).toEqual([]);
+      expect(await exists(env.IDENTITY_REGISTRY, env.IDENTITY_REGISTRY.idFromName(key))).toBe(false);
+    }
   });
 });

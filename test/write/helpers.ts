@@ -9,6 +9,7 @@ import type { UserStream } from "../../src/write/user-stream";
 import { createInput, type CreateInput } from "../support/builders";
 import { append, setMeta, type EventTableRow } from "../../src/write/event-store";
 import { migrate } from "../../src/write/schema";
+import { shardFor } from "../../src/write/identity-shards";
 
 /** Helpers for the Durable Object layer: commands go straight to `UserStream`, no HTTP in between. */
 
@@ -234,4 +235,11 @@ export async function directoryHas(userId: string): Promise<boolean> {
     if (last === undefined) return false;
     after = last;
   }
+}
+
+/** The rows the key's registry shard stores for it (the key itself, its owner, when claimed). */
+export function claimRows(key: string): Promise<Row[]> {
+  return runInDurableObject(shardFor(env, key).stub, (_instance, state) =>
+    state.storage.sql.exec<Row>("SELECT key, owner, claimed_at FROM claims WHERE key = ?", key).toArray(),
+  );
 }

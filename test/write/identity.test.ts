@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey } from "../../src/domain/rules";
 import { PENDING_MS } from "../../src/write/identity-registry";
+import { identityRegistry, shardFor } from "../../src/write/identity-shards";
 import { createUser, expectOk, rejectionOf, revisions, send, settleAlarms, stubFor, update } from "./helpers";
 import { createInput, uniqueName } from "../support/builders";
 
@@ -21,14 +22,15 @@ function caseVariants(value: string, count: number): string[] {
   return variants;
 }
 
-function registry(key: string) {
-  return env.IDENTITY_REGISTRY.getByName(key);
+// The registry as the service reaches it: the key's shard (per-key objects before issue 26).
+function registry(_key: string) {
+  return identityRegistry(env);
 }
 
 /** Makes the key's claim look `ageMs` old, as if its owner had claimed it that long ago. */
 function backdateClaim(key: string, ageMs: number) {
-  return runInDurableObject(registry(key), (_instance, state) => {
-    state.storage.sql.exec("UPDATE claim SET claimed_at = ?", Date.now() - ageMs);
+  return runInDurableObject(shardFor(env, key).stub, (_instance, state) => {
+    state.storage.sql.exec("UPDATE claims SET claimed_at = ? WHERE key = ?", Date.now() - ageMs, key);
   });
 }
 

@@ -9,12 +9,12 @@ function services(taken: string | null = null) {
   const fake: Services = {
     hash: (password) => Promise.resolve(`hash(${password})`),
     verify: () => Promise.resolve(true),
-    claim: (key) => {
-      claimed.push(key);
-      return Promise.resolve(key !== taken);
+    claim: (keys) => {
+      claimed.push(...keys);
+      return Promise.resolve(keys.map((key) => key !== taken));
     },
-    release: (key) => {
-      released.push(key);
+    release: (keys) => {
+      released.push(...keys);
       return Promise.resolve();
     },
     forget: () => Promise.resolve(),

@@ -1,0 +1,81 @@
+import { config } from "../config";
+import { shardName, type ShardAddress } from "./identity-shard";
+
+/**
+ * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. Fixed forever: a
+ * claim is looked for where this put it, so neither the function nor the count may change once
+ * claims exist (the shards refuse a changed count, docs/decisions/0023).
+ */
+export function shardOf(key: string, count: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(key)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % count;
+}
+
+/** The shard holding `key`, and the address every call to it carries. */
+export function shardFor(env: Env, key: string): { stub: ShardStub; at: ShardAddress } {
+  const count = config(env).IDENTITY_SHARD_COUNT;
+  const index = shardOf(key, count);
+  return { stub: env.IDENTITY_SHARDS.getByName(shardName(index)), at: { index, count } };
+}
+
+type ShardStub = ReturnType<Env["IDENTITY_SHARDS"]["getByName"]>;
+
+/** Items grouped by their key's shard, in their given order: one call per shard. */
+export function byShard<T>(env: Env, items: readonly T[], keyOf: (item: T) => string) {
+  const groups = new Map<number, { shard: ReturnType<typeof shardFor>; items: T[] }>();
+  for (const item of items) {
+    const shard = shardFor(env, keyOf(item));
+    const group = groups.get(shard.at.index) ?? { shard, items: [] };
+    group.items.push(item);
+    groups.set(shard.at.index, group);
+  }
+  return [...groups.values()];
+}
+
+const itself = (key: string) => key;
+
+/** The sharded registry as its callers see it: batches in, one call per shard out. */
+export function identityRegistry(env: Env) {
+  return {
+    /** Claims every key for `owner`: whether each was won, in the keys' order. */
+    async claimMany(keys: readonly string[], owner: string): Promise<boolean[]> {
+      const won = new Map<string, boolean>();
+      await Promise.all(
+        byShard(env, keys, itself).map(async ({ shard, items: keys }) => {
+          const outcomes = await shard.stub.claimMany(
+            shard.at,
+            keys.map((key) => ({ key, owner })),
+          );
+          for (const { key, won: w } of outcomes) won.set(key, w);
+        }),
+      );
+      return keys.map((key) => won.get(key) === true);
+    },
+    async claim(key: string, owner: string): Promise<boolean> {
+      return (await this.claimMany([key], owner))[0]!;
+    },
+    async releaseMany(keys: readonly string[], owner: string): Promise<void> {
+      await Promise.all(
+        byShard(env, keys, itself).map(({ shard, items }) => shard.stub.releaseMany(shard.at, items, owner)),
+      );
+    },
+    /**
+     * After an erasure. The old per-key objects are emptied first: a shard that has not been copied
+     * yet would otherwise adopt the erased claim back from them.
+     */
+    async forgetMany(keys: readonly string[], owner: string): Promise<void> {
+      await Promise.all(keys.map((key) => env.IDENTITY_REGISTRY.getByName(key).forget(owner)));
+      await Promise.all(
+        byShard(env, keys, itself).map(({ shard, items }) => shard.stub.forgetMany(shard.at, items, owner)),
+      );
+    },
+    holder(key: string): Promise<string | null> {
+      const shard = shardFor(env, key);
+      return shard.stub.holder(shard.at, key);
+    },
+  };
+}
