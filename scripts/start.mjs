@@ -19,7 +19,7 @@ const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", PORT, ...pr
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 
-await ensureAdmin();
+if (await ensureAdmin()) await copyIdentities();
 
 async function ensureAdmin() {
   const vars = readDevVars();
@@ -42,13 +42,42 @@ async function ensureAdmin() {
         ...localAdmin,
       });
       console.log(`${result.created ? "created" : "found"} admin '${localAdmin.username}'; serving on ${URL_BASE}`);
-      return;
+      return true;
     } catch (error) {
       if (attempt >= 20) {
         console.error(`could not make sure the admin exists: ${error.message}`);
-        return;
+        return false;
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
+  }
+}
+
+/**
+ * The identity registry's one-off copy into its shards (docs/operations.md), run on every start:
+ * until it has run once, a shard asks the per-key object of each name it has no row for (one more
+ * object, and one more SQLite file, per name). Done already, it costs one request.
+ */
+async function copyIdentities() {
+  try {
+    const login = await fetch(`${URL_BASE}/v1/auth/login/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: localAdmin.username, password: localAdmin.password }),
+    });
+    if (!login.ok) throw new Error(`login as '${localAdmin.username}': ${login.status}`);
+    const { access_token: token } = await login.json();
+    for (let cursor = ""; ;) {
+      const step = await fetch(`${URL_BASE}/admin/identity/migrate?cursor=${encodeURIComponent(cursor)}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      if (!step.ok) throw new Error(`POST /admin/identity/migrate: ${step.status}`);
+      const body = await step.json();
+      if (body.done) return;
+      cursor = body.next_cursor;
+    }
+  } catch (error) {
+    console.error(`could not copy the identity claims into their shards (docs/operations.md): ${error.message}`);
   }
 }
