@@ -221,6 +221,17 @@ export function getMeta(sql: SqlStorage, key: string): string | null {
   return sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
 }
 
+/** Several keys of `meta` in one statement: the ones present. */
+export function getMetas(sql: SqlStorage, keys: readonly string[]): Map<string, string> {
+  const rows = sql
+    .exec<{ key: string; value: string }>(
+      `SELECT key, value FROM meta WHERE key IN (${keys.map(() => "?").join(", ")})`,
+      ...keys,
+    )
+    .toArray();
+  return new Map(rows.map((row) => [row.key, row.value]));
+}
+
 export function setMeta(sql: SqlStorage, key: string, value: string) {
   sql.exec(
     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -7,6 +7,7 @@ import {
   deleteOutboxRow,
   deleteOutboxThrough,
   getMeta,
+  getMetas,
   markOutboxSent,
   markOutboxUnsent,
   outboxIsEmpty,
@@ -59,9 +60,11 @@ export async function flushOutbox(
   inHand: InHand | null = null,
 ): Promise<boolean> {
   const sql = ctx.storage.sql;
-  const failures = Number(getMeta(sql, "flush_failures") ?? 0);
+  // One statement for both: this runs after every command.
+  const meta = getMetas(sql, ["flush_failures", "registered"]);
+  const failures = Number(meta.get("flush_failures") ?? 0);
   try {
-    if (!getMeta(sql, "registered")) {
+    if (!meta.get("registered")) {
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
       setMeta(sql, "registered", "1");
     }

@@ -29,6 +29,12 @@ export class Publisher {
    * when the outbox must be read (an import, an erasure, which the copies in memory predate).
    */
   private pending: RecordedEvent[] | "storage" = [];
+  /**
+   * Whether the last flush failed (the queue refusing), as `flush_failures` in storage says, kept
+   * so a commit and its publish need not read it: set by this publisher's own flushes, read again
+   * from storage after the alarm's (null: not known).
+   */
+  private failed: boolean | null = null;
 
   constructor(private readonly stream: StreamContext) {}
 
@@ -83,7 +89,8 @@ export class Publisher {
   }
 
   private failing(): boolean {
-    return Number(getMeta(this.stream.sql, "flush_failures") ?? 0) > 0;
+    this.failed ??= Number(getMeta(this.stream.sql, "flush_failures") ?? 0) > 0;
+    return this.failed;
   }
 
   /** Drops the events in hand not yet taken: their rows, marked sent by their commits, are unsent again. */
@@ -101,13 +108,23 @@ export class Publisher {
   async publishUnsent(inHand: RecordedEvent[] | null): Promise<void> {
     const { ctx, env, userId } = this.stream;
     if (!userId) return;
-    await flushOutbox(ctx, env, userId, inHand && { events: inHand, publishable: () => !this.stream.erased });
+    this.failed = !(await flushOutbox(
+      ctx,
+      env,
+      userId,
+      inHand && { events: inHand, publishable: () => !this.stream.erased },
+    ));
   }
 
   /** The alarm's share: what is unsent goes out, what the read side confirmed is forgotten. */
   async reconcile(): Promise<void> {
     const { ctx, env, userId } = this.stream;
-    if (userId) await reconcileOutbox(ctx, env, userId);
+    if (!userId) return;
+    try {
+      await reconcileOutbox(ctx, env, userId);
+    } finally {
+      this.failed = null;
+    }
   }
 
   /**
