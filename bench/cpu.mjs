@@ -8,21 +8,23 @@
 // append (`floor_write`), the append with its queue message (`floor_projected`), the append with an
 // outbox row, its alarm and the message (`floor_outbox`, the floor of this architecture's write),
 // one D1 query by id (`floor_read`).
-// Usage: npm run bench:cpu [-- --users 200 --requests 1000 --rounds 3 --settle 8]
+// Usage: npm run bench:cpu [-- --users 200 --requests 1000 --rounds 3 --settle 8 --cases floor_write,self_many]
+// --cases: only these cases, comma-separated (an A/B of the write path need not pay for the reads);
+// a case's floor is added when missing, so its ratio is still measured in the same run.
 // --settle: seconds measured after each write case's load (the alarm that confirms a command's
 // outbox runs 5 s after it). Each process's idle CPU (timers, the file watcher), measured for
 // 4 s right before each case, is subtracted over the case's time.
 import { readFileSync } from "node:fs";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 200, requests: 1000, rounds: 3, settle: 7 });
+const opt = L.args({ users: 200, requests: 1000, rounds: 3, settle: 7, cases: "" });
 
 await L.run("cpu", 900_000, async () => {
   const { server, admin, users } = await L.startWithUsers(opt.users);
   const tokens = await L.loginAll(server, users);
   await Promise.all(users.map((u) => L.expectOk(server.url, "POST", `/bench/append/${u.id}`)));
   const user = (i) => users[i % users.length];
-  const cases = {
+  const allCases = {
     ht: () => ({ path: "/ht/" }),
     floor_write: (i) => ({ method: "POST", path: `/bench/append/${user(i).id}` }),
     floor_projected: (i) => ({ method: "POST", path: `/bench/projected/${user(i).id}` }),
@@ -34,6 +36,7 @@ await L.run("cpu", 900_000, async () => {
     list: () => ({ path: "/v1/users/?limit=10", token: admin.token }),
   };
   const floorOf = { many_users: "floor_write", self_many: "floor_write", get: "floor_read", list: "floor_read" };
+  const cases = selectCases(allCases, floorOf, opt.cases);
   await L.waitDrained(server, admin.token);
   const processes = serverProcesses(server);
   const writes = new Set(["floor_write", "floor_projected", "floor_outbox", "many_users", "self_many"]);
@@ -81,7 +84,8 @@ await L.run("cpu", 900_000, async () => {
       "total ms": r.total,
       "runtime req/s at most": L.round(1000 / r.runtime, 0),
       "floor ÷ case (runtime)": floor ? L.round(results[floor].runtime / r.runtime, 3) : "–",
-      "floor_outbox ÷ case": floor === "floor_write" ? L.round(results.floor_outbox.runtime / r.runtime, 3) : "–",
+      "floor_outbox ÷ case":
+        floor === "floor_write" && results.floor_outbox ? L.round(results.floor_outbox.runtime / r.runtime, 3) : "–",
     };
   });
   const idleMsPerS = Object.fromEntries(
@@ -89,6 +93,17 @@ await L.run("cpu", 900_000, async () => {
   );
   L.report("cpu", { options: opt, idle_ms_per_s: idleMsPerS, results }, rows);
 });
+
+/** The cases named in `--cases` (all when empty), each with its floor, in the order of `all`. */
+function selectCases(all, floorOf, names) {
+  if (!names) return all;
+  const wanted = new Set(names.split(","));
+  for (const name of wanted) {
+    if (!(name in all)) throw new Error(`unknown case ${name}; cases: ${Object.keys(all).join(", ")}`);
+    if (floorOf[name]) wanted.add(floorOf[name]);
+  }
+  return Object.fromEntries(Object.entries(all).filter(([name]) => wanted.has(name)));
+}
 
 /**
  * The server's processes by role: `runtime` is the workerd that runs the service (the one with an

@@ -115,7 +115,8 @@ export class CommandHandler {
       // Before the tombstone is appended: it names the admin who erased, and that stays.
       if (events.some((event) => event.event_type === "USER_ERASED")) destroyPersonalData(sql, request.userId);
       const outboxWasEmpty = outboxIsEmpty(sql);
-      for (const event of events) append(sql, event, now);
+      const sentAt = this.publisher.claims(events) ? now : null;
+      for (const event of events) append(sql, event, now, sentAt);
       const revokedAt = revocationIn(events);
       if (revokedAt !== null) {
         forgetTickets(sql);

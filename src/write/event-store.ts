@@ -119,8 +119,12 @@ export function record({ aggregateId, fromRevision, events, ids, timestamp, meta
   }));
 }
 
-/** Appends an event, its personal data to the vault, and its outbox row. */
-export function append(sql: SqlStorage, event: StoredEvent, now: number) {
+/**
+ * Appends an event, its personal data to the vault, and its outbox row. `sentAt`: the row is
+ * already handed to the publish that follows the commit (see `Publisher.claims`), so no second
+ * write marks it once sent.
+ */
+export function append(sql: SqlStorage, event: StoredEvent, now: number, sentAt: number | null = null) {
   const data: Record<string, unknown> = { ...event.data };
   const personal: Record<string, unknown> = {};
   for (const field of PERSONAL_FIELDS) {
@@ -148,7 +152,7 @@ export function append(sql: SqlStorage, event: StoredEvent, now: number) {
   if (Object.keys(personal).length > 0) {
     sql.exec("INSERT INTO personal_data (revision, data) VALUES (?, ?)", event.revision, JSON.stringify(personal));
   }
-  sql.exec("INSERT INTO outbox (revision, created_at) VALUES (?, ?)", event.revision, now);
+  sql.exec("INSERT INTO outbox (revision, created_at, sent_at) VALUES (?, ?, ?)", event.revision, now, sentAt);
 }
 
 /**
@@ -168,7 +172,11 @@ export function destroyPersonalData(sql: SqlStorage, subjectId: string) {
   sql.exec("DELETE FROM snapshots");
 }
 
-/** An outbox row: an event owed to the read side, `sent_at` null until it was first sent. */
+/**
+ * An outbox row: an event owed to the read side, `sent_at` null until it was first handed to a
+ * send. A row handed over and never sent (the process died first) is owed like a sent message the
+ * queue lost: the alarm re-publishes it once it is `REPUBLISH.baseMs` old.
+ */
 export interface OutboxRow extends Record<string, SqlStorageValue> {
   revision: number;
   created_at: number;
@@ -182,6 +190,11 @@ export function outboxRows(sql: SqlStorage, which: "unsent" | "sent", limit: num
 
 export function markOutboxSent(sql: SqlStorage, revisions: number[], now: number) {
   for (const revision of revisions) sql.exec("UPDATE outbox SET sent_at = ? WHERE revision = ?", now, revision);
+}
+
+/** The send these rows were handed to failed or gave them up: the next flush sends them. */
+export function markOutboxUnsent(sql: SqlStorage, revisions: readonly number[]) {
+  for (const revision of revisions) sql.exec("UPDATE outbox SET sent_at = NULL WHERE revision = ?", revision);
 }
 
 /** The read side confirmed every revision up to this one: they are owed no more. */
@@ -206,6 +219,17 @@ export function outboxBacklog(sql: SqlStorage) {
 
 export function getMeta(sql: SqlStorage, key: string): string | null {
   return sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+}
+
+/** Several keys of `meta` in one statement: the ones present. */
+export function getMetas(sql: SqlStorage, keys: readonly string[]): Map<string, string> {
+  const rows = sql
+    .exec<{ key: string; value: string }>(
+      `SELECT key, value FROM meta WHERE key IN (${keys.map(() => "?").join(", ")})`,
+      ...keys,
+    )
+    .toArray();
+  return new Map(rows.map((row) => [row.key, row.value]));
 }
 
 export function setMeta(sql: SqlStorage, key: string, value: string) {

@@ -7,7 +7,9 @@ import {
   deleteOutboxRow,
   deleteOutboxThrough,
   getMeta,
+  getMetas,
   markOutboxSent,
+  markOutboxUnsent,
   outboxIsEmpty,
   outboxRows,
   readEvents,
@@ -31,7 +33,10 @@ const SEND_RETRY = { baseMs: 1_000, capMs: 60_000 };
  */
 export const REPUBLISH = { baseMs: 5_000, capMs: 10 * 60_000 };
 
-/** Events a commit has just written, which the object publishes from memory. */
+/**
+ * Events a commit has just written, which the object publishes from memory. Their outbox rows were
+ * marked sent in the commit's own transaction; whatever gives them up marks them unsent again.
+ */
 export interface InHand {
   events: readonly RecordedEvent[];
   /** False once an erasure was committed after them: their copies hold what it destroyed. */
@@ -42,10 +47,11 @@ export interface InHand {
  * Publishes the events never sent, in order: each run is first announced to the read side's
  * ledger (so it knows what it must have), then sent, then marked sent. The rows stay until the read
  * side confirms them (`reconcileOutbox`). After a commit the object passes the events it holds
- * (`inHand`), which are sent as they are; otherwise, or when an erasure came in between, they are
- * read from the outbox and the stream. A crash between any two steps sends again; the consumer
- * deduplicates by (user, revision). When the queue refuses, the alarm retries with jittered
- * backoff. Returns whether everything was sent.
+ * (`inHand`), whose rows the commit already marked sent, and sends them as they are; when an
+ * erasure came in between, or the send fails, their rows are marked unsent again and read from the
+ * outbox and the stream. A crash between any two steps sends again (rows marked and never sent:
+ * the alarm's re-publication); the consumer deduplicates by (user, revision). When the queue
+ * refuses, the alarm retries with jittered backoff. Returns whether everything was sent.
  */
 export async function flushOutbox(
   ctx: DurableObjectState,
@@ -54,13 +60,16 @@ export async function flushOutbox(
   inHand: InHand | null = null,
 ): Promise<boolean> {
   const sql = ctx.storage.sql;
-  const failures = Number(getMeta(sql, "flush_failures") ?? 0);
+  // One statement for both: this runs after every command.
+  const meta = getMetas(sql, ["flush_failures", "registered"]);
+  const failures = Number(meta.get("flush_failures") ?? 0);
   try {
-    if (!getMeta(sql, "registered")) {
+    if (!meta.get("registered")) {
       await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
       setMeta(sql, "registered", "1");
     }
     if (!inHand || !(await sendInHand(ctx, env, userId, inHand))) {
+      if (inHand) markOutboxUnsent(sql, revisionsOf(inHand));
       for (let rows = outboxRows(sql, "unsent", OUTBOX_BATCH); rows.length > 0;) {
         await send(ctx, env, userId, rows);
         rows = outboxRows(sql, "unsent", OUTBOX_BATCH);
@@ -70,6 +79,8 @@ export async function flushOutbox(
     if (failures > 0) setMeta(sql, "flush_failures", "0");
     return true;
   } catch (error) {
+    // What was in hand goes out from storage, with the alarm's retries (a copy sent twice is fine).
+    if (inHand) markOutboxUnsent(sql, revisionsOf(inHand));
     setMeta(sql, "flush_failures", String(failures + 1));
     const delay = jitteredBackoff(failures + 1, SEND_RETRY);
     log("warn", "outbox flush failed, retrying", {
@@ -140,27 +151,32 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
   await announce(env.DB, userId, last, Date.now());
   // Read after the announce's await, so an erasure committed meanwhile also reaches these messages.
   const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
-  await sendAll(ctx, env, events.map(redact), () => true);
+  await sendAll(ctx, env, events.map(redact), () => true, true);
 }
 
-/** Announces, sends and marks the events of a commit as they are; false if an erasure came first. */
+/** Announces and sends the events of a commit as they are (marked sent already); false if an erasure came first. */
 async function sendInHand(ctx: DurableObjectState, env: Env, userId: string, inHand: InHand): Promise<boolean> {
   const last = inHand.events[inHand.events.length - 1];
   if (!last) return true;
   await announce(env.DB, userId, last.revision, Date.now());
-  return sendAll(ctx, env, inHand.events.map(redact), () => inHand.publishable());
+  return sendAll(ctx, env, inHand.events.map(redact), () => inHand.publishable(), false);
+}
+
+function revisionsOf(inHand: InHand): number[] {
+  return inHand.events.map((event) => event.revision);
 }
 
 /**
- * Sends messages in order, in batches the queue accepts; one too large for any message is
- * dead-lettered instead, and the others still go. False, having sent nothing more, as soon as
- * `publishable` says no (an erasure came first).
+ * Sends messages in order, in batches the queue accepts, marking their rows sent if `mark`; one
+ * too large for any message is dead-lettered instead, and the others still go. False, having sent
+ * nothing more, as soon as `publishable` says no (an erasure came first).
  */
 async function sendAll(
   ctx: DurableObjectState,
   env: Env,
   messages: PublicEvent[],
   publishable: () => boolean,
+  mark: boolean,
 ): Promise<boolean> {
   const sized = messages.map((message) => ({ message, bytes: encoder.encode(JSON.stringify(message)).length }));
   for (const { message, bytes } of sized.filter((m) => m.bytes > MAX_MESSAGE_BYTES)) {
@@ -169,7 +185,7 @@ async function sendAll(
   }
   for (const chunk of bySize(sized.filter((m) => m.bytes <= MAX_MESSAGE_BYTES))) {
     if (!publishable()) return false;
-    await sendChunk(ctx, env, chunk);
+    await sendChunk(ctx, env, chunk, mark);
   }
   return true;
 }
@@ -195,11 +211,17 @@ async function deadLetter(ctx: DurableObjectState, env: Env, event: PublicEvent,
   metric(env, { kind: "dead_letter", subject: "outbox", outcome: "too_large", count: 1, ms: 0 });
 }
 
-async function sendChunk(ctx: DurableObjectState, env: Env, sized: { message: PublicEvent }[]): Promise<void> {
+async function sendChunk(
+  ctx: DurableObjectState,
+  env: Env,
+  sized: { message: PublicEvent }[],
+  mark: boolean,
+): Promise<void> {
   const chunk = sized.map(({ message }) => message);
   // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
   const queue: Queue<PublicEvent> = env.EVENTS;
   await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
+  if (!mark) return;
   markOutboxSent(
     ctx.storage.sql,
     chunk.map((event) => event.revision),

@@ -1,5 +1,5 @@
 import type { RecordedEvent } from "../domain/events";
-import { getMeta, outboxIsEmpty } from "./event-store";
+import { getMeta, markOutboxUnsent, outboxIsEmpty } from "./event-store";
 import { flushOutbox, reconcileOutbox } from "./outbox";
 import type { StreamContext } from "./stream-context";
 
@@ -29,6 +29,12 @@ export class Publisher {
    * when the outbox must be read (an import, an erasure, which the copies in memory predate).
    */
   private pending: RecordedEvent[] | "storage" = [];
+  /**
+   * Whether the last flush failed (the queue refusing), as `flush_failures` in storage says, kept
+   * so a commit and its publish need not read it: set by this publisher's own flushes, read again
+   * from storage after the alarm's (null: not known).
+   */
+  private failed: boolean | null = null;
 
   constructor(private readonly stream: StreamContext) {}
 
@@ -41,6 +47,16 @@ export class Publisher {
   }
 
   /**
+   * Inside a commit's transaction: whether the publish after it will send `events` as they are, so
+   * their outbox rows can be written marked sent, which spares the publish a second write to mark
+   * them. Not while the queue is refusing (the alarm sends from storage), nor when the next publish
+   * reads storage anyway (an import, an erasure).
+   */
+  claims(events: readonly RecordedEvent[]): boolean {
+    return this.pending !== "storage" && !this.failing() && !events.some(isErasure);
+  }
+
+  /**
    * Publishes right after a commit instead of waiting for the alarm (one scheduling hop and one
    * alarm per command less), from the events the commit holds: nothing is read back. Runs of
    * commits share one flush; the alarm stays the safety net, and alone retries while the queue is
@@ -48,7 +64,8 @@ export class Publisher {
    * is in storage only (an import).
    */
   afterCommit(committed: readonly RecordedEvent[] | null): void {
-    if (committed === null || committed.some((event) => event.event_type === "USER_ERASED")) {
+    if (committed === null || committed.some(isErasure)) {
+      this.giveUp();
       this.pending = "storage";
     } else if (this.pending !== "storage") {
       this.pending.push(...committed);
@@ -57,8 +74,8 @@ export class Publisher {
     this.running = (async () => {
       while (this.pending === "storage" || this.pending.length > 0) {
         // While the queue refuses, the alarm alone retries (with its backoff), from storage.
-        if (Number(getMeta(this.stream.sql, "flush_failures") ?? 0) > 0) {
-          this.pending = [];
+        if (this.failing()) {
+          this.giveUp();
           return;
         }
         const taken = this.pending;
@@ -71,17 +88,43 @@ export class Publisher {
     this.stream.ctx.waitUntil(this.running);
   }
 
+  private failing(): boolean {
+    this.failed ??= Number(getMeta(this.stream.sql, "flush_failures") ?? 0) > 0;
+    return this.failed;
+  }
+
+  /** Drops the events in hand not yet taken: their rows, marked sent by their commits, are unsent again. */
+  private giveUp(): void {
+    if (this.pending !== "storage" && this.pending.length > 0) {
+      markOutboxUnsent(
+        this.stream.sql,
+        this.pending.map((event) => event.revision),
+      );
+    }
+    this.pending = [];
+  }
+
   /** Publishes `inHand` as they are, or what the outbox holds unsent when null. */
   async publishUnsent(inHand: RecordedEvent[] | null): Promise<void> {
     const { ctx, env, userId } = this.stream;
     if (!userId) return;
-    await flushOutbox(ctx, env, userId, inHand && { events: inHand, publishable: () => !this.stream.erased });
+    this.failed = !(await flushOutbox(
+      ctx,
+      env,
+      userId,
+      inHand && { events: inHand, publishable: () => !this.stream.erased },
+    ));
   }
 
   /** The alarm's share: what is unsent goes out, what the read side confirmed is forgotten. */
   async reconcile(): Promise<void> {
     const { ctx, env, userId } = this.stream;
-    if (userId) await reconcileOutbox(ctx, env, userId);
+    if (!userId) return;
+    try {
+      await reconcileOutbox(ctx, env, userId);
+    } finally {
+      this.failed = null;
+    }
   }
 
   /**
@@ -93,4 +136,8 @@ export class Publisher {
     if (outboxIsEmpty(sql) || (await ctx.storage.getAlarm()) !== null) return;
     await ctx.storage.setAlarm(Date.now() + PUBLISH_SAFETY_NET_MS);
   }
+}
+
+function isErasure(event: RecordedEvent): boolean {
+  return event.event_type === "USER_ERASED";
 }

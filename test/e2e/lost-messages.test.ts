@@ -14,17 +14,22 @@ const blackHole: Queue = {
   sendBatch: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
 };
 
+/** The object's private publisher. */
+function publisherOf(instance: UserStream): { publishUnsent(): Promise<void>; claims(): boolean } {
+  return (instance as unknown as { publisher: { publishUnsent(): Promise<void>; claims(): boolean } }).publisher;
+}
+
 describe("events whose queue messages were lost", () => {
   it("reach every projection with no manual step: the object re-publishes what the read side never confirmed", async () => {
     const admin = await adminSession();
     const userId = crypto.randomUUID();
     const stub = env.USER_STREAM.getByName(userId);
-    // Only the publish right after each commit is held; the alarm each first commit arms stays.
-    const held = await runInDurableObject(stub, (instance: UserStream) =>
-      vi
-        .spyOn((instance as unknown as { publisher: { publishUnsent(): Promise<void> } }).publisher, "publishUnsent")
-        .mockResolvedValue(undefined),
-    );
+    // Only the publish right after each commit is held, and the commits leave their rows unsent
+    // for the flush below; the alarm each first commit arms stays.
+    const held = await runInDurableObject(stub, (instance: UserStream) => [
+      vi.spyOn(publisherOf(instance), "publishUnsent").mockResolvedValue(undefined),
+      vi.spyOn(publisherOf(instance), "claims").mockReturnValue(false),
+    ]);
     for (const input of [
       createInput({ username: `lost${userId.slice(0, 8)}` }),
       { type: "UpdateUser" as const, first_name: "Second" },
@@ -36,7 +41,7 @@ describe("events whose queue messages were lost", () => {
     expect(
       await runInDurableObject(stub, (_i, state) => flushOutbox(state, { ...env, EVENTS: blackHole }, userId)),
     ).toBe(true);
-    held.mockRestore();
+    for (const spy of held) spy.mockRestore();
     expect((await stub.status()).outboxSize).toBe(3);
     const owed = await env.DB.prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first();
     expect(owed).toMatchObject({ published_revision: 3, confirmed_revision: 0 });
@@ -52,5 +57,38 @@ describe("events whose queue messages were lost", () => {
     expect(audit.results.map((row) => row.revision)).toEqual([1, 2, 3]);
     // And the object forgets them once confirmed, on a later alarm.
     await vi.waitUntil(async () => (await stub.status()).outboxSize === 0, { timeout: 30_000, interval: 250 });
+  });
+
+  it("reach every projection when the process died between the commit and its publish: rows the commit marked sent are re-published", async () => {
+    const admin = await adminSession();
+    const userId = crypto.randomUUID();
+    const stub = env.USER_STREAM.getByName(userId);
+    // The commits mark their rows sent, for the publish that follows them; that publish never
+    // runs (the process died first): nothing was announced, nothing sent.
+    const held = await runInDurableObject(stub, (instance: UserStream) =>
+      vi.spyOn(publisherOf(instance), "publishUnsent").mockResolvedValue(undefined),
+    );
+    for (const input of [
+      createInput({ username: `died${userId.slice(0, 8)}` }),
+      { type: "UpdateUser" as const, first_name: "Second" },
+    ]) {
+      expect((await stub.execute({ userId, input, metadata: noMetadata })).ok).toBe(true);
+    }
+    const rows = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql
+        .exec<{ revision: number; sent_at: number | null }>("SELECT revision, sent_at FROM outbox")
+        .toArray(),
+    );
+    expect(rows.map((row) => [row.revision, row.sent_at !== null])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+    expect(await env.DB.prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first()).toBeNull();
+    held.mockRestore();
+
+    // The alarm the first commit armed finds them owed and unconfirmed, and re-publishes them.
+    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 2, { timeout: 30_000, interval: 250 });
+    const user = await call("GET", `/v1/users/${userId}/`, { token: admin.token });
+    expect(user.body).toMatchObject({ user: { first_name: "Second", revision: 2 } });
   });
 });

@@ -18,10 +18,11 @@ describe("the sweeper", () => {
     const userId = crypto.randomUUID();
     const stub = env.USER_STREAM.getByName(userId);
     await runInDurableObject(stub, (instance: UserStream) => {
-      vi.spyOn(
-        (instance as unknown as { publisher: { publishUnsent(): Promise<void> } }).publisher,
-        "publishUnsent",
-      ).mockResolvedValue(undefined);
+      const publisher = (instance as unknown as { publisher: { publishUnsent(): Promise<void>; claims(): boolean } })
+        .publisher;
+      vi.spyOn(publisher, "publishUnsent").mockResolvedValue(undefined);
+      // The commit leaves its rows unsent, for the flush below.
+      vi.spyOn(publisher, "claims").mockReturnValue(false);
     });
     const input = createInput({ username: `swept${userId.slice(0, 8)}` });
     expect((await stub.execute({ userId, input, metadata: noMetadata })).ok).toBe(true);

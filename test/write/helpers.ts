@@ -188,10 +188,10 @@ export async function holdPublisher(stub: Stub): Promise<{ release(): void }> {
     vi.spyOn(instance, "alarm").mockImplementation(async () => {
       await state.storage.setAlarm(Date.now() + 60_000);
     }),
-    // The publish right after each commit (the object's private publisher).
-    vi
-      .spyOn((instance as unknown as { publisher: { publishUnsent(): Promise<void> } }).publisher, "publishUnsent")
-      .mockResolvedValue(undefined),
+    // The publish right after each commit (the object's private publisher), and its claim on the
+    // rows it would send: held, the commits leave them unsent for the alarm.
+    vi.spyOn(publisherOf(instance), "publishUnsent").mockResolvedValue(undefined),
+    vi.spyOn(publisherOf(instance), "claims").mockReturnValue(false),
   ]);
   const hold = {
     release() {
@@ -203,9 +203,27 @@ export async function holdPublisher(stub: Stub): Promise<{ release(): void }> {
   return hold;
 }
 
-/** Waits until the publish that follows each commit has sent every outbox row (it marks them sent). */
+/** The object's private publisher, as the tests that hold or watch it see it. */
+export function publisherOf(instance: UserStream): PublisherSeen {
+  return (instance as unknown as { publisher: PublisherSeen }).publisher;
+}
+interface PublisherSeen {
+  publishUnsent(): Promise<void>;
+  claims(): boolean;
+  running: Promise<void> | null;
+}
+
+/**
+ * Waits until the publish that follows each commit has run and every outbox row is sent (a commit
+ * marks its rows sent before the publish sends them, so the rows alone do not tell).
+ */
 export async function published(stub: Stub): Promise<void> {
-  await vi.waitUntil(async () => (await tables(stub)).outbox.every((row) => row.sent_at !== null), { timeout: 5_000 });
+  await vi.waitUntil(
+    async () =>
+      (await runInDurableObject(stub, (instance: UserStream) => publisherOf(instance).running === null)) &&
+      (await tables(stub)).outbox.every((row) => row.sent_at !== null),
+    { timeout: 5_000 },
+  );
 }
 
 /** Runs the object's pending alarm now (if any), so it cannot run later in another test. */

@@ -1,9 +1,20 @@
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ERASED, PublicEventSchema } from "../../src/domain/events";
 import type { UserStream } from "../../src/write/user-stream";
-import { createUser, expectOk, published, recordingQueue, send, settleAlarms, type Stub, update } from "./helpers";
+import {
+  createUser,
+  expectOk,
+  published,
+  publisherOf,
+  recordingQueue,
+  send,
+  settleAlarms,
+  type Stub,
+  tables,
+  update,
+} from "./helpers";
 
 /** Gives the object another environment (a recording queue, a held D1) from now on. */
 async function useEnv(stub: Stub, replaced: Partial<Env>): Promise<void> {
@@ -83,5 +94,26 @@ describe("the publish right after a commit", () => {
     expect(messages[0]!.data).toEqual({ first_name: ERASED, last_name: ERASED });
     const sent = JSON.stringify(batches);
     for (const secret of ["Confidential", "Person", username, email]) expect(sent).not.toContain(secret);
+  });
+
+  it("marks the rows a commit handed over unsent again when the queue refuses them: the alarm sends them", async () => {
+    const { userId, stub } = await createUser();
+    await published(stub);
+    const refusing = recordingQueue();
+    refusing.queue.sendBatch = () => Promise.reject(new Error("queue unavailable"));
+    await useEnv(stub, { EVENTS: refusing.queue });
+    expectOk(await update(userId, { first_name: "Second" }));
+    await vi.waitUntil(() =>
+      runInDurableObject(stub, (instance: UserStream) => publisherOf(instance).running === null),
+    );
+    const refused = await tables(stub);
+    expect(refused.outbox.filter((row) => row.revision === 2).map((row) => row.sent_at)).toEqual([null]);
+    expect(refused.meta).toContainEqual({ key: "flush_failures", value: "1" });
+
+    const { queue, batches } = recordingQueue();
+    await useEnv(stub, { EVENTS: queue });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(batches.flat().map((body) => PublicEventSchema.parse(body).revision)).toContain(2);
+    expect((await tables(stub)).outbox.every((row) => row.sent_at !== null)).toBe(true);
   });
 });
