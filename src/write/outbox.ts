@@ -4,6 +4,7 @@ import { log, metric } from "../observability";
 import { announce, confirmedRevision } from "./ledger";
 import { MAX_MESSAGE_BYTES, recordUnsendable } from "./unsendable";
 import {
+  deleteMeta,
   deleteOutboxRow,
   deleteOutboxThrough,
   getMeta,
@@ -106,8 +107,12 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
     pruneIdempotencyRecords(sql, now);
     setMeta(sql, "pruned_at", String(now));
   }
-  if (outboxIsEmpty(sql)) return;
-  const nextAlarm = () => Date.now() + jitteredBackoff(Number(getMeta(sql, "republished") ?? 0) + 1, REPUBLISH);
+  if (outboxIsEmpty(sql)) {
+    deleteMeta(sql, REPUBLISH_AFTER);
+    return;
+  }
+  const policy = republishPolicy(sql);
+  const nextAlarm = () => Date.now() + jitteredBackoff(Number(getMeta(sql, "republished") ?? 0) + 1, policy);
   // Re-armed before anything can fail: the alarm that is running is gone, and a process killed
   // in the middle of this handler would otherwise leave owed events with no alarm at all.
   await ctx.storage.setAlarm(nextAlarm());
@@ -117,7 +122,7 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
     const owed = outboxRows(sql, "sent", Number.MAX_SAFE_INTEGER);
     const republished = Number(getMeta(sql, "republished") ?? 0);
     if (owed.length === 0 && republished > 0) setMeta(sql, "republished", "0");
-    const due = owed.filter((row) => (row.sent_at ?? 0) <= now - REPUBLISH.baseMs);
+    const due = owed.filter((row) => (row.sent_at ?? 0) <= now - policy.baseMs);
     if (due.length > 0) {
       for (let i = 0; i < due.length; i += OUTBOX_BATCH) await send(ctx, env, userId, due.slice(i, i + OUTBOX_BATCH));
       setMeta(sql, "republished", String(republished + 1));
@@ -138,8 +143,29 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
     log("warn", "outbox reconciliation failed, retrying", { user_id: userId, error: String(error) });
   }
   // Decided on the outbox as it is now (commits may have added rows while this ran).
-  if (outboxIsEmpty(sql)) await ctx.storage.deleteAlarm();
-  else await ctx.storage.setAlarm(nextAlarm());
+  if (outboxIsEmpty(sql)) {
+    await ctx.storage.deleteAlarm();
+    deleteMeta(sql, REPUBLISH_AFTER);
+  } else await ctx.storage.setAlarm(nextAlarm());
+}
+
+/** Meta key: how long rows wait unconfirmed before a re-publish, when not `REPUBLISH.baseMs`. */
+const REPUBLISH_AFTER = "republish_after_ms";
+
+/**
+ * Inside an import's transaction: until its outbox is empty again, the object re-publishes only
+ * what has waited `afterMs` unconfirmed, and backs off from there. A bulk import outruns the read
+ * side by minutes; re-publishing every 5-20 s what the queue still holds woke every imported object
+ * again and again, filled the queue with copies and kept the objects' files open: 20,000 users x 3
+ * events into one `npm start` reached the 20,000-descriptor limit at 82 % (BENCHMARKS.md).
+ */
+export function republishImportsAfter(sql: SqlStorage, afterMs: number): void {
+  setMeta(sql, REPUBLISH_AFTER, String(afterMs));
+}
+
+function republishPolicy(sql: SqlStorage): { baseMs: number; capMs: number } {
+  const after = Number(getMeta(sql, REPUBLISH_AFTER) ?? 0);
+  return after > REPUBLISH.baseMs ? { baseMs: after, capMs: Math.max(REPUBLISH.capMs, after) } : REPUBLISH;
 }
 
 /** Announces, sends and marks one run of outbox rows (at most OUTBOX_BATCH), read from the stream. */

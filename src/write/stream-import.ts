@@ -5,6 +5,7 @@ import { isGone, type UserState } from "../domain/user";
 import { append, destroyPersonalData, outboxIsEmpty, readEvents, storedIds } from "./event-store";
 import { claimAll, forgetAll, releaseAll, services, type Field, type Services } from "./prepare";
 import type { ImportOptions, ImportResult } from "./protocol";
+import { republishImportsAfter } from "./outbox";
 import { IMPORT_SAFETY_NET_MS, type Publisher } from "./publisher";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
@@ -54,6 +55,7 @@ export class StreamImport {
           append(this.stream.sql, event, at);
         }
         this.publisher.armIfFirst(outboxWasEmpty, at, IMPORT_SAFETY_NET_MS);
+        republishImportsAfter(this.stream.sql, IMPORT_SAFETY_NET_MS);
         maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
         this.stream.committed(userId, now.after);
         const admin = adminBrought(now.append, now.after);

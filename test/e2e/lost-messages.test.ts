@@ -6,13 +6,7 @@ import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";
 import { createInput, noMetadata } from "../support/builders";
 import { adminSession, call } from "../support/api";
-
-/** A queue that accepts every batch and delivers none: the local queue after a `kill -9`. */
-const blackHole: Queue = {
-  metrics: () => Promise.reject(new Error("unused")),
-  send: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
-  sendBatch: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
-};
+import { blackHole } from "../write/helpers";
 
 /** The object's private publisher. */
 function publisherOf(instance: UserStream): { publishUnsent(): Promise<void>; claims(): boolean } {

@@ -261,3 +261,10 @@ export function claimRows(key: string): Promise<Row[]> {
     state.storage.sql.exec<Row>("SELECT key, owner, claimed_at FROM claims WHERE key = ?", key).toArray(),
   );
 }
+
+/** A queue that accepts every batch and delivers none: the local queue after a `kill -9`. */
+export const blackHole: Queue = {
+  metrics: () => Promise.reject(new Error("unused")),
+  send: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
+  sendBatch: async () => ({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } }),
+};

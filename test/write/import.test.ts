@@ -1,14 +1,19 @@
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { identityKey } from "../../src/domain/rules";
+import { getMeta } from "../../src/write/event-store";
+import { confirmedRevision } from "../../src/write/ledger";
+import { flushOutbox } from "../../src/write/outbox";
 import { IMPORT_SAFETY_NET_MS } from "../../src/write/publisher";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
 import { createInput, uniqueName } from "../support/builders";
 import {
+  blackHole,
   claimRows,
   expectOk,
+  holdPublisher,
   importInto,
   rejectionOf,
   send,
@@ -55,6 +60,36 @@ describe("importing one user's events into its object", () => {
       state.storage.getAlarm(),
     );
     expect(alarm).toBeGreaterThanOrEqual(before + IMPORT_SAFETY_NET_MS);
+  });
+
+  it("re-publishes what the read side has not confirmed only after the safety net's wait, then backs off from there", async () => {
+    const { alice } = fixture();
+    const userId = alice[0]!.aggregate_id;
+    const stub = stubFor(userId);
+    // Imported and sent, but the read side lags: nothing confirmed (the queue still holds them).
+    const hold = await holdPublisher(stub);
+    succeeded(await importInto(alice));
+    expect(
+      await runInDurableObject(stub, (_i, state) => flushOutbox(state, { ...env, EVENTS: blackHole }, userId)),
+    ).toBe(true);
+    hold.release();
+    const sentAgo = (ms: number) =>
+      runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE outbox SET sent_at = ?", Date.now() - ms));
+    const republished = () => runInDurableObject(stub, (_i, state) => getMeta(state.storage.sql, "republished") ?? "0");
+
+    // Sent 4 minutes ago: a command's rows would be re-published (after 5 s); an import's wait.
+    await sentAgo(4 * 60_000);
+    const before = Date.now();
+    await runDurableObjectAlarm(stub);
+    expect(await republished()).toBe("0");
+    const next = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(next).toBeGreaterThanOrEqual(before + IMPORT_SAFETY_NET_MS / 2);
+
+    // Past the safety net's wait: sent again, and the read side has them.
+    await sentAgo(IMPORT_SAFETY_NET_MS + 1_000);
+    await runDurableObjectAlarm(stub);
+    expect(await republished()).toBe("1");
+    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 3, { timeout: 20_000, interval: 50 });
   });
 
   it("a second import of the same events changes nothing", async () => {
