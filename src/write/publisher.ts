@@ -88,6 +88,11 @@ export class Publisher {
     this.stream.ctx.waitUntil(this.running);
   }
 
+  /** The publish under way, if any, done (an import announces before it answers: see StreamImport). */
+  async published(): Promise<void> {
+    await this.running;
+  }
+
   private failing(): boolean {
     this.failed ??= Number(getMeta(this.stream.sql, "flush_failures") ?? 0) > 0;
     return this.failed;

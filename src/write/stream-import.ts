@@ -15,7 +15,8 @@ import type { StreamWatchers } from "./stream-watchers";
  * Imports one user's events with their ids, revisions and times. Events the stream holds are
  * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
  * are claimed in the registry (one call per shard) like any command's (a deleted user holds none), and the events
- * are appended with their outbox rows in one transaction: the read model fills through the queue.
+ * are appended with their outbox rows in one transaction, published before the answer; the import
+ * request projects them right after (src/admin/import.ts), and the queue's messages only confirm.
  * What the registries let go afterwards is the domain's `identitiesToFree`, as after a command: an
  * imported erasure forgets the erased user's names, it does not merely release them.
  */
@@ -66,6 +67,9 @@ export class StreamImport {
         continue;
       }
       this.publisher.afterCommit(null);
+      // Announced (and sent) before the answer: the import request projects these users itself
+      // right after (src/admin/import.ts), and its confirmation needs the announce to confirm.
+      await this.publisher.published();
       // Watchers see imported events like any others, as stored.
       this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again; an

@@ -84,7 +84,7 @@ describe("importing the reference's rows", () => {
     }
   });
 
-  it("fills the read model through the queue, with the rows' own times, and sends no welcome mail", async () => {
+  it("fills the read model with the rows' own times, and sends no welcome mail", async () => {
     const alice = await row(FIXTURE.alice.id, 3);
     expect(alice.status).toBe(200);
     expect(alice.body.user).toMatchObject({
@@ -115,7 +115,7 @@ describe("importing the reference's rows", () => {
     expect(mails?.n).toBe(0);
   });
 
-  it("fills the audit log through the queue, at the rows' times, marked by no actor", async () => {
+  it("fills the audit log at the rows' times, marked by no actor", async () => {
     const audit = async () =>
       (await call<any>("GET", `/admin/audit/?user_id=${FIXTURE.alice.id}`, { token: admin })).body?.results ?? [];
     await expect.poll(async () => (await audit()).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
@@ -191,6 +191,66 @@ describe("importing the reference's rows", () => {
     expect(again.body).toEqual({ imported: 0, skipped: 8, rejected: [], admins: [] });
     const after = await Promise.all([FIXTURE.alice.id, FIXTURE.bob.id, FIXTURE.bob2.id, FIXTURE.carol.id].map(events));
     expect(after).toEqual(before);
+  });
+});
+
+describe("a bulk import's read side", () => {
+  /** Reference rows of `count` new users, three events each (created, updated, password changed). */
+  function freshRows(count: number): { ids: string[]; ndjson: string } {
+    const hash = { password_hash: rowsOf(referenceRows)[0]!.data.password_hash, hashing_method: "bcrypt" };
+    const ids = Array.from({ length: count }, () => crypto.randomUUID());
+    const lines = ids.flatMap((id, u) =>
+      [1, 2, 3].map((revision) => {
+        const timestamp = `2025-09-0${revision}T10:00:00.123+00:00`;
+        const name = `bulk${id.slice(0, 8)}${u}`;
+        const data =
+          revision === 1
+            ? { role: "user", email: `${name}@example.com`, username: name, first_name: "F", last_name: "L", ...hash }
+            : revision === 2
+              ? { first_name: "Second" }
+              : hash;
+        const type = ["USER_CREATED", "USER_UPDATED", "PASSWORD_CHANGED"][revision - 1];
+        return JSON.stringify({
+          id: crypto.randomUUID(),
+          aggregate_id: id,
+          event_type: type,
+          timestamp,
+          version: "1",
+          revision,
+          data,
+          created_at: timestamp,
+          updated_at: timestamp,
+        });
+      }),
+    );
+    return { ids, ndjson: `${lines.join("\n")}\n` };
+  }
+
+  it("is written by the import request itself: every user projected and confirmed when it answers", async () => {
+    const { ids, ndjson } = freshRows(30);
+    const res = await importBody(ndjson);
+    expect(res.status).toBe(200);
+    expect(res.body, JSON.stringify(res.body).slice(0, 600)).toMatchObject({ imported: 90, rejected: [] });
+    // No waiting on the queue: the request projected them before answering.
+    const binds = JSON.stringify(ids);
+    const users = await env.DB.prepare(
+      "SELECT id, revision, first_name FROM users WHERE id IN (SELECT value FROM json_each(?))",
+    )
+      .bind(binds)
+      .all<{ revision: number; first_name: string }>();
+    expect(users.results.map((u) => [u.revision, u.first_name])).toEqual(ids.map(() => [3, "Second"]));
+    const audit = await env.DB.prepare(
+      "SELECT count(*) AS n FROM audit_log WHERE user_id IN (SELECT value FROM json_each(?))",
+    )
+      .bind(binds)
+      .first<{ n: number }>();
+    expect(audit?.n).toBe(90);
+    const ledger = await env.DB.prepare(
+      "SELECT published_revision AS p, confirmed_revision AS c FROM streams WHERE user_id IN (SELECT value FROM json_each(?))",
+    )
+      .bind(binds)
+      .all<{ p: number; c: number }>();
+    expect(ledger.results).toEqual(ids.map(() => ({ p: 3, c: 3 })));
   });
 });
 
