@@ -16,6 +16,30 @@ export interface FakeMessage extends Message<unknown> {
   retry: Mock<(options?: QueueRetryOptions) => void>;
 }
 
+/**
+ * A read-model row written by hand (tests of the list, the counts, the search index): the given
+ * fields over plain defaults; a deleted or erased row is deleted when it was created.
+ */
+export function readModelRow(fields: Pick<UserRow, "id"> & Partial<UserRow>): UserRow {
+  const createdAt = fields.createdAt ?? "2025-01-01T00:00:00.000Z";
+  const gone = fields.status === "deleted" || fields.status === "erased";
+  return {
+    username: `user-${fields.id}`,
+    email: `${fields.id}@example.com`,
+    firstName: "F",
+    lastName: "L",
+    role: "user",
+    status: "active",
+    createdAt,
+    updatedAt: createdAt,
+    deletedAt: gone ? createdAt : null,
+    lastLoginAt: null,
+    revision: 1,
+    tokensValidFrom: 0,
+    ...fields,
+  };
+}
+
 /** A queue message as the runtime hands it to the consumer, with spies for ack and retry. */
 export function fakeMessage(
   body: unknown,

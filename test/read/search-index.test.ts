@@ -3,24 +3,10 @@ import { describe, expect, it } from "vitest";
 import { upsertUserRows } from "../../src/read/queries";
 import type { UserRow } from "../../src/read/schema";
 import { isSearchIndexMergeRun, maybeMergeSearchIndex } from "../../src/read/search-index";
+import { readModelRow } from "./fixtures";
 
 function row(id: string, username: string, email: string, status: UserRow["status"], revision: number): UserRow {
-  const at = "2025-03-01T00:00:00.000Z";
-  return {
-    id,
-    username,
-    email,
-    firstName: "F",
-    lastName: "L",
-    role: "user",
-    status,
-    createdAt: at,
-    updatedAt: at,
-    deletedAt: status === "erased" ? at : null,
-    lastLoginAt: null,
-    revision,
-    tokensValidFrom: 0,
-  };
+  return readModelRow({ id, username, email, status, createdAt: "2025-03-01T00:00:00.000Z", revision });
 }
 
 /** Pages of the search index holding these bytes (a segment's first term is stored whole). */

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { upsertUserRows } from "../../src/read/queries";
 import { listUsers } from "../../src/read/user-list";
 import type { UserRow } from "../../src/read/schema";
+import { readModelRow } from "./fixtures";
 
 /** The per-status counts the triggers keep, and what counting the rows says. */
 async function counts() {
@@ -13,21 +14,7 @@ async function counts() {
 
 function row(id: string, status: UserRow["status"], revision: number): UserRow {
   const at = `2025-01-01T00:00:${String(revision).padStart(2, "0")}.000Z`;
-  return {
-    id,
-    username: `counted-${id}`,
-    email: `${id}@example.com`,
-    firstName: "F",
-    lastName: "L",
-    role: "user",
-    status,
-    createdAt: at,
-    updatedAt: at,
-    deletedAt: status === "deleted" ? at : null,
-    lastLoginAt: null,
-    revision,
-    tokensValidFrom: 0,
-  };
+  return readModelRow({ id, username: `counted-${id}`, status, createdAt: at, revision });
 }
 
 describe("user_counts (kept by triggers on users)", () => {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { upsertUserRows, type D1Reader } from "../../src/read/queries";
 import type { UserRow } from "../../src/read/schema";
 import { listUsers, type ListFilters, type StatusFilter } from "../../src/read/user-list";
+import { readModelRow } from "./fixtures";
 
 const STATUS_SETS: Record<StatusFilter, UserRow["status"][]> = {
   live: ["active", "suspended"],
@@ -25,21 +26,15 @@ function seedRows(): UserRow[] {
     const at = new Date(base).toISOString();
     const status = STATUSES[(i * 7) % STATUSES.length] ?? "active";
     const id = `list-${String((i * 37) % TOTAL).padStart(4, "0")}`;
-    rows.push({
-      id,
-      username: status === "erased" ? "[erased]" : `Lister${i}`,
-      email: status === "erased" ? "[erased]" : `lister.${i}@Example.com`,
-      firstName: "F",
-      lastName: "L",
-      role: "user",
-      status,
-      createdAt: at,
-      updatedAt: at,
-      deletedAt: status === "deleted" || status === "erased" ? at : null,
-      lastLoginAt: null,
-      revision: 1,
-      tokensValidFrom: 0,
-    });
+    rows.push(
+      readModelRow({
+        id,
+        username: status === "erased" ? "[erased]" : `Lister${i}`,
+        email: status === "erased" ? "[erased]" : `lister.${i}@Example.com`,
+        status,
+        createdAt: at,
+      }),
+    );
   }
   return rows.sort((a, b) => ((a.id.charCodeAt(6) * 31) % 7) - ((b.id.charCodeAt(6) * 31) % 7));
 }
