@@ -15,10 +15,12 @@ import { ProgressBar } from "./output.ts";
  * (each user's stream, and through it the user's two name registries) stays open with its SQLite
  * files until the request is over, so a request of thousands of short users ran a local server out
  * of file descriptors (BENCHMARKS.md, "Import").
- * After each request the first line not yet confirmed is saved, so a re-run after a failure resumes
- * there; lines sent twice are harmless, the service skips events it already holds.
+ * After each request the first line not yet confirmed is saved (per file and service), so a re-run
+ * after a failure resumes there; lines sent twice are harmless, the service skips events it already holds.
  */
 export interface ImportOptions {
+  /** The service's base URL: progress is kept per file and service. */
+  service: string;
   /** Per-call headers replace the client's, so the token comes along here. */
   token: string | undefined;
   chunkLines: number;
@@ -74,7 +76,9 @@ export async function importFile(api: Client, path: string, options: ImportOptio
   const statePath = join(
     configDir(),
     "imports",
-    `${createHash("sha256").update(file).digest("hex").slice(0, 16)}.json`,
+    // Per file and service: a file's progress into one server says nothing of another (a fresh
+    // local state after a failed run would otherwise resume it and skip what it never received).
+    `${createHash("sha256").update(`${options.service}\n${file}`).digest("hex").slice(0, 16)}.json`,
   );
   const saved = options.restart ? null : await readState(statePath);
   const fresh: ImportState = {

@@ -83,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
       if (!sub) throw new CliError("import needs a FILE");
       const summary = await importFile(api, sub, {
         token,
+        service: baseUrl,
         chunkLines: positiveInt(flags["chunk-lines"], "--chunk-lines"),
         chunkUsers: positiveInt(flags["chunk-users"], "--chunk-users"),
         parallel: positiveInt(flags.parallel, "--parallel"),
