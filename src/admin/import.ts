@@ -16,8 +16,9 @@ export const IMPORT_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * Users imported at once within a request: each is one call to the user's own object, which claims
  * its names in the registry's shards (one call per shard it needs). Locally the import is bound by
- * the one workerd thread creating objects (a fresh SQLite database each), so more in flight helps only while that thread waits
- * (BENCHMARKS.md, "Import"); in production the objects live on many machines and the calls overlap.
+ * the one workerd thread creating objects (a fresh SQLite database each), so more in flight helps
+ * only while that thread waits (BENCHMARKS.md, "Import"); in production the objects live on many
+ * machines and the calls overlap.
  */
 const USERS_IN_PARALLEL = 64;
 

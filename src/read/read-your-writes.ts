@@ -16,10 +16,6 @@ export function takeWaitingPlace(): (() => void) | null {
 }
 
 /**
- * When a waiter that is not woken looks again: 10 ms, then twice as late each time, up to 500 ms.
- * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `look`).
- */
-/**
  * The Retry-After of a 503 to a waiting read, in whole seconds, drawn from 1 to 3: a crowd that
  * timed out together (or was turned away together) comes back spread over two seconds instead of
  * in one burst one second later (BENCHMARKS.md, "Waiting reads").
@@ -28,6 +24,10 @@ export function retryAfterSeconds(random: () => number = Math.random): number {
   return 1 + Math.min(2, Math.floor(random() * 3));
 }
 
+/**
+ * When a waiter that is not woken looks again: 10 ms, then twice as late each time, up to 500 ms.
+ * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `look`).
+ */
 export const WAIT_POLICY: WaitPolicy = { firstMs: 10, maxMs: 500 };
 
 /**
