@@ -1,4 +1,5 @@
 import type { D1Reader } from "./queries";
+import { decodeCursorKey, encodeCursorKey } from "./cursor";
 import type { UserIntervalRow } from "./schema";
 
 /** What `GET /admin/users/?as_of=T` asks: users as they were at `asOf`, optionally narrowed. */
@@ -70,18 +71,11 @@ export async function queryAsOf(
 
 /** The opaque cursor: the last user id of a page, base64url so that clients do not build it. */
 export function encodeAsOfCursor(userId: string): string {
-  return btoa(JSON.stringify(["as_of", userId]))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return encodeCursorKey(["as_of", userId]);
 }
 
 /** The user id of `encodeAsOfCursor`, or null when `text` is not one. */
 export function decodeAsOfCursor(text: string): string | null {
-  try {
-    const [kind, userId] = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
-    return kind === "as_of" && typeof userId === "string" ? userId : null;
-  } catch {
-    return null;
-  }
+  const [kind, userId] = decodeCursorKey(text) ?? [];
+  return kind === "as_of" && typeof userId === "string" ? userId : null;
 }

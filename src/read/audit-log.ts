@@ -1,4 +1,5 @@
 import type { EventType } from "../domain/events";
+import { decodeCursorKey, encodeCursorKey } from "./cursor";
 import { and, desc, eq, gte, lte, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { bulk, JSON_IDS } from "./bulk";
@@ -69,21 +70,14 @@ export async function queryAuditLog(
 }
 
 export function encodeCursor(cursor: AuditCursor): string {
-  return btoa(JSON.stringify([cursor.timestamp, cursor.userId, cursor.revision]))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return encodeCursorKey([cursor.timestamp, cursor.userId, cursor.revision]);
 }
 
 /** The cursor of `encodeCursor`, or null when it is not one. */
 export function decodeCursor(text: string): AuditCursor | null {
-  try {
-    const [timestamp, userId, revision] = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
-    if (typeof timestamp !== "string" || typeof userId !== "string" || !Number.isInteger(revision)) return null;
-    return { timestamp, userId, revision: revision as number };
-  } catch {
-    return null;
-  }
+  const [timestamp, userId, revision] = decodeCursorKey(text) ?? [];
+  if (typeof timestamp !== "string" || typeof userId !== "string" || !Number.isInteger(revision)) return null;
+  return { timestamp, userId, revision: revision as number };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { decodeCursorKey, encodeCursorKey } from "./cursor";
 import { drizzle } from "drizzle-orm/d1";
 import { ERASED, type PublicEvent } from "../domain/events";
 import { feed, sentEmails, type SentEmailRow } from "./schema";
@@ -87,21 +88,14 @@ export async function listSentMail(
 }
 
 export function encodeMailCursor(cursor: MailCursor): string {
-  return btoa(JSON.stringify([cursor.sentAt, cursor.userId, cursor.kind]))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return encodeCursorKey([cursor.sentAt, cursor.userId, cursor.kind]);
 }
 
 /** The cursor of `encodeMailCursor`, or null when it is not one. */
 export function decodeMailCursor(text: string): MailCursor | null {
-  try {
-    const [sentAt, userId, kind] = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
-    if (typeof sentAt !== "string" || typeof userId !== "string" || typeof kind !== "string") return null;
-    return { sentAt, userId, kind };
-  } catch {
-    return null;
-  }
+  const [sentAt, userId, kind] = decodeCursorKey(text) ?? [];
+  if (typeof sentAt !== "string" || typeof userId !== "string" || typeof kind !== "string") return null;
+  return { sentAt, userId, kind };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { and, desc, eq, gte, lte, sql, type SQL } from "drizzle-orm";
+import { decodeCursorKey, encodeCursorKey } from "./cursor";
 import { drizzle } from "drizzle-orm/d1";
 import { refusals, type RefusalRow } from "./schema";
 
@@ -146,21 +147,14 @@ export async function suppressedRefusals(
 }
 
 export function encodeRefusalCursor(cursor: RefusalCursor): string {
-  return btoa(JSON.stringify([cursor.at, cursor.id]))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return encodeCursorKey([cursor.at, cursor.id]);
 }
 
 /** The cursor of `encodeRefusalCursor`, or null when it is not one. */
 export function decodeRefusalCursor(text: string): RefusalCursor | null {
-  try {
-    const [at, id] = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
-    if (typeof at !== "string" || !Number.isSafeInteger(id)) return null;
-    return { at, id: id as number };
-  } catch {
-    return null;
-  }
+  const [at, id] = decodeCursorKey(text) ?? [];
+  if (typeof at !== "string" || !Number.isSafeInteger(id)) return null;
+  return { at, id: id as number };
 }
 
 /** Rows deleted per table and sweep at most: a cron run stays short; the next one goes on. */

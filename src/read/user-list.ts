@@ -1,4 +1,5 @@
 import { FIND_CALLER, SELECT_USERS, type CallerRow, type D1Reader } from "./queries";
+import { decodeCursorKey, encodeCursorKey } from "./cursor";
 import type { UserRow } from "./schema";
 
 /** Which users a listing shows: `live` (active and suspended) unless an admin asks for others. */
@@ -173,19 +174,12 @@ function searchStatements(
 }
 
 export function encodeListCursor(cursor: ListCursor): string {
-  return btoa(JSON.stringify([cursor.createdAt, cursor.id]))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return encodeCursorKey([cursor.createdAt, cursor.id]);
 }
 
 /** The cursor of `encodeListCursor`, or null when it is not one. */
 export function decodeListCursor(text: string): ListCursor | null {
-  try {
-    const [createdAt, id] = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/"))) as unknown[];
-    if (typeof createdAt !== "string" || typeof id !== "string") return null;
-    return { createdAt, id };
-  } catch {
-    return null;
-  }
+  const [createdAt, id] = decodeCursorKey(text) ?? [];
+  if (typeof createdAt !== "string" || typeof id !== "string") return null;
+  return { createdAt, id };
 }
