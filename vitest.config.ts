@@ -44,6 +44,8 @@ export default defineConfig(async () => {
             // A subscription alerts (`ops.subscription_failing`) after its second failed attempt.
             ALERT_SUBSCRIPTION_FAILING_ATTEMPTS: "2",
           },
+          // Extra read databases beside DB, for tests of a sharded read model (test/support/shards.ts).
+          d1Databases: ["TEST_SHARD_1", "TEST_SHARD_2", "TEST_SHARD_3"],
           // Deliver queue batches quickly so end-to-end tests do not wait on the production timeout.
           queueConsumers: { "user-events": { maxBatchTimeout: 0.05 }, "user-events-dlq": { maxBatchTimeout: 0.05 } },
         },

@@ -9,6 +9,7 @@ import { eraseExpiredDeletedUsers } from "./read/retention";
 import { maybeMergeSearchIndex } from "./read/search-index";
 import { sweepRefusals } from "./read/refusals";
 import { sweepOwedStreams } from "./read/sweeper";
+import { shards } from "./shards";
 import { wakeSubscriptions } from "./read/wake-subscriptions";
 
 export { UserStream } from "./write/user-stream";
@@ -26,6 +27,7 @@ config(env);
 webhookConfig(env);
 alertConfig(env);
 refusalConfig(env);
+shards(env);
 
 const app = createApp({ "/admin/import": IMPORT_MAX_BYTES }).route("/admin", admin);
 

@@ -1,19 +1,9 @@
 import { config } from "../config";
+import { shardOf } from "../shards";
 import { shardName, type ShardAddress } from "./identity-shard";
 
-/**
- * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. Fixed forever: a
- * claim is looked for where this put it, so neither the function nor the count may change once
- * claims exist (the shards refuse a changed count, docs/decisions/0023).
- */
-export function shardOf(key: string, count: number): number {
-  let hash = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(key)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash % count;
-}
+// The registry hashes keys as the read side hashes user ids: one function, fixed forever (0023).
+export { shardOf };
 
 /** The shard holding `key`, and the address every call to it carries. */
 export function shardFor(env: Env, key: string): { stub: ShardStub; at: ShardAddress } {

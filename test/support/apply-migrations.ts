@@ -1,4 +1,6 @@
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 
-await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
+await Promise.all(
+  [env.DB, env.TEST_SHARD_1, env.TEST_SHARD_2, env.TEST_SHARD_3].map((db) => applyD1Migrations(db, env.TEST_MIGRATIONS)),
+);

@@ -1,0 +1,131 @@
+import { z } from "zod";
+import type { PublicEvent } from "./domain/events";
+
+/**
+ * Where a user's data goes when the service runs on more than one queue and read database
+ * (docs/decisions/0026-shards-as-configuration.md). The counts are configuration: `[vars]` name the
+ * bindings, in order, and one function (`shardOf`) picks a user's queue and read database alike.
+ * The default (one queue `EVENTS`, the read model in `DB`) is a layout of one shard of each.
+ */
+
+/**
+ * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. Stable across
+ * releases: the identity registry finds a claim where this put it (docs/decisions/0023), and a read
+ * database holds a user's row where this put it until a re-shard moves it.
+ */
+export function shardOf(key: string, count: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(key)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % count;
+}
+
+/** A comma-separated list of binding names, in shard order, none twice. */
+const bindingList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((list) =>
+      list
+        .split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "not a binding name"))
+        .min(1, "names no binding")
+        .max(256)
+        .refine((names) => new Set(names).size === names.length, "names a binding twice"),
+    );
+
+const ShardConfigSchema = z.object({
+  /** The queues a user's events go to (`shardOf(user id, N)`); each has a consumer (wrangler.toml). */
+  EVENT_QUEUES: bindingList("EVENTS"),
+  /**
+   * The D1 databases of the per-user read model (`shardOf(user id, M)`): the users' rows and what
+   * is kept per user (the ledger, checkpoints, intervals). `DB` keeps what is one for the service:
+   * the audit log, the feed, subscriptions, refusals, dead letters, mail.
+   */
+  READ_DATABASES: bindingList("DB"),
+});
+
+export interface Shards {
+  queues: Queue<PublicEvent>[];
+  databases: D1Database[];
+}
+
+/** Reads the layout and finds its bindings, or throws naming each variable or binding that is wrong. */
+export function parseShards(env: Record<string, unknown>): Shards {
+  const result = ShardConfigSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+  }
+  const missing: string[] = [];
+  const bound = <T>(variable: string, name: string, looksRight: (value: unknown) => boolean): T => {
+    const value = env[name];
+    if (!looksRight(value)) missing.push(`${variable}: no binding ${name} of that kind (wrangler.toml)`);
+    return value as T;
+  };
+  const queues = result.data.EVENT_QUEUES.map((name) =>
+    bound<Queue<PublicEvent>>("EVENT_QUEUES", name, (v) => hasMethods(v, "send", "sendBatch")),
+  );
+  const databases = result.data.READ_DATABASES.map((name) =>
+    bound<D1Database>("READ_DATABASES", name, (v) => hasMethods(v, "prepare", "batch")),
+  );
+  if (missing.length > 0) throw new Error(`Invalid configuration: ${missing.join("; ")}`);
+  return { queues, databases };
+}
+
+function hasMethods(value: unknown, ...names: string[]): boolean {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    names.every((name) => typeof (value as Record<string, unknown>)[name] === "function")
+  );
+}
+
+const parsed = new WeakMap<object, Shards>();
+
+/** This environment's layout, parsed on first use and then kept. */
+export function shards(env: Env): Shards {
+  let found = parsed.get(env);
+  if (!found) {
+    found = parseShards(env as unknown as Record<string, unknown>);
+    parsed.set(env, found);
+  }
+  return found;
+}
+
+/** The queue a user's events are sent to. */
+export function eventQueueOf(env: Env, userId: string): Queue<PublicEvent> {
+  const { queues } = shards(env);
+  return queues[shardOf(userId, queues.length)]!;
+}
+
+/** The read database holding a user's row (and ledger, checkpoints, intervals). */
+export function readDatabaseOf(env: Env, userId: string): D1Database {
+  const { databases } = shards(env);
+  return databases[shardOf(userId, databases.length)]!;
+}
+
+/** Every read database, in shard order: what a list, a count or a sweep visits. */
+export function readDatabases(env: Env): D1Database[] {
+  return shards(env).databases;
+}
+
+/** Users grouped by their read database, each group in the given order: one batch per database. */
+export function byReadDatabase<T>(env: Env, items: readonly T[], userOf: (item: T) => string) {
+  const { databases } = shards(env);
+  const groups = new Map<number, { db: D1Database; index: number; items: T[] }>();
+  for (const item of items) {
+    const index = shardOf(userOf(item), databases.length);
+    const group = groups.get(index) ?? { db: databases[index]!, index, items: [] };
+    group.items.push(item);
+    groups.set(index, group);
+  }
+  return [...groups.values()];
+}
