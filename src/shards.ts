@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { PublicEvent } from "./domain/events";
 
 /**
  * Where a user's data goes when the service runs on more than one queue and read database
@@ -53,7 +52,7 @@ const ShardConfigSchema = z.object({
 });
 
 export interface Shards {
-  queues: Queue<PublicEvent>[];
+  queues: Queue[];
   databases: D1Database[];
 }
 
@@ -71,7 +70,7 @@ export function parseShards(env: Record<string, unknown>): Shards {
     return value as T;
   };
   const queues = result.data.EVENT_QUEUES.map((name) =>
-    bound<Queue<PublicEvent>>("EVENT_QUEUES", name, (v) => hasMethods(v, "send", "sendBatch")),
+    bound<Queue>("EVENT_QUEUES", name, (v) => hasMethods(v, "send", "sendBatch")),
   );
   const databases = result.data.READ_DATABASES.map((name) =>
     bound<D1Database>("READ_DATABASES", name, (v) => hasMethods(v, "prepare", "batch")),
@@ -101,7 +100,7 @@ export function shards(env: Env): Shards {
 }
 
 /** The queue a user's events are sent to. */
-export function eventQueueOf(env: Env, userId: string): Queue<PublicEvent> {
+export function eventQueueOf(env: Env, userId: string): Queue {
   const { queues } = shards(env);
   return queues[shardOf(userId, queues.length)]!;
 }
