@@ -11,7 +11,8 @@
 //     per second the projector put into D1 over the same burst (both from the burst's start to the
 //     last one done); then a replay of the same events from the subscription's position before the
 //     burst: the rate a backlog drains at, against the same projector rate.
-// Usage: npm run bench:webhooks [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --latency-seconds 15 --rate 45]
+// Usage: npm run bench:webhooks [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --latency-seconds 15 --rate 45 --profile 1]
+// (--profile 1: a CPU profile of the isolate over the latency phase, its top functions printed.)
 // --rate: the latency phase's commands/s (default: half the max measured in phase 1), so that two
 // builds can be compared at the same rate: the latency grows steeply with it.
 import * as L from "./lib.mjs";
@@ -25,6 +26,7 @@ const opt = L.args({
   latencySeconds: 15,
   burstSeconds: 5,
   rate: 0,
+  profile: 0,
 });
 
 await L.run("webhooks", 420_000, async () => {
@@ -113,7 +115,14 @@ await L.run("webhooks", 420_000, async () => {
   };
   const latPaths = [0, 1, 2].map((k) => `/latency/s${k}`);
   const latSubs = await Promise.all(latPaths.map((p) => subscribe(p)));
-  const { achieved, acked } = await openLoop(put, track);
+  // --profile 1: the isolate's CPU profile over the latency phase, top functions by self time.
+  const { achieved, acked } = opt.profile
+    ? await L.cpuProfile(server, () => openLoop(put, track), { top: 30 }).then(({ value, profiles }) => {
+        for (const p of profiles)
+          console.error(`profile of ${p.target}:\n${p.top.map((f) => `  ${f.self_pct}%  ${f.fn}`).join("\n")}`);
+        return value;
+      })
+    : await openLoop(put, track);
   const latency = await latencyOf(latPaths, acked);
   await Promise.all(latSubs.map((s) => unsubscribe(s.id)));
   console.error(`latency at ${achieved}/s: p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms`);

@@ -1,7 +1,7 @@
 import { jitteredBackoff } from "../backoff";
 import type { FeedEvent } from "../read/feed";
 import type { DeliveryOutcome, Sink } from "./sink";
-import { dueHeads, finishDelivery, type DeliveryRow } from "./subscription-store";
+import { deliveryRow, dueHeads, finishDelivery, type DeliveryRow } from "./subscription-store";
 
 /** Production opens at most 6 connections per invocation; more would only queue inside fetch. */
 export const MAX_IN_FLIGHT = 6;
@@ -42,8 +42,9 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
       cutShort = true;
       return null;
     }
-    const candidates = dueHeads(round.sql, Date.now(), MAX_IN_FLIGHT * 2);
-    return candidates.find((row) => !busyUsers.has(row.user_id)) ?? null;
+    const head = dueHeads(round.sql, Date.now(), MAX_IN_FLIGHT * 2).find((row) => !busyUsers.has(row.user_id));
+    // Read in the same synchronous step as the choice: what is sent is the row as it is now.
+    return head ? deliveryRow(round.sql, head.event_id) : null;
   };
 
   const worker = async () => {

@@ -114,11 +114,14 @@ export function ingest(
   sql.exec("UPDATE settings SET checkpoint = MAX(checkpoint, ?), feed_end = MAX(feed_end, ?)", checkpoint, feedEnd);
 }
 
-/** Each user's oldest pending delivery that is due: the only one of that user that may go now. */
-export function dueHeads(sql: SqlStorage, now: number, limit: number): DeliveryRow[] {
+/**
+ * Each user's oldest pending delivery that is due (the only one of that user that may go now), by
+ * key: a round asks before every delivery, and the events themselves are read only for the one taken.
+ */
+export function dueHeads(sql: SqlStorage, now: number, limit: number): Pick<DeliveryRow, "event_id" | "user_id">[] {
   return sql
-    .exec<DeliveryRow>(
-      `SELECT d.* FROM deliveries d
+    .exec<Pick<DeliveryRow, "event_id" | "user_id">>(
+      `SELECT d.event_id, d.user_id FROM deliveries d
        WHERE d.state = 'pending' AND d.next_attempt_at <= ?
          AND d.position = (SELECT MIN(p.position) FROM deliveries p WHERE p.user_id = d.user_id AND p.state = 'pending')
        ORDER BY d.position LIMIT ?`,

@@ -66,11 +66,28 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
 
   /** Whether the tables were seen: they go only with `remove`, so one look suffices until then. */
   private tablesSeen = false;
+  /**
+   * The settings row as last read: a round asks for it before every delivery (has it been paused?),
+   * so it is read once per change. Every write of the row goes through `changeSettings` or is
+   * followed by `settingsChanged`, which drop it.
+   */
+  private cachedSettings: store.SettingsRow | null = null;
 
   private settings(): store.SettingsRow | null {
     if (this.removed) return null;
+    if (this.cachedSettings) return this.cachedSettings;
     this.tablesSeen ||= store.tablesExist(this.sql);
-    return this.tablesSeen ? store.readSettings(this.sql) : null;
+    this.cachedSettings = this.tablesSeen ? store.readSettings(this.sql) : null;
+    return this.cachedSettings;
+  }
+
+  private settingsChanged(): void {
+    this.cachedSettings = null;
+  }
+
+  private changeSettings(patch: Partial<store.SettingsRow>): void {
+    this.settingsChanged();
+    store.updateSettings(this.sql, patch);
   }
 
   async create(input: NewSubscription): Promise<SubscriptionView & { secret: string | null }> {
@@ -101,6 +118,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       store.createTables(this.sql);
       store.insertSettings(this.sql, row);
     });
+    this.settingsChanged();
     await this.syncMirror();
     await this.arm();
     return { ...(await this.viewOf(row)), secret };
@@ -120,7 +138,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       changes.event_types = JSON.stringify(patch.eventTypes);
       this.generation++;
     }
-    store.updateSettings(this.sql, changes);
+    this.changeSettings(changes);
     await this.syncMirror();
     await this.arm();
     return this.view();
@@ -133,6 +151,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     await deleteMirror(this.env.DB, settings.id);
     this.removed = true;
     this.tablesSeen = false;
+    this.settingsChanged();
     this.generation++;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -143,6 +162,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     if (!this.settings()) return null;
     this.generation++;
     this.ctx.storage.transactionSync(() => store.rewind(this.sql, fromPosition));
+    this.settingsChanged();
     await this.arm();
     return this.view();
   }
@@ -151,7 +171,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     const settings = this.settings();
     if (!settings || settings.kind !== "webhook") return Promise.resolve(null);
     const secret = newSecret();
-    store.updateSettings(this.sql, {
+    this.changeSettings({
       secret,
       previous_secret: settings.secret,
       previous_until: Date.now() + ROTATION_GRACE_MS,
@@ -240,10 +260,15 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     let more = false;
     if (this.mayBeBehind) {
       this.mayBeBehind = false;
-      ({ more } = await tailFeed(this.env.DB, this.sql, this.ctx.storage, {
-        sink,
-        stale: () => this.removed || this.generation !== generation,
-      }));
+      try {
+        ({ more } = await tailFeed(this.env.DB, this.sql, this.ctx.storage, {
+          sink,
+          stale: () => this.removed || this.generation !== generation,
+        }));
+      } finally {
+        // It moved the checkpoint and the feed's end in the row.
+        this.settingsChanged();
+      }
       if (more) this.mayBeBehind = true;
     }
     settings = this.settings();
@@ -295,7 +320,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     if (outcome.outcome === "retry" && row.attempts + 1 >= webhookConfig(this.env).WEBHOOK_MAX_ATTEMPTS) {
       log("warn", "webhook delivery dead", { subscription: settings?.id ?? null, event_id: row.event_id });
     }
-    store.updateSettings(this.sql, changes);
+    this.changeSettings(changes);
   }
 
   private sinkOf(settings: store.SettingsRow): Sink {
@@ -341,7 +366,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       await writeMirror(this.env.DB, settings);
       // Only if nothing changed meanwhile: a newer change must be written too.
       const after = this.settings();
-      if (after && after.updated_at === settings.updated_at) store.updateSettings(this.sql, { mirror_dirty: 0 });
+      if (after && after.updated_at === settings.updated_at) this.changeSettings({ mirror_dirty: 0 });
     } catch (error) {
       log("warn", "subscription row not written to D1; the alarm retries", { error: String(error) });
     }
