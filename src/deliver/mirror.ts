@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { subscriptions } from "../read/schema";
+import { subscriptionsChanged } from "../read/wake-subscriptions";
 import type { SettingsRow } from "./subscription-store";
 
 /**
@@ -27,8 +28,10 @@ export async function writeMirror(db: D1Database, settings: SettingsRow): Promis
       target: subscriptions.id,
       set: { url: row.url, eventTypes: row.eventTypes, status: row.status, updatedAt: row.updatedAt },
     });
+  subscriptionsChanged();
 }
 
 export async function deleteMirror(db: D1Database, id: string): Promise<void> {
   await drizzle(db).delete(subscriptions).where(eq(subscriptions.id, id));
+  subscriptionsChanged();
 }

@@ -7,6 +7,29 @@ const MAIL = "mail";
 const MAX_WAKES = 500;
 
 const ACTIVE = `SELECT id FROM subscriptions WHERE status = 'active' ORDER BY id LIMIT ?`;
+/**
+ * How long a listing of the active subscriptions serves the wakes of the batches after it: under
+ * load the projector commits a batch every few milliseconds, and each listing was a D1 query on the
+ * database it writes to. A subscription created, resumed or removed in another isolate is seen
+ * this much later at most (one created here, at once: `subscriptionsChanged`); a wake it misses
+ * meanwhile is made up by the next batch's or the cron's.
+ */
+const ACTIVE_LISTING_MS = 1_000;
+
+let activeListing: { ids: string[]; until: number } | null = null;
+
+/** Called when a subscription's row changes in this isolate: the next wake lists them again. */
+export function subscriptionsChanged(): void {
+  activeListing = null;
+}
+
+async function activeSubscriptions(env: Env): Promise<string[]> {
+  const now = Date.now();
+  if (activeListing && activeListing.until > now) return activeListing.ids;
+  const ids = (await env.DB.prepare(ACTIVE).bind(MAX_WAKES).all<{ id: string }>()).results.map((row) => row.id);
+  activeListing = { ids, until: now + ACTIVE_LISTING_MS };
+  return ids;
+}
 const EVERY = `SELECT id FROM subscriptions ORDER BY id LIMIT ?`;
 
 /**
@@ -21,7 +44,7 @@ const EVERY = `SELECT id FROM subscriptions ORDER BY id LIMIT ?`;
 export async function wakeSubscriptions(env: Env, { mail = true } = {}): Promise<void> {
   let ids: string[] = [];
   try {
-    ids = (await env.DB.prepare(ACTIVE).bind(MAX_WAKES).all<{ id: string }>()).results.map((row) => row.id);
+    ids = await activeSubscriptions(env);
   } catch (error) {
     log("warn", "could not list subscriptions to wake", { error: String(error) });
   }

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ERASED } from "../../src/domain/events";
 import worker from "../../src/index";
 import { EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
+import { subscriptionsChanged } from "../../src/read/wake-subscriptions";
 import { dbWithBatch, envWith, fakeMessage, mailsTo, quietUser, userRow } from "./fixtures";
 import { createInput, userCreated, userEvent } from "../support/builders";
 
@@ -379,18 +380,24 @@ function countingDb(): { db: D1Database; roundTrips: () => number } {
 }
 
 describe("cost", () => {
-  it("a batch of 20 users' events takes three D1 round trips: every checkpoint read at once, every write at once, the subscriptions to wake", async () => {
+  it("a batch of 20 users' events takes three D1 round trips: every checkpoint read at once, every write at once, the subscriptions to wake (listed at most once a second)", async () => {
     const ids = Array.from({ length: 20 }, newId);
     const messages = ids.flatMap((id) => [
       fakeMessage(userCreated(id)),
       fakeMessage(userEvent(id, 2, "USER_UPDATED", { first_name: "Counted" })),
     ]);
     const { db, roundTrips } = countingDb();
+    subscriptionsChanged();
 
     await projectBatch(messages, envWith({ DB: db }));
 
     expect(roundTrips()).toBe(3);
     for (const m of messages) expect(m.ack).toHaveBeenCalledOnce();
     for (const id of ids) expect(await userRow(id)).toMatchObject({ firstName: "Counted", revision: 2 });
+
+    // The next batch, right after, wakes the subscriptions listed for this one: two round trips.
+    const next = ids.map((id) => fakeMessage(userEvent(id, 3, "USER_UPDATED", { first_name: "Again" })));
+    await projectBatch(next, envWith({ DB: db }));
+    expect(roundTrips()).toBe(5);
   });
 });
