@@ -44,8 +44,6 @@ export async function withReadSession<T>(
     }
     return session;
   };
-  // Opened first, so that a read asking only for other databases still returns its bookmark.
-  if (bookmarked) sessionOf(bookmarked);
   const result = await read(sessionOf);
   const bookmark = bookmarked && sessions.get(bookmarked)?.getBookmark();
   if (bookmark) c.header(BOOKMARK_HEADER, bookmark);
