@@ -7,33 +7,96 @@
 // (`email=D{i}X@EXAMPLE`, upper case), each finding one user. The rows are written straight into
 // the local D1 before the server starts (the triggers fill user_counts, user_blocks and the trigram
 // index as the projector's writes would), so this measures the queries, not the projection.
+// `--env sharded`: the same in wrangler.toml's `[env.sharded]` layout (docs/decisions/0026), each
+// user's row written into the read database `shardOf` gives it (`READ_0`..`READ_{n-1}`), so that a
+// list merges the databases' pages and a count sums them. The floor still reads `DB`, which then
+// holds no users (a miss by primary key: the same one-query cost).
 // Usage: npm run bench:list-scale [-- --small 1000 --large 1000000 --concurrency 16 --seconds 5 --rounds 3]
+//        npm run bench:list-scale -- --env sharded [--read-databases 4]
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ small: 1000, large: 1_000_000, concurrency: 16, seconds: 5, rounds: 3 });
+const opt = L.args({
+  small: 1000,
+  large: 1_000_000,
+  concurrency: 16,
+  seconds: 5,
+  rounds: 3,
+  env: "",
+  readDatabases: 4,
+});
 const PAGE_SIZE = 10;
 const idOf = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+const sharded = opt.env === "sharded";
+if (opt.env && !sharded) throw new Error(`--env ${opt.env}: only "sharded" is known`);
+// Every wrangler this bench starts (migrations, seeding, `wrangler dev`) reads this environment.
+if (sharded) process.env.CLOUDFLARE_ENV = "sharded";
+/** The read databases' bindings in shard order, as `[env.sharded]` names them in `READ_DATABASES`. */
+const READS = sharded ? Array.from({ length: opt.readDatabases }, (_, k) => `READ_${k}`) : ["DB"];
 
-/** A state directory whose read model holds `count` users, one in ten deleted, one in 25 suspended. */
-function seededState(count) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-list-"));
-  L.migrateLocalD1(dir);
-  const sql = path.join(dir, "seed.sql");
-  writeFileSync(
-    sql,
-    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
-INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
+/**
+ * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. A copy of
+ * `shardOf` in src/shards.ts (this script runs on plain Node, which does not load TypeScript):
+ * the bench must put each row where the service will look for it.
+ */
+function shardOf(key, count) {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(key)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % count;
+}
+
+/** The user numbers 1..count whose rows go to each read database. */
+function usersByDatabase(count) {
+  const groups = READS.map(() => []);
+  for (let i = 1; i <= count; i++) groups[shardOf(idOf(i), READS.length)].push(i);
+  return groups;
+}
+
+/** Inserts the users numbered by column `i` of `numbers` (a table): the triggers fill the counts and the index. */
+function insertUsers(numbers) {
+  return `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
 SELECT printf('00000000-0000-4000-8000-%012d', i), 'seed' || i || 'x', 'seed' || i || 'x@example.com', 'F', 'L', 'user',
   CASE WHEN i % 10 = 0 THEN 'deleted' WHEN i % 25 = 0 THEN 'suspended' ELSE 'active' END,
   strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || i || ' seconds'),
   strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || i || ' seconds'),
   CASE WHEN i % 10 = 0 THEN '2025-06-01T00:00:00.000Z' END, 1
-FROM n;\n`,
-  );
-  L.wranglerSync(["d1", "execute", "DB", "--local", "--persist-to", dir, "--file", sql]);
+FROM ${numbers};\n`;
+}
+
+/** Users per statement of a sharded seed: its numbers as a JSON literal, under D1's 100 KB statement. */
+const PER_STATEMENT = 10_000;
+
+/** A state directory whose read model holds `count` users, one in ten deleted, one in 25 suspended. */
+function seededState(count) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-list-"));
+  L.migrateLocalD1(dir);
+  // `DB` is migrated above; in the sharded layout each read database is one more.
+  for (const name of READS.filter((name) => name !== "DB")) {
+    L.wranglerSync(["d1", "migrations", "apply", name, "--local", "--persist-to", dir]);
+  }
+  const groups = sharded ? usersByDatabase(count) : null;
+  READS.forEach((name, k) => {
+    const sql = path.join(dir, `seed-${name}.sql`);
+    if (!groups) {
+      writeFileSync(
+        sql,
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})\n${insertUsers("n")}`,
+      );
+    } else {
+      const statements = [];
+      for (let at = 0; at < groups[k].length; at += PER_STATEMENT) {
+        const numbers = JSON.stringify(groups[k].slice(at, at + PER_STATEMENT));
+        statements.push(insertUsers(`(SELECT value AS i FROM json_each('${numbers}'))`));
+      }
+      writeFileSync(sql, statements.join(""));
+    }
+    L.wranglerSync(["d1", "execute", name, "--local", "--persist-to", dir, "--file", sql]);
+  });
   return dir;
 }
 
@@ -124,5 +187,9 @@ await L.run("list-scale", 3_600_000, async () => {
   }
   const pass = Object.entries(slowdowns).every(([kind, s]) => kind === "floor" || s <= target);
   const seeded_ms = Object.fromEntries(Object.entries(servers).map(([name, s]) => [name, s.seeded_ms]));
-  L.report("list-scale", { options: opt, seeded_ms, runs, slowdowns_p50: slowdowns, target, pass }, rows);
+  L.report(
+    sharded ? "list-scale-sharded" : "list-scale",
+    { options: opt, seeded_ms, runs, slowdowns_p50: slowdowns, target, pass },
+    rows,
+  );
 });

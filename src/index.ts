@@ -9,7 +9,7 @@ import { eraseExpiredDeletedUsers } from "./read/retention";
 import { maybeMergeSearchIndex } from "./read/search-index";
 import { sweepRefusals } from "./read/refusals";
 import { sweepOwedStreams } from "./read/sweeper";
-import { shards } from "./shards";
+import { readDatabases, shards } from "./shards";
 import { wakeSubscriptions } from "./read/wake-subscriptions";
 
 export { UserStream } from "./write/user-stream";
@@ -47,7 +47,7 @@ export default {
         runAlertChecks(env).then(() => wakeSubscriptions(env)),
         eraseExpiredDeletedUsers(env, config(env).DELETED_USER_RETENTION_DAYS),
         sweepRefusals(env.DB, refusalConfig(env).REFUSALS_RETENTION_DAYS),
-        maybeMergeSearchIndex(env.DB, controller.scheduledTime),
+        maybeMergeSearchIndex(readDatabases(env), controller.scheduledTime),
       ]),
     ),
 } satisfies ExportedHandler<Env>;

@@ -11,18 +11,41 @@ export const BOOKMARK_HEADER = "x-d1-bookmark";
  */
 const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/i;
 
+/** The read's session on a database: one per database and request, opened when first asked for. */
+export type SessionOf = (db: D1Database) => D1Reader;
+
 /**
- * Runs a query route's reads in one D1 session (the Sessions API): with read replication on, they
- * go to any replica at least as current as the bookmark the client sent back, so reads scale out
- * and a client never sees the read model go back in time. The response carries the new bookmark.
- * Called inside the handler, so 401 and 403 come before a bad bookmark's 400.
+ * Runs a query route's reads in D1 sessions (the Sessions API): with read replication on, they go
+ * to any replica at least as current as the bookmark the client sent back, so reads scale out and
+ * a client never sees the read model go back in time. Called inside the handler, so 401 and 403
+ * come before a bad bookmark's 400.
+ *
+ * `answeredFrom` is the database the answer is read from (a get: its user's), or the several a
+ * list merges (docs/decisions/0026). A bookmark names one database: with one, the client's
+ * bookmark starts its session and the response carries the new one; with several, none is used or
+ * given. Any other database the read asks `sessionOf` for (the caller's row, to confirm its token)
+ * opens unconstrained. In the default layout every read is `DB`'s one session, as before shards.
  */
-export async function withReadSession<T>(c: Context<AppEnv>, read: (db: D1Reader) => Promise<T>): Promise<T> {
+export async function withReadSession<T>(
+  c: Context<AppEnv>,
+  answeredFrom: D1Database | readonly D1Database[],
+  read: (sessionOf: SessionOf) => Promise<T>,
+): Promise<T> {
   const given = c.req.header(BOOKMARK_HEADER)?.trim();
   if (given && !BOOKMARK.test(given)) throw badRequest();
-  const session = c.env.DB.withSession(given || "first-unconstrained");
-  const result = await read(session);
-  const bookmark = session.getBookmark();
+  const databases: readonly D1Database[] = Array.isArray(answeredFrom) ? answeredFrom : [answeredFrom as D1Database];
+  const bookmarked = databases.length === 1 ? databases[0] : undefined;
+  const sessions = new Map<D1Database, D1DatabaseSession>();
+  const sessionOf = (db: D1Database) => {
+    let session = sessions.get(db);
+    if (!session) {
+      session = db.withSession((db === bookmarked && given) || "first-unconstrained");
+      sessions.set(db, session);
+    }
+    return session;
+  };
+  const result = await read(sessionOf);
+  const bookmark = bookmarked && sessions.get(bookmarked)?.getBookmark();
   if (bookmark) c.header(BOOKMARK_HEADER, bookmark);
   return result;
 }

@@ -59,12 +59,20 @@ export function asOfSql(filters: AsOfFilters): { text: string; params: unknown[]
   return { text: `${SELECT} INDEXED BY ${index} WHERE ${where.join(" AND ")} ORDER BY user_id LIMIT ?`, params };
 }
 
-/** The page and the user id to continue after, null on the last page. */
+/**
+ * The page and the user id to continue after, null on the last page. Over several read databases
+ * (each holds its users' intervals, docs/decisions/0026) each answers its first `limit + 1` after
+ * the cursor, asked at once, and the page is the first of their merge in user id order.
+ */
 export async function queryAsOf(
-  db: D1Reader,
+  databases: D1Reader | readonly D1Reader[],
   filters: AsOfFilters,
 ): Promise<{ rows: UserIntervalRow[]; next: string | null }> {
-  const { results } = await asOfStatement(db, filters).all<UserIntervalRow>();
+  const dbs: readonly D1Reader[] = Array.isArray(databases) ? databases : [databases as D1Reader];
+  const answers = await Promise.all(dbs.map((db) => asOfStatement(db, filters).all<UserIntervalRow>()));
+  // User ids are ASCII (UUIDs), so code units sort as SQLite's bytes do.
+  const results = answers.flatMap((answer) => answer.results);
+  results.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
   const rows = results.slice(0, filters.limit);
   return { rows, next: results.length > filters.limit ? (rows[rows.length - 1]?.userId ?? null) : null };
 }

@@ -28,34 +28,53 @@ export interface HeldInReadSide {
 
 const LIMIT = REPORT_ROWS_MAX + 1;
 
-export async function heldInReadSide(db: D1Database, userId: string): Promise<HeldInReadSide> {
-  const [users, audit, asActor, feed, letters, mail] = await db.batch<Row>([
-    db.prepare("SELECT * FROM users WHERE id = ?").bind(userId),
-    db
-      .prepare(
-        `SELECT event_id, event_type, revision, timestamp, actor_id, actor_username, reason, request_id, username,
+/**
+ * `readDb` is the user's read database (its `users` row, docs/decisions/0026), `db` the one that
+ * keeps the audit log, feed, dead letters and mail (`DB`): one batch per database, at once.
+ */
+export async function heldInReadSide(readDb: D1Database, db: D1Database, userId: string): Promise<HeldInReadSide> {
+  const [users, audit, asActor, feed, letters, mail] = await batchedPerDatabase<Row>([
+    [readDb, readDb.prepare("SELECT * FROM users WHERE id = ?").bind(userId)],
+    [
+      db,
+      db
+        .prepare(
+          `SELECT event_id, event_type, revision, timestamp, actor_id, actor_username, reason, request_id, username,
                 email, import_request_id
          FROM audit_log WHERE user_id = ? ORDER BY timestamp, revision LIMIT ?`,
-      )
-      .bind(userId, LIMIT),
-    db
-      .prepare(
-        `SELECT event_id, user_id, event_type, revision, timestamp, actor_id, actor_username, reason, request_id
+        )
+        .bind(userId, LIMIT),
+    ],
+    [
+      db,
+      db
+        .prepare(
+          `SELECT event_id, user_id, event_type, revision, timestamp, actor_id, actor_username, reason, request_id
          FROM audit_log WHERE actor_id = ? AND user_id != ? ORDER BY timestamp, user_id, revision LIMIT ?`,
-      )
-      .bind(userId, userId, LIMIT),
-    db.prepare("SELECT position, event FROM feed WHERE user_id = ? ORDER BY revision LIMIT ?").bind(userId, LIMIT),
-    db
-      .prepare(
-        `SELECT id, message_id, revision, projection, state, error, failed_at, redriven_at, resolved_at, body
+        )
+        .bind(userId, userId, LIMIT),
+    ],
+    [
+      db,
+      db.prepare("SELECT position, event FROM feed WHERE user_id = ? ORDER BY revision LIMIT ?").bind(userId, LIMIT),
+    ],
+    [
+      db,
+      db
+        .prepare(
+          `SELECT id, message_id, revision, projection, state, error, failed_at, redriven_at, resolved_at, body
          FROM dead_letters WHERE aggregate_id = ? ORDER BY id LIMIT ?`,
-      )
-      .bind(userId, LIMIT),
-    db
-      .prepare(
-        "SELECT kind, recipient, subject, body, event_id, sent_at, message_id FROM sent_emails WHERE user_id = ? ORDER BY sent_at LIMIT ?",
-      )
-      .bind(userId, LIMIT),
+        )
+        .bind(userId, LIMIT),
+    ],
+    [
+      db,
+      db
+        .prepare(
+          "SELECT kind, recipient, subject, body, event_id, sent_at, message_id FROM sent_emails WHERE user_id = ? ORDER BY sent_at LIMIT ?",
+        )
+        .bind(userId, LIMIT),
+    ],
   ]);
   return {
     read_model: users?.results[0] ?? null,
@@ -81,6 +100,20 @@ export async function subscriptionList(db: D1Database): Promise<{ id: string; ur
   const { results } = await db
     .prepare("SELECT id, url, status FROM subscriptions ORDER BY id")
     .all<{ id: string; url: string; status: string }>();
+  return results;
+}
+
+/** The statements' results in their order, each database's statements run as one batch, the batches at once. */
+async function batchedPerDatabase<T>(statements: [D1Database, D1PreparedStatement][]): Promise<D1Result<T>[]> {
+  const groups = new Map<D1Database, number[]>();
+  statements.forEach(([db], i) => groups.set(db, [...(groups.get(db) ?? []), i]));
+  const results: D1Result<T>[] = [];
+  await Promise.all(
+    [...groups].map(async ([db, indexes]) => {
+      const answers = await db.batch<T>(indexes.map((i) => statements[i]![1]));
+      indexes.forEach((i, k) => (results[i] = answers[k]!));
+    }),
+  );
   return results;
 }
 

@@ -72,12 +72,24 @@ export const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_
   u.revision AS revision, s.published_revision AS published
   FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE u.id = ?`;
 
-/** A user's row read by a caller, with the caller's row, in one D1 round trip. */
+/**
+ * A user's row read by a caller, with the caller's row: one D1 round trip when both live in one
+ * database (`callerDb`, the caller's read database, defaults to the user's), else one read on
+ * each, at once (docs/decisions/0026).
+ */
 export async function findUserRowAs(
   db: D1Reader,
   callerId: string,
   id: string,
+  callerDb: D1Reader = db,
 ): Promise<{ caller: CallerRow | undefined; row: UserRow | undefined }> {
+  if (callerDb !== db) {
+    const [caller, row] = await Promise.all([
+      callerDb.prepare(FIND_CALLER).bind(callerId).first<CallerRow>(),
+      findUserRow(db, id),
+    ]);
+    return { caller: caller ?? undefined, row };
+  }
   const [caller, row] = await db.batch<CallerRow | UserRow>([
     db.prepare(FIND_CALLER).bind(callerId),
     db.prepare(FIND_USER).bind(id),

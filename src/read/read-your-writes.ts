@@ -61,6 +61,13 @@ type Listener = (revision: number, row?: UserRow) => void;
 /** The waiters of this isolate, by the user they wait for. */
 const listeners = new Map<string, Set<Listener>>();
 
+/**
+ * Each waited-for user's read database: a shared look reads each database's users in one
+ * statement, through the looking waiter's session for its own database, else the binding itself
+ * (a session belongs to its request).
+ */
+const databases = new Map<string, D1Reader>();
+
 /** When the last shared look of this isolate started (it read every waited-for user's row). */
 let lastSharedLookAt = -Infinity;
 
@@ -90,17 +97,19 @@ export function waitingNow(): { waiters: number; users: number; places: number }
  *
  * The waiter is told by the projector's commit in this isolate (`projected`), which it notices on
  * its next tick (`WAKE_TICKS`, no I/O); without that it looks with backoff (`WAIT_POLICY`), and
- * one look reads the rows of every user waited for in the isolate in one statement and tells each
- * waiter: a waiter whose look is due skips it when such a shared look started since its own last
- * one. So N waiters cost about as many D1 reads as one.
+ * one look reads the rows of every user waited for in the isolate, one statement per read database
+ * they live in (`options.database`: the binding `db` is a session of, by default `db` itself), and
+ * tells each waiter: a waiter whose look is due skips it when such a shared look started since its own last
+ * one. So N waiters cost about as many D1 reads as there are read databases.
  */
 export async function rowAtRevision(
   db: D1Reader,
   userId: string,
   minRevision: number,
   waitMs: number,
-  options: { policy?: WaitPolicy; signal?: AbortSignal } = {},
+  options: { policy?: WaitPolicy; signal?: AbortSignal; database?: D1Reader } = {},
 ): Promise<UserRow | "timeout"> {
+  const database = options.database ?? db;
   let lookedAt = Date.now();
   let found: UserRow | null = null;
   let woken = false;
@@ -119,8 +128,17 @@ export async function rowAtRevision(
       return null;
     }
     lookedAt = lastSharedLookAt = Date.now();
-    const { results } = await findUserRowsStatement(db, [...listeners.keys()]).all<UserRow>();
-    for (const row of results) projected(row.id, row.revision, row);
+    const byDatabase = new Map<D1Reader, string[]>();
+    for (const waitedFor of listeners.keys()) {
+      const of = databases.get(waitedFor) ?? database;
+      const ids = byDatabase.get(of) ?? [];
+      ids.push(waitedFor);
+      byDatabase.set(of, ids);
+    }
+    const answers = await Promise.all(
+      [...byDatabase].map(([of, ids]) => findUserRowsStatement(of === database ? db : of, ids).all<UserRow>()),
+    );
+    for (const { results } of answers) for (const row of results) projected(row.id, row.revision, row);
     return found;
   };
   const listener: Listener = (revision, row) => {
@@ -131,10 +149,12 @@ export async function rowAtRevision(
   const set = listeners.get(userId) ?? new Set<Listener>();
   set.add(listener);
   listeners.set(userId, set);
+  databases.set(userId, database);
   const leave = () => {
     set.delete(listener);
     if (set.size === 0 && listeners.get(userId) === set) {
       listeners.delete(userId);
+      databases.delete(userId);
       streamRevisions.delete(userId);
     }
   };

@@ -18,7 +18,14 @@ export function isSearchIndexMergeRun(scheduledTime: number): boolean {
   return at.getUTCHours() === SEARCH_INDEX_MERGE_HOUR && at.getUTCMinutes() < 5;
 }
 
-/** The cron's step: the day's merge, or nothing. */
-export async function maybeMergeSearchIndex(db: D1Database, scheduledTime: number): Promise<void> {
-  if (isSearchIndexMergeRun(scheduledTime)) await mergeSearchIndex(db);
+/**
+ * The cron's step: the day's merge of every read database's index (each holds its users' rows,
+ * docs/decisions/0026), or nothing. Each database merges on its own, at once; one that fails
+ * leaves the others merged, and the step then fails with its error.
+ */
+export async function maybeMergeSearchIndex(databases: readonly D1Database[], scheduledTime: number): Promise<void> {
+  if (!isSearchIndexMergeRun(scheduledTime)) return;
+  const merged = await Promise.allSettled(databases.map((db) => mergeSearchIndex(db)));
+  const failed = merged.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
 }

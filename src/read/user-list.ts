@@ -38,39 +38,84 @@ const INDEXED_NEEDLE = 3;
 
 /**
  * Users of the given status matching case-insensitive substrings, in creation order (then id, for
- * ties), with their count, the caller's row and where the next page starts: one D1 round trip,
- * two for page 2 onwards of an unfiltered list without a cursor (`pageStart`; a write landing
- * between the two moves that page by as many rows as OFFSET would have).
+ * ties), with their count, the caller's row and where the next page starts, over every read
+ * database given (`databases`, in any order; `callerDb` is the caller's, default the first). Per
+ * database: one D1 round trip, two for page 2 onwards of an unfiltered list without a cursor
+ * (`pageStart`; a write landing between the two moves that page by as many rows as OFFSET would
+ * have). The databases are asked at once.
  *
  * No page costs a scan of the users before it. The list is a merge of one ordered walk of the
- * `users_listing` index per status (SQLite's `MERGE (UNION ALL)`, the same merge a list over
- * several shards would do), and starts either after a cursor (a seek) or, for `page` N, at the
- * minute in which its first row was created, found by walking down the per-period counts of
- * `user_blocks`, then skipping only the rows of that minute. A search reads its matches from the
- * trigram index `users_search` and sorts them: it costs what the users it matches cost, whatever
- * the number of users. The unfiltered count is the per-status counts (`user_counts`).
+ * `users_listing` index per status (SQLite's `MERGE (UNION ALL)`), and starts either after a cursor
+ * (a seek) or, for `page` N, at the minute in which its first row was created, found by walking
+ * down the per-period counts of `user_blocks`, then skipping only the rows of that minute. A search
+ * reads its matches from the trigram index `users_search` and sorts them: it costs what the users
+ * it matches cost, whatever the number of users. The unfiltered count is the per-status counts
+ * (`user_counts`).
+ *
+ * Over several databases (docs/decisions/0026) each answers the first rows of its own part of the
+ * list from the same start, and they are merged here in the same order: the page is the merge's
+ * rows after the start, so it is the page one database holding every row would give. The counts
+ * are summed, and `page` N's minute is found on the summed `user_blocks`.
  */
-export async function listUsers(db: D1Reader, filters: ListFilters, callerId: string) {
+export async function listUsers(
+  databases: D1Reader | readonly D1Reader[],
+  filters: ListFilters,
+  callerId: string,
+  callerDb?: D1Reader,
+) {
+  const dbs: readonly D1Reader[] = Array.isArray(databases) ? databases : [databases as D1Reader];
   const statuses = STATUSES[filters.status ?? "live"];
   const needles = [
     ["username", filters.username],
     ["email", filters.email],
   ].filter((entry): entry is [string, string] => Boolean(entry[1]));
   const offset = filters.after ? 0 : (filters.page - 1) * filters.pageSize;
-  const statements =
-    needles.length > 0
-      ? searchStatements(db, statuses, needles, filters)
-      : listStatements(db, statuses, filters, offset > 0 ? await pageStart(db, statuses, offset) : undefined);
-  const [rows, total, caller] = await db.batch<unknown>([...statements, db.prepare(FIND_CALLER).bind(callerId)]);
-  const found = (rows?.results ?? []) as UserRow[];
+  const start = needles.length === 0 && offset > 0 ? await pageStart(dbs, statuses, offset) : undefined;
+  // Rows of the list from the start that come before the page. A lone database skips them itself
+  // (OFFSET); merged, a database cannot know how many of them are its own, so each answers them too.
+  const skip = start ? start.skip : needles.length > 0 ? offset : 0;
+  const alone = dbs.length === 1;
+  const span: Span = { limit: filters.pageSize + 1 + (alone ? 0 : skip), offset: alone ? skip : 0 };
+  const callerAt = dbs.indexOf(callerDb ?? dbs[0]!);
+  const answers = await Promise.all(
+    dbs.map((db, i) => {
+      const statements =
+        needles.length > 0
+          ? searchStatements(db, statuses, needles, filters, span)
+          : listStatements(db, statuses, filters, span, start);
+      return db.batch<unknown>(i === callerAt ? [...statements, db.prepare(FIND_CALLER).bind(callerId)] : statements);
+    }),
+  );
+  const caller =
+    callerAt >= 0
+      ? (answers[callerAt]?.[2]?.results[0] as CallerRow | undefined)
+      : ((await callerDb!.prepare(FIND_CALLER).bind(callerId).first<CallerRow>()) ?? undefined);
+  const found = alone
+    ? ((answers[0]?.[0]?.results ?? []) as UserRow[])
+    : answers
+        .flatMap((answer) => (answer[0]?.results ?? []) as UserRow[])
+        .sort(inListOrder)
+        .slice(skip);
   const page = found.slice(0, filters.pageSize);
   const last = page[page.length - 1];
   return {
     rows: page,
-    count: (total?.results[0] as { n: number } | undefined)?.n ?? 0,
-    caller: caller?.results[0] as CallerRow | undefined,
+    count: answers.reduce((sum, answer) => sum + ((answer[1]?.results[0] as { n: number } | undefined)?.n ?? 0), 0),
+    caller,
     next: found.length > filters.pageSize && last ? { createdAt: last.createdAt, id: last.id } : null,
   };
+}
+
+/** The list's order, as SQLite sorts it: `created_at`, then `id` (both ASCII, so code units sort as bytes). */
+function inListOrder(a: UserRow, b: UserRow): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** How many of a database's rows from the start a statement answers, and how many it skips first. */
+interface Span {
+  limit: number;
+  offset: number;
 }
 
 /** Where a page starts: from the first row created at or after `block`, skipping `skip` rows. */
@@ -84,7 +129,13 @@ interface PageStart {
  * The statuses are written into the SQL (they are this file's constants): bound, they made SQLite
  * plan the `user_blocks` walk twenty times slower.
  */
-function listStatements(db: D1Reader, statuses: UserRow["status"][], filters: ListFilters, start?: PageStart) {
+function listStatements(
+  db: D1Reader,
+  statuses: UserRow["status"][],
+  filters: ListFilters,
+  span: Span,
+  start?: PageStart,
+) {
   const from = filters.after ? "(created_at, id) > (?, ?)" : start ? "created_at >= ?" : "true";
   const arms = statuses.map(
     (status) => `SELECT rowid AS r, created_at, id FROM users WHERE status = '${status}' AND ${from}`,
@@ -97,7 +148,7 @@ function listStatements(db: D1Reader, statuses: UserRow["status"][], filters: Li
         `WITH page AS (${arms.join(" UNION ALL ")} ORDER BY created_at, id LIMIT ? OFFSET ?)
         ${SELECT_USERS} WHERE rowid IN (SELECT r FROM page) ORDER BY created_at, id`,
       )
-      .bind(...params, filters.pageSize + 1, start?.skip ?? 0),
+      .bind(...params, span.limit, span.offset),
     // Counting rows costs O(users); the per-status counts kept by triggers cost the same at any size.
     db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE status IN (${quoted(statuses)})`),
   ];
@@ -107,11 +158,15 @@ function listStatements(db: D1Reader, statuses: UserRow["status"][], filters: Li
  * The minute in which the row at `offset` of the list was created, and how many of that minute's
  * rows come before it: the first block, month down to minute, whose rows and all before it number
  * more than the offset. Each level reads the blocks of the one above (a month's days, a day's hours,
- * an hour's minutes). Its own round trip: asked in the page's statement, SQLite evaluated the walk
- * once per reference to its result (about 20 ms at 1,000,000 users, against 0.3 ms alone). Past the
- * end of the list: a start after every row.
+ * an hour's minutes). Past the end of the list: a start after every row.
+ *
+ * One database walks all four levels in one statement, its own round trip: asked in the page's
+ * statement, SQLite evaluated the walk once per reference to its result (about 20 ms at 1,000,000
+ * users, against 0.3 ms alone). Several walk the same levels on their summed counts: a round trip
+ * per level, each database asked at once.
  */
-async function pageStart(db: D1Reader, statuses: UserRow["status"][], offset: number): Promise<PageStart> {
+async function pageStart(dbs: readonly D1Reader[], statuses: UserRow["status"][], offset: number): Promise<PageStart> {
+  if (dbs.length > 1) return summedPageStart(dbs, statuses, offset);
   const levels = BLOCK_SIZES.map((size, i) => {
     const parent = i === 0 ? "(SELECT '' AS block, 0 AS before)" : `l${i}`;
     return `l${i + 1}(block, before) AS MATERIALIZED (
@@ -123,11 +178,48 @@ async function pageStart(db: D1Reader, statuses: UserRow["status"][], offset: nu
           GROUP BY block))
       WHERE before + n > ?1 ORDER BY block LIMIT 1)`;
   });
-  const found = await db
+  const found = await dbs[0]!
     .prepare(`WITH ${levels.join(", ")} SELECT block, before FROM l${BLOCK_SIZES.length}`)
     .bind(offset)
     .first<{ block: string; before: number }>();
   return found ? { block: found.block, skip: offset - found.before } : { block: "~", skip: 0 };
+}
+
+/** `pageStart`'s walk over several databases' `user_blocks`, summed here level by level. */
+async function summedPageStart(
+  dbs: readonly D1Reader[],
+  statuses: UserRow["status"][],
+  offset: number,
+): Promise<PageStart> {
+  let block = "";
+  let before = 0;
+  for (const size of BLOCK_SIZES) {
+    const answers = await Promise.all(
+      dbs.map((db) =>
+        db
+          .prepare(
+            `SELECT block, sum(n) AS n FROM user_blocks WHERE size = ${size} AND status IN (${quoted(statuses)})
+              AND block >= ?1 AND block < ?1 || '~' GROUP BY block`,
+          )
+          .bind(block)
+          .all<{ block: string; n: number }>(),
+      ),
+    );
+    const counts = new Map<string, number>();
+    for (const { results } of answers) {
+      for (const row of results) counts.set(row.block, (counts.get(row.block) ?? 0) + row.n);
+    }
+    const blocks = [...counts.keys()].sort();
+    const inside = blocks.find((candidate) => {
+      const n = counts.get(candidate) ?? 0;
+      if (before + n > offset) return true;
+      before += n;
+      return false;
+    });
+    if (inside === undefined) return { block: "~", skip: 0 };
+    block = inside;
+  }
+  return { block, skip: offset - before };
 }
 
 /** Statuses as SQL literals: only this file's constants, never a caller's text. */
@@ -145,6 +237,7 @@ function searchStatements(
   statuses: UserRow["status"][],
   needles: [string, string][],
   filters: ListFilters,
+  span: Span,
 ) {
   const indexed = needles.filter(([, needle]) => [...needle].length >= INDEXED_NEEDLE);
   const scanned = needles.filter(([, needle]) => [...needle].length < INDEXED_NEEDLE);
@@ -166,10 +259,10 @@ function searchStatements(
   const page = filters.after
     ? db
         .prepare(`${SELECT_USERS} WHERE ${condition} AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`)
-        .bind(...params, filters.after.createdAt, filters.after.id, filters.pageSize + 1)
+        .bind(...params, filters.after.createdAt, filters.after.id, span.limit)
     : db
         .prepare(`${SELECT_USERS} WHERE ${condition} ORDER BY created_at, id LIMIT ? OFFSET ?`)
-        .bind(...params, filters.pageSize + 1, (filters.page - 1) * filters.pageSize);
+        .bind(...params, span.limit, span.offset);
   return [page, db.prepare(`SELECT count(*) AS n FROM users WHERE ${condition}`).bind(...params)];
 }
 

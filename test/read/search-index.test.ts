@@ -35,9 +35,9 @@ describe("the search index after an erasure", () => {
     expect(await pagesHolding("qjv")).toBeGreaterThan(0);
 
     // A cron run outside the merge's slot leaves the index alone; the day's run merges it.
-    await maybeMergeSearchIndex(env.DB, Date.parse("2026-12-07T14:05:00Z"));
+    await maybeMergeSearchIndex([env.DB], Date.parse("2026-12-07T14:05:00Z"));
     expect(await pagesHolding("qjv")).toBeGreaterThan(0);
-    await maybeMergeSearchIndex(env.DB, Date.parse("2026-12-07T03:00:00Z"));
+    await maybeMergeSearchIndex([env.DB], Date.parse("2026-12-07T03:00:00Z"));
     expect(await pagesHolding("qjv")).toBe(0);
     expect(await searchFinds("erased")).toBeGreaterThan(0);
   });

@@ -13,6 +13,7 @@ import { withReadSession } from "../../http/read-session";
 import { parseInstant } from "../../http/routes/users/history";
 import { decodeAsOfCursor, encodeAsOfCursor, queryAsOf } from "../../read/as-of";
 import { UsersAsOfPage } from "../schemas";
+import { readDatabases } from "../../shards";
 
 const field = z.string().max(FIELD_MAX.correctedName);
 
@@ -133,7 +134,11 @@ export const adminUsers = createRouter()
       limit: query.limit,
       after,
     };
-    const { rows, next } = await withReadSession(c, (db) => queryAsOf(db, filters));
+    // Each user's intervals live in its read database: every one's page, merged (docs/decisions/0026).
+    const databases = readDatabases(c.env);
+    const { rows, next } = await withReadSession(c, databases, (sessionOf) =>
+      queryAsOf(databases.map(sessionOf), filters),
+    );
     const results = rows.map((row) => ({
       id: row.userId,
       username: row.username,

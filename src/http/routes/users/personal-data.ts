@@ -10,6 +10,7 @@ import type { RouterWith } from "../../router";
 import { EventMessage } from "../../../domain/events";
 import { UserIdParams, errors, jsonResponse } from "../../schemas";
 import { targetRoute } from "./route";
+import { readDatabaseOf } from "../../../shards";
 
 const Row = z.record(z.string(), z.unknown());
 const Rows = (description: string) =>
@@ -68,7 +69,10 @@ export const userPersonalData = <S extends Schema>(router: RouterWith<S>) =>
     const { user_id } = c.req.valid("param");
     const held = confirmedByTarget(c, await userStream(c.env, user_id).heldInStream(selfCaller(c, user_id)));
     if (!held) throw httpError(404, "User not found");
-    const [read, deliveries] = await Promise.all([heldInReadSide(c.env.DB, user_id), deliveriesAbout(c.env, user_id)]);
+    const [read, deliveries] = await Promise.all([
+      heldInReadSide(readDatabaseOf(c.env, user_id), c.env.DB, user_id),
+      deliveriesAbout(c.env, user_id),
+    ]);
     const erased =
       held.events.some((event) => event.event_type === "USER_ERASED") || read.read_model?.status === "erased";
     const report: z.infer<typeof PersonalDataReport> = {

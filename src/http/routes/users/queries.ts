@@ -1,13 +1,14 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRowAs, type D1Reader } from "../../../read/queries";
+import { findUserRowAs } from "../../../read/queries";
 import { decodeListCursor, encodeListCursor, listUsers } from "../../../read/user-list";
 import { userView } from "../../../read/user-projection";
 import { confirmFromReadModel, confirmWithObject, requires, type Actor } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
-import { withReadSession } from "../../read-session";
+import { withReadSession, type SessionOf } from "../../read-session";
+import { readDatabaseOf, readDatabases } from "../../../shards";
 import {
   knownStreamRevision,
   rememberStreamRevision,
@@ -89,9 +90,11 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
       statusFilterAllowed(c.var.actor);
       const after = query.cursor === undefined ? undefined : decodeListCursor(query.cursor);
       if (after === null) throw notACursor();
-      const { rows, count, caller, next } = await withReadSession(c, (db) =>
+      // Every read database's part of the list, merged (docs/decisions/0026); the caller's row from its own.
+      const databases = readDatabases(c.env);
+      const { rows, count, caller, next } = await withReadSession(c, databases, (sessionOf) =>
         listUsers(
-          db,
+          databases.map(sessionOf),
           {
             page: query.page,
             pageSize: query.page_size,
@@ -101,6 +104,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
             after,
           },
           c.var.actor.id,
+          sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
         ),
       );
       // Again with the role as confirmed, in case it was not the token's.
@@ -126,7 +130,9 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
       const user =
         consistency === "strong"
           ? await fromObject(c, user_id)
-          : await withReadSession(c, (db) => fromReadModel(c, db, user_id, min_revision));
+          : await withReadSession(c, readDatabaseOf(c.env, user_id), (sessionOf) =>
+              fromReadModel(c, sessionOf, user_id, min_revision),
+            );
       if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
       return c.json({ user }, 200);
     });
@@ -138,13 +144,26 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 /**
+ * The user's row from its read database, the caller's from its own (one batch when they are one).
  * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. Past the isolate's
  * waiting places: 503 at once, before asking the user's object anything. A revision the user's
  * stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is answered at
  * once, since waiting cannot bring it.
  */
-async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, minRevision: number | undefined) {
-  const { caller, row } = await findUserRowAs(db, c.var.actor.id, userId);
+async function fromReadModel(
+  c: Context<AppEnv>,
+  sessionOf: SessionOf,
+  userId: string,
+  minRevision: number | undefined,
+) {
+  const database = readDatabaseOf(c.env, userId);
+  const db = sessionOf(database);
+  const { caller, row } = await findUserRowAs(
+    db,
+    c.var.actor.id,
+    userId,
+    sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
+  );
   await confirmFromReadModel(c, caller);
   if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
   const release = takeWaitingPlace();
@@ -168,6 +187,7 @@ async function fromReadModel(c: Context<AppEnv>, db: D1Reader, userId: string, m
     }
     const waited = await rowAtRevision(db, userId, minRevision, config(c.env).READ_YOUR_WRITES_WAIT_MS, {
       signal: c.req.raw.signal,
+      database,
     });
     if (waited === "timeout")
       throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, retryAfterSeconds());
