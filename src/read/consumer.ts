@@ -138,7 +138,10 @@ interface Loaded {
  * their letters resolved once that database committed.
  */
 async function loadCheckpoints(env: Env, userIds: string[]): Promise<Loaded> {
-  const byDb = new Map<D1Database, { loads: { projection: Projection; load: Load<unknown> }[]; letters?: D1PreparedStatement }>();
+  const byDb = new Map<
+    D1Database,
+    { loads: { projection: Projection; load: Load<unknown> }[]; letters?: D1PreparedStatement }
+  >();
   const at = (db: D1Database) => byDb.get(db) ?? byDb.set(db, { loads: [] }).get(db)!;
   for (const projection of PROJECTIONS) {
     const users = new Map<D1Database, string[]>();
@@ -159,7 +162,8 @@ async function loadCheckpoints(env: Env, userIds: string[]): Promise<Loaded> {
         for (const [userId, checkpoint] of load.read(results[i]!)) checkpoints.get(projection)!.set(userId, checkpoint);
       });
       if (letters) {
-        for (const row of results[loads.length]!.results as { aggregate_id: string }[]) openLetters.add(row.aggregate_id);
+        for (const row of results[loads.length]!.results as { aggregate_id: string }[])
+          openLetters.add(row.aggregate_id);
       }
     }),
   );
@@ -299,7 +303,9 @@ function closingStatementsOf(env: Env, db: D1Database, w: UserWork): D1PreparedS
  */
 async function commit(env: Env, work: UserWork[], openLetters: ReadonlySet<string>): Promise<UserWork[]> {
   if (work.length === 0) return [];
-  const others = [...new Set(work.flatMap((w) => [...w.parts.map((p) => p.db), w.readDb]))].filter((db) => db !== env.DB);
+  const others = [...new Set(work.flatMap((w) => [...w.parts.map((p) => p.db), w.readDb]))].filter(
+    (db) => db !== env.DB,
+  );
   await commitIn(env, env.DB, work);
   await Promise.all(others.map((db) => commitIn(env, db, work)));
   await resolveApart(
@@ -487,10 +493,7 @@ const MOVE_HEAD = `INSERT INTO projection_heads (projection, event_id, user_id, 
   WHERE excluded.event_at >= projection_heads.event_at`;
 
 /** Each projection's newest event in these users' parts in `db`: the status's "last projected" there. */
-function headStatements(
-  db: D1Database,
-  here: readonly { w: UserWork; parts: Part[] }[],
-): D1PreparedStatement[] {
+function headStatements(db: D1Database, here: readonly { w: UserWork; parts: Part[] }[]): D1PreparedStatement[] {
   const now = new Date().toISOString();
   const newest = new Map<string, PublicEvent>();
   for (const { w, parts } of here) {

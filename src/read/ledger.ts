@@ -59,7 +59,9 @@ export function confirmStatement(
 ): D1PreparedStatement {
   const statement = db.prepare(confirmSql(local));
   // `?3` is in the SQL only when some projection lives elsewhere.
-  return local.length < PROJECTIONS.length ? statement.bind(userId, projectedAt, floor) : statement.bind(userId, projectedAt);
+  return local.length < PROJECTIONS.length
+    ? statement.bind(userId, projectedAt, floor)
+    : statement.bind(userId, projectedAt);
 }
 
 const confirmAllSql = (local: readonly Projection[]) =>

@@ -58,7 +58,9 @@ export const usersProjection: Projection<UserRow | null> = {
 
   rebuildService(service, streams) {
     return streams
-      .filter(({ events }) => events.reduce<UserRow | null>((r, event) => projectUser(r, event), null)?.status === "erased")
+      .filter(
+        ({ events }) => events.reduce<UserRow | null>((r, event) => projectUser(r, event), null)?.status === "erased",
+      )
       .flatMap(({ userId }) => forgetErased(service, userId));
   },
 
