@@ -327,9 +327,11 @@ async function commit(env: Env, work: UserWork[], openLetters: ReadonlySet<strin
 async function commitIn(env: Env, db: D1Database, work: UserWork[]): Promise<void> {
   const here = work.map((w) => ({ w, parts: w.parts.filter((p) => p.db === db) }));
   const statements = here.flatMap(({ parts }) => parts.flatMap((p) => p.statements));
+  const all = [...statements, ...closingStatements(env, db, work), ...headStatements(db, here)];
   let results: D1Result[];
   try {
-    results = await db.batch([...statements, ...closingStatements(env, db, work), ...headStatements(db, here)]);
+    // Nothing to write here (every projection living here already held these events): no round trip.
+    results = all.length > 0 ? await db.batch(all) : [];
   } catch (error) {
     log("warn", "projection batch failed; committing user by user", { users: work.length, error: String(error) });
     const done: typeof here = [];
@@ -363,7 +365,8 @@ async function commitAlone(env: Env, db: D1Database, w: UserWork, parts: Part[])
     try {
       // The closing statements read the checkpoints just written: the part goes first.
       const closing = closingStatementsOf(env, db, w);
-      const own = (await db.batch([...part.statements, ...closing])).slice(0, part.statements.length);
+      const batch = [...part.statements, ...closing];
+      const own = batch.length > 0 ? (await db.batch(batch)).slice(0, part.statements.length) : [];
       await settle(w, part, own);
     } catch (error) {
       w.failure ??= { error, projection: part.projection.name };
