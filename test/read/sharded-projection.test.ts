@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ERASED, type PublicEvent } from "../../src/domain/events";
+import { requestTrail } from "../../src/admin/request-trail";
 import { projectBatch } from "../../src/read/consumer";
 import { welcomeState } from "../../src/read/mail";
 import { projectionStatus } from "../../src/read/projection-status";
@@ -186,6 +187,28 @@ describe("an erasure of a user on another read database", () => {
       body: ERASED,
     });
     expect(await welcomeState(env.DB, id)).toEqual({ sent: true, erased: true });
+  });
+});
+
+describe("a request's trail", () => {
+  it("reads each projection's checkpoint and head where it lives", async () => {
+    const id = userIdOnShard(1, "trail");
+    const requestId = crypto.randomUUID();
+    const created = userCreated(id);
+    const event = { ...created, metadata: { ...created.metadata, request_id: requestId } };
+
+    await projectBatch([fakeMessage(event)], shardedEnv());
+
+    const trail = await requestTrail(shardedEnv(), requestId);
+    const states = Object.fromEntries(trail!.events[0]!.projections.map((p) => [p.name, [p.state, p.checkpoint]]));
+    expect(states).toEqual({
+      users: ["applied", 1],
+      audit: ["applied", 1],
+      intervals: ["applied", 1],
+      feed: ["applied", 1],
+    });
+    const usersHead = trail!.events[0]!.projections.find((p) => p.name === "users")!;
+    expect(usersHead.applied_at).not.toBeNull();
   });
 });
 
