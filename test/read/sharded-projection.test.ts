@@ -6,6 +6,7 @@ import { projectBatch } from "../../src/read/consumer";
 import { welcomeState } from "../../src/read/mail";
 import { projectionStatus } from "../../src/read/projection-status";
 import { rebuildUsers } from "../../src/read/replay";
+import { eraseExpiredDeletedUsers } from "../../src/read/retention";
 import { sweepOwedStreams, STALE_MS } from "../../src/read/sweeper";
 import { createInput, userCreated, userEvent } from "../support/builders";
 import { shardedEnv, userIdOnShard } from "../support/shards";
@@ -254,6 +255,23 @@ describe("rebuild, sweeper and status over several read databases", () => {
       now - STALE_MS,
     );
     expect(await sweepOwedStreams(env, now)).toBe(inDb);
+  });
+
+  it("retention finds deleted users on any read database", async () => {
+    const id = userIdOnShard(2, "retained");
+    const events = await quietUser(id, [
+      createInput({ username: `ret${id.slice(-6)}` }),
+      { type: "DeleteUser", reason: "left" },
+    ]);
+    await projectBatch(
+      events.map((e) => fakeMessage(e)),
+      shardedEnv(),
+    );
+    expect(await whereIs(id)).toMatchObject({ users: [2] });
+
+    const later = Date.now() + 31 * 86_400_000;
+    expect(await eraseExpiredDeletedUsers(shardedEnv(), 30, later)).toBe(1);
+    expect((await env.USER_STREAM.getByName(id).readStream(3, 1))[0]?.event_type).toBe("USER_ERASED");
   });
 
   it("the status counts what every read database owes, against the projections wherever they live", async () => {
