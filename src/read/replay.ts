@@ -1,8 +1,8 @@
 import type { PublicEvent } from "../domain/events";
-import { byReadDatabase } from "../shards";
+import { byReadDatabase, readDatabaseOf, readDatabases } from "../shards";
 import { resolveAllStatements, resolveBoundedStatements } from "./dead-letters";
 import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
-import { databasesOf, PROJECTIONS, type Home, type Projection, type UserStreamRead } from "./projections";
+import { PROJECTIONS, type Home, type Projection, type UserStreamRead } from "./projections";
 import { userStream } from "../objects";
 import { reapplyErasures } from "./erasures";
 
@@ -166,19 +166,73 @@ function floorOf(floors: Map<Projection, Map<string, number>>, s: UserStreamRead
   );
 }
 
+/** What a rebuild step finds in its id range besides the users the directory listed. */
+export interface RangeScan {
+  /** Users with rows in these projections that the directory did not list: rows without a stream. */
+  ghosts: string[];
+  /**
+   * Rows of users found in a read database that is not theirs (left by a re-shard, a change of
+   * `READ_DATABASES`), by database: the rows living per user and the ledger's.
+   */
+  misplaced: { db: D1Database; ids: string[] }[];
+}
+
 /**
- * Ghosts: users with rows in these projections, ids in (`after`, `upTo`] (`upTo` null: no end),
- * that the directory did not list (`listed`), in every database holding such rows. Rebuilding them
- * from their (empty) streams removes their rows.
+ * Scans the ids in (`after`, `upTo`] (`upTo` null: no end) of these projections' rows for ghosts
+ * (ids `listed` does not hold) and, for projections living per user, of every database that may
+ * hold such rows and the ledger (`DB` too: the read model lived there before a first re-shard) for
+ * misplaced ones.
  */
-export async function findGhosts(
+export async function scanRange(
   env: Env,
   projections: readonly Projection[],
   range: { after: string; upTo: string | null },
   listed: ReadonlySet<string>,
-): Promise<string[]> {
-  const found = await Promise.all(
-    projections.flatMap((p) => databasesOf(env, p).map((db) => p.userIdsBetween(db, range.after, range.upTo))),
+): Promise<RangeScan> {
+  const between = (p: Projection, db: D1Database) => p.userIdsBetween(db, range.after, range.upTo);
+  const perUser = projections.filter((p) => p.home === "user");
+  const [service, scans] = await Promise.all([
+    Promise.all(projections.filter((p) => p.home === "service").map((p) => between(p, env.DB))),
+    Promise.all(
+      (perUser.length > 0 ? [...new Set([env.DB, ...readDatabases(env)])] : []).map(async (db) => {
+        const [ledger, ...rows] = await Promise.all([
+          ledgerIdsBetween(db, range.after, range.upTo),
+          ...perUser.map((p) => between(p, db)),
+        ]);
+        const wrong = [...new Set([...ledger, ...rows.flat()])].filter((id) => readDatabaseOf(env, id) !== db);
+        return { db, rows: rows.flat(), wrong };
+      }),
+    ),
+  ]);
+  return {
+    ghosts: [...new Set([...service.flat(), ...scans.flatMap((scan) => scan.rows)])].filter((id) => !listed.has(id)),
+    misplaced: scans.filter((scan) => scan.wrong.length > 0).map((scan) => ({ db: scan.db, ids: scan.wrong })),
+  };
+}
+
+async function ledgerIdsBetween(db: D1Database, after: string, upTo: string | null): Promise<string[]> {
+  const { results } = await db
+    .prepare(`SELECT user_id FROM streams WHERE user_id > ?1 AND (?2 IS NULL OR user_id <= ?2)`)
+    .bind(after, upTo)
+    .all<{ user_id: string }>();
+  return results.map((row) => row.user_id);
+}
+
+/**
+ * Removes misplaced rows where they are, as a ghost's: the projections living per user among
+ * `projections`, and the ledger's row. The user's own read database gets its rows from its stream.
+ */
+export async function removeMisplaced(
+  env: Env,
+  projections: readonly Projection[],
+  misplaced: RangeScan["misplaced"],
+): Promise<number> {
+  const perUser = projections.filter((p) => p.home === "user");
+  await Promise.all(
+    misplaced.map(({ db, ids }) => {
+      const empty = ids.map((userId) => ({ userId, events: [] }));
+      return batch(db, [...perUser.flatMap((p) => p.rebuild(db, empty)), ...forgetStreamsStatements(db, ids)]);
+    }),
   );
-  return [...new Set(found.flat())].filter((id) => !listed.has(id));
+  return misplaced.reduce((n, m) => n + m.ids.length, 0);
 }

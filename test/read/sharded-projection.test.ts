@@ -5,7 +5,8 @@ import { requestTrail } from "../../src/admin/request-trail";
 import { projectBatch } from "../../src/read/consumer";
 import { welcomeState } from "../../src/read/mail";
 import { projectionStatus } from "../../src/read/projection-status";
-import { rebuildUsers } from "../../src/read/replay";
+import { PROJECTIONS } from "../../src/read/projections";
+import { rebuildUsers, removeMisplaced, scanRange } from "../../src/read/replay";
 import { eraseExpiredDeletedUsers } from "../../src/read/retention";
 import { sweepOwedStreams, STALE_MS } from "../../src/read/sweeper";
 import { createInput, userCreated, userEvent } from "../support/builders";
@@ -240,6 +241,38 @@ describe("rebuild, sweeper and status over several read databases", () => {
       expect(await count(SHARDS[i]!, "SELECT revision AS n FROM users WHERE id = ?", id)).toBe(2);
       expect(await confirmed(SHARDS[i]!, id)).toBe(2);
     }
+  });
+
+  it("a rebuild step finds and removes the rows a re-shard left in databases no longer the user's", async () => {
+    const sharded = shardedEnv();
+    const id = userIdOnShard(2, "moved");
+    const range = { after: "moved", upTo: "moved-~" };
+    for (const db of [env.DB, env.TEST_SHARD_1]) {
+      await db.batch([
+        db
+          .prepare(
+            `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, revision)
+             VALUES (?1, ?1, ?1 || '@example.com', 'F', 'L', 'user', 'active', '2030-01-01T00:00:00.000Z', '2030-01-01T00:00:00.000Z', 1)`,
+          )
+          .bind(id),
+        db.prepare("INSERT INTO checkpoints VALUES ('intervals', ?, 1, 'null')").bind(id),
+      ]);
+    }
+    await announce(env.TEST_SHARD_1, id, 1);
+    // The default layout: DB is the user's read database, nothing is misplaced.
+    expect((await scanRange(env, PROJECTIONS, range, new Set([id]))).misplaced).toEqual([]);
+
+    const scan = await scanRange(sharded, PROJECTIONS, range, new Set([id]));
+
+    expect(scan.ghosts).toEqual([]);
+    expect(scan.misplaced.map((m) => [SHARDS.indexOf(m.db), m.ids])).toEqual([
+      [0, [id]],
+      [1, [id]],
+    ]);
+    await removeMisplaced(sharded, PROJECTIONS, scan.misplaced);
+    expect(await whereIs(id)).toMatchObject({ users: [], intervalsCheckpoint: [] });
+    expect(await count(env.TEST_SHARD_1, "SELECT COUNT(*) AS n FROM streams WHERE user_id = ?", id)).toBe(0);
+    expect((await scanRange(sharded, PROJECTIONS, range, new Set([id]))).misplaced).toEqual([]);
   });
 
   it("the sweeper finds streams owed for too long on any read database", async () => {

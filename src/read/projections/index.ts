@@ -1,5 +1,5 @@
 import type { PublicEvent } from "../../domain/events";
-import { readDatabaseOf, readDatabases } from "../../shards";
+import { readDatabaseOf } from "../../shards";
 import { auditProjection } from "./audit";
 import { feedProjection } from "./feed";
 import { intervalsProjection } from "./intervals";
@@ -89,11 +89,6 @@ export const PROJECTIONS: readonly Projection[] = [
 /** The database holding this projection's rows and checkpoint of the user. */
 export function databaseOf(env: Env, projection: Projection, userId: string): D1Database {
   return projection.home === "user" ? readDatabaseOf(env, userId) : env.DB;
-}
-
-/** The databases holding this projection's rows of anyone: `DB`, or every read database. */
-export function databasesOf(env: Env, projection: Projection): D1Database[] {
-  return projection.home === "user" ? readDatabases(env) : [env.DB];
 }
 
 /** The projections living in `db` for the user (`db` one of that user's databases). */
