@@ -4,7 +4,8 @@ import type { PublicEvent } from "../domain/events";
 import { MAIL_SUBSCRIPTION_ID, type DeliveryView } from "../deliver/protocol";
 import { subscription } from "../objects";
 import { JSON_IDS } from "../read/bulk";
-import { PROJECTIONS } from "../read/projections";
+import { databaseOf, PROJECTIONS, type Projection } from "../read/projections";
+import { byReadDatabase } from "../shards";
 import { queryRefusals } from "../read/refusals";
 import { auditLog } from "../read/schema";
 import { auditEntryOf } from "./audit-entry";
@@ -37,6 +38,12 @@ export const TRAIL_EVENTS = 100;
 export const TRAIL_SUBSCRIPTIONS = 20;
 /** Delivery rows one subscription is asked for per user: one page of its list. */
 const MAX_DELIVERY_ROWS = 500;
+
+interface HeadRow {
+  projection: string;
+  event_id: string;
+  projected_at: string;
+}
 
 /** The trail of `requestId`, null when no event and no refusal carries it. */
 export async function requestTrail(env: Env, requestId: string): Promise<RequestTrail | null> {
@@ -73,41 +80,72 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
   const ids = JSON.stringify(eventIds);
   const users = JSON.stringify(userIds);
 
-  const checkpointStatements = PROJECTIONS.map((projection) =>
-    db
+  // Each projection's checkpoints where they live (decision 0026): those in `DB` within its batch,
+  // those in other read databases read there meanwhile.
+  const checkpointsIn = (on: D1Database, projection: Projection, ids: readonly string[]) =>
+    on
       .prepare(`SELECT j.value AS user_id, ${projection.checkpointSql("j.value")} AS revision FROM json_each(?1) j`)
-      .bind(users),
+      .bind(JSON.stringify(ids));
+  const checkpointStatements = PROJECTIONS.map((projection) =>
+    checkpointsIn(
+      db,
+      projection,
+      userIds.filter((id) => databaseOf(env, projection, id) === db),
+    ),
   );
-  const results = await db.batch([
-    ...checkpointStatements,
-    db.prepare(`SELECT event_id, position, event FROM feed WHERE event_id IN ${JSON_IDS}`).bind(ids),
-    db.prepare("SELECT projection, event_id, projected_at FROM projection_heads"),
-    db
-      .prepare(
-        `SELECT aggregate_id, revision, projection, error FROM dead_letters
+  const HEADS = "SELECT projection, event_id, projected_at FROM projection_heads";
+  // The heads of projections living per user are in each read database: the user's tells its events.
+  const farHeads = Promise.all(
+    [...new Set(byReadDatabase(env, userIds, (id) => id).map((group) => group.db))]
+      .filter((other) => other !== db)
+      .map(async (other) => ({ db: other, rows: (await other.prepare(HEADS).all<HeadRow>()).results })),
+  );
+  const elsewhere = Promise.all(
+    PROJECTIONS.flatMap((projection, i) =>
+      byReadDatabase(env, userIds, (id) => id)
+        .filter((group) => databaseOf(env, projection, group.items[0]!) !== db)
+        .map(async (group) => ({ i, rows: (await checkpointsIn(group.db, projection, group.items).all()).results })),
+    ),
+  );
+  const [results, far, otherHeads] = await Promise.all([
+    db.batch([
+      ...checkpointStatements,
+      db.prepare(`SELECT event_id, position, event FROM feed WHERE event_id IN ${JSON_IDS}`).bind(ids),
+      db.prepare(HEADS),
+      db
+        .prepare(
+          `SELECT aggregate_id, revision, projection, error FROM dead_letters
          WHERE aggregate_id IN ${JSON_IDS} AND state != 'resolved'`,
-      )
-      .bind(users),
-    db
-      .prepare(
-        `SELECT * FROM sent_emails WHERE user_id IN ${JSON_IDS} AND event_id IN (SELECT value FROM json_each(?2))`,
-      )
-      .bind(users, ids),
-    db
-      .prepare(`SELECT id, url, status FROM subscriptions ORDER BY created_at, id LIMIT ?1`)
-      .bind(TRAIL_SUBSCRIPTIONS + 1),
+        )
+        .bind(users),
+      db
+        .prepare(
+          `SELECT * FROM sent_emails WHERE user_id IN ${JSON_IDS} AND event_id IN (SELECT value FROM json_each(?2))`,
+        )
+        .bind(users, ids),
+      db
+        .prepare(`SELECT id, url, status FROM subscriptions ORDER BY created_at, id LIMIT ?1`)
+        .bind(TRAIL_SUBSCRIPTIONS + 1),
+    ]),
+    elsewhere,
+    farHeads,
   ]);
   const at = <T>(i: number) => (results[i]?.results ?? []) as T[];
   const n = checkpointStatements.length;
   const checkpoints = PROJECTIONS.map(
     (_, i) => new Map(at<{ user_id: string; revision: number | null }>(i).map((row) => [row.user_id, row.revision])),
   );
+  for (const { i, rows } of far) {
+    for (const row of rows as { user_id: string; revision: number | null }[])
+      checkpoints[i]!.set(row.user_id, row.revision);
+  }
   const feedRows = new Map(
     at<{ event_id: string; position: number; event: string }>(n).map((row) => [row.event_id, row]),
   );
-  const heads = new Map(
-    at<{ projection: string; event_id: string; projected_at: string }>(n + 1).map((row) => [row.projection, row]),
-  );
+  const headsIn = new Map<D1Database, Map<string, HeadRow>>([
+    [db, new Map(at<HeadRow>(n + 1).map((row) => [row.projection, row]))],
+    ...otherHeads.map(({ db: other, rows }) => [other, new Map(rows.map((row) => [row.projection, row]))] as const),
+  ]);
   const letters = at<{ aggregate_id: string; revision: number | null; projection: string | null; error: string }>(
     n + 2,
   );
@@ -131,7 +169,7 @@ export async function requestTrail(env: Env, requestId: string): Promise<Request
       data: feedRow ? (JSON.parse(feedRow.event) as PublicEvent).data : null,
       projections: PROJECTIONS.map((projection, i) => {
         const checkpoint = checkpoints[i]?.get(row.userId) ?? null;
-        const head = heads.get(projection.name);
+        const head = headsIn.get(databaseOf(env, projection, row.userId))?.get(projection.name);
         const letter = letters.find(
           (l) =>
             l.aggregate_id === row.userId &&

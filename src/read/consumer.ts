@@ -2,15 +2,18 @@ import type { PublicEvent } from "../domain/events";
 import { log, metric } from "../observability";
 import { redeliveryDelaySeconds } from "./backoff";
 import {
+  openLettersStatement,
   recordDeadLetters,
   recordLastErrors,
   recordPoison,
   resolveAllStatements,
+  resolveBoundedStatements,
   resolveStatement,
 } from "./dead-letters";
 import { parseEventMessage } from "./event-message";
 import { confirmAllStatements, confirmStatement } from "./ledger";
-import { PROJECTIONS, type Checkpoint, type Step } from "./projections";
+import { databaseOf, PROJECTIONS, projectionsIn, type Checkpoint, type Load, type Projection } from "./projections";
+import { readDatabaseOf } from "../shards";
 import { publishToFeed } from "../live/feed";
 import { recordErasures, withoutErasedUsers } from "./erasures";
 import { userStream } from "../objects";
@@ -29,24 +32,46 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Prom
   return projectBatch(batch.messages, env);
 }
 
+/** A projection's writes of one user in one database, and how the commit went. */
+interface Part {
+  projection: Projection;
+  db: D1Database;
+  statements: D1PreparedStatement[];
+  /** Index in `statements` of the step's guard (only in the part that moves the checkpoint). */
+  guard: number | null;
+  /** The part moving the projection's checkpoint (false: its writes in `DB` for a projection living elsewhere). */
+  moves: boolean;
+  afterCommit?: (results: D1Result[]) => Promise<void>;
+}
+
 /** One user's share of a batch: its messages, the events to project and each projection's step. */
 interface UserWork {
   userId: string;
+  /** The user's read database: where its ledger row is confirmed. */
+  readDb: D1Database;
   messages: Message<unknown>[];
   /** The events projected here (after the lowest checkpoint), in revision order. */
   events: PublicEvent[];
   /** Those no projection held before (after the highest checkpoint): new to the read side. */
   fresh: PublicEvent[];
-  steps: { projection: string; step: Step; events: PublicEvent[] }[];
+  steps: { projection: Projection; events: PublicEvent[] }[];
+  parts: Part[];
+  /** Each projection's checkpoint as loaded (0: none). */
+  from: Map<Projection, number>;
   /** Epoch ms of the newest event projected (or delivered): what the ledger's confirmation records. */
   projectedAt: number;
+  /** Projections whose checkpoint part committed and was not raced. */
+  committed: Set<Projection>;
+  raced: boolean;
+  failure: { error: unknown; projection: string } | null;
 }
 
 /**
- * Projects a queue batch into every projection, with one D1 batch. Delivery is at least once and
+ * Projects a queue batch into every projection, with one D1 batch per database touched (decision
+ * 0026; one database: one batch). Delivery is at least once and
  * unordered, so each projection of each user applies the events after its own checkpoint:
  * duplicates are skipped, a gap is filled from the user's own object, and writes are guarded by the
- * checkpoint they were computed from. A message is acked only after its effect is committed. If the
+ * checkpoint they were computed from. A message is acked only after its effect is committed. If a
  * batch fails, each user and projection is committed alone, so one user's failure retries only that
  * user's messages (all of them, in order: nothing is projected past the event that fails).
  */
@@ -69,12 +94,9 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
   }
   if (byUser.size === 0) return;
 
-  // Every projection's checkpoints of every user in one round trip; the writes are the second.
-  const loads = PROJECTIONS.map((projection) => projection.load(env.DB, [...byUser.keys()]));
-  let loaded: Map<string, Checkpoint<unknown>>[];
+  let loaded: Loaded;
   try {
-    const results = await env.DB.batch(loads.map((load) => load.statement));
-    loaded = loads.map((load, i) => load.read(results[i]!));
+    loaded = await loadCheckpoints(env, [...byUser.keys()]);
   } catch (error) {
     // D1 unreachable: every user's messages go back, with backoff, as a failed write would.
     for (const [userId, group] of byUser) {
@@ -84,7 +106,7 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
   }
   const work: UserWork[] = [];
   for (const [userId, group] of byUser) {
-    const from = loaded.map((checkpoints) => checkpoints.get(userId));
+    const from = PROJECTIONS.map((projection) => loaded.checkpoints.get(projection)!.get(userId));
     try {
       const events = await eventsToProject(
         env,
@@ -99,8 +121,53 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
       await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
     }
   }
-  const projected = await commit(env, work);
+  const projected = await commit(env, work, loaded.openLetters);
   await afterCommit(env, projected);
+}
+
+interface Loaded {
+  /** Each projection's checkpoints of the batch's users, wherever each lives. */
+  checkpoints: Map<Projection, Map<string, Checkpoint<unknown>>>;
+  /** Users with a dead letter not resolved whose read database is not `DB`. */
+  openLetters: Set<string>;
+}
+
+/**
+ * Every projection's checkpoints of every user: one round trip per database, in parallel. `DB`'s
+ * also says which users whose read database is another have open dead letters: only those need
+ * their letters resolved once that database committed.
+ */
+async function loadCheckpoints(env: Env, userIds: string[]): Promise<Loaded> {
+  const byDb = new Map<
+    D1Database,
+    { loads: { projection: Projection; load: Load<unknown> }[]; letters?: D1PreparedStatement }
+  >();
+  const at = (db: D1Database) => byDb.get(db) ?? byDb.set(db, { loads: [] }).get(db)!;
+  for (const projection of PROJECTIONS) {
+    const users = new Map<D1Database, string[]>();
+    for (const userId of userIds) {
+      const db = databaseOf(env, projection, userId);
+      users.set(db, [...(users.get(db) ?? []), userId]);
+    }
+    for (const [db, ids] of users) at(db).loads.push({ projection, load: projection.load(db, ids) });
+  }
+  const apart = userIds.filter((id) => readDatabaseOf(env, id) !== env.DB);
+  if (apart.length > 0) at(env.DB).letters = openLettersStatement(env.DB, apart);
+  const checkpoints = new Map(PROJECTIONS.map((p) => [p, new Map<string, Checkpoint<unknown>>()]));
+  const openLetters = new Set<string>();
+  await Promise.all(
+    [...byDb].map(async ([db, { loads, letters }]) => {
+      const results = await db.batch([...loads.map((l) => l.load.statement), ...(letters ? [letters] : [])]);
+      loads.forEach(({ projection, load }, i) => {
+        for (const [userId, checkpoint] of load.read(results[i]!)) checkpoints.get(projection)!.set(userId, checkpoint);
+      });
+      if (letters) {
+        for (const row of results[loads.length]!.results as { aggregate_id: string }[])
+          openLetters.add(row.aggregate_id);
+      }
+    }),
+  );
+  return { checkpoints, openLetters };
 }
 
 /** The user's events after `at`, in order: the delivered ones if they are a run, else from the user's object. */
@@ -129,116 +196,225 @@ function plan(
   events: PublicEvent[],
   from: (Checkpoint<unknown> | undefined)[],
 ): UserWork {
-  const steps = PROJECTIONS.map((projection, i) => {
+  const steps: UserWork["steps"] = [];
+  const parts: Part[] = [];
+  PROJECTIONS.forEach((projection, i) => {
     const own = events.filter((event) => event.revision > (from[i]?.revision ?? 0));
-    return {
-      projection: projection.name,
-      step: projection.plan(env.DB, userId, from[i], own, { delivered: group.delivered }),
-      events: own,
-    };
+    const db = databaseOf(env, projection, userId);
+    const step = projection.plan(db, userId, from[i], own, { delivered: group.delivered, service: env.DB });
+    steps.push({ projection, events: own });
+    const service = step.service ?? [];
+    const after = step.afterCommit?.bind(step);
+    // Writes in `DB` for a projection living there are one part with its own (one database, one batch).
+    const together = db === env.DB;
+    parts.push({
+      projection,
+      db,
+      statements: together ? [...step.statements, ...service] : step.statements,
+      guard: step.guard,
+      moves: true,
+      ...(after && { afterCommit: after }),
+    });
+    if (!together && service.length > 0) {
+      parts.push({ projection, db: env.DB, statements: service, guard: null, moves: false });
+    }
   });
   const newest = events[events.length - 1] ?? group.delivered[group.delivered.length - 1];
   const highest = Math.max(...from.map((c) => c?.revision ?? 0));
   const fresh = events.filter((event) => event.revision > highest);
   const projectedAt = newest ? Date.parse(newest.timestamp) : 0;
-  return { userId, messages: group.messages, events, fresh, steps, projectedAt };
+  return {
+    userId,
+    readDb: readDatabaseOf(env, userId),
+    messages: group.messages,
+    events,
+    fresh,
+    steps,
+    parts,
+    from: new Map(PROJECTIONS.map((projection, i) => [projection, from[i]?.revision ?? 0])),
+    projectedAt,
+    committed: new Set(),
+    raced: false,
+    failure: null,
+  };
 }
 
 /**
- * What closes the batch's writes, for all its users at once: their dead letters whose event every
- * projection now holds are resolved, and the ledger confirms what every projection holds (both
- * computed in SQL from the rows just written, so a user whose write lost a race confirms no more).
+ * The revision the projection holds at least, from what this batch committed: the newest event
+ * projected if its write committed, else the checkpoint it was loaded at (checkpoints only move on).
  */
-function closingStatements(db: D1Database, work: UserWork[]): D1PreparedStatement[] {
+function reached(w: UserWork, projection: Projection): number {
+  const from = w.from.get(projection) ?? 0;
+  const newest = w.events[w.events.length - 1]?.revision ?? 0;
+  return w.committed.has(projection) ? Math.max(from, newest) : from;
+}
+
+/** The least `reached` over the projections not living in `db`: the confirmation's bound value there. */
+function floorFor(env: Env, w: UserWork, db: D1Database): number {
+  const others = PROJECTIONS.filter((projection) => databaseOf(env, projection, w.userId) !== db);
+  return Math.min(...others.map((projection) => reached(w, projection)));
+}
+
+/**
+ * What closes a database's writes of these users, computed in SQL from the rows just written (so a
+ * user whose write lost a race confirms no more) and, for projections living in another database,
+ * from what that database committed (`floorFor`): in the user's read database the ledger confirms
+ * what every projection holds; in `DB` the users' dead letters whose event every projection holds
+ * are resolved, here for users whose read database is `DB` (the others' are `resolveApart`).
+ */
+function closingStatements(env: Env, db: D1Database, work: UserWork[]): D1PreparedStatement[] {
+  const confirming = work.filter((w) => w.readDb === db);
+  if (confirming.length === 0) return [];
+  const local = projectionsIn(env, db, confirming[0]!.userId);
   return [
-    ...resolveAllStatements(
-      db,
-      work.map((w) => w.userId),
-      new Date().toISOString(),
-    ),
+    ...(db === env.DB
+      ? resolveAllStatements(
+          db,
+          confirming.map((w) => w.userId),
+          new Date().toISOString(),
+        )
+      : []),
     ...confirmAllStatements(
       db,
-      work.map((w) => ({ user_id: w.userId, at: w.projectedAt })),
+      confirming.map((w) => ({
+        user_id: w.userId,
+        at: w.projectedAt,
+        ...(local.length < PROJECTIONS.length && { floor: floorFor(env, w, db) }),
+      })),
+      local,
     ),
   ];
 }
 
 /** The same for one user, committed alone after a failed batch. */
-function closingStatementsOf(db: D1Database, w: UserWork): D1PreparedStatement[] {
-  return [resolveStatement(db, w.userId, new Date().toISOString()), confirmStatement(db, w.userId, w.projectedAt)];
+function closingStatementsOf(env: Env, db: D1Database, w: UserWork): D1PreparedStatement[] {
+  if (w.readDb !== db) return [];
+  const local = projectionsIn(env, db, w.userId);
+  return [
+    ...(db === env.DB ? [resolveStatement(db, w.userId, new Date().toISOString())] : []),
+    confirmStatement(db, w.userId, w.projectedAt, local, floorFor(env, w, db)),
+  ];
 }
 
-/** Commits the batch's work; returns the users whose messages were acked (their writes all committed). */
-async function commit(env: Env, work: UserWork[]): Promise<UserWork[]> {
+/**
+ * Commits the batch's work, one database after the other: `DB` first (the audit log and the feed),
+ * then the read databases in parallel, each confirming the ledger no further than what `DB`
+ * committed. Returns the users whose messages were acked (their writes all committed).
+ */
+async function commit(env: Env, work: UserWork[], openLetters: ReadonlySet<string>): Promise<UserWork[]> {
   if (work.length === 0) return [];
-  const statements = work.flatMap((w) => w.steps.flatMap((s) => s.step.statements));
-  let results: D1Result[];
-  try {
-    results = await env.DB.batch([...statements, ...closingStatements(env.DB, work), ...headStatements(env.DB, work)]);
-  } catch (error) {
-    log("warn", "projection batch failed; committing user by user", { users: work.length, error: String(error) });
-    const done: UserWork[] = [];
-    for (const w of work) if (await commitAlone(env, w)) done.push(w);
-    try {
-      if (done.length > 0) await env.DB.batch(headStatements(env.DB, done));
-    } catch {
-      // Only the status's "last projected" waits for the next batch.
-    }
-    return done;
-  }
+  const others = [...new Set(work.flatMap((w) => [...w.parts.map((p) => p.db), w.readDb]))].filter(
+    (db) => db !== env.DB,
+  );
+  await commitIn(env, env.DB, work);
+  await Promise.all(others.map((db) => commitIn(env, db, work)));
+  await resolveApart(
+    env,
+    work.filter((w) => openLetters.has(w.userId)),
+  );
   const done: UserWork[] = [];
-  let offset = 0;
   for (const w of work) {
-    const size = w.steps.reduce((n, s) => n + s.step.statements.length, 0);
-    if (await settle(w, results.slice(offset, offset + size))) done.push(w);
-    offset += size;
+    if (w.failure) await giveBack(env, w, w.failure.error, w.failure.projection);
+    else if (finish(w, w.raced)) done.push(w);
   }
   return done;
 }
 
 /**
- * One user after a failed batch: each projection alone, so the failing projection is the one on
- * record and the others move on. Any failure retries all of the user's messages.
+ * One database's share of the batch: the parts living there, then what closes them, then the heads
+ * of the projections living there, in one D1 batch. If it fails, each user and projection alone.
  */
-async function commitAlone(env: Env, w: UserWork): Promise<boolean> {
-  let raced = false;
-  let failure: { error: unknown; projection: string } | null = null;
-  for (const { projection, step } of w.steps) {
+async function commitIn(env: Env, db: D1Database, work: UserWork[]): Promise<void> {
+  const here = work.map((w) => ({ w, parts: w.parts.filter((p) => p.db === db) }));
+  const statements = here.flatMap(({ parts }) => parts.flatMap((p) => p.statements));
+  const all = [...statements, ...closingStatements(env, db, work), ...headStatements(db, here)];
+  let results: D1Result[];
+  try {
+    // Nothing to write here (every projection living here already held these events): no round trip.
+    results = all.length > 0 ? await db.batch(all) : [];
+  } catch (error) {
+    log("warn", "projection batch failed; committing user by user", { users: work.length, error: String(error) });
+    const done: typeof here = [];
+    for (const { w, parts } of here) if (await commitAlone(env, db, w, parts)) done.push({ w, parts });
     try {
-      const own = (await env.DB.batch([...step.statements, ...closingStatementsOf(env.DB, w)])).slice(
-        0,
-        step.statements.length,
-      );
-      raced ||= lostRace(step, own);
-      // A side effect whose record committed goes out now, whatever happens to the other projections.
-      await step.afterCommit?.(own);
-    } catch (error) {
-      failure ??= { error, projection };
+      const heads = headStatements(db, done);
+      if (heads.length > 0) await db.batch(heads);
+    } catch {
+      // Only the status's "last projected" waits for the next batch.
+    }
+    return;
+  }
+  let offset = 0;
+  for (const { w, parts } of here) {
+    for (const part of parts) {
+      const own = results.slice(offset, offset + part.statements.length);
+      offset += part.statements.length;
+      await settle(w, part, own);
     }
   }
-  if (failure) {
-    await giveBack(env, w, failure.error, failure.projection);
-    return false;
-  }
-  return finish(w, raced);
 }
 
-/** After the user's writes committed in the shared batch: side effects, then ack or retry. */
-async function settle(w: UserWork, results: D1Result[]): Promise<boolean> {
-  let offset = 0;
-  let raced = false;
-  for (const { step } of w.steps) {
-    const own = results.slice(offset, offset + step.statements.length);
-    raced ||= lostRace(step, own);
-    await step.afterCommit?.(own);
-    offset += step.statements.length;
+/**
+ * One user's parts in one database after its batch failed: each projection alone, so the failing
+ * projection is the one on record and the others move on. Any failure retries all of the user's
+ * messages. Returns whether every part committed.
+ */
+async function commitAlone(env: Env, db: D1Database, w: UserWork, parts: Part[]): Promise<boolean> {
+  let ok = true;
+  for (const part of parts) {
+    try {
+      // The closing statements read the checkpoints just written: the part goes first.
+      const closing = closingStatementsOf(env, db, w);
+      const batch = [...part.statements, ...closing];
+      const own = batch.length > 0 ? (await db.batch(batch)).slice(0, part.statements.length) : [];
+      await settle(w, part, own);
+    } catch (error) {
+      w.failure ??= { error, projection: part.projection.name };
+      ok = false;
+    }
   }
-  return finish(w, raced);
+  // A user with nothing to write here still confirms here what the other database committed.
+  if (parts.length === 0 && w.readDb === db) {
+    try {
+      await db.batch(closingStatementsOf(env, db, w));
+    } catch (error) {
+      w.failure ??= { error, projection: "ledger" };
+      ok = false;
+    }
+  }
+  return ok;
 }
 
-/** Whether a concurrent consumer moved the checkpoint first (the guarded write changed nothing). */
-function lostRace(step: Step, results: D1Result[]): boolean {
-  return step.guard !== null && (results[step.guard]?.meta.changes ?? 0) === 0;
+/** After a part committed: whether it lost a race, and its side effects (which go out whatever follows). */
+async function settle(w: UserWork, part: Part, results: D1Result[]): Promise<void> {
+  const raced = part.guard !== null && (results[part.guard]?.meta.changes ?? 0) === 0;
+  w.raced ||= raced;
+  if (part.moves && !raced) w.committed.add(part.projection);
+  await part.afterCommit?.(results);
+}
+
+/**
+ * The dead letters of users whose read database is not `DB`, once both committed: resolved up to
+ * the least of `DB`'s checkpoints (in SQL) and what the read database committed. Only for users
+ * with open letters (known from the load). Best effort: a letter left open is resolved by the
+ * user's next batch, a replay or a rebuild.
+ */
+async function resolveApart(env: Env, work: UserWork[]): Promise<void> {
+  const apart = work.filter((w) => w.readDb !== env.DB);
+  if (apart.length === 0) return;
+  const local = projectionsIn(env, env.DB, apart[0]!.userId);
+  try {
+    await env.DB.batch(
+      resolveBoundedStatements(
+        env.DB,
+        apart.map((w) => ({ user_id: w.userId, floor: floorFor(env, w, env.DB) })),
+        local,
+        new Date().toISOString(),
+      ),
+    );
+  } catch (error) {
+    log("warn", "dead letters not resolved; the next batch will", { users: apart.length, error: String(error) });
+  }
 }
 
 function finish(w: UserWork, raced: boolean): boolean {
@@ -271,7 +447,7 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     log("info", "projected", {
       user_id: w.userId,
       revisions: [w.events[0]!.revision, newest.revision],
-      projections: w.steps.filter((s) => s.events.length > 0).map((s) => s.projection),
+      projections: w.steps.filter((s) => s.events.length > 0).map((s) => s.projection.name),
       request_ids: [...new Set(w.events.map((e) => e.metadata.request_id))],
       lag_ms: lagOf(committedHere),
       imported: w.events.length - committedHere.length,
@@ -319,16 +495,17 @@ const MOVE_HEAD = `INSERT INTO projection_heads (projection, event_id, user_id, 
     revision = excluded.revision, event_at = excluded.event_at, projected_at = excluded.projected_at
   WHERE excluded.event_at >= projection_heads.event_at`;
 
-/** Each projection's newest event in these users' work: the status's "last projected". */
-function headStatements(db: D1Database, work: UserWork[]): D1PreparedStatement[] {
+/** Each projection's newest event in these users' parts in `db`: the status's "last projected" there. */
+function headStatements(db: D1Database, here: readonly { w: UserWork; parts: Part[] }[]): D1PreparedStatement[] {
   const now = new Date().toISOString();
   const newest = new Map<string, PublicEvent>();
-  for (const w of work) {
-    for (const { projection, events } of w.steps) {
+  for (const { w, parts } of here) {
+    for (const part of parts.filter((p) => p.moves)) {
+      const events = w.steps.find((s) => s.projection === part.projection)?.events ?? [];
       // "Last projected … after" is a lag too: only events committed here move it.
       const last = events.findLast((event) => !isImported(event));
-      const known = newest.get(projection);
-      if (last && (!known || last.timestamp > known.timestamp)) newest.set(projection, last);
+      const known = newest.get(part.projection.name);
+      if (last && (!known || last.timestamp > known.timestamp)) newest.set(part.projection.name, last);
     }
   }
   const move = db.prepare(MOVE_HEAD);

@@ -3,7 +3,8 @@ import { drizzle } from "drizzle-orm/d1";
 import { LETTER_ALERT } from "./alerts";
 import { bulk, JSON_IDS } from "./bulk";
 import { MAX_MESSAGE_BYTES, RECORD_FAILURE, RECORD_LETTER } from "../write/unsendable";
-import { CONFIRMABLE, confirmable } from "./ledger";
+import { CONFIRMABLE, confirmable, floorOf } from "./ledger";
+import type { Projection } from "./projections";
 import { deadLetterFailures, deadLetters, type DeadLetterRow } from "./schema";
 
 /**
@@ -106,6 +107,35 @@ export function resolveAllStatements(db: D1Database, userIds: readonly string[],
     userIds,
     now,
   );
+}
+
+/**
+ * `resolveAllStatements` for users whose projections do not all live in `DB` (decision 0026): the
+ * letters are resolved up to the least of the checkpoints of `local` (those in `DB`) and each user's
+ * `floor`, the revision the projections living in its read database were known to hold once their
+ * batch committed.
+ */
+export function resolveBoundedStatements(
+  db: D1Database,
+  users: readonly { user_id: string; floor: number }[],
+  local: readonly Projection[],
+  now: string,
+): D1PreparedStatement[] {
+  return bulk(
+    db,
+    `UPDATE dead_letters SET state = 'resolved', resolved_at = ?2
+     WHERE aggregate_id IN (SELECT j.value ->> '$.user_id' FROM json_each(?1) j) AND state <> 'resolved'
+       AND revision <= ${confirmable("dead_letters.aggregate_id", local, floorOf("dead_letters.aggregate_id"))}`,
+    users,
+    now,
+  );
+}
+
+/** Which of these users have a letter not resolved: those a bounded resolution is for. */
+export function openLettersStatement(db: D1Database, userIds: readonly string[]): D1PreparedStatement {
+  return db
+    .prepare(`SELECT DISTINCT aggregate_id FROM dead_letters WHERE aggregate_id IN ${JSON_IDS} AND state <> 'resolved'`)
+    .bind(JSON.stringify(userIds));
 }
 
 export interface LetterFilters {

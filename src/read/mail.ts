@@ -13,14 +13,23 @@ export function welcomeEmail(firstName: string): { subject: string; text: string
 }
 
 /**
- * What the mail sink must know before it sends, in one round trip: whether the welcome is already
- * on record (a repeated delivery) and whether the user is erased by now (its address must not be used).
+ * Whether the user `?1` is erased, as `DB` knows it: its row says so, or (the row living in another
+ * read database, decision 0026) the audit log holds its USER_ERASED. The audit log commits in the
+ * same batch as the erasure's clean-up of `sent_emails`, before the user's read database does.
+ */
+const ERASED_SQL = `(EXISTS (SELECT 1 FROM users WHERE id = ?1 AND status = 'erased')
+  OR EXISTS (SELECT 1 FROM audit_log WHERE user_id = ?1 AND event_type = 'USER_ERASED'))`;
+
+/**
+ * What the mail sink must know before it sends, in one round trip to `DB`: whether the welcome is
+ * already on record (a repeated delivery) and whether the user is erased by now (its address must
+ * not be used).
  */
 export async function welcomeState(db: D1Database, userId: string): Promise<{ sent: boolean; erased: boolean }> {
   const row = await db
     .prepare(
       `SELECT EXISTS (SELECT 1 FROM sent_emails WHERE user_id = ?1 AND kind = '${WELCOME}') AS sent,
-        EXISTS (SELECT 1 FROM users WHERE id = ?1 AND status = 'erased') AS erased`,
+        ${ERASED_SQL} AS erased`,
     )
     .bind(userId)
     .first<{ sent: number; erased: number }>();
@@ -44,7 +53,8 @@ export async function recordMail(db: D1Database, mail: SentEmailRow): Promise<vo
         .where(
           and(
             eq(sentEmails.userId, mail.userId),
-            sql`EXISTS (SELECT 1 FROM users WHERE id = ${mail.userId} AND status = 'erased')`,
+            sql`(EXISTS (SELECT 1 FROM users WHERE id = ${mail.userId} AND status = 'erased')
+              OR EXISTS (SELECT 1 FROM audit_log WHERE user_id = ${mail.userId} AND event_type = 'USER_ERASED'))`,
           ),
         ),
     ),

@@ -3,7 +3,7 @@ import { RebuildProgress } from "./rebuild-progress";
 import { config } from "../config";
 import { DIRECTORY_NAME } from "../write/user-directory";
 import { PROJECTIONS, projectionNamed } from "./projections";
-import { findGhosts, rebuildUsers } from "./replay";
+import { rebuildUsers, removeMisplaced, scanRange } from "./replay";
 
 const RETRY_MS = 5_000;
 
@@ -111,7 +111,9 @@ export class ProjectionRebuild extends DurableObject<Env> {
       // step covers everything after it): rows without a stream, which a rebuild must not keep.
       const last = page.ids[page.ids.length - 1] ?? null;
       const range = { after: job.cursor, upTo: finished ? null : last };
-      const ghosts = await findGhosts(this.env, projections, range, new Set(page.ids));
+      const { ghosts, misplaced } = await scanRange(this.env, projections, range, new Set(page.ids));
+      // Rows a re-shard left in a read database that is no longer their user's go first.
+      await removeMisplaced(this.env, projections, misplaced);
       // Listed users and ghosts in one batch: a ghost's empty stream removes its rows.
       const done = await rebuildUsers(this.env, [...page.ids, ...ghosts], projections);
       if (ghosts.length > 0) this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", ghosts.length);

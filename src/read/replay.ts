@@ -1,7 +1,8 @@
 import type { PublicEvent } from "../domain/events";
-import { resolveAllStatements } from "./dead-letters";
+import { byReadDatabase, readDatabaseOf, readDatabases } from "../shards";
+import { resolveAllStatements, resolveBoundedStatements } from "./dead-letters";
 import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
-import { PROJECTIONS, type Projection, type UserStreamRead } from "./projections";
+import { PROJECTIONS, type Home, type Projection, type UserStreamRead } from "./projections";
 import { userStream } from "../objects";
 import { reapplyErasures } from "./erasures";
 
@@ -39,8 +40,11 @@ async function readStreams(env: Env, userIds: readonly string[]): Promise<UserSt
 /**
  * Makes these users' part of the projections equal to their streams, without side effects: mail is
  * never sent from here. Rows only move forward (the live projector may have applied a newer event
- * meanwhile); a user without a stream loses its rows. One D1 batch (one transaction) for all of
- * them, each write a statement over every user at once (see `bulk`).
+ * meanwhile); a user without a stream loses its rows. One D1 batch (one transaction) per database,
+ * each write a statement over every user at once (see `bulk`): `DB`'s first (the projections living
+ * there, and for the users whose read database it is, everything), then each other read database's,
+ * confirming the ledger no further than what `DB` holds, then those users' dead letters in `DB`
+ * (decision 0026). With one database, one batch.
  */
 export async function rebuildUsers(
   env: Env,
@@ -49,32 +53,186 @@ export async function rebuildUsers(
 ): Promise<{ users: number; events: number }> {
   // The erasure ledger first: a stream restored to before its erasure is erased again, not projected.
   const streams = await reapplyErasures(env, await readStreams(env, userIds), (id) => readWholeStream(env, id));
-  const live = streams.filter((s) => s.events.length > 0).map((s) => s.userId);
-  const ghosts = streams.filter((s) => s.events.length === 0).map((s) => s.userId);
-  const statements = [
-    ...projections.flatMap((projection) => projection.rebuild(env.DB, streams)),
-    ...forgetStreamsStatements(env.DB, ghosts),
-    ...resolveAllStatements(env.DB, live, new Date().toISOString()),
-    ...confirmAllStatements(
-      env.DB,
-      live.map((userId) => ({ user_id: userId, at: 0 })),
+  const groups = byReadDatabase(env, streams, (s) => s.userId);
+  const home = groups.find((group) => group.db === env.DB)?.items ?? [];
+  const apart = groups.filter((group) => group.db !== env.DB);
+  // What the projections not rebuilt here hold, for the bound of a confirmation in another database.
+  const floors = await floorsOf(
+    env,
+    projections,
+    apart.flatMap((group) => group.items),
+  );
+  const now = new Date().toISOString();
+
+  await batch(env.DB, [
+    ...projections.flatMap((projection) =>
+      projection.home === "service" ? projection.rebuild(env.DB, streams) : projection.rebuild(env.DB, home),
     ),
-  ];
-  if (statements.length > 0) await env.DB.batch(statements);
+    ...projections.flatMap((projection) => projection.rebuildService?.(env.DB, streams) ?? []),
+    ...closingStatements(env, env.DB, home, now),
+  ]);
+  await Promise.all(
+    apart.map(({ db, items }) =>
+      batch(db, [
+        ...projections.filter((p) => p.home === "user").flatMap((projection) => projection.rebuild(db, items)),
+        ...closingStatements(env, db, items, now, (s) => floorOf(floors, s, "service")),
+      ]),
+    ),
+  );
+  // Their dead letters live in `DB`: resolved once their read database committed.
+  const elsewhere = apart.flatMap((group) => group.items).filter((s) => s.events.length > 0);
+  await batch(
+    env.DB,
+    resolveBoundedStatements(
+      env.DB,
+      elsewhere.map((s) => ({ user_id: s.userId, floor: floorOf(floors, s, "user") })),
+      PROJECTIONS.filter((p) => p.home === "service"),
+      now,
+    ),
+  );
   return { users: userIds.length, events: streams.reduce((n, s) => n + s.events.length, 0) };
 }
 
+async function batch(db: D1Database, statements: D1PreparedStatement[]): Promise<void> {
+  if (statements.length > 0) await db.batch(statements);
+}
+
+/** A read database's closing: ghosts leave the ledger; the others confirm (and in `DB`, resolve their letters). */
+function closingStatements(
+  env: Env,
+  db: D1Database,
+  streams: readonly UserStreamRead[],
+  now: string,
+  floor?: (s: UserStreamRead) => number,
+): D1PreparedStatement[] {
+  const live = streams.filter((s) => s.events.length > 0);
+  const ghosts = streams.filter((s) => s.events.length === 0).map((s) => s.userId);
+  const local = floor ? PROJECTIONS.filter((p) => p.home === "user") : PROJECTIONS;
+  return [
+    ...forgetStreamsStatements(db, ghosts),
+    ...(db === env.DB
+      ? resolveAllStatements(
+          db,
+          live.map((s) => s.userId),
+          now,
+        )
+      : []),
+    ...confirmAllStatements(
+      db,
+      live.map((s) => ({ user_id: s.userId, at: 0, ...(floor && { floor: floor(s) }) })),
+      local,
+    ),
+  ];
+}
+
 /**
- * Ghosts: users with rows in these projections, ids in (`after`, `upTo`] (`upTo` null: no end),
- * that the directory did not list (`listed`). Rebuilding them from their (empty) streams removes
- * their rows.
+ * The checkpoints, in their own databases, of the projections this rebuild leaves alone, for users
+ * whose read database is not `DB`: a projection rebuilt here holds the stream's head once its batch
+ * committed; one left alone holds at least what it holds now.
  */
-export async function findGhosts(
+async function floorsOf(
+  env: Env,
+  rebuilt: readonly Projection[],
+  streams: readonly UserStreamRead[],
+): Promise<Map<Projection, Map<string, number>>> {
+  const floors = new Map<Projection, Map<string, number>>();
+  if (streams.length === 0) return floors;
+  const ids = streams.map((s) => s.userId);
+  await Promise.all(
+    PROJECTIONS.filter((p) => !rebuilt.includes(p)).map(async (projection) => {
+      const held = new Map<string, number>();
+      for (const { db, items } of byDatabaseOf(env, projection, ids)) {
+        const load = projection.load(db, items);
+        for (const [userId, checkpoint] of load.read(await load.statement.all())) held.set(userId, checkpoint.revision);
+      }
+      floors.set(projection, held);
+    }),
+  );
+  return floors;
+}
+
+function byDatabaseOf(env: Env, projection: Projection, userIds: readonly string[]) {
+  return projection.home === "user" ? byReadDatabase(env, userIds, (id) => id) : [{ db: env.DB, items: [...userIds] }];
+}
+
+/** The least revision the projections living at `home` hold of the user once this rebuild committed. */
+function floorOf(floors: Map<Projection, Map<string, number>>, s: UserStreamRead, home: Home): number {
+  const head = s.events[s.events.length - 1]?.revision ?? 0;
+  return Math.min(
+    ...PROJECTIONS.filter((p) => p.home === home).map((p) => {
+      const held = floors.get(p);
+      return held ? (held.get(s.userId) ?? 0) : head;
+    }),
+  );
+}
+
+/** What a rebuild step finds in its id range besides the users the directory listed. */
+export interface RangeScan {
+  /** Users with rows in these projections that the directory did not list: rows without a stream. */
+  ghosts: string[];
+  /**
+   * Rows of users found in a read database that is not theirs (left by a re-shard, a change of
+   * `READ_DATABASES`), by database: the rows living per user and the ledger's.
+   */
+  misplaced: { db: D1Database; ids: string[] }[];
+}
+
+/**
+ * Scans the ids in (`after`, `upTo`] (`upTo` null: no end) of these projections' rows for ghosts
+ * (ids `listed` does not hold) and, for projections living per user, of every database that may
+ * hold such rows and the ledger (`DB` too: the read model lived there before a first re-shard) for
+ * misplaced ones.
+ */
+export async function scanRange(
   env: Env,
   projections: readonly Projection[],
   range: { after: string; upTo: string | null },
   listed: ReadonlySet<string>,
-): Promise<string[]> {
-  const found = await Promise.all(projections.map((p) => p.userIdsBetween(env.DB, range.after, range.upTo)));
-  return [...new Set(found.flat())].filter((id) => !listed.has(id));
+): Promise<RangeScan> {
+  const between = (p: Projection, db: D1Database) => p.userIdsBetween(db, range.after, range.upTo);
+  const perUser = projections.filter((p) => p.home === "user");
+  const [service, scans] = await Promise.all([
+    Promise.all(projections.filter((p) => p.home === "service").map((p) => between(p, env.DB))),
+    Promise.all(
+      (perUser.length > 0 ? [...new Set([env.DB, ...readDatabases(env)])] : []).map(async (db) => {
+        const [ledger, ...rows] = await Promise.all([
+          ledgerIdsBetween(db, range.after, range.upTo),
+          ...perUser.map((p) => between(p, db)),
+        ]);
+        const wrong = [...new Set([...ledger, ...rows.flat()])].filter((id) => readDatabaseOf(env, id) !== db);
+        return { db, rows: rows.flat(), wrong };
+      }),
+    ),
+  ]);
+  return {
+    ghosts: [...new Set([...service.flat(), ...scans.flatMap((scan) => scan.rows)])].filter((id) => !listed.has(id)),
+    misplaced: scans.filter((scan) => scan.wrong.length > 0).map((scan) => ({ db: scan.db, ids: scan.wrong })),
+  };
+}
+
+async function ledgerIdsBetween(db: D1Database, after: string, upTo: string | null): Promise<string[]> {
+  const { results } = await db
+    .prepare(`SELECT user_id FROM streams WHERE user_id > ?1 AND (?2 IS NULL OR user_id <= ?2)`)
+    .bind(after, upTo)
+    .all<{ user_id: string }>();
+  return results.map((row) => row.user_id);
+}
+
+/**
+ * Removes misplaced rows where they are, as a ghost's: the projections living per user among
+ * `projections`, and the ledger's row. The user's own read database gets its rows from its stream.
+ */
+export async function removeMisplaced(
+  env: Env,
+  projections: readonly Projection[],
+  misplaced: RangeScan["misplaced"],
+): Promise<number> {
+  const perUser = projections.filter((p) => p.home === "user");
+  await Promise.all(
+    misplaced.map(({ db, ids }) => {
+      const empty = ids.map((userId) => ({ userId, events: [] }));
+      return batch(db, [...perUser.flatMap((p) => p.rebuild(db, empty)), ...forgetStreamsStatements(db, ids)]);
+    }),
+  );
+  return misplaced.reduce((n, m) => n + m.ids.length, 0);
 }

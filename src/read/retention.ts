@@ -1,5 +1,6 @@
 import { log } from "../observability";
 import { userStream } from "../objects";
+import { readDatabases } from "../shards";
 
 /** Users erased per sweep at most: a cron run stays short; the next one goes on. */
 const PER_SWEEP = 50;
@@ -17,14 +18,26 @@ export const RETENTION_REASON = "retention";
 export async function eraseExpiredDeletedUsers(env: Env, retentionDays: number, now = Date.now()): Promise<number> {
   if (retentionDays <= 0) return 0;
   const cutoff = new Date(now - retentionDays * DAY_MS).toISOString();
-  const due = await env.DB.prepare(
-    `SELECT id, revision FROM users WHERE status = 'deleted' AND deleted_at < ? ORDER BY deleted_at LIMIT ${PER_SWEEP}`,
-  )
-    .bind(cutoff)
-    .all<{ id: string; revision: number }>();
+  // The longest deleted of every read database, then the longest deleted of those.
+  const found = await Promise.all(
+    readDatabases(env).map(async (db) => {
+      const { results } = await db
+        .prepare(
+          `SELECT id, revision, deleted_at FROM users WHERE status = 'deleted' AND deleted_at < ?
+           ORDER BY deleted_at LIMIT ${PER_SWEEP}`,
+        )
+        .bind(cutoff)
+        .all<{ id: string; revision: number; deleted_at: string }>();
+      return results;
+    }),
+  );
+  const due = found
+    .flat()
+    .sort((a, b) => (a.deleted_at < b.deleted_at ? -1 : a.deleted_at > b.deleted_at ? 1 : 0))
+    .slice(0, PER_SWEEP);
   const requestId = crypto.randomUUID();
   const results = await Promise.allSettled(
-    due.results.map((row) =>
+    due.map((row) =>
       userStream(env, row.id).execute({
         userId: row.id,
         input: { type: "EraseUser" },
@@ -41,10 +54,10 @@ export async function eraseExpiredDeletedUsers(env: Env, retentionDays: number, 
   );
   const erased = results.filter((r) => r.status === "fulfilled" && r.value.ok).length;
   const failed = results.filter((r) => r.status === "rejected").length;
-  if (due.results.length > 0) {
+  if (due.length > 0) {
     log("info", "retention: erased deleted users past the retention period", {
       erased,
-      skipped: due.results.length - erased - failed,
+      skipped: due.length - erased - failed,
       failed,
       retention_days: retentionDays,
       request_id: requestId,

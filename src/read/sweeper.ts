@@ -1,5 +1,6 @@
 import { log } from "../observability";
 import { userStream } from "../objects";
+import { readDatabases } from "../shards";
 
 /** A stream owed something for this long is past every re-publication its alarm would have made. */
 export const STALE_MS = 15 * 60_000;
@@ -12,13 +13,24 @@ const PER_SWEEP = 100;
  * re-publishes. Run by the cron trigger; only the stalest streams, so a sweep stays bounded.
  */
 export async function sweepOwedStreams(env: Env, now = Date.now()): Promise<number> {
-  const owed = await env.DB.prepare(
-    `SELECT user_id FROM streams WHERE confirmed_revision < published_revision AND owed_since < ?
-     ORDER BY owed_since LIMIT ${PER_SWEEP}`,
-  )
-    .bind(now - STALE_MS)
-    .all<{ user_id: string }>();
-  const ids = owed.results.map((row) => row.user_id);
+  // Every read database's stalest, then the stalest of those: one sweep stays bounded however many.
+  const owed = await Promise.all(
+    readDatabases(env).map(async (db) => {
+      const { results } = await db
+        .prepare(
+          `SELECT user_id, owed_since FROM streams WHERE confirmed_revision < published_revision AND owed_since < ?
+           ORDER BY owed_since LIMIT ${PER_SWEEP}`,
+        )
+        .bind(now - STALE_MS)
+        .all<{ user_id: string; owed_since: number }>();
+      return results;
+    }),
+  );
+  const ids = owed
+    .flat()
+    .sort((a, b) => a.owed_since - b.owed_since)
+    .slice(0, PER_SWEEP)
+    .map((row) => row.user_id);
   await Promise.all(ids.map((id) => userStream(env, id).status()));
   if (ids.length > 0) log("warn", "woke the objects of streams owed for too long", { users: ids.length });
   return ids.length;

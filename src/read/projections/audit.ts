@@ -85,6 +85,8 @@ function reasonOf(event: PublicEvent): string | null {
 
 export const auditProjection = rowLogProjection<AuditRow, AuditState>({
   name: "audit",
+  // One log for the service, in `DB` (decision 0026).
+  home: "service",
   table: auditLog,
   key: ["event_id"],
   keep: "eventId",

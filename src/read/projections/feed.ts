@@ -70,6 +70,8 @@ const erases = (events: readonly PublicEvent[]) => events.some((event) => event.
  */
 export const feedProjection: Projection<null> = {
   name: NAME,
+  // One order for the whole service: only `DB` hands out positions (decision 0026).
+  home: "service",
   checkpointSql: (user) => checkpointSqlOf(NAME, user),
 
   load: (db, userIds) => loadCheckpoints<null>(db, NAME, userIds),

@@ -1,4 +1,5 @@
 import type { PublicEvent } from "../../domain/events";
+import { readDatabaseOf } from "../../shards";
 import { auditProjection } from "./audit";
 import { feedProjection } from "./feed";
 import { intervalsProjection } from "./intervals";
@@ -25,7 +26,18 @@ export interface Step {
   guard: number | null;
   /** Side effects after the commit, given the batch's results for `statements`. */
   afterCommit?(results: D1Result[]): Promise<void>;
+  /**
+   * Writes in `DB` that follow from this step whatever database the projection lives in (an
+   * erasure's clean-up of sent mail and dead letters), unguarded and idempotent.
+   */
+  service?: D1PreparedStatement[];
 }
+
+/**
+ * Where a projection's rows and checkpoints live (decision 0026): `user`, the user's read database
+ * (`readDatabaseOf`); `service`, `DB`, one for the whole service.
+ */
+export type Home = "user" | "service";
 
 /** A user's whole stream as a rebuild read it. */
 export interface UserStreamRead {
@@ -35,6 +47,7 @@ export interface UserStreamRead {
 
 export interface Projection<S = unknown> {
   name: string;
+  home: Home;
   /** A scalar SQL expression: this projection's checkpoint of the user `user` (an SQL expression), NULL if none. */
   checkpointSql(user: string): string;
   /**
@@ -52,13 +65,15 @@ export interface Projection<S = unknown> {
     userId: string,
     from: Checkpoint<S> | undefined,
     events: PublicEvent[],
-    context: { delivered: PublicEvent[] },
+    context: { delivered: PublicEvent[]; service: D1Database },
   ): Step;
   /**
    * Statements that make each user's part equal to its whole stream (empty: no stream, a ghost),
    * moving rows only forward, for any number of users in a few statements (`bulk`).
    */
   rebuild(db: D1Database, streams: readonly UserStreamRead[]): D1PreparedStatement[];
+  /** What a rebuild of these streams writes in `DB` (`service`) besides `rebuild`'s own statements. */
+  rebuildService?(service: D1Database, streams: readonly UserStreamRead[]): D1PreparedStatement[];
   /** The users with rows in this projection whose ids are in (`after`, `upTo`] (`upTo` null: no bound). */
   userIdsBetween(db: D1Database, after: string, upTo: string | null): Promise<string[]>;
 }
@@ -70,6 +85,16 @@ export const PROJECTIONS: readonly Projection[] = [
   intervalsProjection,
   feedProjection,
 ];
+
+/** The database holding this projection's rows and checkpoint of the user. */
+export function databaseOf(env: Env, projection: Projection, userId: string): D1Database {
+  return projection.home === "user" ? readDatabaseOf(env, userId) : env.DB;
+}
+
+/** The projections living in `db` for the user (`db` one of that user's databases). */
+export function projectionsIn(env: Env, db: D1Database, userId: string, projections = PROJECTIONS): Projection[] {
+  return projections.filter((projection) => databaseOf(env, projection, userId) === db);
+}
 
 export function projectionNamed(name: string): Projection | undefined {
   return PROJECTIONS.find((projection) => projection.name === name);

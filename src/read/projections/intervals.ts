@@ -75,6 +75,8 @@ export function foldIntervals(
  */
 export const intervalsProjection = rowLogProjection<UserIntervalRow, IntervalState>({
   name: "intervals",
+  // Per user, beside the user's row (decision 0026).
+  home: "user",
   table: userIntervals,
   key: ["user_id", "revision"],
   keep: "revision",

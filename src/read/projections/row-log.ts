@@ -4,7 +4,7 @@ import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { PublicEvent } from "../../domain/events";
 import { bulk, changed, JSON_IDS } from "../bulk";
 import { checkpointSqlOf, loadCheckpoints, moveCheckpointSql, moveCheckpointsSql, upToHeadSql } from "./checkpoints";
-import type { Projection, Step } from "./index";
+import type { Home, Projection, Step } from "./index";
 
 /** What a fold makes of a user's events: rows to write, the checkpoint's state, whether to scrub. */
 export interface Folded<Row, State> {
@@ -22,6 +22,7 @@ export interface Folded<Row, State> {
  */
 export interface RowLog<Row extends Record<string, unknown>, State> {
   name: string;
+  home: Home;
   table: SQLiteTable & { userId: SQLiteColumn };
   /** The table's conflict target (its primary key), SQL names. */
   key: readonly string[];
@@ -77,6 +78,7 @@ export function rowLogProjection<Row extends Record<string, unknown>, State>(
 
   return {
     name,
+    home: log.home,
     checkpointSql: (user) => checkpointSqlOf(name, user),
 
     load: (db, userIds) => loadCheckpoints<State | null>(db, name, userIds),

@@ -16,6 +16,7 @@ import type { Projection, Step } from "./index";
  */
 export const usersProjection: Projection<UserRow | null> = {
   name: "users",
+  home: "user",
   checkpointSql: (user) => `(SELECT revision FROM users WHERE id = ${user})`,
 
   load(db, userIds) {
@@ -26,7 +27,7 @@ export const usersProjection: Projection<UserRow | null> = {
     };
   },
 
-  plan(db, userId, from, events) {
+  plan(db, userId, from, events, { service }) {
     const before = from?.state ?? null;
     const after = events.reduce<UserRow | null>((row, event) => projectUser(row, event), before);
     const step: Step = { statements: [], guard: null };
@@ -36,7 +37,7 @@ export const usersProjection: Projection<UserRow | null> = {
     }
     // The erasure clean-up follows from the row as it ends up, not only from events applied here: a
     // replay or rebuild may have moved the row past USER_ERASED already.
-    if (after?.status === "erased") step.statements.push(...forgetErased(db, userId));
+    if (after?.status === "erased") step.service = forgetErased(service, userId);
     return step;
   },
 
@@ -52,8 +53,15 @@ export const usersProjection: Projection<UserRow | null> = {
       ...bulk(db, `DELETE FROM users WHERE id IN ${JSON_IDS}`, gone),
       // A row only moves forward: the live projector may have applied a newer event meanwhile.
       ...upsertUserRows(db, rows),
-      ...rows.filter((row) => row.status === "erased").flatMap((row) => forgetErased(db, row.id)),
     ];
+  },
+
+  rebuildService(service, streams) {
+    return streams
+      .filter(
+        ({ events }) => events.reduce<UserRow | null>((r, event) => projectUser(r, event), null)?.status === "erased",
+      )
+      .flatMap(({ userId }) => forgetErased(service, userId));
   },
 
   async userIdsBetween(db, after, upTo) {
@@ -65,7 +73,7 @@ export const usersProjection: Projection<UserRow | null> = {
   },
 };
 
-/** After an erasure: the mail record stays as the marker that the welcome was sent, its personal data goes. */
+/** After an erasure, in `DB` (`service`): the mail record stays as the marker that the welcome was sent, its personal data goes. */
 function forgetErased(db: D1Database, userId: string): D1PreparedStatement[] {
   const orm = drizzle(db);
   const letters = orm.select({ id: deadLetters.id }).from(deadLetters).where(eq(deadLetters.aggregateId, userId));
