@@ -22,14 +22,15 @@ const opt = L.args({
 
 await L.run("lag", 180_000, async () => {
   // --batch-timeout N: an experiment with the consumer's max_batch_timeout set to N s (see BENCHMARKS.md).
-  // The consumer's own measure of every projected batch, per user: `lag_ms` of its `projected` log
-  // line, from the commit (the event's timestamp) to the batch committed in D1 and acked.
+  // The consumer's own measure of every projected batch, per user: `lag_ms` of each stream of its
+  // `projected` log line, from the commit (the event's timestamp) to the batch committed in D1 and acked.
   const projectedLags = [];
   let collecting = false;
   const onLine = (line) => {
     if (!collecting || !line.includes('"msg":"projected"')) return;
-    const lagMs = JSON.parse(line.slice(line.indexOf("{"))).lag_ms;
-    if (typeof lagMs === "number") projectedLags.push(lagMs);
+    for (const stream of JSON.parse(line.slice(line.indexOf("{"))).streams ?? []) {
+      if (typeof stream.lag_ms === "number") projectedLags.push(stream.lag_ms);
+    }
   };
   const { server, admin, users } = await L.startWithUsers(opt.users, {
     ...(opt.batchTimeout >= 0 ? { batchTimeout: opt.batchTimeout } : {}),

@@ -440,19 +440,23 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     if (newest) wakeReaders(w.userId, newest.revision);
   }
   const projected = done.flatMap((w) => w.events);
-  for (const w of done) {
-    if (w.events.length === 0) continue;
-    const newest = w.events[w.events.length - 1]!;
-    const committedHere = w.events.filter((e) => !isImported(e));
-    log("info", "projected", {
-      user_id: w.userId,
-      revisions: [w.events[0]!.revision, newest.revision],
-      projections: w.steps.filter((s) => s.events.length > 0).map((s) => s.projection.name),
-      request_ids: [...new Set(w.events.map((e) => e.metadata.request_id))],
-      lag_ms: lagOf(committedHere),
-      imported: w.events.length - committedHere.length,
+  // One line per batch, not per user: under `wrangler dev` every line is also a request from its
+  // proxy to wrangler's process, and a line per user flooded the proxy's descriptors in bulk work
+  // (docs/repro/log-lines).
+  const streams = done
+    .filter((w) => w.events.length > 0)
+    .map((w) => {
+      const committedHere = w.events.filter((e) => !isImported(e));
+      return {
+        user_id: w.userId,
+        revisions: [w.events[0]!.revision, w.events[w.events.length - 1]!.revision],
+        projections: w.steps.filter((s) => s.events.length > 0).map((s) => s.projection.name),
+        request_ids: [...new Set(w.events.map((e) => e.metadata.request_id))],
+        lag_ms: lagOf(committedHere),
+        imported: w.events.length - committedHere.length,
+      };
     });
-  }
+  if (streams.length > 0) log("info", "projected", { streams });
   if (projected.length > 0) {
     // One data point per batch: Analytics Engine takes at most 250 per invocation. The lag is of
     // the events committed here; imported ones are counted apart, without a lag.

@@ -21,8 +21,9 @@ describe("an imported event's old time is not a projection lag", () => {
     try {
       await projectBatch([fakeMessage(imported)], envWith({ METRICS: metrics as never }));
       const projected = logged.mock.calls
-        .map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)
-        .find((line) => line.msg === "projected" && line.user_id === userId);
+        .map(([line]) => JSON.parse(String(line)) as { msg?: string; streams?: { user_id: string }[] })
+        .flatMap((line) => (line.msg === "projected" ? (line.streams ?? []) : []))
+        .find((stream) => stream.user_id === userId);
       expect(projected).toMatchObject({ lag_ms: null, imported: 1 });
     } finally {
       logged.mockRestore();
