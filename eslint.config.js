@@ -132,6 +132,7 @@ export default tseslint.config(
           allowDefaultProject: [
             "*.js",
             "vitest.config.ts",
+            "vitest.sharded.config.ts",
             "drizzle.config.ts",
             "scripts/*.mjs",
             "bench/*.mjs",

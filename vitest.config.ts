@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { unstable_readConfig } from "wrangler";
 
 /** A port free on loopback now: two test runs on one machine must not both want the same one. */
 function freePort(): Promise<number> {
@@ -15,7 +16,23 @@ function freePort(): Promise<number> {
   });
 }
 
-export default defineConfig(async () => {
+/**
+ * The local queue consumers' batch timeout, for every consumer of the chosen wrangler environment:
+ * deliver quickly, so end-to-end tests do not wait on the production timeout.
+ */
+function quickConsumers(environment: string | undefined) {
+  // Typed here: wrangler's declaration of its config type does not resolve for the node project.
+  const { queues } = unstable_readConfig({ config: "./wrangler.toml", env: environment }, { hideWarnings: true }) as {
+    queues: { consumers?: { queue: string }[] };
+  };
+  return Object.fromEntries((queues.consumers ?? []).map(({ queue }) => [queue, { maxBatchTimeout: 0.05 }]));
+}
+
+/**
+ * The suite's configuration for one wrangler environment: the default layout (`npm test`) or
+ * `[env.sharded]` (`npm run test:sharded`, vitest.sharded.config.ts). The same tests run on both.
+ */
+export async function workersTestConfig(environment?: string) {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   // The webhook receiver (test/node-support/receiver.ts, globalSetup, in this process) and the
   // tests in workerd (the TEST_RECEIVER_PORT binding) learn its port from here.
@@ -24,7 +41,7 @@ export default defineConfig(async () => {
   return {
     plugins: [
       cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
+        wrangler: { configPath: "./wrangler.toml", environment },
         miniflare: {
           bindings: {
             TEST_MIGRATIONS: migrations,
@@ -46,8 +63,7 @@ export default defineConfig(async () => {
           },
           // Extra read databases beside DB, for tests of a sharded read model (test/support/shards.ts).
           d1Databases: ["TEST_SHARD_1", "TEST_SHARD_2", "TEST_SHARD_3"],
-          // Deliver queue batches quickly so end-to-end tests do not wait on the production timeout.
-          queueConsumers: { "user-events": { maxBatchTimeout: 0.05 }, "user-events-dlq": { maxBatchTimeout: 0.05 } },
+          queueConsumers: quickConsumers(environment),
         },
       }),
     ],
@@ -57,4 +73,6 @@ export default defineConfig(async () => {
       testTimeout: 30_000,
     },
   };
-});
+}
+
+export default defineConfig(() => workersTestConfig());

@@ -2,18 +2,28 @@
 // `npm start`: the whole service on the embedded local default (Durable Object SQLite, D1 and
 // Queues under .wrangler/state). Creates .dev.vars from the example, applies the D1 migrations,
 // starts `wrangler dev` on 127.0.0.1:8787 and makes sure the local admin exists (see localAdmin).
-import { spawn, spawnSync } from "node:child_process";
+// `npm start -- --env sharded`: the same with wrangler.toml's [env.sharded] (SCALING.md#running-sharded),
+// the migrations applied to each of its D1 databases, its state apart under .wrangler/state-sharded.
+import { spawn } from "node:child_process";
 import { createAdmin } from "./create-admin.mjs";
+import { applyMigrations, wranglerEnv } from "./d1-migrations.mjs";
 import { ensureDevVars, localAdmin, readDevVars } from "./dev-vars.mjs";
 
 const PORT = process.env.PORT ?? "8787";
 const URL_BASE = `http://127.0.0.1:${PORT}`;
 
+const args = process.argv.slice(2);
+const environment = wranglerEnv(args);
+// Its own state: locally a D1 database is found by its binding name, so [env.sharded]'s DB would
+// otherwise be the default's, audit log and feed of the other layout's users included.
+const persist =
+  environment && !args.some((arg) => arg.startsWith("--persist-to"))
+    ? ["--persist-to", `.wrangler/state-${environment}`]
+    : [];
 ensureDevVars();
-const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: "inherit" });
-if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+applyMigrations(environment, ["--local", ...persist]);
 
-const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", PORT, ...process.argv.slice(2)], {
+const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", PORT, ...persist, ...args], {
   stdio: "inherit",
 });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));

@@ -35,6 +35,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
 import { FEED_NAME } from "../../src/live/feed";
+import { eventQueueOf } from "../../src/shards";
 
 export * from "../../src/index";
 
@@ -229,7 +230,8 @@ export default {
       return new Response(null, { status: 204 });
     }
     if (request.method === "POST" && pathname === "/bench/queue") {
-      await env.EVENTS.send(await request.json(), { contentType: "json" });
+      const event = await request.json<PublicEvent>();
+      await eventQueueOf(env, event.aggregate_id).send(event, { contentType: "json" });
       return new Response(null, { status: 204 });
     }
     if (request.method === "POST" && pathname === "/bench/fresh") {

@@ -20,11 +20,21 @@ import { userStream } from "../objects";
 import { projected as wakeReaders } from "./read-your-writes";
 import { forgetInSubscriptions, wakeSubscriptions } from "./wake-subscriptions";
 
+/** The default layout's queues (wrangler.toml); `[env.sharded]` has `user-events-0`… and its own DLQ. */
 export const EVENTS_QUEUE = "user-events";
 export const DEAD_LETTER_QUEUE = "user-events-dlq";
 
+/**
+ * Whether a batch comes from a dead-letter queue: by the name's suffix, so that any layout's
+ * (one per events queue or one shared) is one without a list here to keep in step with wrangler.toml.
+ */
+export function isDeadLetterQueue(name: string): boolean {
+  return name.endsWith("-dlq");
+}
+
+/** Every events queue of the layout projects alike; which one a batch came from does not matter. */
 export async function consumeQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  if (batch.queue === DEAD_LETTER_QUEUE) {
+  if (isDeadLetterQueue(batch.queue)) {
     await recordDeadLetters(await withoutErasedUsers(env, batch.messages), env.DB);
     // Each letter came with its `ops.dead_letter` alert: the subscriptions asking for it send it now.
     return wakeSubscriptions(env);

@@ -186,14 +186,15 @@ export async function listDeadLetters(db: D1Database, filters: LetterFilters): P
 export type RedriveOutcome = "redriven" | "not_found" | "resolved" | "too_large" | "erased";
 
 /**
- * Sends a dead letter back to the projector's queue and marks it re-driven; a resolved or too large
- * one is refused. A letter holding an event from before an erasure the ledger lists is never sent:
+ * Sends a dead letter back to the projector, on its user's queue (`queueOf`), and marks it
+ * re-driven; a resolved or too large one is refused. A letter holding an event from before an erasure the ledger lists is never sent:
  * it holds the event as published then, so it is deleted instead (as the projection of the erasure
  * deletes the user's letters), with its history. The erasure's own event is re-driven as any.
  */
 export async function redriveDeadLetter(
   db: D1Database,
-  queue: Queue,
+  /** The queue of the letter's user (src/shards.ts); null: a message no user could be read from. */
+  queueOf: (userId: string | null) => Queue,
   id: number,
   /** Whether the user's event at this revision is from before an erasure the ledger lists. */
   erasedBefore: (userId: string, revision: number | null) => Promise<boolean>,
@@ -211,7 +212,7 @@ export async function redriveDeadLetter(
   if (letter.state === "resolved") return "resolved";
   // An event no message can hold (recorded by its object): the user's next event brings it instead.
   if (new TextEncoder().encode(letter.body).length > MAX_MESSAGE_BYTES) return "too_large";
-  await queue.send(JSON.parse(letter.body), { contentType: "json" });
+  await queueOf(letter.aggregateId).send(JSON.parse(letter.body), { contentType: "json" });
   await orm
     .update(deadLetters)
     .set({ state: "redriven", redrivenAt: new Date().toISOString() })

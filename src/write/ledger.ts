@@ -2,7 +2,8 @@
  * The write side's half of the `streams` ledger in D1 (the read side's half, confirming, is
  * `src/read/ledger.ts`): a user's object announces each revision before publishing it, and deletes
  * its outbox up to the revision the read side has confirmed. Here, not in read, so the objects do
- * not bundle the projections that the confirming SQL is built from.
+ * not bundle the projections that the confirming SQL is built from. The `db` is the user's read
+ * database (`readDatabaseOf`, src/shards.ts): a user's ledger row lives beside its `users` row.
  */
 
 const ANNOUNCE = `INSERT INTO streams (user_id, published_revision, confirmed_revision, owed_since) VALUES (?1, ?2, 0, ?3)

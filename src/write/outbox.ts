@@ -1,6 +1,7 @@
 import { jitteredBackoff } from "../backoff";
 import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
 import { log, metric } from "../observability";
+import { eventQueueOf, readDatabaseOf } from "../shards";
 import { announce, confirmedRevision } from "./ledger";
 import { MAX_MESSAGE_BYTES, recordUnsendable } from "./unsendable";
 import {
@@ -118,7 +119,7 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
   await ctx.storage.setAlarm(nextAlarm());
   if (!(await flushOutbox(ctx, env, userId))) return;
   try {
-    deleteOutboxThrough(sql, await confirmedRevision(env.DB, userId));
+    deleteOutboxThrough(sql, await confirmedRevision(readDatabaseOf(env, userId), userId));
     const owed = outboxRows(sql, "sent", Number.MAX_SAFE_INTEGER);
     const republished = Number(getMeta(sql, "republished") ?? 0);
     if (owed.length === 0 && republished > 0) setMeta(sql, "republished", "0");
@@ -174,7 +175,7 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
   const first = rows[0]!.revision;
   const last = rows[rows.length - 1]!.revision;
   const wanted = new Set(rows.map((row) => row.revision));
-  await announce(env.DB, userId, last, Date.now());
+  await announce(readDatabaseOf(env, userId), userId, last, Date.now());
   // Read after the announce's await, so an erasure committed meanwhile also reaches these messages.
   const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
   await sendAll(ctx, env, events.map(redact), () => true, true);
@@ -184,7 +185,7 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
 async function sendInHand(ctx: DurableObjectState, env: Env, userId: string, inHand: InHand): Promise<boolean> {
   const last = inHand.events[inHand.events.length - 1];
   if (!last) return true;
-  await announce(env.DB, userId, last.revision, Date.now());
+  await announce(readDatabaseOf(env, userId), userId, last.revision, Date.now());
   return sendAll(ctx, env, inHand.events.map(redact), () => inHand.publishable(), false);
 }
 
@@ -244,8 +245,9 @@ async function sendChunk(
   mark: boolean,
 ): Promise<void> {
   const chunk = sized.map(({ message }) => message);
-  // The generated binding is untyped; the queue carries the shared contract, `EventMessage`.
-  const queue: Queue<PublicEvent> = env.EVENTS;
+  // One user's events, so one queue: the user's (src/shards.ts). The generated binding is untyped;
+  // the queue carries the shared contract, `EventMessage`.
+  const queue: Queue<PublicEvent> = eventQueueOf(env, chunk[0]!.aggregate_id);
   await queue.sendBatch(chunk.map((body) => ({ body, contentType: "json" as const })));
   if (!mark) return;
   markOutboxSent(

@@ -6,6 +6,7 @@ import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE } from "../support/import-fixtures";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD } from "../support/builders";
+import { everyReadDb } from "../support/shards";
 
 /**
  * A backup proven by a test: users with every kind of history are exported with their hashes, the
@@ -21,10 +22,11 @@ async function exportAll(token: string): Promise<string[]> {
   return String(res.body).split("\n").filter(Boolean);
 }
 
-const usersTable = () =>
-  env.DB.prepare("SELECT * FROM users ORDER BY id")
-    .all()
-    .then((r) => r.results);
+/** Every users row, from every read database (0026), by id. */
+const usersTable = async () =>
+  (await Promise.all(everyReadDb().map(async (db) => (await db.prepare("SELECT * FROM users").all()).results)))
+    .flat()
+    .sort((a, b) => (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0));
 
 /** Every user's read-model row has caught up with its stream. */
 async function projected(token: string) {
@@ -100,7 +102,7 @@ describe("export, then import into an empty state", () => {
 
     // An empty service: no stream, no registry, no read model.
     await reset();
-    await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
+    for (const db of new Set([env.DB, ...everyReadDb()])) await applyD1Migrations(db, env.TEST_MIGRATIONS);
     expect(await usersTable()).toEqual([]);
 
     const restorer = await adminSession();

@@ -5,6 +5,7 @@ import rejectedRows from "../fixtures/reference-rows-rejected.ndjson?raw";
 import { FIXTURE } from "../support/import-fixtures";
 import { adminSession, call } from "../support/api";
 import type { EventsPageBody, UserView } from "../support/types";
+import { acrossReadDbs, readDb } from "../support/shards";
 
 /**
  * `POST /admin/import` with a file of the reference's `user_event_stream` rows (written for this
@@ -105,7 +106,10 @@ describe("importing the reference's rows", () => {
     // Bob is deleted: gone from the read API, his row a deleted one.
     await expect
       .poll(async () =>
-        env.DB.prepare("SELECT status, deleted_at FROM users WHERE id = ?").bind(FIXTURE.bob.id).first(),
+        readDb(FIXTURE.bob.id)
+          .prepare("SELECT status, deleted_at FROM users WHERE id = ?")
+          .bind(FIXTURE.bob.id)
+          .first(),
       )
       .toEqual({ status: "deleted", deleted_at: "2025-08-19T06:00:00.250Z" });
     expect((await call<any>("GET", `/v1/users/${FIXTURE.bob.id}/`, { token: admin })).status).toBe(404);
@@ -233,24 +237,31 @@ describe("a bulk import's read side", () => {
     expect(res.body, JSON.stringify(res.body).slice(0, 600)).toMatchObject({ imported: 90, rejected: [] });
     // No waiting on the queue: the request projected them before answering.
     const binds = JSON.stringify(ids);
-    const users = await env.DB.prepare(
-      "SELECT id, revision, first_name FROM users WHERE id IN (SELECT value FROM json_each(?))",
-    )
-      .bind(binds)
-      .all<{ revision: number; first_name: string }>();
-    expect(users.results.map((u) => [u.revision, u.first_name])).toEqual(ids.map(() => [3, "Second"]));
+    // Users and ledger rows in each user's read database, the audit log in DB (0026).
+    const users = await acrossReadDbs(ids, async (db, some) => {
+      const { results } = await db
+        .prepare("SELECT id, revision, first_name FROM users WHERE id IN (SELECT value FROM json_each(?))")
+        .bind(JSON.stringify(some))
+        .all<{ revision: number; first_name: string }>();
+      return results;
+    });
+    expect(users.map((u) => [u.revision, u.first_name])).toEqual(ids.map(() => [3, "Second"]));
     const audit = await env.DB.prepare(
       "SELECT count(*) AS n FROM audit_log WHERE user_id IN (SELECT value FROM json_each(?))",
     )
       .bind(binds)
       .first<{ n: number }>();
     expect(audit?.n).toBe(90);
-    const ledger = await env.DB.prepare(
-      "SELECT published_revision AS p, confirmed_revision AS c FROM streams WHERE user_id IN (SELECT value FROM json_each(?))",
-    )
-      .bind(binds)
-      .all<{ p: number; c: number }>();
-    expect(ledger.results).toEqual(ids.map(() => ({ p: 3, c: 3 })));
+    const ledger = await acrossReadDbs(ids, async (db, some) => {
+      const { results } = await db
+        .prepare(
+          "SELECT published_revision AS p, confirmed_revision AS c FROM streams WHERE user_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(JSON.stringify(some))
+        .all<{ p: number; c: number }>();
+      return results;
+    });
+    expect(ledger).toEqual(ids.map(() => ({ p: 3, c: 3 })));
   });
 });
 

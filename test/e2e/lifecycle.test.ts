@@ -5,6 +5,7 @@ import { mailSink } from "../../src/deliver/mail-sink";
 import { adminSession, call, createUser, login } from "../support/api";
 import type { UserView, UserListBody as UserList, CommandBody as CommandResponse } from "../support/types";
 import { PASSWORD } from "../support/builders";
+import { readDb } from "../support/shards";
 
 /**
  * The real path: HTTP command → the user's Durable Object → its alarm publishes the outbox → the
@@ -104,7 +105,7 @@ describe("a user's life, as the read model sees it", () => {
     const afterDelete = await readAt(user.id, deleted.body.revision);
     expect(afterDelete.status).toBe(404);
     expect(await listByName(user.username)).toMatchObject({ count: 0, results: [] });
-    const row = await env.DB.prepare("SELECT status, revision FROM users WHERE id = ?").bind(user.id).first();
+    const row = await readDb(user.id).prepare("SELECT status, revision FROM users WHERE id = ?").bind(user.id).first();
     expect(row).toEqual({ status: "deleted", revision: 5 });
   });
 

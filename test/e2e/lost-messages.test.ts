@@ -7,6 +7,7 @@ import type { UserStream } from "../../src/write/user-stream";
 import { createInput, noMetadata } from "../support/builders";
 import { adminSession, call } from "../support/api";
 import { blackHole } from "../write/helpers";
+import { readDb, everyEventQueue } from "../support/shards";
 
 /** The object's private publisher. */
 function publisherOf(instance: UserStream): { publishUnsent(): Promise<void>; claims(): boolean } {
@@ -33,16 +34,21 @@ describe("events whose queue messages were lost", () => {
     }
     // Sent and acknowledged by the queue, then lost with it.
     expect(
-      await runInDurableObject(stub, (_i, state) => flushOutbox(state, { ...env, EVENTS: blackHole }, userId)),
+      await runInDurableObject(stub, (_i, state) =>
+        flushOutbox(state, { ...env, ...everyEventQueue(blackHole) }, userId),
+      ),
     ).toBe(true);
     for (const spy of held) spy.mockRestore();
     expect((await stub.status()).outboxSize).toBe(3);
-    const owed = await env.DB.prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first();
+    const owed = await readDb(userId).prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first();
     expect(owed).toMatchObject({ published_revision: 3, confirmed_revision: 0 });
     expect((await call("GET", `/v1/users/${userId}/`, { token: admin.token })).status).toBe(404);
 
     // Nothing is done by hand: the object's alarm finds the events unconfirmed and sends them again.
-    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 3, { timeout: 30_000, interval: 250 });
+    await vi.waitUntil(async () => (await confirmedRevision(readDb(userId), userId)) === 3, {
+      timeout: 30_000,
+      interval: 250,
+    });
     const user = await call("GET", `/v1/users/${userId}/`, { token: admin.token });
     expect(user.body).toMatchObject({ user: { first_name: "Second", status: "suspended", revision: 3 } });
     const audit = await env.DB.prepare("SELECT revision FROM audit_log WHERE user_id = ? ORDER BY revision")
@@ -77,11 +83,14 @@ describe("events whose queue messages were lost", () => {
       [1, true],
       [2, true],
     ]);
-    expect(await env.DB.prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first()).toBeNull();
+    expect(await readDb(userId).prepare("SELECT * FROM streams WHERE user_id = ?").bind(userId).first()).toBeNull();
     held.mockRestore();
 
     // The alarm the first commit armed finds them owed and unconfirmed, and re-publishes them.
-    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 2, { timeout: 30_000, interval: 250 });
+    await vi.waitUntil(async () => (await confirmedRevision(readDb(userId), userId)) === 2, {
+      timeout: 30_000,
+      interval: 250,
+    });
     const user = await call("GET", `/v1/users/${userId}/`, { token: admin.token });
     expect(user.body).toMatchObject({ user: { first_name: "Second", revision: 2 } });
   });

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser, login } from "../support/api";
 import { RECEIVER_PORT } from "../support/receiver-port";
+import { readDb } from "../support/shards";
 
 /**
  * The access report and the erasure receipt, end to end: a user with events, a welcome mail, a
@@ -137,8 +138,12 @@ describe("privacy, end to end", () => {
 
     await vi.waitUntil(
       async () =>
-        (await env.DB.prepare("SELECT status FROM users WHERE id = ?").bind(user.id).first<{ status: string }>())
-          ?.status === "erased",
+        (
+          await readDb(user.id)
+            .prepare("SELECT status FROM users WHERE id = ?")
+            .bind(user.id)
+            .first<{ status: string }>()
+        )?.status === "erased",
       { timeout: 10_000, interval: 50 },
     );
     const after = await call<Report>("GET", `/v1/users/${user.id}/personal-data/`, { token: admin });

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { adminSession, call, createUser } from "../support/api";
+import { everyReadDb, readDb } from "../support/shards";
 
 let admin: { id: string; token: string; username: string };
 beforeAll(async () => {
@@ -32,11 +33,15 @@ async function rebuild(projection: string | null): Promise<RebuildProgress> {
 async function plantGhost(): Promise<string> {
   const id = crypto.randomUUID();
   const at = "2030-01-01T00:00:00.000Z";
-  await env.DB.batch([
-    env.DB.prepare(
+  // The row in the user's read database, the audit entry and its checkpoint in DB (0026).
+  await readDb(id)
+    .prepare(
       `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, revision)
        VALUES (?, ?, ?, 'Ghost', 'Row', 'user', 'active', ?, ?, 1)`,
-    ).bind(id, `ghost${id.slice(0, 8)}`, `ghost${id.slice(0, 8)}@example.com`, at, at),
+    )
+    .bind(id, `ghost${id.slice(0, 8)}`, `ghost${id.slice(0, 8)}@example.com`, at, at)
+    .run();
+  await env.DB.batch([
     env.DB.prepare(
       `INSERT INTO audit_log (event_id, user_id, event_type, revision, timestamp, username, email)
        VALUES (?, ?, 'USER_CREATED', 1, ?, 'ghost', 'ghost@example.com')`,
@@ -46,9 +51,15 @@ async function plantGhost(): Promise<string> {
   return id;
 }
 
-const count = async (sql: string, id: string) => (await env.DB.prepare(sql).bind(id).first<{ n: number }>())!.n;
-const usersRows = (id: string) => count("SELECT COUNT(*) AS n FROM users WHERE id = ?", id);
-const auditRows = (id: string) => count("SELECT COUNT(*) AS n FROM audit_log WHERE user_id = ?", id);
+const count = async (db: D1Database, sql: string, id: string) =>
+  (await db.prepare(sql).bind(id).first<{ n: number }>())!.n;
+const usersRows = (id: string) => count(readDb(id), "SELECT COUNT(*) AS n FROM users WHERE id = ?", id);
+const auditRows = (id: string) => count(env.DB, "SELECT COUNT(*) AS n FROM audit_log WHERE user_id = ?", id);
+/** Every users row of every read database, by id. */
+const everyUserRow = async () =>
+  (await Promise.all(everyReadDb().map(async (db) => (await db.prepare("SELECT * FROM users").all()).results)))
+    .flat()
+    .sort((a, b) => String(a.id).localeCompare(String(b.id)));
 
 describe("a rebuild makes each projection equal to its streams", () => {
   it("removes rows without a stream, and keeps every real user", async () => {
@@ -77,19 +88,19 @@ describe("a rebuild makes each projection equal to its streams", () => {
 
   it("rebuilds one projection alone: a ghost in the audit log goes, the users table is not touched", async () => {
     const ghost = await plantGhost();
-    await env.DB.prepare("DELETE FROM users WHERE id = ?").bind(ghost).run();
+    await readDb(ghost).prepare("DELETE FROM users WHERE id = ?").bind(ghost).run();
     const real = await createUser(admin.token);
     await vi.waitUntil(async () => (await auditRows(real.id)) === 1, { timeout: 10_000 });
     // A lost audit entry of a real user comes back from its stream.
     await env.DB.prepare("DELETE FROM audit_log WHERE user_id = ?").bind(real.id).run();
-    const usersBefore = await env.DB.prepare("SELECT * FROM users ORDER BY id").all();
+    const usersBefore = await everyUserRow();
 
     const done = await rebuild("audit");
 
     expect(done).toMatchObject({ projection: "audit", status: "done" });
     expect(await auditRows(ghost)).toBe(0);
     expect(await auditRows(real.id)).toBe(1);
-    expect((await env.DB.prepare("SELECT * FROM users ORDER BY id").all()).results).toEqual(usersBefore.results);
+    expect(await everyUserRow()).toEqual(usersBefore);
   });
 
   it("refuses a projection that does not exist", async () => {

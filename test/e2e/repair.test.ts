@@ -21,6 +21,7 @@ import type {
   CommandBody as CommandResponse,
 } from "../support/types";
 import { PASSWORD, newUserBody, uniqueName } from "../support/builders";
+import { everyReadDb, readDb } from "../support/shards";
 
 /**
  * Repairs, end to end: corrections are events, erasure leaves only a tombstone, and the read model
@@ -52,7 +53,8 @@ async function command(method: string, path: string, token: string, body?: unkno
 }
 
 async function d1Revision(userId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT revision FROM users WHERE id = ?")
+  const row = await readDb(userId)
+    .prepare("SELECT revision FROM users WHERE id = ?")
     .bind(userId)
     .first<{ revision: number }>();
   return row?.revision ?? 0;
@@ -85,10 +87,7 @@ async function settled(): Promise<void> {
       for (const id of listed) {
         if (!streamRevisions.has(id)) streamRevisions.set(id, (await env.USER_STREAM.getByName(id).getUser()).revision);
       }
-      const { results } = await env.DB.prepare("SELECT id, revision FROM users").all<{
-        id: string;
-        revision: number;
-      }>();
+      const results = await everyRow<{ id: string; revision: number }>("SELECT id, revision FROM users");
       const projected = new Map(results.map((row) => [row.id, row.revision]));
       return listed.every((id) => (projected.get(id) ?? 0) === streamRevisions.get(id));
     },
@@ -112,9 +111,18 @@ async function mailSettled(): Promise<void> {
 }
 
 async function rows(table: "users" | "sent_emails" | "dead_letters"): Promise<Row[]> {
-  const order = table === "users" ? "id" : table === "sent_emails" ? "user_id, kind" : "id";
+  // The users rows are in every read database (0026): gathered, then in the same order by id.
+  if (table === "users") return (await everyRow<Row>("SELECT * FROM users")).sort((a, b) => byId(a.id, b.id));
+  const order = table === "sent_emails" ? "user_id, kind" : "id";
   return (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).all<Row>()).results;
 }
+
+/** A query's rows from every read database. */
+async function everyRow<T>(sql: string): Promise<T[]> {
+  return (await Promise.all(everyReadDb().map(async (db) => (await db.prepare(sql).all<T>()).results))).flat();
+}
+
+const byId = (a: unknown, b: unknown) => (String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0);
 
 /** Every table of a user's object, every row (the platform's own `_cf_` tables are not readable). */
 function objectStorage(userId: string): Promise<Record<string, Row[]>> {
@@ -421,7 +429,7 @@ describe("replay of one user", () => {
     const mails = await rows("sent_emails");
 
     // The row is lost…
-    await env.DB.prepare("DELETE FROM users WHERE id = ?").bind(user.id).run();
+    await readDb(user.id).prepare("DELETE FROM users WHERE id = ?").bind(user.id).run();
     expect((await call("GET", `/v1/users/${user.id}/`, { token: admin.token })).status).toBe(404);
     // …and replayed from the stream.
     const replay = await call<{ user_id: string; events: number }>("POST", `/admin/users/${user.id}/replay`, {
@@ -433,7 +441,8 @@ describe("replay of one user", () => {
     expect((await call("GET", `/v1/users/${user.id}/`, { token: admin.token })).status).toBe(200);
 
     // A row left behind (an event never projected) is brought forward; a second replay changes nothing.
-    await env.DB.prepare("UPDATE users SET first_name = 'First', status = 'active', revision = 1 WHERE id = ?")
+    await readDb(user.id)
+      .prepare("UPDATE users SET first_name = 'First', status = 'active', revision = 1 WHERE id = ?")
       .bind(user.id)
       .run();
     expect((await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token })).status).toBe(200);
@@ -484,7 +493,7 @@ describe("full rebuild of the read model", () => {
     const mails = await rows("sent_emails");
     expect(before.map((r) => r.status)).toEqual(expect.arrayContaining(["active", "deleted", "suspended"]));
 
-    await env.DB.prepare("DELETE FROM users").run();
+    for (const db of everyReadDb()) await db.prepare("DELETE FROM users").run();
     expect((await wholeList()).length).toBe(0);
 
     const started = await call<RebuildProgress>("POST", "/admin/projections/rebuild?restart=true", {
@@ -515,10 +524,8 @@ describe("full rebuild of the read model", () => {
     // Damage: the first and the last user's rows lost, the second one's corrupted.
     const [first, second] = ids;
     const last = ids[ids.length - 1]!;
-    await env.DB.batch([
-      env.DB.prepare("DELETE FROM users WHERE id IN (?, ?)").bind(first, last),
-      env.DB.prepare("UPDATE users SET first_name = 'CORRUPTED' WHERE id = ?").bind(second),
-    ]);
+    for (const id of [first!, last]) await readDb(id).prepare("DELETE FROM users WHERE id = ?").bind(id).run();
+    await readDb(second!).prepare("UPDATE users SET first_name = 'CORRUPTED' WHERE id = ?").bind(second).run();
 
     // The job's alarms are held: only the one step this test runs happens, then the object dies.
     await runInDurableObject(rebuild(), (instance: ProjectionRebuild) => {
@@ -585,7 +592,7 @@ describe("a replay right after a create", () => {
     const user = await createUser();
     const replay = await call("POST", `/admin/users/${user.id}/replay`, { token: admin.token });
     expect(replay.status).toBe(200);
-    const row = await env.DB.prepare("SELECT revision FROM users WHERE id = ?").bind(user.id).first();
+    const row = await readDb(user.id).prepare("SELECT revision FROM users WHERE id = ?").bind(user.id).first();
     expect(row).not.toBeNull();
     // The welcome is the mail subscription's, whatever the projector saw: it still goes out.
     await welcomed(user.id);
@@ -600,7 +607,8 @@ async function welcomed(userId: string): Promise<void> {
 }
 
 async function rowOf(userId: string) {
-  return env.DB.prepare("SELECT revision, status, email FROM users WHERE id = ?")
+  return readDb(userId)
+    .prepare("SELECT revision, status, email FROM users WHERE id = ?")
     .bind(userId)
     .first<{ revision: number; status: string; email: string }>();
 }

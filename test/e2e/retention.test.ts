@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { eraseExpiredDeletedUsers, RETENTION_REASON } from "../../src/read/retention";
 import { adminSession, call, createUser } from "../support/api";
 import type { CommandBody } from "../support/types";
+import { readDb } from "../support/shards";
 
 /**
  * `DELETED_USER_RETENTION_DAYS`: the cron's sweep erases deleted users once their deletion is that
@@ -16,7 +17,8 @@ beforeAll(async () => {
 });
 
 async function rowOf(id: string) {
-  return env.DB.prepare("SELECT status, revision FROM users WHERE id = ?")
+  return readDb(id)
+    .prepare("SELECT status, revision FROM users WHERE id = ?")
     .bind(id)
     .first<{ status: string; revision: number }>();
 }
@@ -69,7 +71,8 @@ describe("retention of deleted users", () => {
     expect(restored.status).toBe(200);
     await vi.waitUntil(async () => (await rowOf(user.id))?.status === "active", { timeout: 20_000, interval: 50 });
     // A read model that has not caught up yet: it still says deleted, at the deletion's revision.
-    await env.DB.prepare("UPDATE users SET status = 'deleted', revision = ? WHERE id = ?")
+    await readDb(user.id)
+      .prepare("UPDATE users SET status = 'deleted', revision = ? WHERE id = ?")
       .bind(user.revision, user.id)
       .run();
 

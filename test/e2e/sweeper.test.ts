@@ -6,6 +6,7 @@ import { STALE_MS, sweepOwedStreams } from "../../src/read/sweeper";
 import { flushOutbox } from "../../src/write/outbox";
 import type { UserStream } from "../../src/write/user-stream";
 import { createInput, noMetadata } from "../support/builders";
+import { readDb, everyEventQueue } from "../support/shards";
 
 const blackHole: Queue = {
   metrics: () => Promise.reject(new Error("unused")),
@@ -28,11 +29,12 @@ describe("the sweeper", () => {
     expect((await stub.execute({ userId, input, metadata: noMetadata })).ok).toBe(true);
     // Sent into a queue that loses it, then the alarm is lost too (a process killed while it ran).
     await runInDurableObject(stub, async (_i, state) => {
-      await flushOutbox(state, { ...env, EVENTS: blackHole }, userId);
+      await flushOutbox(state, { ...env, ...everyEventQueue(blackHole) }, userId);
       await state.storage.deleteAlarm();
     });
     await evictDurableObject(stub);
-    await env.DB.prepare("UPDATE streams SET owed_since = ? WHERE user_id = ?")
+    await readDb(userId)
+      .prepare("UPDATE streams SET owed_since = ? WHERE user_id = ?")
       .bind(Date.now() - STALE_MS - 1_000, userId)
       .run();
 
@@ -42,7 +44,7 @@ describe("the sweeper", () => {
     await vi.waitUntil(
       async () => {
         await runDurableObjectAlarm(stub);
-        return (await confirmedRevision(env.DB, userId)) === 1;
+        return (await confirmedRevision(readDb(userId), userId)) === 1;
       },
       { timeout: 20_000, interval: 200 },
     );

@@ -9,6 +9,7 @@ import worker from "../../src/index";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, newUserBody, uniqueName } from "../support/builders";
 import { craftToken, eventTypes, expectError, nowSeconds, occupyWaiting, streamOf } from "./helpers";
+import { readDb } from "../support/shards";
 
 /** Each item of issue 10's "Seen, to fix", sent over HTTP: the clear error, and nothing written. */
 
@@ -81,12 +82,12 @@ describe("read-your-writes", () => {
   it("past the isolate's waiting places: 503 in the contract's envelope with Retry-After, one place short is enough", async () => {
     const user = await createUser(admin.token);
     expect((await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token })).status).toBe(200);
-    await env.DB.prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
+    await readDb(user.id).prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
     // Every place but one taken: the read waits in the last one, and the row arriving answers it.
     const release = occupyWaiting(MAX_WAITING - 1);
     try {
       const waiting = call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token });
-      await env.DB.prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
+      await readDb(user.id).prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
       expect((await waiting).status).toBe(200);
     } finally {
       release();
@@ -98,7 +99,7 @@ describe("read-your-writes", () => {
     const user = await createUser(admin.token);
     expect((await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token })).status).toBe(200);
     // The read model is behind again (as if lagging), and every waiting place is taken.
-    await env.DB.prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
+    await readDb(user.id).prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
     const release = occupyWaiting(MAX_WAITING);
     try {
       const res = await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token });
@@ -107,7 +108,7 @@ describe("read-your-writes", () => {
       expect(["1", "2", "3"]).toContain(res.headers.get("Retry-After"));
     } finally {
       release();
-      await env.DB.prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
+      await readDb(user.id).prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
     }
   });
 });
@@ -116,7 +117,7 @@ describe("a waiting read whose client hangs up", () => {
   it("gives its waiting place back at its next tick, not at its deadline (request.signal)", async () => {
     const user = await createUser(admin.token);
     expect((await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token })).status).toBe(200);
-    await env.DB.prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
+    await readDb(user.id).prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
     const before = waitingNow();
     const hangUp = new AbortController();
     try {
@@ -135,7 +136,7 @@ describe("a waiting read whose client hangs up", () => {
       await vi.waitUntil(() => waitingNow().waiters === before.waiters, { timeout: 1_000, interval: 5 });
       expect(waitingNow().places).toBe(before.places);
     } finally {
-      await env.DB.prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
+      await readDb(user.id).prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
     }
   });
 });

@@ -4,6 +4,7 @@ import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD } from "../support/builders";
 import type { ApiResponse } from "../support/api";
 import { expectError, responseText } from "./helpers";
+import { readDb } from "../support/shards";
 
 /**
  * The access report, `GET /v1/users/{id}/personal-data/`: the user itself or an admin, everything
@@ -123,8 +124,12 @@ describe("GET /v1/users/{id}/personal-data/", () => {
     expect(erase.status, JSON.stringify(erase.body)).toBe(200);
     await vi.waitUntil(
       async () =>
-        (await env.DB.prepare("SELECT status FROM users WHERE id = ?").bind(user.id).first<{ status: string }>())
-          ?.status === "erased",
+        (
+          await readDb(user.id)
+            .prepare("SELECT status FROM users WHERE id = ?")
+            .bind(user.id)
+            .first<{ status: string }>()
+        )?.status === "erased",
       { timeout: 5_000, interval: 10 },
     );
     const res = await call<Report>("GET", `/v1/users/${user.id}/personal-data/`, { token: admin.token });

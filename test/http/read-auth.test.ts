@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD } from "../support/builders";
 import { craftToken, expectError, nowSeconds } from "./helpers";
+import { readDb } from "../support/shards";
 
 /**
  * Get and list check the caller's token against the caller's row in the read model, in the same D1
@@ -27,7 +27,8 @@ async function userSession() {
 }
 
 async function row(id: string) {
-  return env.DB.prepare("SELECT revision, tokens_valid_from AS tokensValidFrom FROM users WHERE id = ?")
+  return readDb(id)
+    .prepare("SELECT revision, tokens_valid_from AS tokensValidFrom FROM users WHERE id = ?")
     .bind(id)
     .first<{ revision: number; tokensValidFrom: number | null }>();
 }
@@ -38,7 +39,7 @@ function projectedTo(id: string, revision: number) {
 
 /** Overwrites the caller's row (as a lagging or old read model would hold it). */
 async function setRow(id: string, columns: string) {
-  await env.DB.prepare(`UPDATE users SET ${columns} WHERE id = ?`).bind(id).run();
+  await readDb(id).prepare(`UPDATE users SET ${columns} WHERE id = ?`).bind(id).run();
 }
 
 const reads = (id: string) => [`/v1/users/`, `/v1/users/${id}/`];
@@ -96,7 +97,7 @@ describe("reads check the token against the read model", () => {
 
   it("a new user reads at once: with no row yet, its object answers for the token", async () => {
     const me = await userSession();
-    await env.DB.prepare("DELETE FROM users WHERE id = ?").bind(me.id).run();
+    await readDb(me.id).prepare("DELETE FROM users WHERE id = ?").bind(me.id).run();
     for (const path of reads(admin.id)) expect((await call("GET", path, { token: me.token })).status).toBe(200);
   });
 
@@ -104,12 +105,16 @@ describe("reads check the token against the read model", () => {
     const me = await userSession();
     const { revision } = (await row(me.id))!;
     await setRow(me.id, "tokens_valid_from = 1000");
-    await env.DB.prepare("UPDATE streams SET published_revision = ? WHERE user_id = ?")
+    await readDb(me.id)
+      .prepare("UPDATE streams SET published_revision = ? WHERE user_id = ?")
       .bind(revision + 1, me.id)
       .run();
     for (const path of reads(admin.id)) expect((await call("GET", path, { token: me.token })).status).toBe(200);
     await setRow(me.id, "tokens_valid_from = NULL, status = 'suspended'");
-    await env.DB.prepare("UPDATE streams SET published_revision = ? WHERE user_id = ?").bind(revision, me.id).run();
+    await readDb(me.id)
+      .prepare("UPDATE streams SET published_revision = ? WHERE user_id = ?")
+      .bind(revision, me.id)
+      .run();
     for (const path of reads(admin.id)) expect((await call("GET", path, { token: me.token })).status).toBe(200);
   });
 });

@@ -7,6 +7,7 @@ import { EVENTS_QUEUE, projectBatch } from "../../src/read/consumer";
 import { subscriptionsChanged } from "../../src/read/wake-subscriptions";
 import { dbWithBatch, envWith, fakeMessage, mailsTo, quietUser, userRow } from "./fixtures";
 import { createInput, userCreated, userEvent } from "../support/builders";
+import { readDb } from "../support/shards";
 
 const newId = () => crypto.randomUUID();
 
@@ -337,7 +338,7 @@ describe("a late create racing a projected erasure", () => {
     };
     const erasedEvent = userEvent(userId, 2, "USER_ERASED");
     await projectBatch([fakeMessage(erasedCreated), fakeMessage(erasedEvent)], env);
-    const row = await env.DB.prepare("SELECT status, revision FROM users WHERE id = ?").bind(userId).first();
+    const row = await readDb(userId).prepare("SELECT status, revision FROM users WHERE id = ?").bind(userId).first();
     expect(row).toMatchObject({ status: "erased", revision: 2 });
 
     open();

@@ -8,6 +8,7 @@ import { sentEmails, users, type SentEmailRow, type UserRow } from "../../src/re
 import type { CommandInput } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
 import { noMetadata } from "../support/builders";
+import { readDb } from "../support/shards";
 
 /** Consumer-layer fixtures: hand-made queue messages, D1 look-ups, a user whose outbox stays put. */
 
@@ -57,8 +58,9 @@ export function fakeMessage(
   };
 }
 
+/** The user's read row, in its read database (test/support/shards.ts). */
 export async function userRow(userId: string): Promise<UserRow | undefined> {
-  return drizzle(env.DB).select().from(users).where(eq(users.id, userId)).get();
+  return drizzle(readDb(userId)).select().from(users).where(eq(users.id, userId)).get();
 }
 
 export async function mailsTo(userId: string): Promise<SentEmailRow[]> {

@@ -5,6 +5,7 @@ import { FINAL_ATTEMPT, listDeadLetters, redriveDeadLetter } from "../../src/rea
 import { userCreated, userEvent } from "../support/builders";
 import { fakeMessage, userRow } from "./fixtures";
 import { recordingQueue } from "../write/helpers";
+import { everyReadDb, readDb } from "../support/shards";
 
 const poisoned: string[] = [];
 
@@ -12,13 +13,15 @@ const poisoned: string[] = [];
 async function poison(userId: string): Promise<void> {
   const name = `poison_${userId.replaceAll("-", "_")}`;
   poisoned.push(name);
-  await env.DB.exec(
+  await readDb(userId).exec(
     `CREATE TRIGGER ${name} BEFORE UPDATE ON users WHEN NEW.id = '${userId}' BEGIN SELECT RAISE(ABORT, 'row of ${userId} is poisoned'); END`,
   );
 }
 
 async function cure(): Promise<void> {
-  for (const name of poisoned.splice(0)) await env.DB.exec(`DROP TRIGGER IF EXISTS ${name}`);
+  for (const name of poisoned.splice(0)) {
+    for (const db of everyReadDb()) await db.exec(`DROP TRIGGER IF EXISTS ${name}`);
+  }
 }
 
 afterEach(async () => {
@@ -114,7 +117,14 @@ describe("dead letters keep their history", () => {
       sent.push(body);
       return { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } };
     };
-    expect(await redriveDeadLetter(env.DB, queue, letter!.id, async () => false)).toBe("redriven");
+    expect(
+      await redriveDeadLetter(
+        env.DB,
+        () => queue,
+        letter!.id,
+        async () => false,
+      ),
+    ).toBe("redriven");
     expect(sent).toEqual([event]);
     expect(batches).toEqual([]);
     expect((await lettersOf(userId!))[0]).toMatchObject({ state: "redriven" });
@@ -133,7 +143,14 @@ describe("dead letters keep their history", () => {
     await projectBatch([fakeMessage(event)], env);
     expect(await userRow(userId!)).toMatchObject({ firstName: "Stuck", revision: 2 });
     expect((await lettersOf(userId!))[0]).toMatchObject({ state: "resolved", exhaustions: 2 });
-    expect(await redriveDeadLetter(env.DB, queue, letter!.id, async () => false)).toBe("resolved");
+    expect(
+      await redriveDeadLetter(
+        env.DB,
+        () => queue,
+        letter!.id,
+        async () => false,
+      ),
+    ).toBe("resolved");
     expect(sent).toHaveLength(1);
   });
 });

@@ -4,6 +4,7 @@ import { projectBatch } from "../../src/read/consumer";
 import { retryAfterSeconds, rowAtRevision, waitingNow } from "../../src/read/read-your-writes";
 import { userCreated, userEvent } from "../support/builders";
 import { fakeMessage } from "./fixtures";
+import { readDb } from "../support/shards";
 
 /**
  * Read-your-writes waiting (issue 25): a waiter is told by the projector, backs off when nobody
@@ -96,7 +97,7 @@ describe("read-your-writes waiting", () => {
   it("a revision that reaches D1 without the projector's word is found by a look", async () => {
     const id = await projectedUser();
     const waiting = rowAtRevision(env.DB, id, 2, 5_000);
-    await env.DB.prepare("UPDATE users SET revision = 2 WHERE id = ?").bind(id).run();
+    await readDb(id).prepare("UPDATE users SET revision = 2 WHERE id = ?").bind(id).run();
     expect(await waiting).toMatchObject({ id, revision: 2 });
   });
 

@@ -22,6 +22,7 @@ import {
   type Tables,
 } from "./helpers";
 import { PASSWORD, createInput, uniqueName } from "../support/builders";
+import { readDb, everyEventQueue } from "../support/shards";
 
 /** True when no table of the object holds a row. */
 function everyTableEmpty(snapshot: Tables): Record<string, number> {
@@ -171,7 +172,9 @@ describe("a command commits all or nothing", () => {
 
     // What the outbox publishes for those rows: the stream's events, redacted, one message each.
     const { queue, batches } = recordingQueue();
-    await runInDurableObject(stub, (_instance, state) => flushOutbox(state, { ...env, EVENTS: queue }, userId));
+    await runInDurableObject(stub, (_instance, state) =>
+      flushOutbox(state, { ...env, ...everyEventQueue(queue) }, userId),
+    );
     const messages = batches.flat().map((body) => PublicEventSchema.parse(body));
     expect(messages.map((m) => m.revision)).toEqual(outbox.map((o) => o.revision));
     expect(messages.map((m) => m.id)).toEqual(events.map((e) => e.id));
@@ -239,7 +242,7 @@ describe("the outbox alarm", () => {
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).not.toBeNull();
 
     // The real queue's consumer projects and confirms; the next alarm forgets the rows and disarms.
-    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 3, { timeout: 10_000 });
+    await vi.waitUntil(async () => (await confirmedRevision(readDb(userId), userId)) === 3, { timeout: 10_000 });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await tables(stub)).outbox).toEqual([]);
     expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeNull();
@@ -261,7 +264,7 @@ describe("the outbox alarm", () => {
         return Promise.reject(new Error("queue unavailable"));
       },
     };
-    const brokenEnv: Env = { ...env, EVENTS: refusing };
+    const brokenEnv: Env = { ...env, ...everyEventQueue(refusing) };
 
     const flushOnce = () =>
       runInDurableObject(stub, async (_instance, state) => {
@@ -301,7 +304,9 @@ describe("the outbox alarm", () => {
     for (let i = 0; i < 120; i++) expectOk(await update(userId, { first_name: `n${i}` }));
 
     const { queue, batches } = recordingQueue();
-    await runInDurableObject(stub, (_instance, state) => flushOutbox(state, { ...env, EVENTS: queue }, userId));
+    await runInDurableObject(stub, (_instance, state) =>
+      flushOutbox(state, { ...env, ...everyEventQueue(queue) }, userId),
+    );
 
     expect(batches.map((b) => b.length)).toEqual([100, 21]);
     expect(batches.flat().map((body) => PublicEventSchema.parse(body).revision)).toEqual(
@@ -353,7 +358,7 @@ describe("an outbox backlog of large events", () => {
     }
     expect((await tables(stub)).meta.find((m) => m.key === "flush_failures")?.value ?? "0").toBe("0");
     // All sent: once the consumer confirms them, the next alarm empties the outbox.
-    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 101, { timeout: 20_000 });
+    await vi.waitUntil(async () => (await confirmedRevision(readDb(userId), userId)) === 101, { timeout: 20_000 });
     await runInDurableObject(stub, (_i: UserStream, state) => state.storage.setAlarm(Date.now()));
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stub.status()).outboxSize).toBe(0);

@@ -22,6 +22,7 @@ import {
   stubFor,
   tables,
 } from "./helpers";
+import { readDb, everyEventQueue } from "../support/shards";
 
 /** The import at the Durable Object: one user's events in, appended whole or not at all. */
 
@@ -70,7 +71,9 @@ describe("importing one user's events into its object", () => {
     const hold = await holdPublisher(stub);
     succeeded(await importInto(alice));
     expect(
-      await runInDurableObject(stub, (_i, state) => flushOutbox(state, { ...env, EVENTS: blackHole }, userId)),
+      await runInDurableObject(stub, (_i, state) =>
+        flushOutbox(state, { ...env, ...everyEventQueue(blackHole) }, userId),
+      ),
     ).toBe(true);
     hold.release();
     const sentAgo = (ms: number) =>
@@ -89,7 +92,10 @@ describe("importing one user's events into its object", () => {
     await sentAgo(IMPORT_SAFETY_NET_MS + 1_000);
     await runDurableObjectAlarm(stub);
     expect(await republished()).toBe("1");
-    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 3, { timeout: 20_000, interval: 50 });
+    await vi.waitUntil(async () => (await confirmedRevision(readDb(userId), userId)) === 3, {
+      timeout: 20_000,
+      interval: 50,
+    });
   });
 
   it("a second import of the same events changes nothing", async () => {

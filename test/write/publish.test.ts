@@ -1,5 +1,4 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ERASED, PublicEventSchema } from "../../src/domain/events";
 import type { UserStream } from "../../src/write/user-stream";
@@ -15,6 +14,7 @@ import {
   tables,
   update,
 } from "./helpers";
+import { everyEventQueue, readDb, userReadDatabase } from "../support/shards";
 
 /** Gives the object another environment (a recording queue, a held D1) from now on. */
 async function useEnv(stub: Stub, replaced: Partial<Env>): Promise<void> {
@@ -25,12 +25,12 @@ async function useEnv(stub: Stub, replaced: Partial<Env>): Promise<void> {
   });
 }
 
-/** D1 whose writes (the ledger's announce) wait until `open()`. */
-function heldDatabase(): { db: D1Database; open(): void; waiting: () => number } {
+/** The user's read database, whose writes (the ledger's announce) wait until `open()`. */
+function heldDatabase(real: D1Database): { db: D1Database; open(): void; waiting: () => number } {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
   let waiting = 0;
-  const db = new Proxy(env.DB, {
+  const db = new Proxy(real, {
     get(target, name) {
       if (name !== "prepare") return Reflect.get(target, name) as unknown;
       return (query: string) => {
@@ -61,7 +61,7 @@ describe("the publish right after a commit", () => {
     const { userId, stub } = await createUser();
     await published(stub);
     const { queue, batches } = recordingQueue();
-    await useEnv(stub, { EVENTS: queue });
+    await useEnv(stub, everyEventQueue(queue));
     expectOk(await update(userId, { first_name: "Second", email: `second-${userId}@example.com` }));
     expectOk(
       await send(userId, { type: "CorrectUser", changes: { last_name: "Third" }, reason: "a typo in the name" }),
@@ -76,8 +76,8 @@ describe("the publish right after a commit", () => {
     const { userId, stub, username, email } = await createUser();
     await published(stub);
     const { queue, batches } = recordingQueue();
-    const held = heldDatabase();
-    await useEnv(stub, { EVENTS: queue, DB: held.db });
+    const held = heldDatabase(readDb(userId));
+    await useEnv(stub, { ...everyEventQueue(queue), ...userReadDatabase(userId, held.db) });
     // The update's publish takes its events, then waits on the ledger; the erasure commits meanwhile.
     expectOk(await update(userId, { first_name: "Confidential", last_name: "Person" }));
     await expect.poll(held.waiting).toBe(1);
@@ -101,7 +101,7 @@ describe("the publish right after a commit", () => {
     await published(stub);
     const refusing = recordingQueue();
     refusing.queue.sendBatch = () => Promise.reject(new Error("queue unavailable"));
-    await useEnv(stub, { EVENTS: refusing.queue });
+    await useEnv(stub, everyEventQueue(refusing.queue));
     expectOk(await update(userId, { first_name: "Second" }));
     await vi.waitUntil(() =>
       runInDurableObject(stub, (instance: UserStream) => publisherOf(instance).running === null),
@@ -111,7 +111,7 @@ describe("the publish right after a commit", () => {
     expect(refused.meta).toContainEqual({ key: "flush_failures", value: "1" });
 
     const { queue, batches } = recordingQueue();
-    await useEnv(stub, { EVENTS: queue });
+    await useEnv(stub, everyEventQueue(queue));
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(batches.flat().map((body) => PublicEventSchema.parse(body).revision)).toContain(2);
     expect((await tables(stub)).outbox.every((row) => row.sent_at !== null)).toBe(true);

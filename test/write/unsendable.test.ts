@@ -8,6 +8,7 @@ import { flushOutbox } from "../../src/write/outbox";
 import { adminSession, call } from "../support/api";
 import { userWithHash } from "../support/hashes";
 import { expectOk, holdPublisher, plantEvents, recordingQueue, settleAlarms, stubFor, tables, update } from "./helpers";
+import { readDb, everyEventQueue } from "../support/shards";
 
 /**
  * Issue 24: nothing one user can send blocks the pipeline. An event larger than a queue message
@@ -42,7 +43,7 @@ describe("an event too large for one queue message", () => {
     const { queue, batches } = recordingQueue();
     const errors = vi.spyOn(console, "error");
     const flushed = await runInDurableObject(stub, (_instance, state) =>
-      flushOutbox(state, { ...env, EVENTS: queue }, userId),
+      flushOutbox(state, { ...env, ...everyEventQueue(queue) }, userId),
     );
     expect(flushed).toBe(true);
     // Only revision 2 went to the queue; revision 1 is a dead letter, open, with why.
@@ -76,8 +77,8 @@ describe("an event too large for one queue message", () => {
     const { userId, stub, hold } = await userWithHugeEvent();
     hold.release();
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    await vi.waitUntil(async () => (await confirmedRevision(env.DB, userId)) === 2, { timeout: 15_000 });
-    const row = await env.DB.prepare("SELECT first_name FROM users WHERE id = ?").bind(userId).first();
+    await vi.waitUntil(async () => (await confirmedRevision(readDb(userId), userId)) === 2, { timeout: 15_000 });
+    const row = await readDb(userId).prepare("SELECT first_name FROM users WHERE id = ?").bind(userId).first();
     expect(row).toEqual({ first_name: "Later" });
     await vi.waitUntil(async () => (await letterOf(userId)).results[0]?.state === "resolved", { timeout: 15_000 });
   });

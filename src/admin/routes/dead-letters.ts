@@ -5,6 +5,7 @@ import { errors, jsonResponse } from "../../http/schemas";
 import { listDeadLetters, redriveDeadLetter } from "../../read/dead-letters";
 import { adminRoute } from "../auth";
 import { erasedAmong } from "../../read/erasures";
+import { eventQueueOf, shards } from "../../shards";
 import { DeadLetterPage } from "../schemas";
 
 const list = adminRoute({
@@ -72,7 +73,11 @@ export const deadLetters = createRouter()
       const entry = (await erasedAmong(c.env, [userId])).get(userId);
       return entry !== undefined && (revision === null || revision < entry.revision);
     };
-    const outcome = await redriveDeadLetter(c.env.DB, c.env.EVENTS, id, erasedBefore);
+    // Back to its user's queue, as the user's object sends; a letter with no user (a message that
+    // did not parse) to the first: any consumer records it again as it is.
+    const queueOf = (userId: string | null) =>
+      userId === null ? shards(c.env).queues[0]! : eventQueueOf(c.env, userId);
+    const outcome = await redriveDeadLetter(c.env.DB, queueOf, id, erasedBefore);
     if (outcome === "not_found") throw httpError(404, "Dead letter not found");
     if (outcome === "erased") {
       throw new ApiError(409, {
