@@ -9,7 +9,8 @@ for (const target of targets) {
     ws.onerror = reject;
   });
   let id = 0;
-  for (const method of ["Runtime.enable", "Profiler.enable", "Profiler.start"]) ws.send(JSON.stringify({ id: ++id, method }));
+  for (const method of ["Runtime.enable", "Profiler.enable", "Profiler.start"])
+    ws.send(JSON.stringify({ id: ++id, method }));
 }
 console.error(`attached to ${targets.length} target(s)`);
 setInterval(() => {}, 1 << 30);
