@@ -12,7 +12,7 @@ import { readDb } from "../support/shards";
  */
 
 /** The real D1 database, counting its round trips (a statement's first/all/run/raw, a batch). */
-function countingDb(): { db: D1Database; roundTrips: () => number } {
+function countingDb(real: D1Database = env.DB): { db: D1Database; roundTrips: () => number } {
   let count = 0;
   const statement = (real: D1PreparedStatement): D1PreparedStatement =>
     new Proxy(real, {
@@ -29,7 +29,7 @@ function countingDb(): { db: D1Database; roundTrips: () => number } {
         return (value as (...a: unknown[]) => unknown).bind(target);
       },
     });
-  const db = new Proxy(env.DB, {
+  const db = new Proxy(real, {
     get(target, key) {
       if (key === "prepare") return (query: string) => statement(target.prepare(query));
       if (key === "batch") {
@@ -61,7 +61,7 @@ const NO_LOOKS = { firstMs: 60_000, maxMs: 60_000 };
 describe("read-your-writes waiting", () => {
   it("is answered when the projection commits the revision, told by the projector, not by a look", async () => {
     const id = await projectedUser();
-    const waiting = rowAtRevision(env.DB, id, 2, 10_000, { policy: NO_LOOKS });
+    const waiting = rowAtRevision(readDb(id), id, 2, 10_000, { policy: NO_LOOKS });
     const started = Date.now();
     await projectBatch([renamed(id, 2)], env);
     const row = await waiting;
@@ -72,14 +72,14 @@ describe("read-your-writes waiting", () => {
 
   it("a revision below the one projected does not answer a waiter for a later one", async () => {
     const id = await projectedUser();
-    const waiting = rowAtRevision(env.DB, id, 3, 300, { policy: NO_LOOKS });
+    const waiting = rowAtRevision(readDb(id), id, 3, 300, { policy: NO_LOOKS });
     await projectBatch([renamed(id, 2)], env);
     expect(await waiting).toBe("timeout");
   });
 
   it("a waiter nobody tells backs off: a handful of D1 round trips over a second, not one per 10 ms", async () => {
     const id = await projectedUser();
-    const { db, roundTrips } = countingDb();
+    const { db, roundTrips } = countingDb(readDb(id));
     expect(await rowAtRevision(db, id, 2, 1_000)).toBe("timeout");
     // Looks at about 10, 30, 70, 150, 310, 630 ms and at the deadline: 7 (polling every 10 ms: 100).
     expect(roundTrips()).toBeGreaterThanOrEqual(3);
@@ -96,7 +96,7 @@ describe("read-your-writes waiting", () => {
 
   it("a revision that reaches D1 without the projector's word is found by a look", async () => {
     const id = await projectedUser();
-    const waiting = rowAtRevision(env.DB, id, 2, 5_000);
+    const waiting = rowAtRevision(readDb(id), id, 2, 5_000);
     await readDb(id).prepare("UPDATE users SET revision = 2 WHERE id = ?").bind(id).run();
     expect(await waiting).toMatchObject({ id, revision: 2 });
   });
@@ -104,7 +104,7 @@ describe("read-your-writes waiting", () => {
   it("ends when the caller leaves", async () => {
     const id = await projectedUser();
     const left = new AbortController();
-    const waiting = rowAtRevision(env.DB, id, 2, 30_000, { signal: left.signal });
+    const waiting = rowAtRevision(readDb(id), id, 2, 30_000, { signal: left.signal });
     left.abort();
     const started = Date.now();
     expect(await waiting).toBe("timeout");
