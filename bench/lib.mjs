@@ -137,9 +137,23 @@ export function wranglerSync(args) {
   return result.stdout;
 }
 
-/** Applies the D1 migrations to the local state under `dir`. */
-export function migrateLocalD1(dir) {
-  wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+/**
+ * Applies the D1 migrations to the local state under `dir`: `DB`, and in a wrangler environment
+ * (`env`, e.g. "sharded") every read database its `READ_DATABASES` names too.
+ */
+export function migrateLocalD1(dir, env) {
+  const envArgs = env ? ["--env", env] : [];
+  for (const binding of d1BindingsOf(env)) {
+    wranglerSync(["d1", "migrations", "apply", binding, "--local", "--persist-to", dir, ...envArgs]);
+  }
+}
+
+/** `DB` and the read databases of wrangler.toml's layout for `env` (the top level's when none). */
+export function d1BindingsOf(env) {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  const section = env ? toml.slice(toml.indexOf(`[env.${env}.vars]`)) : toml;
+  const reads = /^READ_DATABASES = "(.*)"$/m.exec(section)?.[1] ?? "DB";
+  return [...new Set(["DB", ...reads.split(",").map((name) => name.trim())])];
 }
 
 /**
@@ -152,7 +166,7 @@ function benchConfig({ batchTimeout }) {
   mkdirSync(dirOfConfig, { recursive: true });
   let config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
     .replace(/^main = "(.*)"$/m, 'main = "../floor/entry.ts"')
-    .replace(/^migrations_dir = "(.*)"$/m, 'migrations_dir = "../../$1"')
+    .replace(/^migrations_dir = "(.*)"$/gm, 'migrations_dir = "../../$1"')
     // The console's build step and static assets (scripts/build-console.mjs resolves its own paths).
     .replace(
       /^command = "node (scripts\/.*)"$/m,
@@ -201,13 +215,14 @@ export async function startServer({
   batchTimeout,
   logLevel = "warn",
   onLine,
+  env,
 } = {}) {
   installCleanup();
   const devVars = ensureDevVars();
   const ownDir = !dir;
   dir ??= mkdtempSync(path.join(os.tmpdir(), "bench-state-"));
   port ??= await freePort();
-  if (!existsSync(path.join(dir, "v3", "d1"))) migrateLocalD1(dir);
+  if (!existsSync(path.join(dir, "v3", "d1"))) migrateLocalD1(dir, env);
   const merged = { ...BENCH_VARS, ...vars };
   const argv = [
     WRANGLER,
@@ -224,6 +239,8 @@ export async function startServer({
     logLevel,
     "--show-interactive-dev-session=false",
   ];
+  // `env`: a wrangler environment of wrangler.toml (e.g. "sharded", docs/decisions/0026).
+  if (env) argv.push("--env", env);
   for (const [name, value] of Object.entries(merged)) argv.push("--var", `${name}:${value}`);
   // The bench's own copy of wrangler.toml (bench/floor/entry.ts adds the floor route), with the
   // secrets, which wrangler reads from .dev.vars next to the config, passed as vars.
