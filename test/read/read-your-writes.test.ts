@@ -61,7 +61,7 @@ const NO_LOOKS = { firstMs: 60_000, maxMs: 60_000 };
 describe("read-your-writes waiting", () => {
   it("is answered when the projection commits the revision, told by the projector, not by a look", async () => {
     const id = await projectedUser();
-    const waiting = rowAtRevision(env.DB, id, 2, 10_000, { policy: NO_LOOKS });
+    const waiting = rowAtRevision(readDb(id), id, 2, 10_000, { policy: NO_LOOKS });
     const started = Date.now();
     await projectBatch([renamed(id, 2)], env);
     const row = await waiting;
@@ -72,7 +72,7 @@ describe("read-your-writes waiting", () => {
 
   it("a revision below the one projected does not answer a waiter for a later one", async () => {
     const id = await projectedUser();
-    const waiting = rowAtRevision(env.DB, id, 3, 300, { policy: NO_LOOKS });
+    const waiting = rowAtRevision(readDb(id), id, 3, 300, { policy: NO_LOOKS });
     await projectBatch([renamed(id, 2)], env);
     expect(await waiting).toBe("timeout");
   });
@@ -96,7 +96,7 @@ describe("read-your-writes waiting", () => {
 
   it("a revision that reaches D1 without the projector's word is found by a look", async () => {
     const id = await projectedUser();
-    const waiting = rowAtRevision(env.DB, id, 2, 5_000);
+    const waiting = rowAtRevision(readDb(id), id, 2, 5_000);
     await readDb(id).prepare("UPDATE users SET revision = 2 WHERE id = ?").bind(id).run();
     expect(await waiting).toMatchObject({ id, revision: 2 });
   });
@@ -104,7 +104,7 @@ describe("read-your-writes waiting", () => {
   it("ends when the caller leaves", async () => {
     const id = await projectedUser();
     const left = new AbortController();
-    const waiting = rowAtRevision(env.DB, id, 2, 30_000, { signal: left.signal });
+    const waiting = rowAtRevision(readDb(id), id, 2, 30_000, { signal: left.signal });
     left.abort();
     const started = Date.now();
     expect(await waiting).toBe("timeout");
