@@ -103,6 +103,10 @@ async function settled(): Promise<void> {
 async function mailSettled(): Promise<void> {
   await vi.waitUntil(
     async () => {
+      // It is woken only by batches holding a USER_CREATED: one of a user's later events, projected
+      // in a batch of its own (or by another queue's consumer), leaves its checkpoint short of the
+      // feed's end until something wakes it. Asked to look, it reads the feed to its end.
+      await subscription(env, MAIL_SUBSCRIPTION_ID).wake();
       const mail = await subscription(env, MAIL_SUBSCRIPTION_ID).view();
       return mail !== null && mail.position >= (await feedEnd(env.DB));
     },
