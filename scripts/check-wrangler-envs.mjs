@@ -2,7 +2,7 @@
 // wrangler.toml's environments (`[env.sharded]`) inherit no vars and no bindings, so each repeats
 // them, and a copy drifts unseen: a threshold changed at the top and not in the copy, a binding
 // forgotten. This compares every environment with the top level, as wrangler resolves them:
-//   1. the same [vars], except the layout's EVENT_QUEUES and READ_DATABASES (docs/decisions/0026);
+//   1. the same [vars], except the layout's EVENT_QUEUES, READ_DATABASES and DIRECTORY_SHARDS (docs/decisions/0026);
 //   2. the same Durable Objects, rate limits, mail and analytics bindings;
 //   3. the layout holds: each EVENT_QUEUES name is a queue producer, each produced queue has a
 //      consumer with the top level's settings and a dead-letter queue (named `…-dlq`, which is how
@@ -13,7 +13,7 @@ import { isDeepStrictEqual } from "node:util";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
 
 const CONFIG = "wrangler.toml";
-const LAYOUT_VARS = ["EVENT_QUEUES", "READ_DATABASES"];
+const LAYOUT_VARS = ["EVENT_QUEUES", "READ_DATABASES", "DIRECTORY_SHARDS"];
 const SAME_BINDINGS = [
   ["durable_objects", (c) => c.durable_objects.bindings],
   ["ratelimits", (c) => c.ratelimits],

@@ -32,6 +32,11 @@ const ConfigSchema = z.object({
    * a claim exists: the shards record it and refuse every call made with another.
    */
   IDENTITY_SHARD_COUNT: count(1, 1_024).default(16),
+  /**
+   * Objects of the user directory (src/write/user-directory.ts), users spread over them by id hash.
+   * May grow, never shrink: a user stays in the shard it registered in.
+   */
+  DIRECTORY_SHARDS: count(1, 256).default(1),
   /** Deleted users are erased this many days after their deletion, by the cron; 0: never (the default). */
   DELETED_USER_RETENTION_DAYS: count(0, 36_500).default(0),
   // A typo here would only show as every welcome mail dead-lettering; checked at start instead.

@@ -1,4 +1,4 @@
-import { DIRECTORY_NAME } from "../write/user-directory";
+import { listDirectory } from "../write/user-directory";
 import { userStream } from "../objects";
 
 /** Users read at once while exporting, and events per call to one user's object. */
@@ -12,11 +12,10 @@ const encoder = new TextEncoder();
  * users there are, and a slow reader slows the export instead of filling a buffer.
  */
 export function exportNdjson(env: Env, secrets: boolean): ReadableStream<Uint8Array> {
-  const directory = env.USER_DIRECTORY.getByName(DIRECTORY_NAME);
   let after = "";
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { ids } = await directory.list(after, USERS_PER_PAGE);
+      const { ids } = await listDirectory(env, after, USERS_PER_PAGE);
       if (ids.length === 0) {
         controller.close();
         return;

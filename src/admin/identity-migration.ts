@@ -2,7 +2,7 @@ import { userStream } from "../objects";
 import { byShard } from "../write/identity-shards";
 import { shardName } from "../write/identity-shard";
 import { config } from "../config";
-import { DIRECTORY_NAME } from "../write/user-directory";
+import { listDirectory } from "../write/user-directory";
 
 /** Users copied per call: each is one call to its object, then one call per shard for the page. */
 export const USERS_PER_STEP = 100;
@@ -23,7 +23,7 @@ export interface MigrationStep {
  * run it again from any cursor, or from the start.
  */
 export async function migrateIdentities(env: Env, cursor: string, users = USERS_PER_STEP): Promise<MigrationStep> {
-  const page = await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(cursor, users);
+  const page = await listDirectory(env, cursor, users);
   if (page.ids.length === 0) {
     const count = config(env).IDENTITY_SHARD_COUNT;
     await Promise.all(

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { RebuildProgress } from "./rebuild-progress";
 import { config } from "../config";
-import { DIRECTORY_NAME } from "../write/user-directory";
+import { listDirectory } from "../write/user-directory";
 import { PROJECTIONS, projectionNamed } from "./projections";
 import { rebuildUsers, removeMisplaced, scanRange } from "./replay";
 
@@ -105,7 +105,7 @@ export class ProjectionRebuild extends DurableObject<Env> {
     try {
       const { projection } = this.scope();
       const projections = projection === null ? PROJECTIONS : [projectionNamed(projection)!];
-      const page = await this.env.USER_DIRECTORY.getByName(DIRECTORY_NAME).list(job.cursor, perStep);
+      const page = await listDirectory(this.env, job.cursor, perStep);
       const finished = page.ids.length < perStep;
       // Rows of users the directory does not list, in the id range this step covered (the last
       // step covers everything after it): rows without a stream, which a rebuild must not keep.

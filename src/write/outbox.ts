@@ -19,7 +19,7 @@ import {
   type OutboxRow,
 } from "./event-store";
 import { pruneIdempotencyRecords } from "./idempotency";
-import { DIRECTORY_NAME } from "./user-directory";
+import { directoryOf } from "./user-directory";
 
 /** One `sendBatch` holds at most 100 messages and 256 KB in all. */
 export const OUTBOX_BATCH = 100;
@@ -67,7 +67,7 @@ export async function flushOutbox(
   const failures = Number(meta.get("flush_failures") ?? 0);
   try {
     if (!meta.get("registered")) {
-      await env.USER_DIRECTORY.getByName(DIRECTORY_NAME).register(userId);
+      await directoryOf(env, userId).register(userId);
       setMeta(sql, "registered", "1");
     }
     if (!inHand || !(await sendInHand(ctx, env, userId, inHand))) {

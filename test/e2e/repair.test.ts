@@ -10,7 +10,7 @@ import type { RebuildProgress } from "../../src/read/rebuild-progress";
 import { ERASED } from "../../src/domain/events";
 import type { PublicUser } from "../../src/domain/user";
 import { recordDeadLetters } from "../../src/read/dead-letters";
-import { DIRECTORY_NAME } from "../../src/write/user-directory";
+import { listDirectory } from "../../src/write/user-directory";
 import { fakeMessage } from "../read/fixtures";
 import { adminSession, call, createUser as createUserOverHttp, tokenWithoutLogin } from "../support/api";
 import type {
@@ -66,10 +66,9 @@ async function projected(userId: string, revision: number): Promise<void> {
 }
 
 async function directoryIds(): Promise<string[]> {
-  const directory = env.USER_DIRECTORY.getByName(DIRECTORY_NAME);
   const ids: string[] = [];
   for (;;) {
-    const page = await directory.list(ids[ids.length - 1] ?? "", 100);
+    const page = await listDirectory(env, ids[ids.length - 1] ?? "", 100);
     ids.push(...page.ids);
     if (page.ids.length < 100) return ids;
   }

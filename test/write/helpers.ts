@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import type { EventMetadata } from "../../src/domain/events";
 import type { StoredEvent } from "../../src/domain/import";
-import { DIRECTORY_NAME } from "../../src/write/user-directory";
+import { listDirectory } from "../../src/write/user-directory";
 import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
 import { createInput, type CreateInput } from "../support/builders";
@@ -244,10 +244,9 @@ export async function settleAlarms(): Promise<void> {
 
 /** Whether the user directory lists `userId`, paging through every entry. */
 export async function directoryHas(userId: string): Promise<boolean> {
-  const directory = env.USER_DIRECTORY.getByName(DIRECTORY_NAME);
   let after = "";
   for (;;) {
-    const page = await directory.list(after, 100);
+    const page = await listDirectory(env, after, 100);
     if (page.ids.includes(userId)) return true;
     const last = page.ids[page.ids.length - 1];
     if (last === undefined) return false;
