@@ -157,7 +157,7 @@ function model(v) {
     },
     {
       component: "DB writes (audit log, feed)",
-      unit: "rows/s (0: in the read DB)",
+      unit: "rows/s (0: in the read DB, or out)",
       demand: rowsOfDb,
       capacity: v["d1-row-writes"],
       step: "move the audit log and feed out of D1, one database per month (--audit-in-d1 0)",
@@ -182,7 +182,7 @@ function model(v) {
     },
     {
       component: "DB size (audit log, feed)",
-      unit: "bytes (0: in the read DB)",
+      unit: "bytes (0: in the read DB, or out)",
       demand: readDbs === 1 ? 0 : logBytes,
       capacity: v["d1-bytes"],
       step: "move the audit log and feed out of D1, one database per month (--audit-in-d1 0)",
@@ -212,7 +212,7 @@ if (values.json) {
     x === Infinity ? "∞" : x >= 1e4 || (x > 0 && x < 0.01) ? x.toExponential(1) : String(Math.round(x * 100) / 100);
   console.log(
     "component".padEnd(34),
-    "unit".padEnd(30),
+    "unit".padEnd(36),
     "demand".padStart(9),
     "capacity".padStart(9),
     "headroom".padStart(9),
@@ -221,7 +221,7 @@ if (values.json) {
     const mark = row.headroom < 1 ? "  OVER" : row.headroom < 2 ? "  tight" : "";
     console.log(
       row.component.padEnd(34),
-      row.unit.padEnd(30),
+      row.unit.padEnd(36),
       fmt(row.demand).padStart(9),
       fmt(row.capacity).padStart(9),
       `${fmt(row.headroom)}x`.padStart(9) + mark,
