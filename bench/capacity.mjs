@@ -46,7 +46,15 @@ const opt = L.args({
 });
 const RECORD = { BENCH_RECORD_D1: "1" };
 const PAGE_SIZE = 10;
-const scratch = mkdtempSync(path.join(os.tmpdir(), "bench-capacity-"));
+/** The temporary directories this run made: removed on exit, whether it succeeded or not. */
+const temporary = [];
+const tempDir = (prefix) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+};
+process.on("exit", () => temporary.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+const scratch = tempDir("bench-capacity-");
 
 /** A private copy of a SQLite file (with its WAL), checkpointed, opened with node:sqlite. */
 function openCopy(file, name) {
@@ -158,7 +166,7 @@ const takeRecord = async (server) => (await L.expectOk(server.url, "GET", "/benc
 
 /** Step 1: the service writes users and events; returns the record, the state and what was written. */
 async function writeThroughService() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-capacity-state-"));
+  const dir = tempDir("bench-capacity-state-");
   L.migrateLocalD1(dir);
   // The database before the run: the consumer's round trips are replayed on a copy of it.
   const before = openCopy(readDatabaseFile(dir), "empty");
@@ -307,7 +315,7 @@ function replayConsumer(record) {
 
 /** Step 3: gets and list pages on a seeded read model, recorded, then replayed. */
 async function reads() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-capacity-seeded-"));
+  const dir = tempDir("bench-capacity-seeded-");
   L.migrateLocalD1(dir);
   let t = L.now();
   L.seedDefaultReadModel(dir, opt.seed);
