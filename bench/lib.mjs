@@ -883,3 +883,48 @@ export function ratioRows(result, target, targeted, measure = "ratio_to_baseline
     verdict: targeted(name) ? verdict(r[measure] >= target) : "",
   }));
 }
+
+// ───────────────────────────── seeded read models ─────────────────────────────
+
+/** The id of seeded user `i` (1-based), as bench/list-scale.mjs numbers them. */
+export const seededId = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+
+/**
+ * The statement that inserts the users numbered by column `i` of `numbers` (a table or subquery)
+ * into a migrated read model, one in ten deleted and one in 25 suspended, as bench/list-scale.mjs
+ * seeds them: the triggers fill the counts, the blocks and the trigram index as the projector's
+ * writes would.
+ */
+export function seedUsersStatement(numbers) {
+  return `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
+SELECT printf('00000000-0000-4000-8000-%012d', i), 'seed' || i || 'x', 'seed' || i || 'x@example.com', 'F', 'L', 'user',
+  CASE WHEN i % 10 = 0 THEN 'deleted' WHEN i % 25 = 0 THEN 'suspended' ELSE 'active' END,
+  strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || i || ' seconds'),
+  strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || i || ' seconds'),
+  CASE WHEN i % 10 = 0 THEN '2025-06-01T00:00:00.000Z' END, 1
+FROM ${numbers};\n`;
+}
+
+/** Seeds users 1..count into the local `DB` of the (migrated) state under `dir`, default layout. */
+export function seedDefaultReadModel(dir, count) {
+  const sql = path.join(dir, "seed-DB.sql");
+  writeFileSync(
+    sql,
+    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})\n${seedUsersStatement("n")}`,
+  );
+  wranglerSync(["d1", "execute", "DB", "--local", "--persist-to", dir, "--file", sql]);
+}
+
+/** The SQLite files of the local state under `dir`: D1 databases, or one Durable Object class's objects. */
+export function localSqliteFiles(dir, { d1 = false, objectClass } = {}) {
+  const base = d1 ? path.join(dir, "v3", "d1") : path.join(dir, "v3", "do");
+  if (!existsSync(base)) return [];
+  const folders = readdirSync(base).filter((name) =>
+    d1 ? name.startsWith("miniflare-D1DatabaseObject") : name.endsWith(`-${objectClass}`),
+  );
+  return folders.flatMap((folder) =>
+    readdirSync(path.join(base, folder))
+      .filter((file) => file.endsWith(".sqlite"))
+      .map((file) => path.join(base, folder, file)),
+  );
+}

@@ -27,6 +27,12 @@
 // With the var `BENCH_COUNT_D1` set, the Worker's D1 binding counts its round trips (a statement's
 // first/all/run/raw, a batch, an exec: one each) and `GET /bench/d1-count` answers the count so
 // far; the objects' own D1 use is not counted.
+// With the var `BENCH_RECORD_D1` set, the Worker's D1 binding also records each round trip (the SQL
+// and bound values of its statements, and whether a request or the queue consumer made it), and the
+// queue handler each batch's span and size; `GET /bench/d1-record` answers the record so far and
+// starts a new one. bench/capacity.mjs replays the statements on a copy of the database with
+// node:sqlite, where a query's time can be measured to the microsecond (the local D1's own
+// `meta.duration` moves in coarse steps: 0 ms for a get, 6 ms for a count of 20,000 and of 70,000 rows).
 // `POST /bench/scan` is the floor for a rebuild: it reads every row of the objects `{prefix}0` to
 // `{prefix}{objects - 1}` (`inParallel` calls at a time) and writes one D1 row per row read (a rebuild
 // writes every event to the audit log), one D1 statement per `perStep` objects, as a rebuild step
@@ -203,6 +209,88 @@ function counting(env: BenchEnv): BenchEnv {
   return wrapped;
 }
 
+/** One recorded D1 round trip: its statements, in order (a batch has several). */
+interface RoundTrip {
+  source: "fetch" | "queue";
+  kind: string;
+  statements: { sql: string; params: unknown[] }[];
+}
+/** One queue batch handled: epoch ms of its start and end (they advance with I/O only). */
+interface QueueSpan {
+  queue: string;
+  messages: number;
+  start: number;
+  end: number;
+}
+let record: { d1: RoundTrip[]; batches: QueueSpan[] } = { d1: [], batches: [] };
+const recorded = new WeakMap<object, { statement: D1PreparedStatement; sql: string; params: unknown[] }>();
+
+function recordingStatement(
+  statement: D1PreparedStatement,
+  source: RoundTrip["source"],
+  sql: string,
+  params: unknown[],
+): D1PreparedStatement {
+  const recordedCall =
+    (kind: string, call: (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) => {
+      record.d1.push({ source, kind, statements: [{ sql, params }] });
+      return call(...args);
+    };
+  const wrapped = {
+    bind: (...values: unknown[]) => recordingStatement(statement.bind(...values), source, sql, values),
+    first: recordedCall("first", statement.first.bind(statement) as (...args: unknown[]) => unknown),
+    all: recordedCall("all", statement.all.bind(statement) as (...args: unknown[]) => unknown),
+    run: recordedCall("run", statement.run.bind(statement) as (...args: unknown[]) => unknown),
+    raw: recordedCall("raw", statement.raw.bind(statement) as (...args: unknown[]) => unknown),
+  } as unknown as D1PreparedStatement;
+  recorded.set(wrapped, { statement, sql, params });
+  return wrapped;
+}
+
+function recordingDatabase<T extends D1Database | D1DatabaseSession>(db: T, source: RoundTrip["source"]): T {
+  const session = db as D1DatabaseSession;
+  const full = db as D1Database;
+  return {
+    prepare: (query: string) => recordingStatement(db.prepare(query), source, query, []),
+    batch: (statements: D1PreparedStatement[]) => {
+      const known = statements.map((s) => recorded.get(s));
+      record.d1.push({
+        source,
+        kind: "batch",
+        statements: known.map((k) => (k ? { sql: k.sql, params: k.params } : { sql: "?", params: [] })),
+      });
+      return db.batch(statements.map((s, i) => known[i]?.statement ?? s));
+    },
+    exec: (query: string) => {
+      record.d1.push({ source, kind: "exec", statements: [{ sql: query, params: [] }] });
+      return full.exec(query);
+    },
+    withSession: (constraint?: string) => recordingDatabase(full.withSession(constraint), source),
+    getBookmark: () => session.getBookmark(),
+    dump: () => full.dump(),
+  } as unknown as T;
+}
+
+const recordingEnvs = { fetch: new WeakMap<BenchEnv, BenchEnv>(), queue: new WeakMap<BenchEnv, BenchEnv>() };
+function recording(env: BenchEnv, source: RoundTrip["source"]): BenchEnv {
+  if (!(env as { BENCH_RECORD_D1?: string }).BENCH_RECORD_D1) return env;
+  let wrapped = recordingEnvs[source].get(env);
+  if (!wrapped) {
+    wrapped = { ...env, DB: recordingDatabase(env.DB, source) };
+    recordingEnvs[source].set(env, wrapped);
+  }
+  return wrapped;
+}
+
+/** The queue handler, its batch's span recorded when `BENCH_RECORD_D1` is set. */
+async function timedBatch(batch: MessageBatch<unknown>, env: BenchEnv, handle: () => Promise<void>): Promise<void> {
+  if (!(env as { BENCH_RECORD_D1?: string }).BENCH_RECORD_D1) return handle();
+  const start = Date.now();
+  await handle();
+  record.batches.push({ queue: batch.queue, messages: batch.messages.length, start, end: Date.now() });
+}
+
 const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
 const PROJECTED = /^\/bench\/projected\/([\w-]{1,64})$/;
 const OUTBOX = /^\/bench\/outbox\/([\w-]{1,64})$/;
@@ -212,12 +300,19 @@ const NOTIFY = /^\/bench\/notify\/([\w-]{1,64})$/;
 export default {
   ...service,
   queue: (batch, env) =>
-    batch.queue === FLOOR_QUEUE
-      ? projectFloor(batch, env)
-      : service.queue(batch as MessageBatch<unknown>, counting(env)),
+    timedBatch(batch, env, () =>
+      batch.queue === FLOOR_QUEUE
+        ? projectFloor(batch, env)
+        : service.queue(batch as MessageBatch<unknown>, counting(recording(env, "queue"))),
+    ),
   async fetch(request, env, ctx) {
     const { pathname } = new URL(request.url);
     if (request.method === "GET" && pathname === "/bench/d1-count") return Response.json({ round_trips: d1RoundTrips });
+    if (request.method === "GET" && pathname === "/bench/d1-record") {
+      const answer = Response.json(record);
+      record = { d1: [], batches: [] };
+      return answer;
+    }
     const rewind = request.method === "POST" ? REWIND.exec(pathname) : null;
     if (rewind) {
       const row = await env.DB.prepare("UPDATE users SET revision = revision - 1 WHERE id = ? RETURNING revision")
@@ -290,7 +385,7 @@ export default {
     const read = request.method === "GET" ? READ.exec(pathname) : null;
     if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());
     const match = request.method === "POST" ? APPEND.exec(new URL(request.url).pathname) : null;
-    if (!match) return service.fetch(request, counting(env), ctx);
+    if (!match) return service.fetch(request, counting(recording(env, "fetch")), ctx);
     const revision = await env.FLOOR.getByName(match[1]!).append(await request.text());
     return Response.json({ revision });
   },
