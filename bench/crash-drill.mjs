@@ -7,6 +7,9 @@
 // also receive every acknowledged event at least once after the restart (issue 23).
 //
 //   npm run bench:crash -- [--rounds 3] [--users 40] [--writers 16] [--load-ms 4000] [--timeout-ms 120000]
+//                          [--env sharded]
+// `--env`: a wrangler environment of wrangler.toml (e.g. "sharded", docs/decisions/0026): every D1
+// database of that layout is migrated, and the restarts after each kill keep the same layout.
 import {
   args,
   createUsers,
@@ -23,7 +26,10 @@ import {
 } from "./lib.mjs";
 import { startReceiver } from "./receiver.mjs";
 
-const opts = args({ rounds: 3, users: 40, writers: 16, loadMs: 4000, timeoutMs: 120_000 });
+const opts = args({ rounds: 3, users: 40, writers: 16, loadMs: 4000, timeoutMs: 120_000, env: "" });
+const env = opts.env || undefined;
+// The results file is per layout: a sharded run does not overwrite the default's.
+const NAME = env ? `crash-drill-${env}` : "crash-drill";
 
 /**
  * Concurrent writers, each updating random users until `stop()`. Only a 200 is an acknowledgement;
@@ -134,10 +140,10 @@ async function streamsHold(server, token, acked) {
   return short;
 }
 
-run("crash-drill", 30 * 60_000, async () => {
+run(NAME, 30 * 60_000, async () => {
   const receiver = await startReceiver();
-  let server = await startServer({ quiet: true, vars: { WEBHOOK_INSECURE_HOSTS: "127.0.0.1" } });
-  console.error(`wrangler dev up on ${server.url} (state ${server.dir})`);
+  let server = await startServer({ quiet: true, env, vars: { WEBHOOK_INSECURE_HOSTS: "127.0.0.1" } });
+  console.error(`wrangler dev up on ${server.url} (state ${server.dir}, env ${env ?? "default"})`);
   let admin = await setupAdmin(server);
   await request(server.url, "POST", "/admin/subscriptions", {
     token: admin.token,
@@ -164,7 +170,7 @@ run("crash-drill", 30 * 60_000, async () => {
     const counts = await load.stop();
     const { dir, vars } = server;
     await stopServer(server, { keepDir: true });
-    server = await startServer({ dir, vars, quiet: true });
+    server = await startServer({ dir, vars, quiet: true, env });
     const upMs = now() - killedAt;
     admin = { ...admin, ...(await admin.login(server)) };
     const result = await converge(server, admin.token, load.acked);
@@ -197,7 +203,7 @@ run("crash-drill", 30 * 60_000, async () => {
 
   const worst = Math.max(...rounds.map((row) => row.converged_after_restart_ms ?? Infinity));
   report(
-    "crash-drill",
+    NAME,
     {
       options: opts,
       baseline_catch_up_ms: round(base.ms, 0),
