@@ -258,6 +258,7 @@ export async function startServer({
     ownDir,
     port,
     batchTimeout,
+    env,
     inspectorPort: port + 50,
     url: `http://127.0.0.1:${port}`,
     vars: merged,
@@ -340,12 +341,13 @@ export async function stopServer(server, { keepDir = false } = {}) {
 
 /** Restart on the same state directory (for cold starts); returns the new server. */
 export async function restartServer(server) {
-  const { dir, vars, ownDir, port, batchTimeout } = server;
+  const { dir, vars, ownDir, port, batchTimeout, env } = server;
   await stopServer(server, { keepDir: true });
   const next = await startServer({
     dir,
     vars,
     batchTimeout,
+    env,
     port: (await portFree(port)) && (await portFree(port + 50)) ? port : undefined,
   });
   next.ownDir = ownDir; // the first owner created it: the last one removes it
