@@ -2,18 +2,19 @@
 // wrangler.toml's environments (`[env.sharded]`) inherit no vars and no bindings, so each repeats
 // them, and a copy drifts unseen: a threshold changed at the top and not in the copy, a binding
 // forgotten. This compares every environment with the top level, as wrangler resolves them:
-//   1. the same [vars], except the layout's EVENT_QUEUES, READ_DATABASES and DIRECTORY_SHARDS (docs/decisions/0026);
+//   1. the same [vars], except the layout's EVENT_QUEUES, READ_DATABASES, READ_DATABASES_PREVIOUS
+//      and DIRECTORY_SHARDS (docs/decisions/0026, 0027);
 //   2. the same Durable Objects, rate limits, mail and analytics bindings;
 //   3. the layout holds: each EVENT_QUEUES name is a queue producer, each produced queue has a
 //      consumer with the top level's settings and a dead-letter queue (named `…-dlq`, which is how
-//      the consumer tells them apart) that has a consumer; each READ_DATABASES name and DB is a D1
-//      binding with the one migrations folder.
+//      the consumer tells them apart) that has a consumer; each READ_DATABASES and
+//      READ_DATABASES_PREVIOUS name and DB is a D1 binding with the one migrations folder.
 // Each problem is printed as env: what is wrong; any problem exits 1.
 import { isDeepStrictEqual } from "node:util";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
 
 const CONFIG = "wrangler.toml";
-const LAYOUT_VARS = ["EVENT_QUEUES", "READ_DATABASES", "DIRECTORY_SHARDS"];
+const LAYOUT_VARS = ["EVENT_QUEUES", "READ_DATABASES", "READ_DATABASES_PREVIOUS", "DIRECTORY_SHARDS"];
 const SAME_BINDINGS = [
   ["durable_objects", (c) => c.durable_objects.bindings],
   ["ratelimits", (c) => c.ratelimits],
@@ -68,9 +69,12 @@ function checkLayout(where, config, reference) {
     else if (!consumers.has(dlq)) problem(where, `dead-letter queue ${dlq} has no [[queues.consumers]]`);
   }
   const databases = new Map(config.d1_databases.map((d) => [d.binding, d]));
-  for (const binding of new Set(["DB", ...names(config.vars.READ_DATABASES, "DB")])) {
+  // The layout being left (a re-shard under way) is read and emptied by the rebuild: bound too.
+  const read = [...names(config.vars.READ_DATABASES, "DB"), ...names(config.vars.READ_DATABASES_PREVIOUS, "")];
+  for (const binding of new Set(["DB", ...read])) {
     const db = databases.get(binding);
-    if (!db) problem(where, `${binding} is no [[d1_databases]] binding (READ_DATABASES or DB)`);
+    if (!db)
+      problem(where, `${binding} is no [[d1_databases]] binding (READ_DATABASES, READ_DATABASES_PREVIOUS or DB)`);
     else if (db.migrations_dir !== "migrations") problem(where, `${binding}'s migrations_dir is not "migrations"`);
   }
 }

@@ -21,7 +21,7 @@ export function shardOf(key: string, count: number): number {
   return hash % count;
 }
 
-/** A comma-separated list of binding names, in shard order, none twice. */
+/** A comma-separated list of binding names, in shard order, none twice (at least one unless `fallback` is ""). */
 const bindingList = (fallback: string) =>
   z
     .string()
@@ -35,7 +35,7 @@ const bindingList = (fallback: string) =>
     .pipe(
       z
         .array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "not a binding name"))
-        .min(1, "names no binding")
+        .min(fallback === "" ? 0 : 1, "names no binding")
         .max(256)
         .refine((names) => new Set(names).size === names.length, "names a binding twice"),
     );
@@ -49,11 +49,19 @@ const ShardConfigSchema = z.object({
    * the audit log, the feed, subscriptions, refusals, dead letters, mail.
    */
   READ_DATABASES: bindingList("DB"),
+  /**
+   * During a re-shard (docs/decisions/0027), the `READ_DATABASES` being left; empty (the default)
+   * when none is under way. A per-user read that misses in `READ_DATABASES` looks where this list
+   * put the user, lists visit both, and the rebuild moves rows out of it.
+   */
+  READ_DATABASES_PREVIOUS: bindingList(""),
 });
 
 export interface Shards {
   queues: Queue[];
   databases: D1Database[];
+  /** The read databases of the layout being left (`READ_DATABASES_PREVIOUS`): empty outside a re-shard. */
+  previous: D1Database[];
 }
 
 /** Reads the layout and finds its bindings, or throws naming each variable or binding that is wrong. */
@@ -72,11 +80,13 @@ export function parseShards(env: Record<string, unknown>): Shards {
   const queues = result.data.EVENT_QUEUES.map((name) =>
     bound<Queue>("EVENT_QUEUES", name, (v) => hasMethods(v, "send", "sendBatch")),
   );
-  const databases = result.data.READ_DATABASES.map((name) =>
-    bound<D1Database>("READ_DATABASES", name, (v) => hasMethods(v, "prepare", "batch")),
+  const isDatabase = (v: unknown) => hasMethods(v, "prepare", "batch");
+  const databases = result.data.READ_DATABASES.map((name) => bound<D1Database>("READ_DATABASES", name, isDatabase));
+  const previous = result.data.READ_DATABASES_PREVIOUS.map((name) =>
+    bound<D1Database>("READ_DATABASES_PREVIOUS", name, isDatabase),
   );
   if (missing.length > 0) throw new Error(`Invalid configuration: ${missing.join("; ")}`);
-  return { queues, databases };
+  return { queues, databases, previous };
 }
 
 function hasMethods(value: unknown, ...names: string[]): boolean {
@@ -111,9 +121,30 @@ export function readDatabaseOf(env: Env, userId: string): D1Database {
   return databases[shardOf(userId, databases.length)]!;
 }
 
-/** Every read database, in shard order: what a list, a count or a sweep visits. */
+/** Every read database, in shard order: where users are written, and what a count or a sweep visits. */
 export function readDatabases(env: Env): D1Database[] {
   return shards(env).databases;
+}
+
+/**
+ * Where the layout being left put the user, while a re-shard is under way and that is not where
+ * it goes now (docs/decisions/0027); null otherwise. A per-user read that missed in the user's read
+ * database looks here next; a user written to its new database leaves this one.
+ */
+export function previousReadDatabaseOf(env: Env, userId: string): D1Database | null {
+  const { previous } = shards(env);
+  if (previous.length === 0) return null;
+  const before = previous[shardOf(userId, previous.length)]!;
+  return before === readDatabaseOf(env, userId) ? null : before;
+}
+
+/**
+ * What a list visits: every read database, and during a re-shard those of the layout being left
+ * too (each once), since a user not moved yet is only there.
+ */
+export function listedReadDatabases(env: Env): D1Database[] {
+  const { databases, previous } = shards(env);
+  return [...new Set([...databases, ...previous])];
 }
 
 /** Users grouped by their read database, each group in the given order: one batch per database. */

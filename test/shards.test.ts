@@ -1,6 +1,15 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { byReadDatabase, eventQueueOf, parseShards, readDatabaseOf, readDatabases, shardOf } from "../src/shards";
+import {
+  byReadDatabase,
+  eventQueueOf,
+  listedReadDatabases,
+  parseShards,
+  previousReadDatabaseOf,
+  readDatabaseOf,
+  readDatabases,
+  shardOf,
+} from "../src/shards";
 import { shardedEnv, userIdOnShard } from "./support/shards";
 
 describe("the shard layout", () => {
@@ -46,5 +55,33 @@ describe("the shard layout", () => {
     expect(() => parseShards({ ...base, READ_DATABASES: "DB,DB" })).toThrow(/twice/);
     expect(() => parseShards({ ...base, READ_DATABASES: " , " })).toThrow(/names no binding/);
     expect(() => parseShards({ ...base, EVENT_QUEUES: "events" })).toThrow(/not a binding name/);
+    expect(() => parseShards({ ...base, READ_DATABASES_PREVIOUS: "DB,GONE" })).toThrow(
+      /READ_DATABASES_PREVIOUS: no binding GONE/,
+    );
+  });
+
+  it("knows no previous layout unless a re-shard names one (decision 0027)", () => {
+    const sharded = shardedEnv({ READ_DATABASES_PREVIOUS: "" });
+    expect(parseShards(sharded as unknown as Record<string, unknown>).previous).toEqual([]);
+    expect(previousReadDatabaseOf(sharded, "anyone")).toBeNull();
+    expect(listedReadDatabases(sharded)).toEqual(readDatabases(sharded));
+  });
+
+  it("during a re-shard, names where the layout being left put a user that moves, and lists visit both layouts", () => {
+    // From two databases to four, the first two kept.
+    const resharding = shardedEnv({ READ_DATABASES_PREVIOUS: "DB,TEST_SHARD_1" });
+    const before = [env.DB, env.TEST_SHARD_1];
+    for (let i = 0; i < 200; i++) {
+      const id = `user-${i}`;
+      const was = before[shardOf(id, 2)]!;
+      expect(previousReadDatabaseOf(resharding, id)).toBe(readDatabaseOf(resharding, id) === was ? null : was);
+    }
+    expect(listedReadDatabases(resharding)).toEqual([env.DB, env.TEST_SHARD_1, env.TEST_SHARD_2, env.TEST_SHARD_3]);
+    // From four to two others: every database once, the new ones first.
+    const shrinking = shardedEnv({
+      READ_DATABASES: "TEST_SHARD_3,TEST_SHARD_2",
+      READ_DATABASES_PREVIOUS: "DB,TEST_SHARD_1,TEST_SHARD_2,TEST_SHARD_3",
+    });
+    expect(listedReadDatabases(shrinking)).toEqual([env.TEST_SHARD_3, env.TEST_SHARD_2, env.DB, env.TEST_SHARD_1]);
   });
 });

@@ -71,10 +71,20 @@ export async function queryAsOf(
   const dbs: readonly D1Reader[] = Array.isArray(databases) ? databases : [databases as D1Reader];
   const answers = await Promise.all(dbs.map((db) => asOfStatement(db, filters).all<UserIntervalRow>()));
   // User ids are ASCII (UUIDs), so code units sort as SQLite's bytes do.
-  const results = answers.flatMap((answer) => answer.results);
-  results.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  const sorted = answers.flatMap((answer) => answer.results).sort(inUserOrder);
+  // During a re-shard (decision 0027) a user's intervals are in two databases for a moment: once.
+  const results = sorted.filter((row, i) => row.userId !== sorted[i - 1]?.userId);
   const rows = results.slice(0, filters.limit);
   return { rows, next: results.length > filters.limit ? (rows[rows.length - 1]?.userId ?? null) : null };
+}
+
+/**
+ * User id order; a user's two copies (a re-shard) newest first: the later revision, or the same
+ * interval already closed by an event the other copy has not had.
+ */
+function inUserOrder(a: UserIntervalRow, b: UserIntervalRow): number {
+  if (a.userId !== b.userId) return a.userId < b.userId ? -1 : 1;
+  return b.revision - a.revision || Number(a.validTo === null) - Number(b.validTo === null);
 }
 
 /** The opaque cursor: the last user id of a page, base64url so that clients do not build it. */

@@ -18,6 +18,7 @@ import { publishToFeed } from "../live/feed";
 import { recordErasures, withoutErasedUsers } from "./erasures";
 import { userStream } from "../objects";
 import { projected as wakeReaders } from "./read-your-writes";
+import { leavePreviousPlaces } from "./reshard";
 import { forgetInSubscriptions, wakeSubscriptions } from "./wake-subscriptions";
 
 /** The default layout's queues (wrangler.toml); `[env.sharded]` has `user-events-0`… and its own DLQ. */
@@ -132,6 +133,11 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
     }
   }
   const projected = await commit(env, work, loaded.openLetters);
+  // During a re-shard (decision 0027) a user now written in its new read database leaves its old one.
+  await leavePreviousPlaces(
+    env,
+    projected.map((w) => w.userId),
+  );
   await afterCommit(env, projected);
 }
 

@@ -112,10 +112,11 @@ export class ProjectionRebuild extends DurableObject<Env> {
       const last = page.ids[page.ids.length - 1] ?? null;
       const range = { after: job.cursor, upTo: finished ? null : last };
       const { ghosts, misplaced } = await scanRange(this.env, projections, range, new Set(page.ids));
-      // Rows a re-shard left in a read database that is no longer their user's go first.
-      await removeMisplaced(this.env, projections, misplaced);
       // Listed users and ghosts in one batch: a ghost's empty stream removes its rows.
       const done = await rebuildUsers(this.env, [...page.ids, ...ghosts], projections);
+      // Then the rows a re-shard left in a read database that is no longer their user's: only once
+      // the user is in its own, so that a read looking in both (decision 0027) always finds it.
+      await removeMisplaced(this.env, projections, misplaced);
       if (ghosts.length > 0) this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", ghosts.length);
       this.sql.exec(
         `UPDATE job SET cursor = ?, users_done = users_done + ?, users_total = ?, events = events + ?,

@@ -1,5 +1,5 @@
 import type { PublicEvent } from "../domain/events";
-import { byReadDatabase, readDatabaseOf, readDatabases } from "../shards";
+import { byReadDatabase, listedReadDatabases, readDatabaseOf } from "../shards";
 import { resolveAllStatements, resolveBoundedStatements } from "./dead-letters";
 import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
 import { PROJECTIONS, type Home, type Projection, type UserStreamRead } from "./projections";
@@ -180,8 +180,8 @@ export interface RangeScan {
 /**
  * Scans the ids in (`after`, `upTo`] (`upTo` null: no end) of these projections' rows for ghosts
  * (ids `listed` does not hold) and, for projections living per user, of every database that may
- * hold such rows and the ledger (`DB` too: the read model lived there before a first re-shard) for
- * misplaced ones.
+ * hold such rows and the ledger (`DB` too: the read model lived there before a first re-shard; and
+ * during a re-shard the layout being left, decision 0027) for misplaced ones.
  */
 export async function scanRange(
   env: Env,
@@ -194,7 +194,7 @@ export async function scanRange(
   const [service, scans] = await Promise.all([
     Promise.all(projections.filter((p) => p.home === "service").map((p) => between(p, env.DB))),
     Promise.all(
-      (perUser.length > 0 ? [...new Set([env.DB, ...readDatabases(env)])] : []).map(async (db) => {
+      (perUser.length > 0 ? [...new Set([env.DB, ...listedReadDatabases(env)])] : []).map(async (db) => {
         const [ledger, ...rows] = await Promise.all([
           ledgerIdsBetween(db, range.after, range.upTo),
           ...perUser.map((p) => between(p, db)),
@@ -220,7 +220,8 @@ async function ledgerIdsBetween(db: D1Database, after: string, upTo: string | nu
 
 /**
  * Removes misplaced rows where they are, as a ghost's: the projections living per user among
- * `projections`, and the ledger's row. The user's own read database gets its rows from its stream.
+ * `projections`, and the ledger's row. The user's own read database gets its rows from its stream,
+ * before this runs (decision 0027: a user is never in neither while reads look in both).
  */
 export async function removeMisplaced(
   env: Env,

@@ -92,10 +92,7 @@ export async function listUsers(
       : ((await callerDb!.prepare(FIND_CALLER).bind(callerId).first<CallerRow>()) ?? undefined);
   const found = alone
     ? ((answers[0]?.[0]?.results ?? []) as UserRow[])
-    : answers
-        .flatMap((answer) => (answer[0]?.results ?? []) as UserRow[])
-        .sort(inListOrder)
-        .slice(skip);
+    : oncePerUser(answers.flatMap((answer) => (answer[0]?.results ?? []) as UserRow[]).sort(inListOrder)).slice(skip);
   const page = found.slice(0, filters.pageSize);
   const last = page[page.length - 1];
   return {
@@ -104,6 +101,21 @@ export async function listUsers(
     caller,
     next: found.length > filters.pageSize && last ? { createdAt: last.createdAt, id: last.id } : null,
   };
+}
+
+/**
+ * Each user's row once, its newest (highest revision) where it is: during a re-shard (decision
+ * 0027) a user is in two databases for a moment, written in its new one before it leaves the one
+ * the layout being left put it in. The merge's first rows stay right: a row's place in one
+ * database's part is never later than in the merge, and `created_at` never changes.
+ */
+function oncePerUser(rows: UserRow[]): UserRow[] {
+  const newest = new Map<string, UserRow>();
+  for (const row of rows) {
+    const seen = newest.get(row.id);
+    if (!seen || row.revision > seen.revision) newest.set(row.id, row);
+  }
+  return newest.size === rows.length ? rows : rows.filter((row) => newest.get(row.id) === row);
 }
 
 /** The list's order, as SQLite sorts it: `created_at`, then `id` (both ASCII, so code units sort as bytes). */

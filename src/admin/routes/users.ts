@@ -13,7 +13,8 @@ import { withReadSession } from "../../http/read-session";
 import { parseInstant } from "../../http/routes/users/history";
 import { decodeAsOfCursor, encodeAsOfCursor, queryAsOf } from "../../read/as-of";
 import { UsersAsOfPage } from "../schemas";
-import { readDatabases } from "../../shards";
+import { listedReadDatabases } from "../../shards";
+import { leavePreviousPlaces } from "../../read/reshard";
 
 const field = z.string().max(FIELD_MAX.correctedName);
 
@@ -134,8 +135,9 @@ export const adminUsers = createRouter()
       limit: query.limit,
       after,
     };
-    // Each user's intervals live in its read database: every one's page, merged (docs/decisions/0026).
-    const databases = readDatabases(c.env);
+    // Each user's intervals live in its read database: every one's page, merged (docs/decisions/0026;
+    // during a re-shard the previous layout's too, 0027).
+    const databases = listedReadDatabases(c.env);
     const { rows, next } = await withReadSession(c, databases, (sessionOf) =>
       queryAsOf(databases.map(sessionOf), filters),
     );
@@ -180,6 +182,8 @@ export const adminUsers = createRouter()
   .openapi(replay, async (c) => {
     const { user_id } = c.req.valid("param");
     const { events } = await rebuildUsers(c.env, [user_id]);
+    // During a re-shard (0027): written in its read database, the user leaves its previous one.
+    await leavePreviousPlaces(c.env, [user_id]);
     if (events === 0) throw httpError(404, "User not found");
     return c.json({ user_id, events }, 200);
   });

@@ -11,6 +11,7 @@ import { EventMessage } from "../../../domain/events";
 import { UserIdParams, errors, jsonResponse } from "../../schemas";
 import { targetRoute } from "./route";
 import { readDatabaseOf } from "../../../shards";
+import { lookBefore } from "../../../read/reshard";
 
 const Row = z.record(z.string(), z.unknown());
 const Rows = (description: string) =>
@@ -73,6 +74,15 @@ export const userPersonalData = <S extends Schema>(router: RouterWith<S>) =>
       heldInReadSide(readDatabaseOf(c.env, user_id), c.env.DB, user_id),
       deliveriesAbout(c.env, user_id),
     ]);
+    // During a re-shard (decision 0027) a row not moved yet is where the previous layout put it.
+    read.read_model ??=
+      (await lookBefore(
+        c.env,
+        user_id,
+        async (db) =>
+          (await db.prepare("SELECT * FROM users WHERE id = ?").bind(user_id).first<Record<string, unknown>>()) ??
+          undefined,
+      )) ?? null;
     const erased =
       held.events.some((event) => event.event_type === "USER_ERASED") || read.read_model?.status === "erased";
     const report: z.infer<typeof PersonalDataReport> = {

@@ -1,14 +1,15 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../../config";
 import type { Context } from "hono";
-import { findUserRowAs } from "../../../read/queries";
+import { findUserRow, findUserRowAs } from "../../../read/queries";
+import { callerBefore, lookBefore } from "../../../read/reshard";
 import { decodeListCursor, encodeListCursor, listUsers } from "../../../read/user-list";
 import { userView } from "../../../read/user-projection";
 import { confirmFromReadModel, confirmWithObject, requires, type Actor } from "../../auth";
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession, type SessionOf } from "../../read-session";
-import { readDatabaseOf, readDatabases } from "../../../shards";
+import { listedReadDatabases, readDatabaseOf } from "../../../shards";
 import {
   knownStreamRevision,
   rememberStreamRevision,
@@ -90,10 +91,11 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
       statusFilterAllowed(c.var.actor);
       const after = query.cursor === undefined ? undefined : decodeListCursor(query.cursor);
       if (after === null) throw notACursor();
-      // Every read database's part of the list, merged (docs/decisions/0026); the caller's row from its own.
-      const databases = readDatabases(c.env);
-      const { rows, count, caller, next } = await withReadSession(c, databases, (sessionOf) =>
-        listUsers(
+      // Every read database's part of the list, merged (docs/decisions/0026; during a re-shard the
+      // previous layout's too, 0027); the caller's row from its own (or, not moved yet, its previous).
+      const databases = listedReadDatabases(c.env);
+      const { rows, count, caller, next } = await withReadSession(c, databases, async (sessionOf) => {
+        const list = await listUsers(
           databases.map(sessionOf),
           {
             page: query.page,
@@ -105,8 +107,9 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
           },
           c.var.actor.id,
           sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
-        ),
-      );
+        );
+        return { ...list, caller: list.caller ?? (await callerBefore(c.env, c.var.actor.id, sessionOf)) };
+      });
       // Again with the role as confirmed, in case it was not the token's.
       statusFilterAllowed(await confirmFromReadModel(c, caller));
       const pages = Math.ceil(count / query.page_size);
@@ -144,7 +147,8 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 /**
- * The user's row from its read database, the caller's from its own (one batch when they are one).
+ * The user's row from its read database, the caller's from its own (one batch when they are one);
+ * during a re-shard, either one missing there from its previous database (decision 0027).
  * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. Past the isolate's
  * waiting places: 503 at once, before asking the user's object anything. A revision the user's
  * stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is answered at
@@ -158,12 +162,12 @@ async function fromReadModel(
 ) {
   const database = readDatabaseOf(c.env, userId);
   const db = sessionOf(database);
-  const { caller, row } = await findUserRowAs(
-    db,
-    c.var.actor.id,
-    userId,
-    sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
-  );
+  const found = await findUserRowAs(db, c.var.actor.id, userId, sessionOf(readDatabaseOf(c.env, c.var.actor.id)));
+  // During a re-shard (0027) a row not moved yet is where the previous layout put it.
+  const [caller, row] = await Promise.all([
+    found.caller ?? callerBefore(c.env, c.var.actor.id, sessionOf),
+    found.row ?? lookBefore(c.env, userId, (other) => findUserRow(other, userId), sessionOf),
+  ]);
   await confirmFromReadModel(c, caller);
   if (minRevision === undefined || (row && row.revision >= minRevision)) return row ? userView(row) : null;
   const release = takeWaitingPlace();
