@@ -3,8 +3,8 @@ export const SEARCH_INDEX_MERGE_HOUR = 3;
 
 /**
  * A trigram found in fewer users than this is not counted (migration 0016 and bench/list-scale.mjs
- * use the same bound): its posting list is a fraction of a page, as cheap to read as to look up, and a
- * search treats every uncounted trigram as rarer than any counted one.
+ * use the same bound): its posting list is a fraction of a page, as cheap to read as to look up,
+ * and a search treats every uncounted trigram as rarer than any counted one.
  */
 export const COUNTED_TRIGRAM_USERS = 32;
 
