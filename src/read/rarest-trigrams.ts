@@ -42,26 +42,32 @@ export function trigramsOf(needle: string): string[] {
 }
 
 /**
- * The right side of `users_search MATCH` for needles of at least 3 characters (`[column, needle]`),
- * as SQL and its parameters. With counts: per column, the `RAREST_TRIGRAMS` of the needle's
- * trigrams found in the fewest users (one not counted first: fewer than the bound), all required;
- * a needle that is not ASCII stays one phrase. The caller must then check the rows for every ASCII
- * needle: the index found users holding those trigrams anywhere in the column. Without counts (a database the merge
- * has not run on yet): every needle one phrase, as before the counts.
+ * The right side of `users_search MATCH` for needles of at least 3 characters (`[column, needle]`,
+ * the column one of this code's names, never a caller's text), as SQL and its parameters. With
+ * counts: per column, the `RAREST_TRIGRAMS` of the needle's trigrams found in the fewest users (one
+ * not counted first: fewer than the bound), all required; a needle that is not ASCII stays one
+ * phrase. The caller must then check the rows for every ASCII needle: the index found users holding
+ * those trigrams anywhere in the column. Without counts (a database the merge has not run on yet):
+ * every needle one phrase, as before the counts. Kept small: a bigger statement (one `json_each` for
+ * all needles, a window per column) measured 20% slower to prepare and to run.
  */
 export function rarestTrigramsMatch(needles: readonly [string, string][]): { sql: string; params: string[] } {
-  const parts = needles.flatMap(([column, needle]): { column: string; trigram: string | null; phrase: string }[] =>
-    isAscii(needle)
-      ? trigramsOf(needle).map((trigram) => ({ column, trigram, phrase: phrase(column, trigram) }))
-      : [{ column, trigram: null, phrase: phrase(column, needle) }],
-  );
-  const sql = `(SELECT CASE WHEN EXISTS (SELECT 1 FROM search_trigram_counts) THEN (
-      SELECT group_concat(phrase, ' AND ') FROM (
-        SELECT part.value ->> '$.phrase' AS phrase,
-          row_number() OVER (PARTITION BY part.value ->> '$.column' ORDER BY coalesce(counted.docs, 0), part.key) AS rarest
-        FROM json_each(?) AS part LEFT JOIN search_trigram_counts AS counted
-          ON counted.col = part.value ->> '$.column' AND counted.trigram = part.value ->> '$.trigram')
-      WHERE rarest <= ${RAREST_TRIGRAMS}) ELSE ? END)`;
+  const picks: string[] = [];
+  const params: string[] = [];
+  for (const [column, needle] of needles) {
+    if (isAscii(needle)) {
+      picks.push(`(SELECT group_concat('${column} : "' || replace(value, '"', '""') || '"', ' AND ')
+        FROM (SELECT value FROM json_each(?) LEFT JOIN search_trigram_counts ON col = '${column}' AND trigram = value
+          ORDER BY coalesce(docs, 0), key LIMIT ${RAREST_TRIGRAMS}))`);
+      params.push(JSON.stringify(trigramsOf(needle)));
+    } else {
+      picks.push("?");
+      params.push(phrase(column, needle));
+    }
+  }
   const whole = needles.map(([column, needle]) => phrase(column, needle)).join(" AND ");
-  return { sql, params: [JSON.stringify(parts), whole] };
+  return {
+    sql: `(SELECT CASE WHEN EXISTS (SELECT 1 FROM search_trigram_counts) THEN ${picks.join(" || ' AND ' || ")} ELSE ? END)`,
+    params: [...params, whole],
+  };
 }
