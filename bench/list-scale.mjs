@@ -6,14 +6,16 @@
 // half of the list), a prefix search (`username=seed{i}x`) and a substring search inside the email
 // (`email=D{i}X@EXAMPLE`, upper case), each finding one user. The rows are written straight into
 // the local D1 before the server starts (the triggers fill user_counts, user_blocks and the trigram
-// index as the projector's writes would), so this measures the queries, not the projection.
+// index as the projector's writes would), so this measures the queries, not the projection. Then the
+// trigram counts are taken as the day's merge takes them (a search reads its needle's rarest trigrams
+// by them, docs/decisions/0028); the index itself is left unmerged, as between two merges.
 // `--env sharded`: the same in wrangler.toml's `[env.sharded]` layout (docs/decisions/0026), each
 // user's row written into the read database `shardOf` gives it (`READ_0`..`READ_{n-1}`), so that a
 // list merges the databases' pages and a count sums them. The floor still reads `DB`, which then
 // holds no users (a miss by primary key: the same one-query cost).
 // Usage: npm run bench:list-scale [-- --small 1000 --large 1000000 --concurrency 16 --seconds 5 --rounds 3]
 //        npm run bench:list-scale -- --env sharded [--read-databases 4]
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as L from "./lib.mjs";
@@ -68,6 +70,10 @@ SELECT printf('00000000-0000-4000-8000-%012d', i), 'seed' || i || 'x', 'seed' ||
 FROM ${numbers};\n`;
 }
 
+/** The day's recount of the trigrams at least 32 users share. */
+const RECOUNT = `DELETE FROM search_trigram_counts;
+INSERT INTO search_trigram_counts (col, trigram, docs) SELECT col, term, doc FROM users_search_terms WHERE doc >= 32;\n`;
+
 /** Users per statement of a sharded seed: its numbers as a JSON literal, under D1's 100 KB statement. */
 const PER_STATEMENT = 10_000;
 
@@ -95,6 +101,8 @@ function seededState(count) {
       }
       writeFileSync(sql, statements.join(""));
     }
+    // As countTrigramsStatements in src/read/search-index.ts (this script does not load TypeScript).
+    writeFileSync(sql, `${readFileSync(sql, "utf8")}${RECOUNT}`);
     L.wranglerSync(["d1", "execute", name, "--local", "--persist-to", dir, "--file", sql]);
   });
   return dir;

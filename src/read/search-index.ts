@@ -2,14 +2,40 @@
 export const SEARCH_INDEX_MERGE_HOUR = 3;
 
 /**
- * Rewrites the search index (`users_search`, FTS5) into one segment. A deleted or rewritten users
- * row (an erasure's `[erased]` tombstone among them) only marks its old entry deleted: the
- * trigrams of the old username and email stay in the index's pages, unsearchable, until a merge
- * drops them. Cost grows with the index (about 3 s of D1 at 1,000,000 users, SCALING.md), so
- * the cron runs it once a day rather than after each erasure.
+ * A trigram found in fewer users than this is not counted (migration 0016 and bench/list-scale.mjs
+ * use the same bound): its posting list is a fraction of a page, as cheap to read as to look up,
+ * and a search treats every uncounted trigram as rarer than any counted one.
+ */
+export const COUNTED_TRIGRAM_USERS = 32;
+
+/**
+ * Recounts the users holding each common trigram (`search_trigram_counts`, by which a search picks
+ * its needle's rarest trigrams: docs/decisions/0028). The count walks every posting list of the
+ * index, about as long as a merge; one batch, so a search sees the old counts or the new.
+ */
+export function countTrigramsStatements(db: D1Database): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM search_trigram_counts"),
+    db.prepare(
+      `INSERT INTO search_trigram_counts (col, trigram, docs)
+        SELECT col, term, doc FROM users_search_terms WHERE doc >= ${COUNTED_TRIGRAM_USERS}`,
+    ),
+  ];
+}
+
+/**
+ * Rewrites the search index (`users_search`, FTS5) into one segment, then recounts its trigrams. A
+ * deleted or rewritten users row (an erasure's `[erased]` tombstone among them) only marks its old
+ * entry deleted: the trigrams of the old username and email stay in the index's pages,
+ * unsearchable, until a merge drops them (and counted, until the recount after it). Cost grows with
+ * the index (about 3 s of D1 at 1,000,000 users, SCALING.md), so the cron runs it once a day
+ * rather than after each erasure.
  */
 export async function mergeSearchIndex(db: D1Database): Promise<void> {
-  await db.prepare("INSERT INTO users_search (users_search) VALUES ('optimize')").run();
+  await db.batch([
+    db.prepare("INSERT INTO users_search (users_search) VALUES ('optimize')"),
+    ...countTrigramsStatements(db),
+  ]);
 }
 
 /** Whether the cron run scheduled at `scheduledTime` (crons run every 5 minutes) is the day's merge. */

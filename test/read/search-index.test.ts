@@ -42,6 +42,24 @@ describe("the search index after an erasure", () => {
     expect(await searchFinds("erased")).toBeGreaterThan(0);
   });
 
+  it("the day's merge recounts the trigrams many users share, and only those", async () => {
+    const rows = Array.from({ length: 40 }, (_, i) =>
+      row(`count-${i}`, `wqpcommon${i}`, `wqp${i}@example.com`, i < 36 ? "active" : "deleted", 1),
+    );
+    await env.DB.batch(upsertUserRows(env.DB, rows));
+    const counted = async (trigram: string) =>
+      (
+        await env.DB.prepare("SELECT docs FROM search_trigram_counts WHERE col = 'username' AND trigram = ?")
+          .bind(trigram)
+          .first<{ docs: number }>()
+      )?.docs;
+    expect(await counted("wqp")).toBeUndefined();
+    await maybeMergeSearchIndex([env.DB], Date.parse("2026-12-07T03:00:00Z"));
+    // Every status counts: a search filters by status after the index.
+    expect(await counted("wqp")).toBe(40);
+    expect(await counted("n12")).toBeUndefined();
+  });
+
   it("merges once a day: only in the first five minutes of 03:00 UTC", () => {
     const runs = Array.from({ length: 288 }, (_, i) => Date.parse("2026-12-07T00:00:00Z") + i * 5 * 60_000);
     expect(runs.filter(isSearchIndexMergeRun).map((t) => new Date(t).toISOString())).toEqual([

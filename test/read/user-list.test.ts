@@ -2,6 +2,8 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { upsertUserRows, type D1Reader } from "../../src/read/queries";
 import type { UserRow } from "../../src/read/schema";
+import { rarestTrigramsMatch } from "../../src/read/rarest-trigrams";
+import { countTrigramsStatements } from "../../src/read/search-index";
 import { listUsers, type ListFilters, type StatusFilter } from "../../src/read/user-list";
 import { readModelRow } from "./fixtures";
 
@@ -58,6 +60,34 @@ async function reference(status: StatusFilter, like: Partial<Record<"username" |
 async function ids(filters: ListFilters) {
   const { rows, count, next } = await listUsers(env.DB, filters, "nobody");
   return { ids: rows.map((r) => r.id).filter((id) => id.startsWith("list-")), rows, count, next };
+}
+
+const SEARCHES: [StatusFilter, Partial<Record<"username" | "email", string>>][] = [
+  ["live", { username: "lister1" }],
+  ["live", { username: "ISTER2" }],
+  ["all", { email: "@example.COM" }],
+  ["deleted", { email: "r.1" }],
+  ["live", { username: "r1", email: "example" }],
+  ["all", { username: "1" }],
+  ["all", { username: "[erased]" }],
+  ["live", { username: 'a"b' }],
+  ["live", { email: "%" }],
+  ["all", { username: "nobody-has-this" }],
+];
+
+/** Every page of each search holds what `reference` (LIKE over every row) finds, and counts it. */
+async function expectSearchesAsLike(cases = SEARCHES) {
+  for (const [status, needles] of cases) {
+    const expected = await reference(status, needles);
+    const pageSize = 4;
+    const all: string[] = [];
+    for (let page = 1; page <= Math.ceil(expected.length / pageSize) + 1; page++) {
+      const got = await ids({ page, pageSize, status, ...needles });
+      expect(got.count, JSON.stringify(needles)).toBe(expected.length);
+      all.push(...got.ids);
+    }
+    expect(all, JSON.stringify(needles)).toEqual(expected);
+  }
 }
 
 /** A D1 that records what it is asked to prepare, so the plans of the very statements can be read. */
@@ -149,29 +179,63 @@ describe("listUsers: pages without OFFSET over every row", () => {
   });
 
   it("a search by substring finds what LIKE finds, in any case, with or without the index's trigrams", async () => {
-    const cases: [StatusFilter, Partial<Record<"username" | "email", string>>][] = [
-      ["live", { username: "lister1" }],
-      ["live", { username: "ISTER2" }],
-      ["all", { email: "@example.COM" }],
-      ["deleted", { email: "r.1" }],
-      ["live", { username: "r1", email: "example" }],
-      ["all", { username: "1" }],
-      ["all", { username: "[erased]" }],
-      ["live", { username: 'a"b' }],
-      ["live", { email: "%" }],
-      ["all", { username: "nobody-has-this" }],
+    await expectSearchesAsLike();
+  });
+
+  it("after the day's recount a search asks the index for its needle's rarest trigrams, and still finds what LIKE finds", async () => {
+    const askedFor = async (needle: string) => {
+      const match = rarestTrigramsMatch([["username", needle]]);
+      return (await env.DB.prepare(`SELECT ${match.sql} AS q`)
+        .bind(...match.params)
+        .first<{ q: string }>())!.q;
+    };
+    // Before any recount (a new database): the whole needle, one phrase.
+    expect(await askedFor("Lister12")).toBe('username : "Lister12"');
+
+    await env.DB.batch(countTrigramsStatements(env.DB));
+    const counted = await env.DB.prepare("SELECT trigram, docs FROM search_trigram_counts WHERE col = 'username'").all<{
+      trigram: string;
+      docs: number;
+    }>();
+    const docs = new Map(counted.results.map((row) => [row.trigram, row.docs]));
+    // `lis` is in every live or deleted lister's name; `r12` in 11 names, too few to be counted.
+    expect(docs.get("lis")).toBe(await reference("all", { username: "lis" }).then((found) => found.length));
+    expect(docs.has("r12")).toBe(false);
+    // The uncounted trigram, then the rarest counted ones: three, not the six of the needle.
+    const phrases = (await askedFor("Lister12")).split(" AND ");
+    expect(phrases).toHaveLength(3);
+    expect(phrases[0]).toBe('username : "r12"');
+    expect(phrases).toContain('username : "er1"');
+    // A needle of counted trigrams only, a long one, one with a quote: found as LIKE finds them.
+    await expectSearchesAsLike([
+      ["all", { username: "lister" }],
+      ["live", { email: "LISTER.12@EXAMPLE.COM" }],
+      ["all", { email: "ister.1" + "0".repeat(40) }],
+      ["live", { username: "ter2", email: 'a"b' }],
+    ]);
+    await env.DB.prepare("DELETE FROM search_trigram_counts").run();
+  });
+
+  it("the index's candidates are checked for the needle; a needle that is not ASCII keeps the index's case folding", async () => {
+    const rows = [
+      readModelRow({ id: "search-elodie", username: "Élodie", email: "élodie@exämple.org" }),
+      // Holds the trigram of `zzzz` (`zzz`), not `zzzz`.
+      readModelRow({ id: "search-zzz", username: "zzz.zzz", email: "zzz@example.org" }),
     ];
-    for (const [status, needles] of cases) {
-      const expected = await reference(status, needles);
-      const pageSize = 4;
-      const all: string[] = [];
-      for (let page = 1; page <= Math.ceil(expected.length / pageSize) + 1; page++) {
-        const got = await ids({ page, pageSize, status, ...needles });
-        expect(got.count, JSON.stringify(needles)).toBe(expected.length);
-        all.push(...got.ids);
-      }
-      expect(all, JSON.stringify(needles)).toEqual(expected);
+    await env.DB.batch(upsertUserRows(env.DB, rows));
+    const found = async (filters: Partial<ListFilters>) =>
+      (await listUsers(env.DB, { page: 1, pageSize: 10, ...filters }, "nobody")).rows.map((r) => r.id);
+    for (const recounted of [false, true]) {
+      if (recounted) await env.DB.batch(countTrigramsStatements(env.DB));
+      const label = `recounted: ${recounted}`;
+      expect(await found({ username: "éLODIE" }), label).toEqual(["search-elodie"]);
+      expect(await found({ email: "EXÄMPLE.ORG" }), label).toEqual(["search-elodie"]);
+      expect(await found({ username: "lodie" }), label).toEqual(["search-elodie"]);
+      expect(await found({ username: "ZZZZ" }), label).toEqual([]);
+      expect(await found({ username: "ZZZ.Z" }), label).toEqual(["search-zzz"]);
     }
+    await env.DB.prepare("DELETE FROM search_trigram_counts").run();
+    await env.DB.prepare("DELETE FROM users WHERE id IN ('search-elodie', 'search-zzz')").run();
   });
 
   it("a changed or erased username and email are no longer found by their old values; a deleted row not at all", async () => {
