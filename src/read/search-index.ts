@@ -32,10 +32,10 @@ export function countTrigramsStatements(db: D1Database): D1PreparedStatement[] {
  * rather than after each erasure.
  */
 export async function mergeSearchIndex(db: D1Database): Promise<void> {
-  await db.batch([
-    db.prepare("INSERT INTO users_search (users_search) VALUES ('optimize')"),
-    ...countTrigramsStatements(db),
-  ]);
+  // Apart: a recount that fails (its statement runs about as long as the merge) must not roll back
+  // the merge, which is what purges an erased user's trigrams from the index's pages.
+  await db.prepare("INSERT INTO users_search (users_search) VALUES ('optimize')").run();
+  await db.batch(countTrigramsStatements(db));
 }
 
 /** Whether the cron run scheduled at `scheduledTime` (crons run every 5 minutes) is the day's merge. */
