@@ -147,6 +147,17 @@ export function listedReadDatabases(env: Env): D1Database[] {
   return [...new Set([...databases, ...previous])];
 }
 
+/**
+ * During a re-shard, the databases a list asks once more after `listedReadDatabases` all answered
+ * (the current layout's, bare: their primaries); none otherwise. The writers put a user in its new
+ * database before removing it from its previous one, so a user gone from the previous one when that
+ * answered is in the new one by this second look, even if the first look there came too early.
+ */
+export function readDatabasesAskedAgain(env: Env): D1Database[] {
+  const { databases, previous } = shards(env);
+  return previous.length > 0 ? databases : [];
+}
+
 /** Users grouped by their read database, each group in the given order: one batch per database. */
 export function byReadDatabase<T>(env: Env, items: readonly T[], userOf: (item: T) => string) {
   const { databases } = shards(env);

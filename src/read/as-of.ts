@@ -67,9 +67,15 @@ export function asOfSql(filters: AsOfFilters): { text: string; params: unknown[]
 export async function queryAsOf(
   databases: D1Reader | readonly D1Reader[],
   filters: AsOfFilters,
+  askedAgain: readonly D1Reader[] = [],
 ): Promise<{ rows: UserIntervalRow[]; next: string | null }> {
   const dbs: readonly D1Reader[] = Array.isArray(databases) ? databases : [databases as D1Reader];
-  const answers = await Promise.all(dbs.map((db) => asOfStatement(db, filters).all<UserIntervalRow>()));
+  const first = await Promise.all(dbs.map((db) => asOfStatement(db, filters).all<UserIntervalRow>()));
+  // During a re-shard (decision 0027): a user moving while the databases answered is met here.
+  const answers = [
+    ...first,
+    ...(await Promise.all(askedAgain.map((db) => asOfStatement(db, filters).all<UserIntervalRow>()))),
+  ];
   // User ids are ASCII (UUIDs), so code units sort as SQLite's bytes do.
   const sorted = answers.flatMap((answer) => answer.results).sort(inUserOrder);
   // During a re-shard (decision 0027) a user's intervals are in two databases for a moment: once.

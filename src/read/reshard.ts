@@ -29,7 +29,9 @@ export async function lookBefore<T>(
 ): Promise<T | undefined> {
   const before = previousReadDatabaseOf(env, userId);
   if (!before) return undefined;
-  return (await read(open(before))) ?? read(open(readDatabaseOf(env, userId)));
+  // The last look bare (the primary): the request's session may sit on a replica older than the
+  // previous database's answer, and miss the user written before it left there.
+  return (await read(open(before))) ?? read(readDatabaseOf(env, userId));
 }
 
 /**

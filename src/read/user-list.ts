@@ -63,6 +63,7 @@ export async function listUsers(
   filters: ListFilters,
   callerId: string,
   callerDb?: D1Reader,
+  askedAgain: readonly D1Reader[] = [],
 ) {
   const dbs: readonly D1Reader[] = Array.isArray(databases) ? databases : [databases as D1Reader];
   const statuses = STATUSES[filters.status ?? "live"];
@@ -75,25 +76,30 @@ export async function listUsers(
   // Rows of the list from the start that come before the page. A lone database skips them itself
   // (OFFSET); merged, a database cannot know how many of them are its own, so each answers them too.
   const skip = start ? start.skip : needles.length > 0 ? offset : 0;
-  const alone = dbs.length === 1;
+  const alone = dbs.length === 1 && askedAgain.length === 0;
   const span: Span = { limit: filters.pageSize + 1 + (alone ? 0 : skip), offset: alone ? skip : 0 };
   const callerAt = dbs.indexOf(callerDb ?? dbs[0]!);
+  const statementsOf = (db: D1Reader) =>
+    needles.length > 0
+      ? searchStatements(db, statuses, needles, filters, span)
+      : listStatements(db, statuses, filters, span, start);
   const answers = await Promise.all(
     dbs.map((db, i) => {
-      const statements =
-        needles.length > 0
-          ? searchStatements(db, statuses, needles, filters, span)
-          : listStatements(db, statuses, filters, span, start);
+      const statements = statementsOf(db);
       return db.batch<unknown>(i === callerAt ? [...statements, db.prepare(FIND_CALLER).bind(callerId)] : statements);
     }),
   );
+  // During a re-shard (decision 0027): a user moving while the databases answered is met here.
+  const again = await Promise.all(askedAgain.map((db) => db.batch<unknown>(statementsOf(db))));
   const caller =
     callerAt >= 0
       ? (answers[callerAt]?.[2]?.results[0] as CallerRow | undefined)
       : ((await callerDb!.prepare(FIND_CALLER).bind(callerId).first<CallerRow>()) ?? undefined);
   const found = alone
     ? ((answers[0]?.[0]?.results ?? []) as UserRow[])
-    : oncePerUser(answers.flatMap((answer) => (answer[0]?.results ?? []) as UserRow[]).sort(inListOrder)).slice(skip);
+    : oncePerUser(
+        [...answers, ...again].flatMap((answer) => (answer[0]?.results ?? []) as UserRow[]).sort(inListOrder),
+      ).slice(skip);
   const page = found.slice(0, filters.pageSize);
   const last = page[page.length - 1];
   return {

@@ -95,6 +95,50 @@ describe("looking for a user during a re-shard", () => {
     );
   });
 
+  it("a list meets a user that moves while the databases answer", async () => {
+    const id = moving("moving-under-a-list");
+    await one.batch(upsertUserRows(one, [readModelRow({ id, username: "underlist", createdAt: FIRST })]));
+    // The new place answers first; then the user moves (written in its new database, removed from
+    // its previous one); then the previous place answers: each of the two missed it.
+    const move = async () => {
+      await two.batch(upsertUserRows(two, [readModelRow({ id, username: "underlist", createdAt: FIRST })]));
+      await leavePreviousPlaces(resharding, [id]);
+    };
+    const racing = () => {
+      let newAnswered!: () => void;
+      const answered = new Promise<void>((resolve) => (newAnswered = resolve));
+      const after = (db: D1Database, before: () => Promise<void>, then: () => void) => ({
+        prepare: (query: string) => db.prepare(query),
+        batch: async <T>(statements: D1PreparedStatement[]) => {
+          await before();
+          const result = await db.batch<T>(statements);
+          then();
+          return result;
+        },
+      });
+      const newFirst = after(two, async () => {}, newAnswered);
+      const oldAfterTheMove = after(
+        one,
+        async () => {
+          await answered;
+          await move();
+        },
+        () => {},
+      );
+      return [newFirst, oldAfterTheMove];
+    };
+
+    const page = await listUsers(racing(), { page: 1, pageSize: 10, username: "underlist" }, "nobody", undefined, [
+      two,
+    ]);
+    expect(page.rows.map((row) => row.id)).toEqual([id]);
+    // Asked only once, the list misses it: what the second look is for.
+    await one.batch(upsertUserRows(one, [readModelRow({ id, username: "underlist", createdAt: FIRST })]));
+    await two.prepare("DELETE FROM users WHERE id = ?").bind(id).run();
+    const once = await listUsers(racing(), { page: 1, pageSize: 10, username: "underlist" }, "nobody");
+    expect(once.rows).toEqual([]);
+  });
+
   it("a user written in its new database leaves its previous one, and no one else does", async () => {
     const id = moving("leaving");
     const stays = idIn(one, "staying");

@@ -13,7 +13,7 @@ import { withReadSession } from "../../http/read-session";
 import { parseInstant } from "../../http/routes/users/history";
 import { decodeAsOfCursor, encodeAsOfCursor, queryAsOf } from "../../read/as-of";
 import { UsersAsOfPage } from "../schemas";
-import { listedReadDatabases } from "../../shards";
+import { listedReadDatabases, readDatabasesAskedAgain } from "../../shards";
 import { leavePreviousPlaces } from "../../read/reshard";
 
 const field = z.string().max(FIELD_MAX.correctedName);
@@ -139,7 +139,7 @@ export const adminUsers = createRouter()
     // during a re-shard the previous layout's too, 0027).
     const databases = listedReadDatabases(c.env);
     const { rows, next } = await withReadSession(c, databases, (sessionOf) =>
-      queryAsOf(databases.map(sessionOf), filters),
+      queryAsOf(databases.map(sessionOf), filters, readDatabasesAskedAgain(c.env)),
     );
     const results = rows.map((row) => ({
       id: row.userId,

@@ -9,7 +9,7 @@ import { confirmFromReadModel, confirmWithObject, requires, type Actor } from ".
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession, type SessionOf } from "../../read-session";
-import { listedReadDatabases, readDatabaseOf } from "../../../shards";
+import { listedReadDatabases, readDatabaseOf, readDatabasesAskedAgain } from "../../../shards";
 import {
   knownStreamRevision,
   rememberStreamRevision,
@@ -107,6 +107,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
           },
           c.var.actor.id,
           sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
+          readDatabasesAskedAgain(c.env),
         );
         return { ...list, caller: list.caller ?? (await callerBefore(c.env, c.var.actor.id, sessionOf)) };
       });
