@@ -77,6 +77,15 @@ function checkLayout(where, config, reference) {
       problem(where, `${binding} is no [[d1_databases]] binding (READ_DATABASES, READ_DATABASES_PREVIOUS or DB)`);
     else if (db.migrations_dir !== "migrations") problem(where, `${binding}'s migrations_dir is not "migrations"`);
   }
+  // Two bindings of one database would make a move between them a delete of what was just written
+  // (the rebuild and the consumer remove a user's rows from the database it left).
+  const seen = new Map();
+  for (const binding of new Set(["DB", ...read])) {
+    const db = databases.get(binding);
+    const name = db?.database_id ?? db?.database_name;
+    if (name && seen.has(name)) problem(where, `${binding} and ${seen.get(name)} are one database (${name})`);
+    else if (name) seen.set(name, binding);
+  }
 }
 
 checkLayout("top level", top, undefined);
