@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { RebuildProgress } from "./rebuild-progress";
 import { config } from "../config";
+import { readDatabases } from "../shards";
+import { recountTrigrams } from "./search-index";
 import { listDirectory } from "../write/user-directory";
 import { PROJECTIONS, projectionNamed } from "./projections";
 import { rebuildUsers, removeMisplaced, scanRange } from "./replay";
@@ -130,6 +132,7 @@ export class ProjectionRebuild extends DurableObject<Env> {
         // A restart while this step ran started a new job: this step's result is not its.
         job.started_at,
       );
+      if (finished && projection === null) await recountTrigrams(readDatabases(this.env));
       return finished ? null : page.ids.length + ghosts.length;
     } catch (error) {
       this.sql.exec("UPDATE job SET last_error = ? WHERE id = 1 AND started_at = ?", String(error), job.started_at);

@@ -1,6 +1,6 @@
 import { log } from "../observability";
 import { userStream } from "../objects";
-import { readDatabases } from "../shards";
+import { listedReadDatabases } from "../shards";
 
 /** Users erased per sweep at most: a cron run stays short; the next one goes on. */
 const PER_SWEEP = 50;
@@ -18,9 +18,10 @@ export const RETENTION_REASON = "retention";
 export async function eraseExpiredDeletedUsers(env: Env, retentionDays: number, now = Date.now()): Promise<number> {
   if (retentionDays <= 0) return 0;
   const cutoff = new Date(now - retentionDays * DAY_MS).toISOString();
-  // The longest deleted of every read database, then the longest deleted of those.
+  // The longest deleted of every read database (during a re-shard the previous layout's too, so a
+  // user not moved yet is not kept past its time: decision 0027), then the longest deleted of those.
   const found = await Promise.all(
-    readDatabases(env).map(async (db) => {
+    listedReadDatabases(env).map(async (db) => {
       const { results } = await db
         .prepare(
           `SELECT id, revision, deleted_at FROM users WHERE status = 'deleted' AND deleted_at < ?
@@ -34,6 +35,8 @@ export async function eraseExpiredDeletedUsers(env: Env, retentionDays: number, 
   const due = found
     .flat()
     .sort((a, b) => (a.deleted_at < b.deleted_at ? -1 : a.deleted_at > b.deleted_at ? 1 : 0))
+    // A user in two databases for a moment: erased once (a stale copy's revision would only get a 412).
+    .filter((row, i, rows) => rows.findIndex((other) => other.id === row.id) === i)
     .slice(0, PER_SWEEP);
   const requestId = crypto.randomUUID();
   const results = await Promise.allSettled(

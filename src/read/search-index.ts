@@ -1,3 +1,5 @@
+import { log } from "../observability";
+
 /** The UTC hour whose first cron run merges the search index: once a day. */
 export const SEARCH_INDEX_MERGE_HOUR = 3;
 
@@ -36,6 +38,22 @@ export async function mergeSearchIndex(db: D1Database): Promise<void> {
   // the merge, which is what purges an erased user's trigrams from the index's pages.
   await db.prepare("INSERT INTO users_search (users_search) VALUES ('optimize')").run();
   await db.batch(countTrigramsStatements(db));
+}
+
+/**
+ * The counts of every read database refilled now, best effort (the day's merge refills them
+ * anyway): after a full rebuild, since a re-shard's new databases start with none, and a search
+ * there would read its needle's every trigram until the next merge.
+ */
+export async function recountTrigrams(databases: readonly D1Database[]): Promise<void> {
+  const results = await Promise.allSettled(databases.map((db) => db.batch(countTrigramsStatements(db))));
+  const failed = results.filter((result) => result.status === "rejected");
+  if (failed.length > 0) {
+    log("warn", "search-index: trigram recount after the rebuild failed; the day's merge recounts", {
+      databases: failed.length,
+      error: String(failed[0]!.reason),
+    });
+  }
 }
 
 /** Whether the cron run scheduled at `scheduledTime` (crons run every 5 minutes) is the day's merge. */

@@ -86,6 +86,17 @@ describe("a rebuild makes each projection equal to its streams", () => {
     expect(after.body.count).toBe(0);
   });
 
+  it("a full rebuild recounts the search index's trigrams in every read database", async () => {
+    // A count no index holds: the recount (a re-shard's new databases start with none) replaces it.
+    const stale = (db: D1Database) =>
+      db.prepare("SELECT docs FROM search_trigram_counts WHERE col = 'username' AND trigram = 'q~q'").first("docs");
+    for (const db of everyReadDb()) {
+      await db.prepare("INSERT OR REPLACE INTO search_trigram_counts VALUES ('username', 'q~q', 999)").run();
+    }
+    await rebuild(null);
+    for (const db of everyReadDb()) expect(await stale(db)).toBeNull();
+  });
+
   it("rebuilds one projection alone: a ghost in the audit log goes, the users table is not touched", async () => {
     const ghost = await plantGhost();
     await readDb(ghost).prepare("DELETE FROM users WHERE id = ?").bind(ghost).run();
