@@ -10,9 +10,11 @@
 //                          [--env sharded]
 // `--env`: a wrangler environment of wrangler.toml (e.g. "sharded", docs/decisions/0026): every D1
 // database of that layout is migrated, and the restarts after each kill keep the same layout.
+import { DatabaseSync } from "node:sqlite";
 import {
   args,
   createUsers,
+  localSqliteFiles,
   now,
   report,
   request,
@@ -113,6 +115,34 @@ async function converge(server, token, acked) {
  * revision below an acknowledged one is committed too). Returns the ms taken and what was still
  * undelivered when it gave up (0 when everything arrived).
  */
+/**
+ * What the read model lacked at the kill, read from the local D1 files while no server runs: the
+ * users whose row was behind their highest acknowledged revision, and by how many events. A round
+ * with none exercised no recovery (everything was projected before the kill).
+ */
+function behindAtKill(dir, acked) {
+  const projected = new Map();
+  for (const file of localSqliteFiles(dir, { d1: true })) {
+    const db = new DatabaseSync(file);
+    try {
+      const hasUsers = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users'").get();
+      if (!hasUsers) continue;
+      for (const { id, revision } of db.prepare("SELECT id, revision FROM users").all()) {
+        projected.set(id, Math.max(projected.get(id) ?? 0, revision));
+      }
+    } finally {
+      db.close();
+    }
+  }
+  let users = 0;
+  let events = 0;
+  for (const [id, revision] of acked) {
+    const behind = revision - (projected.get(id) ?? 0);
+    if (behind > 0) [users, events] = [users + 1, events + behind];
+  }
+  return { users, events };
+}
+
 async function delivered(receiver, acked) {
   const t0 = now();
   const deadline = Date.now() + opts.timeoutMs;
@@ -170,6 +200,7 @@ run(NAME, 30 * 60_000, async () => {
     const counts = await load.stop();
     const { dir, vars } = server;
     await stopServer(server, { keepDir: true });
+    const atKill = behindAtKill(dir, load.acked);
     server = await startServer({ dir, vars, quiet: true, env });
     const upMs = now() - killedAt;
     admin = { ...admin, ...(await admin.login(server)) };
@@ -183,6 +214,8 @@ run(NAME, 30 * 60_000, async () => {
       restart_ms: Math.round(upMs),
       converged_after_restart_ms: result.ms === null ? null : Math.round(result.ms),
       converged_after_kill_ms: result.ms === null ? null : Math.round(upMs + result.ms),
+      behind_at_kill_users: atKill.users,
+      behind_at_kill_events: atKill.events,
       behind_at_restart_users: result.first?.users ?? 0,
       behind_at_restart_events: result.first?.events ?? 0,
       missing_in_read_model: result.missing,
@@ -216,6 +249,7 @@ run(NAME, 30 * 60_000, async () => {
         acknowledged: baseCounts.ok,
         "caught up ms": Math.round(base.ms),
         "restart ms": "–",
+        "behind at kill (users/events)": "–",
         "behind at restart (users/events)": `${base.first?.users ?? 0}/${base.first?.events ?? 0} (at load end)`,
         missing: 0,
         "undelivered webhooks": "–",
@@ -226,6 +260,7 @@ run(NAME, 30 * 60_000, async () => {
         acknowledged: row.acknowledged,
         "caught up ms": row.converged_after_restart_ms ?? "timeout",
         "restart ms": row.restart_ms,
+        "behind at kill (users/events)": `${row.behind_at_kill_users}/${row.behind_at_kill_events}`,
         "behind at restart (users/events)": `${row.behind_at_restart_users}/${row.behind_at_restart_events}`,
         missing: row.missing_in_read_model,
         "undelivered webhooks": row.undelivered_webhooks,
