@@ -888,6 +888,20 @@ export function ratioRows(result, target, targeted, measure = "ratio_to_baseline
 
 // ───────────────────────────── seeded read models ─────────────────────────────
 
+/**
+ * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. A copy of `shardOf`
+ * in src/shards.ts (the benches run on plain Node, which does not load TypeScript): a bench must put
+ * each row where the service will look for it, and know which users a re-shard moves.
+ */
+export function shardOf(key, count) {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(key)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % count;
+}
+
 /** The id of seeded user `i` (1-based), as bench/list-scale.mjs numbers them. */
 export const seededId = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
 

@@ -30,7 +30,7 @@ const opt = L.args({
   readDatabases: 4,
 });
 const PAGE_SIZE = 10;
-const idOf = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+const idOf = L.seededId;
 const sharded = opt.env === "sharded";
 if (opt.env && !sharded) throw new Error(`--env ${opt.env}: only "sharded" is known`);
 // Every wrangler this bench starts (migrations, seeding, `wrangler dev`) reads this environment.
@@ -38,36 +38,11 @@ if (sharded) process.env.CLOUDFLARE_ENV = "sharded";
 /** The read databases' bindings in shard order, as `[env.sharded]` names them in `READ_DATABASES`. */
 const READS = sharded ? Array.from({ length: opt.readDatabases }, (_, k) => `READ_${k}`) : ["DB"];
 
-/**
- * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. A copy of
- * `shardOf` in src/shards.ts (this script runs on plain Node, which does not load TypeScript):
- * the bench must put each row where the service will look for it.
- */
-function shardOf(key, count) {
-  let hash = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(key)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash % count;
-}
-
 /** The user numbers 1..count whose rows go to each read database. */
 function usersByDatabase(count) {
   const groups = READS.map(() => []);
-  for (let i = 1; i <= count; i++) groups[shardOf(idOf(i), READS.length)].push(i);
+  for (let i = 1; i <= count; i++) groups[L.shardOf(idOf(i), READS.length)].push(i);
   return groups;
-}
-
-/** Inserts the users numbered by column `i` of `numbers` (a table): the triggers fill the counts and the index. */
-function insertUsers(numbers) {
-  return `INSERT INTO users (id, username, email, first_name, last_name, role, status, created_at, updated_at, deleted_at, revision)
-SELECT printf('00000000-0000-4000-8000-%012d', i), 'seed' || i || 'x', 'seed' || i || 'x@example.com', 'F', 'L', 'user',
-  CASE WHEN i % 10 = 0 THEN 'deleted' WHEN i % 25 = 0 THEN 'suspended' ELSE 'active' END,
-  strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || i || ' seconds'),
-  strftime('%Y-%m-%dT%H:%M:%fZ', '2025-01-01', '+' || i || ' seconds'),
-  CASE WHEN i % 10 = 0 THEN '2025-06-01T00:00:00.000Z' END, 1
-FROM ${numbers};\n`;
 }
 
 /** The day's recount of the trigrams at least 32 users share. */
@@ -91,13 +66,13 @@ function seededState(count) {
     if (!groups) {
       writeFileSync(
         sql,
-        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})\n${insertUsers("n")}`,
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})\n${L.seedUsersStatement("n")}`,
       );
     } else {
       const statements = [];
       for (let at = 0; at < groups[k].length; at += PER_STATEMENT) {
         const numbers = JSON.stringify(groups[k].slice(at, at + PER_STATEMENT));
-        statements.push(insertUsers(`(SELECT value AS i FROM json_each('${numbers}'))`));
+        statements.push(L.seedUsersStatement(`(SELECT value AS i FROM json_each('${numbers}'))`));
       }
       writeFileSync(sql, statements.join(""));
     }

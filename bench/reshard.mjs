@@ -18,16 +18,7 @@ const opt = L.args({ users: 200, concurrency: 16, seconds: 3, rounds: 3, perStep
 const BEFORE = "READ_0,READ_1";
 const AFTER = "READ_0,READ_1,READ_2,READ_3";
 
-/** FNV-1a of the UTF-8 bytes modulo the count: src/shards.ts's `shardOf`, to tell who moves. */
-function shardOf(key, count) {
-  let hash = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(key)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash % count;
-}
-const moves = (id) => BEFORE.split(",")[shardOf(id, 2)] !== AFTER.split(",")[shardOf(id, 4)];
+const moves = (id) => BEFORE.split(",")[L.shardOf(id, 2)] !== AFTER.split(",")[L.shardOf(id, 4)];
 
 await L.run("reshard", 900_000, async () => {
   const dirs = [];
