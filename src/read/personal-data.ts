@@ -4,6 +4,7 @@
  * batch. The object's part (stream, vault, identity claims) is `src/write/personal-data.ts`; the
  * subscriptions' pending deliveries are `src/deliver/personal-data.ts`.
  */
+import type { D1Reader } from "./queries";
 
 /** Rows per table in one report at most: a longer list is reported as truncated. */
 export const REPORT_ROWS_MAX = 1000;
@@ -28,13 +29,17 @@ export interface HeldInReadSide {
 
 const LIMIT = REPORT_ROWS_MAX + 1;
 
+/** The user's `users` row as stored, every column: what the access report shows of the read model. */
+export const usersRowStatement = (db: D1Reader, userId: string) =>
+  db.prepare("SELECT * FROM users WHERE id = ?").bind(userId);
+
 /**
  * `readDb` is the user's read database (its `users` row, docs/decisions/0026), `db` the one that
  * keeps the audit log, feed, dead letters and mail (`DB`): one batch per database, at once.
  */
 export async function heldInReadSide(readDb: D1Database, db: D1Database, userId: string): Promise<HeldInReadSide> {
   const [users, audit, asActor, feed, letters, mail] = await batchedPerDatabase<Row>([
-    [readDb, readDb.prepare("SELECT * FROM users WHERE id = ?").bind(userId)],
+    [readDb, usersRowStatement(readDb, userId)],
     [
       db,
       db

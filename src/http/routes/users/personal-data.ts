@@ -3,7 +3,7 @@ import type { Schema } from "hono/types";
 import { ERASED } from "../../../domain/events";
 import { deliveriesAbout } from "../../../deliver/personal-data";
 import { userStream } from "../../../objects";
-import { heldInReadSide } from "../../../read/personal-data";
+import { heldInReadSide, usersRowStatement } from "../../../read/personal-data";
 import { confirmedByTarget, selfCaller, selfOrAdminReading } from "../../auth";
 import { httpError } from "../../errors";
 import type { RouterWith } from "../../router";
@@ -79,9 +79,7 @@ export const userPersonalData = <S extends Schema>(router: RouterWith<S>) =>
       (await lookBefore(
         c.env,
         user_id,
-        async (db) =>
-          (await db.prepare("SELECT * FROM users WHERE id = ?").bind(user_id).first<Record<string, unknown>>()) ??
-          undefined,
+        async (db) => (await usersRowStatement(db, user_id).first<Record<string, unknown>>()) ?? undefined,
       )) ?? null;
     const erased =
       held.events.some((event) => event.event_type === "USER_ERASED") || read.read_model?.status === "erased";
