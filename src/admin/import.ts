@@ -6,8 +6,10 @@ import { ownersOfEvents } from "../read/audit-log";
 import type { ImportOptions } from "../write/protocol";
 import { reapplyOnImport } from "../domain/erasure-ledger";
 import { erasedAmong } from "../read/erasures";
-import { rebuildUsers } from "../read/replay";
-import { wakeSubscriptions } from "../read/wake-subscriptions";
+import { projectStreams, readWholeStream } from "../read/replay";
+import { PROJECTIONS, type UserStreamRead } from "../read/projections";
+import { forgetInSubscriptions, wakeSubscriptions } from "../read/wake-subscriptions";
+import { registerAll } from "../write/user-directory";
 import { log } from "../observability";
 
 /** One request carries at most this many lines (the CLI splits bigger files) and this many bytes. */
@@ -88,7 +90,7 @@ export async function importNdjson(
   await reapplyErasures(env, users, importRequestId);
 
   const queue = [...users.entries()];
-  const imported: string[] = [];
+  const imported: UserStreamRead[] = [];
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [userId, user] = next;
@@ -105,7 +107,7 @@ export async function importNdjson(
   async function importUser(userId: string, user: UserLines): Promise<RejectedLine | null> {
     const result = await userStream(env, userId).importEvents(user.events, options);
     if (result.ok) {
-      if (result.imported > 0) imported.push(userId);
+      if (result.imported > 0) imported.push({ userId, events: result.stream ?? (await readWholeStream(env, userId)) });
       report.imported += result.imported;
       report.skipped += result.skipped;
       if (result.admin) report.admins.push(result.admin);
@@ -116,26 +118,35 @@ export async function importNdjson(
   }
 }
 
-/** Users projected per D1 batch after an import: each a stream read from its object, then a few statements for all. */
+/** Users projected per D1 batch after an import: a few statements for all of them. */
 const PROJECT_USERS_PER_BATCH = 100;
 
 /**
- * The read side of the users this request imported, written by the request itself, as a rebuild
- * step writes it (`rebuildUsers`: only forward, the erasure ledger first, no mail, the ledger
- * confirmed): a bulk import no longer waits for the queue's consumer to project its users one
- * batch at a time, which on one local thread fell minutes behind the import (BENCHMARKS.md). The
- * queue's messages still come; the consumer finds them projected and only confirms. Best effort:
- * if this fails, the consumer projects them as before.
+ * The read side of the users this request imported, written by the request itself from the streams
+ * their objects returned, as a rebuild step writes it (only forward, the erasure ledger first, no
+ * mail), with each user's head announced and confirmed in the same D1 transaction: nothing of an
+ * import goes through the queue (decision 0029). The users are registered in the directory first,
+ * so a user the read side holds is always one a rebuild finds. If this fails, each object's alarm
+ * finds its events unconfirmed minutes later and re-publishes them (registering the user) as after
+ * a lost message.
  */
-async function projectImported(env: Env, userIds: readonly string[]): Promise<void> {
+async function projectImported(env: Env, streams: UserStreamRead[]): Promise<void> {
+  if (streams.length === 0) return;
   try {
-    for (let i = 0; i < userIds.length; i += PROJECT_USERS_PER_BATCH) {
-      await rebuildUsers(env, userIds.slice(i, i + PROJECT_USERS_PER_BATCH));
+    await registerAll(
+      env,
+      streams.map((s) => s.userId),
+    );
+    for (let i = 0; i < streams.length; i += PROJECT_USERS_PER_BATCH) {
+      await projectStreams(env, streams.slice(i, i + PROJECT_USERS_PER_BATCH), PROJECTIONS, { announce: true });
     }
-    if (userIds.length > 0) await wakeSubscriptions(env, { mail: false });
+    // What the queue's consumer does after a batch that holds these events: the held deliveries
+    // of erased users forgotten, the subscriptions told the feed grew (never the mail).
+    await forgetInSubscriptions(env, streams.filter((s) => s.events.some(isErasure)).map((s) => s.userId));
+    await wakeSubscriptions(env, { mail: false });
   } catch (error) {
-    log("warn", "import: projecting in the request failed; the queue's consumer projects the users", {
-      users: userIds.length,
+    log("warn", "import: projecting in the request failed; the objects' alarms re-publish the users", {
+      users: streams.length,
       error: String(error),
     });
   }
@@ -199,6 +210,8 @@ function rejectAll(userId: string, user: UserLines, at: RejectedLine): RejectedL
       : { line, aggregate_id: userId, error: `not imported: line ${at.line} of the same user was rejected` },
   );
 }
+
+const isErasure = (event: { event_type: string }) => event.event_type === "USER_ERASED";
 
 function aggregateIdOf(value: unknown): string | null {
   const id = (value as { aggregate_id?: unknown } | null)?.aggregate_id;

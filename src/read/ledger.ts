@@ -1,5 +1,6 @@
 import { bulk, JSON_IDS } from "./bulk";
 import { PROJECTIONS, type Projection } from "./projections";
+import { ANNOUNCE_ONTO_ROW } from "../write/ledger";
 
 /**
  * The `streams` ledger in D1: how the write side tells the read side what it must have, and how it
@@ -79,6 +80,23 @@ export function confirmAllStatements(
   local: readonly Projection[] = PROJECTIONS,
 ): D1PreparedStatement[] {
   return bulk(db, confirmAllSql(local), users);
+}
+
+const ANNOUNCE_ALL = `INSERT INTO streams (user_id, published_revision, confirmed_revision, owed_since)
+  SELECT j.value ->> '$.user_id', j.value ->> '$.revision', 0, ?2 FROM json_each(?1) j WHERE true
+  ${ANNOUNCE_ONTO_ROW}`;
+
+/**
+ * The announce of each user's head, for an import request that projects its users itself
+ * (decision 0029): first in the batch that projects them and confirms, so that the ledger never
+ * shows them owed nor confirmed apart from their rows.
+ */
+export function announceAllStatements(
+  db: D1Database,
+  users: readonly { user_id: string; revision: number }[],
+  now: number,
+): D1PreparedStatement[] {
+  return bulk(db, ANNOUNCE_ALL, users, now);
 }
 
 /** The ledger rows of users without a stream (ghosts), in the database `db` that holds them. */

@@ -1,7 +1,7 @@
 import type { PublicEvent } from "../domain/events";
 import { byReadDatabase, listedReadDatabases, readDatabaseOf } from "../shards";
 import { resolveAllStatements, resolveBoundedStatements } from "./dead-letters";
-import { confirmAllStatements, forgetStreamsStatements } from "./ledger";
+import { announceAllStatements, confirmAllStatements, forgetStreamsStatements } from "./ledger";
 import { PROJECTIONS, type Home, type Projection, type UserStreamRead } from "./projections";
 import { userStream } from "../objects";
 import { reapplyErasures } from "./erasures";
@@ -51,8 +51,22 @@ export async function rebuildUsers(
   userIds: readonly string[],
   projections: readonly Projection[] = PROJECTIONS,
 ): Promise<{ users: number; events: number }> {
+  return projectStreams(env, await readStreams(env, userIds), projections);
+}
+
+/**
+ * `rebuildUsers` of streams in hand (an import's, which its objects returned). `announce`: the
+ * ledger learns each stream's head in the same batches, as if its object had announced it (an
+ * import request that sent nothing to the queue, decision 0029).
+ */
+export async function projectStreams(
+  env: Env,
+  read: UserStreamRead[],
+  projections: readonly Projection[] = PROJECTIONS,
+  { announce = false } = {},
+): Promise<{ users: number; events: number }> {
   // The erasure ledger first: a stream restored to before its erasure is erased again, not projected.
-  const streams = await reapplyErasures(env, await readStreams(env, userIds), (id) => readWholeStream(env, id));
+  const streams = await reapplyErasures(env, read, (id) => readWholeStream(env, id));
   const groups = byReadDatabase(env, streams, (s) => s.userId);
   const home = groups.find((group) => group.db === env.DB)?.items ?? [];
   const apart = groups.filter((group) => group.db !== env.DB);
@@ -63,8 +77,11 @@ export async function rebuildUsers(
     apart.flatMap((group) => group.items),
   );
   const now = new Date().toISOString();
+  const announced = (db: D1Database, items: readonly UserStreamRead[]) =>
+    announce ? announceAllStatements(db, heads(items), Date.now()) : [];
 
   await batch(env.DB, [
+    ...announced(env.DB, home),
     ...projections.flatMap((projection) =>
       projection.home === "service" ? projection.rebuild(env.DB, streams) : projection.rebuild(env.DB, home),
     ),
@@ -74,6 +91,7 @@ export async function rebuildUsers(
   await Promise.all(
     apart.map(({ db, items }) =>
       batch(db, [
+        ...announced(db, items),
         ...projections.filter((p) => p.home === "user").flatMap((projection) => projection.rebuild(db, items)),
         ...closingStatements(env, db, items, now, (s) => floorOf(floors, s, "service")),
       ]),
@@ -90,7 +108,12 @@ export async function rebuildUsers(
       now,
     ),
   );
-  return { users: userIds.length, events: streams.reduce((n, s) => n + s.events.length, 0) };
+  return { users: read.length, events: streams.reduce((n, s) => n + s.events.length, 0) };
+}
+
+/** Each stream's newest revision (streams without events have none to announce). */
+function heads(streams: readonly UserStreamRead[]): { user_id: string; revision: number }[] {
+  return streams.flatMap((s) => (s.events.length > 0 ? [{ user_id: s.userId, revision: s.events.at(-1)!.revision }] : []));
 }
 
 async function batch(db: D1Database, statements: D1PreparedStatement[]): Promise<void> {

@@ -6,11 +6,14 @@
  * database (`readDatabaseOf`, src/shards.ts): a user's ledger row lives beside its `users` row.
  */
 
-const ANNOUNCE = `INSERT INTO streams (user_id, published_revision, confirmed_revision, owed_since) VALUES (?1, ?2, 0, ?3)
-  ON CONFLICT (user_id) DO UPDATE SET
+/** An announce onto a row already there: owed since now unless something was owed already. */
+export const ANNOUNCE_ONTO_ROW = `ON CONFLICT (user_id) DO UPDATE SET
     owed_since = CASE WHEN streams.confirmed_revision >= streams.published_revision THEN excluded.owed_since
                       ELSE streams.owed_since END,
     published_revision = max(streams.published_revision, excluded.published_revision)`;
+
+const ANNOUNCE = `INSERT INTO streams (user_id, published_revision, confirmed_revision, owed_since) VALUES (?1, ?2, 0, ?3)
+  ${ANNOUNCE_ONTO_ROW}`;
 
 /** Before publishing `revision`: from now on the read side owes it until a projection batch confirms it. */
 export async function announce(db: D1Database, userId: string, revision: number, now: number): Promise<void> {

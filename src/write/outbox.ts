@@ -125,6 +125,9 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
     if (owed.length === 0 && republished > 0) setMeta(sql, "republished", "0");
     const due = owed.filter((row) => (row.sent_at ?? 0) <= now - policy.baseMs);
     if (due.length > 0) {
+      // An import request registers its users itself, after their commits: one that died before
+      // doing so left this user out of the directory (idempotent, and rare: a re-publication).
+      await directoryOf(env, userId).register(userId);
       for (let i = 0; i < due.length; i += OUTBOX_BATCH) await send(ctx, env, userId, due.slice(i, i + OUTBOX_BATCH));
       setMeta(sql, "republished", String(republished + 1));
       log("warn", "re-published events the read side has not confirmed", {

@@ -71,6 +71,11 @@ export type ImportResult =
       skipped: number;
       /** The user, when this import created it as an admin (absent otherwise): the answer names them. */
       admin?: { user_id: string; username: string };
+      /**
+       * The user's whole stream after the import, redacted, for the request to project (null when
+       * longer than `IMPORT_RETURNS_STREAM_UP_TO` events: the request reads it page by page).
+       */
+      stream: PublicEvent[] | null;
     }
   | { ok: false; error: string; eventId: string | null };
 

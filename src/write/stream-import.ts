@@ -2,11 +2,15 @@ import { config } from "../config";
 import { createdByImport, lift, planImport, type StoredEvent } from "../domain/import";
 import { heldBy, identitiesToFree } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
-import { append, destroyPersonalData, outboxIsEmpty, readEvents, storedIds } from "./event-store";
+import { append, destroyPersonalData, outboxIsEmpty, readEvents, setMeta, storedIds } from "./event-store";
 import { claimAll, forgetAll, releaseAll, services, type Field, type Services } from "./prepare";
 import type { ImportOptions, ImportResult } from "./protocol";
 import { republishImportsAfter } from "./outbox";
 import { IMPORT_SAFETY_NET_MS, type Publisher } from "./publisher";
+import type { PublicEvent } from "../domain/events";
+import { readDatabaseOf } from "../shards";
+import { announce } from "./ledger";
+import { publicEvents } from "./stream-reads";
 import { maybeSnapshot } from "./snapshots";
 import type { StreamContext } from "./stream-context";
 import type { StreamWatchers } from "./stream-watchers";
@@ -15,11 +19,17 @@ import type { StreamWatchers } from "./stream-watchers";
  * Imports one user's events with their ids, revisions and times. Events the stream holds are
  * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
  * are claimed in the registry (one call per shard) like any command's (a deleted user holds none), and the events
- * are appended with their outbox rows in one transaction, published before the answer; the import
- * request projects them right after (src/admin/import.ts), and the queue's messages only confirm.
+ * are appended with their outbox rows in one transaction. Nothing is sent to the queue: the import
+ * request projects the users it imported itself, from the streams these calls return, and
+ * announces and confirms them in the same D1 transaction (src/admin/import.ts, decision 0029). The
+ * rows are written marked sent, so the alarm (minutes out) only reads the confirmation and forgets
+ * them, or, if the request died before projecting, re-publishes them through the queue.
  * What the registries let go afterwards is the domain's `identitiesToFree`, as after a command: an
  * imported erasure forgets the erased user's names, it does not merely release them.
  */
+/** A stream up to this long comes back in the import's answer (about 1 KB an event: far under an RPC's limit). */
+export const IMPORT_RETURNS_STREAM_UP_TO = 1_000;
+
 export class StreamImport {
   constructor(
     private readonly stream: StreamContext,
@@ -35,7 +45,7 @@ export class StreamImport {
     for (let attempt = 0; attempt < 3; attempt++) {
       const plan = this.plan(events, options);
       if (!plan.ok) return { ok: false, error: plan.error, eventId: plan.event.id };
-      if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped };
+      if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped, stream: null };
       const claims = await claimAll(io, userId, identities(plan.after));
       if (!claims.ok) {
         const taken = claims.rejection.code === "IdentityTaken" ? claims.rejection : null;
@@ -53,31 +63,42 @@ export class StreamImport {
         for (const event of now.append) {
           // As a command's erasure: what the stream already held of the user goes before the tombstone.
           if (event.event_type === "USER_ERASED") destroyPersonalData(this.stream.sql, userId);
-          append(this.stream.sql, event, at);
+          // Marked sent: the request projects them; the alarm re-publishes them if it did not.
+          append(this.stream.sql, event, at, at);
         }
         this.publisher.armIfFirst(outboxWasEmpty, at, IMPORT_SAFETY_NET_MS);
         republishImportsAfter(this.stream.sql, IMPORT_SAFETY_NET_MS);
+        // The request registers its users in the directory in bulk before it projects them; if it
+        // dies first, the alarm's re-publication registers the user (src/write/outbox.ts).
+        setMeta(this.stream.sql, "registered", "1");
         maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
         this.stream.committed(userId, now.after);
         const admin = adminBrought(now.append, now.after);
-        return { ok: true as const, imported: now.append.length, skipped: now.skipped, ...(admin && { admin }) };
+        const imported = { imported: now.append.length, skipped: now.skipped, ...(admin && { admin }) };
+        return { ok: true as const, ...imported };
       });
       if (outcome === "stale") {
         await free(io, userId, identitiesToFree(claims.keys, this.stream.current, this.stream.current));
         continue;
       }
-      this.publisher.afterCommit(null);
-      // Announced (and sent) before the answer: the import request projects these users itself
-      // right after (src/admin/import.ts), and its confirmation needs the announce to confirm.
-      await this.publisher.published();
+      // Onto a stream that was already there: its tokens are checked in the read model against the
+      // announced revision (decision 0018), so an imported event that revokes them is announced
+      // before the answer, as a command's is before its publish. A new user holds no token yet.
+      if (before.revision > 0) await announce(readDatabaseOf(this.stream.env, userId), userId, this.stream.current.revision, Date.now());
       // Watchers see imported events like any others, as stored.
       this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again; an
       // erasure's are forgotten (the keys are personal data: no registry row of them may stay).
       await free(io, userId, identitiesToFree(claims.keys, before, this.stream.current));
-      return outcome;
+      return { ...outcome, stream: this.returnedStream() };
     }
     return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
+  }
+
+  /** The whole stream for the request to project, when short enough to come back in the answer. */
+  private returnedStream(): PublicEvent[] | null {
+    const head = this.stream.current.revision;
+    return head <= IMPORT_RETURNS_STREAM_UP_TO ? publicEvents(this.stream, 1, head) : null;
   }
 
   private plan(events: StoredEvent[], options: ImportOptions) {

@@ -17,7 +17,15 @@ export class UserDirectory extends DurableObject<Env> {
   }
 
   register(userId: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO users (id, registered_at) VALUES (?, ?)", userId, Date.now());
+    this.registerMany([userId]);
+  }
+
+  /** An import request's users, in one transaction (each `exec` alone would be its own). */
+  registerMany(userIds: readonly string[]): void {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      for (const id of userIds) this.sql.exec("INSERT OR IGNORE INTO users (id, registered_at) VALUES (?, ?)", id, now);
+    });
   }
 
   /** Users in id order after `afterId`: page through with the last id of the previous page. */
@@ -51,6 +59,19 @@ function directoryShard(env: Env, index: number) {
  */
 export function directoryOf(env: Env, userId: string) {
   return directoryShard(env, shardOf(userId, config(env).DIRECTORY_SHARDS));
+}
+
+/** Registers these users, one call per directory shard they fall in. */
+export async function registerAll(env: Env, userIds: readonly string[]): Promise<void> {
+  const count = config(env).DIRECTORY_SHARDS;
+  const byShard = new Map<number, string[]>();
+  for (const id of userIds) {
+    const index = shardOf(id, count);
+    const ids = byShard.get(index) ?? [];
+    ids.push(id);
+    byShard.set(index, ids);
+  }
+  await Promise.all([...byShard].map(([index, ids]) => directoryShard(env, index).registerMany(ids)));
 }
 
 /**

@@ -6,6 +6,7 @@ import { FIXTURE } from "../support/import-fixtures";
 import { adminSession, call } from "../support/api";
 import type { EventsPageBody, UserView } from "../support/types";
 import { acrossReadDbs, readDb } from "../support/shards";
+import { directoryHas } from "../write/helpers";
 
 /**
  * `POST /admin/import` with a file of the reference's `user_event_stream` rows (written for this
@@ -262,6 +263,8 @@ describe("a bulk import's read side", () => {
       return results;
     });
     expect(ledger).toEqual(ids.map(() => ({ p: 3, c: 3 })));
+    // And registered, so that a rebuild finds every user the read model holds.
+    for (const id of ids) expect(await directoryHas(id)).toBe(true);
   });
 });
 
