@@ -7,13 +7,14 @@
 // The whole file goes to one server, whose workerd processes' open file descriptors are sampled
 // every second (the peak is reported: a local server has 20,000).
 // Usage: npm run bench:import [-- --users 10000 --events 10 --chunk-lines 2000 --chunk-users 100 --parallel 4]
+// (--profile 1: a CPU profile of the isolate over the import, its top functions printed.)
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 10_000, events: 10, chunkLines: 2000, chunkUsers: 100, parallel: 4 });
+const opt = L.args({ users: 10_000, events: 10, chunkLines: 2000, chunkUsers: 100, parallel: 4, profile: 0 });
 // One real bcrypt hash (cost 4) for every user: import never verifies it, the first login would.
 const HASH = "$2b$04$XN2PVyimi/mfTMRwOHAs/.ZacDHSy.YfFATGNfUNV2mLVT/eNn./O";
 
@@ -114,16 +115,24 @@ await L.run("import", 2_400_000, async () => {
       }
     }, 1000);
     const t0 = L.now();
-    const summary = await cli(server, admin.token, dir, [
-      "import",
-      file,
-      "--chunk-lines",
-      String(opt.chunkLines),
-      "--chunk-users",
-      String(opt.chunkUsers),
-      "--parallel",
-      String(opt.parallel),
-    ]);
+    const runImport = () =>
+      cli(server, admin.token, dir, [
+        "import",
+        file,
+        "--chunk-lines",
+        String(opt.chunkLines),
+        "--chunk-users",
+        String(opt.chunkUsers),
+        "--parallel",
+        String(opt.parallel),
+      ]);
+    let summary;
+    if (opt.profile) {
+      const profiled = await L.cpuProfile(server, runImport, { top: 25 });
+      summary = profiled.value;
+      for (const p of profiled.profiles)
+        console.error(`profile of ${p.target}:\n${p.top.map((f) => `  ${f.self_pct}%  ${f.fn}`).join("\n")}`);
+    } else summary = await runImport();
     const importMs = L.now() - t0;
     const fdsAfterImport = fds();
     console.error(

@@ -10,6 +10,7 @@ import { projectStreams, readWholeStream } from "../read/replay";
 import { PROJECTIONS, type UserStreamRead } from "../read/projections";
 import { forgetInSubscriptions, wakeSubscriptions } from "../read/wake-subscriptions";
 import { registerAll } from "../write/user-directory";
+import { claimForImport } from "./import-claims";
 import { log } from "../observability";
 
 /** One request carries at most this many lines (the CLI splits bigger files) and this many bytes. */
@@ -89,6 +90,10 @@ export async function importNdjson(
   await rejectSharedEventIds(env, users);
   await reapplyErasures(env, users, importRequestId);
 
+  const claimed = await claimForImport(
+    env,
+    [...users].filter(([, user]) => !user.rejectedAt).map(([userId, user]) => [userId, user.events] as const),
+  );
   const queue = [...users.entries()];
   const imported: UserStreamRead[] = [];
   const worker = async () => {
@@ -105,7 +110,10 @@ export async function importNdjson(
   return report;
 
   async function importUser(userId: string, user: UserLines): Promise<RejectedLine | null> {
-    const result = await userStream(env, userId).importEvents(user.events, options);
+    const result = await userStream(env, userId).importEvents(user.events, {
+      ...options,
+      claimed: claimed.get(userId),
+    });
     if (result.ok) {
       if (result.imported > 0) imported.push({ userId, events: result.stream ?? (await readWholeStream(env, userId)) });
       report.imported += result.imported;
@@ -142,7 +150,10 @@ async function projectImported(env: Env, streams: UserStreamRead[]): Promise<voi
     }
     // What the queue's consumer does after a batch that holds these events: the held deliveries
     // of erased users forgotten, the subscriptions told the feed grew (never the mail).
-    await forgetInSubscriptions(env, streams.filter((s) => s.events.some(isErasure)).map((s) => s.userId));
+    await forgetInSubscriptions(
+      env,
+      streams.filter((s) => s.events.some(isErasure)).map((s) => s.userId),
+    );
     await wakeSubscriptions(env, { mail: false });
   } catch (error) {
     log("warn", "import: projecting in the request failed; the objects' alarms re-publish the users", {

@@ -113,7 +113,9 @@ export async function projectStreams(
 
 /** Each stream's newest revision (streams without events have none to announce). */
 function heads(streams: readonly UserStreamRead[]): { user_id: string; revision: number }[] {
-  return streams.flatMap((s) => (s.events.length > 0 ? [{ user_id: s.userId, revision: s.events.at(-1)!.revision }] : []));
+  return streams.flatMap((s) =>
+    s.events.length > 0 ? [{ user_id: s.userId, revision: s.events.at(-1)!.revision }] : [],
+  );
 }
 
 async function batch(db: D1Database, statements: D1PreparedStatement[]): Promise<void> {

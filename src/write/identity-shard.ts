@@ -45,11 +45,23 @@ export class IdentityShard extends DurableObject<Env> {
     );
   }
 
-  /** Claims each key for its owner, all in this one call: which ones the owners won. */
+  /**
+   * Claims each key for its owner, all in this one call: whether each owner won its key, in order.
+   * An import request claims for many owners at once, so one key may come twice: its claims run one
+   * after the other (side by side, both would read "free" before either wrote), the others alongside.
+   */
   async claimMany(at: ShardAddress, claims: { key: string; owner: string }[]): Promise<ClaimOutcome[]> {
     await this.check(at);
+    const won = new Array<boolean>(claims.length);
+    const byKey = new Map<string, number[]>();
+    claims.forEach(({ key }, i) => byKey.set(key, [...(byKey.get(key) ?? []), i]));
     // One key's wait for its owner's stream must not hold back the others.
-    return Promise.all(claims.map(async ({ key, owner }) => ({ key, won: await this.claim(key, owner) })));
+    await Promise.all(
+      [...byKey].map(async ([key, indexes]) => {
+        for (const i of indexes) won[i] = await this.claim(key, claims[i]!.owner);
+      }),
+    );
+    return claims.map(({ key }, i) => ({ key, won: won[i]! }));
   }
 
   /** Who holds the key now, according to the owner's own stream; null when nobody does. */

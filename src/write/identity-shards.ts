@@ -33,17 +33,20 @@ export function identityRegistry(env: Env) {
   return {
     /** Claims every key for `owner`: whether each was won, in the keys' order. */
     async claimMany(keys: readonly string[], owner: string): Promise<boolean[]> {
+      return this.claimEach(keys.map((key) => ({ key, owner })));
+    },
+    /**
+     * Claims each key for its owner (an import request's users at once): whether each was won, in
+     * order. Each key at most once: a shard's claims in one call run side by side.
+     */
+    async claimEach(claims: readonly { key: string; owner: string }[]): Promise<boolean[]> {
       const won = new Map<string, boolean>();
       await Promise.all(
-        byShard(env, keys, itself).map(async ({ shard, items: keys }) => {
-          const outcomes = await shard.stub.claimMany(
-            shard.at,
-            keys.map((key) => ({ key, owner })),
-          );
-          for (const { key, won: w } of outcomes) won.set(key, w);
+        byShard(env, claims, (claim) => claim.key).map(async ({ shard, items }) => {
+          for (const { key, won: w } of await shard.stub.claimMany(shard.at, items)) won.set(key, w);
         }),
       );
-      return keys.map((key) => won.get(key) === true);
+      return claims.map(({ key }) => won.get(key) === true);
     },
     async claim(key: string, owner: string): Promise<boolean> {
       return (await this.claimMany([key], owner))[0]!;

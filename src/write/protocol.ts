@@ -82,6 +82,11 @@ export type ImportResult =
 /** How an import may treat a stream: `ontoExisting` is the operator's `?onto_existing=allow`. */
 export interface ImportOptions {
   ontoExisting: boolean;
+  /**
+   * Keys the import request already claimed for this user, in one call per registry shard for all
+   * its users: if they are exactly what the user ends up holding, the object claims nothing itself.
+   */
+  claimed?: readonly string[];
 }
 
 /** The token of a caller acting on itself (a command, a read of its own history or events). */

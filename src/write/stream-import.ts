@@ -2,6 +2,7 @@ import { config } from "../config";
 import { createdByImport, lift, planImport, type StoredEvent } from "../domain/import";
 import { heldBy, identitiesToFree } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
+import { identityKey } from "../domain/rules";
 import { append, destroyPersonalData, outboxIsEmpty, readEvents, setMeta, storedIds } from "./event-store";
 import { claimAll, forgetAll, releaseAll, services, type Field, type Services } from "./prepare";
 import type { ImportOptions, ImportResult } from "./protocol";
@@ -41,12 +42,33 @@ export class StreamImport {
     const userId = events[0]?.aggregate_id;
     if (!userId || events.some((event) => event.aggregate_id !== userId)) throw new Error("one user per import call");
     const io = services(this.stream.env);
+    const result = await this.importOnce(userId, events, options, io);
+    // Keys the request claimed that the user does not hold after all (refused, or the stream held
+    // more than the request knew) are let go, as a command's claims are when it does not commit.
+    const claimed = options.claimed ?? [];
+    if (claimed.length > 0) {
+      await free(io, userId, identitiesToFree(claimed, this.stream.current, this.stream.current));
+    }
+    return result;
+  }
+
+  private async importOnce(
+    userId: string,
+    events: StoredEvent[],
+    options: ImportOptions,
+    io: Services,
+  ): Promise<ImportResult> {
     // Claims await, which lets other requests in: the transaction plans again and redoes a stale claim.
     for (let attempt = 0; attempt < 3; attempt++) {
       const plan = this.plan(events, options);
       if (!plan.ok) return { ok: false, error: plan.error, eventId: plan.event.id };
       if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped, stream: null };
-      const claims = await claimAll(io, userId, identities(plan.after));
+      const wanted = identities(plan.after);
+      const keys = wanted.map(([field, value]) => identityKey(field, value));
+      const claims =
+        attempt === 0 && sameKeys(keys, [...(options.claimed ?? [])])
+          ? { ok: true as const, keys }
+          : await claimAll(io, userId, wanted);
       if (!claims.ok) {
         const taken = claims.rejection.code === "IdentityTaken" ? claims.rejection : null;
         const by = plan.append.findLast((event) => taken && lift(event).data[taken.field as never] === taken.value);
@@ -84,7 +106,8 @@ export class StreamImport {
       // Onto a stream that was already there: its tokens are checked in the read model against the
       // announced revision (decision 0018), so an imported event that revokes them is announced
       // before the answer, as a command's is before its publish. A new user holds no token yet.
-      if (before.revision > 0) await announce(readDatabaseOf(this.stream.env, userId), userId, this.stream.current.revision, Date.now());
+      if (before.revision > 0)
+        await announce(readDatabaseOf(this.stream.env, userId), userId, this.stream.current.revision, Date.now());
       // Watchers see imported events like any others, as stored.
       this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again; an

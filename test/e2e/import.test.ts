@@ -231,6 +231,22 @@ describe("a bulk import's read side", () => {
     return { ids, ndjson: `${lines.join("\n")}\n` };
   }
 
+  it("two users of one request who want the same name: one imports, the other is refused by name", async () => {
+    const { ids, ndjson } = freshRows(3);
+    // The third user takes the first one's username (case aside): the request claims it for neither.
+    const [first, , third] = ids;
+    const name = `bulk${first!.slice(0, 8)}0`;
+    const clash = ndjson.replace(`"username":"bulk${third!.slice(0, 8)}2"`, `"username":"${name.toUpperCase()}"`);
+    const res = await importBody(clash);
+    expect(res.status).toBe(200);
+    expect(res.body.imported).toBe(6);
+    const refused = res.body.rejected.find((r: { error: string }) => r.error.includes("is taken by another user"));
+    expect(refused?.error).toMatch(new RegExp(`^username '${name}' is taken by another user$`, "i"));
+    const holder = refused.aggregate_id === first ? third : first;
+    const held = await call<{ user: UserView }>("GET", `/v1/users/${holder}/`, { token: admin });
+    expect(held.body.user.username.toLowerCase()).toBe(name.toLowerCase());
+  });
+
   it("is written by the import request itself: every user projected and confirmed when it answers", async () => {
     const { ids, ndjson } = freshRows(30);
     const res = await importBody(ndjson);

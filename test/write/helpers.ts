@@ -4,7 +4,13 @@ import { vi } from "vitest";
 import type { EventMetadata } from "../../src/domain/events";
 import type { StoredEvent } from "../../src/domain/import";
 import { listDirectory } from "../../src/write/user-directory";
-import type { CommandInput, CommandRequest, CommandResult, WriteRejection } from "../../src/write/protocol";
+import type {
+  CommandInput,
+  CommandRequest,
+  CommandResult,
+  ImportOptions,
+  WriteRejection,
+} from "../../src/write/protocol";
 import type { UserStream } from "../../src/write/user-stream";
 import { createInput, type CreateInput } from "../support/builders";
 import { append, setMeta, type EventTableRow } from "../../src/write/event-store";
@@ -62,10 +68,10 @@ export async function plantEvents(events: StoredEvent[]): Promise<void> {
 }
 
 /** Imports events into their user's object (all of one user), as `POST /admin/import` does. */
-export function importInto(events: StoredEvent[]) {
+export function importInto(events: StoredEvent[], options?: ImportOptions) {
   const userId = events[0]!.aggregate_id;
   touched.add(userId);
-  return stubFor(userId).importEvents(events);
+  return stubFor(userId).importEvents(events, options);
 }
 
 /** Creates a user in its own object; fails the test unless it worked. */

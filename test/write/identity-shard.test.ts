@@ -70,6 +70,20 @@ describe("one shard, many keys", () => {
     ).toBe(true);
   });
 
+  it("one key claimed for two owners in one call (an import request's users): exactly one wins, once copied too", async () => {
+    const [key] = keysIn(6, 1) as [string];
+    const at = { index: 6, count: COUNT };
+    // Copied: no old object to ask, so nothing awaits between reading the key and writing it.
+    await shard(6).markCopied(at);
+    const [first, second] = [crypto.randomUUID(), crypto.randomUUID()];
+    const outcomes = await shard(6).claimMany(at, [
+      { key, owner: first },
+      { key, owner: second },
+    ]);
+    expect(outcomes.map((o) => o.won)).toEqual([true, false]);
+    expect(await claimRows(key)).toMatchObject([{ owner: first }]);
+  });
+
   it("forgets only the owner's rows: after an erasure nothing of its keys stays, others' claims do", async () => {
     const [mine, theirs] = keysIn(7, 2) as [string, string];
     const at = { index: 7, count: COUNT };

@@ -2,6 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { identityKey } from "../../src/domain/rules";
+import { identityRegistry, shardFor } from "../../src/write/identity-shards";
 import { getMeta } from "../../src/write/event-store";
 import { confirmedRevision } from "../../src/write/ledger";
 import { IMPORT_SAFETY_NET_MS } from "../../src/write/publisher";
@@ -171,6 +172,45 @@ describe("importing one user's events into its object", () => {
     const conflicting = { ...alice[2]!, id: crypto.randomUUID(), revision: 2 };
     expect(await importInto([conflicting])).toMatchObject({ ok: false, error: /revision 2 already holds/ });
     expect((await tables(stubFor(alice[0]!.aggregate_id))).events).toHaveLength(2);
+  });
+});
+
+describe("names the import request claimed for its users", () => {
+  afterEach(settleAlarms);
+
+  const keysOf = (suffix: string) => [
+    identityKey("username", `alice-${suffix}`),
+    identityKey("email", `alice-${suffix}@example.com`),
+  ];
+
+  it("are used as they are when they are what the user ends up holding: the object claims nothing again", async () => {
+    const { alice, suffix } = fixture();
+    const userId = alice[0]!.aggregate_id;
+    const keys = keysOf(suffix);
+    expect(await identityRegistry(env).claimEach(keys.map((key) => ({ key, owner: userId })))).toEqual([true, true]);
+    // Marked with a time no claim carries: a claim made again would write the present one.
+    for (const key of keys) {
+      await runInDurableObject(shardFor(env, key).stub, (_i, state) =>
+        state.storage.sql.exec("UPDATE claims SET claimed_at = 1 WHERE key = ?", key),
+      );
+    }
+    succeeded(await importInto(alice, { ontoExisting: false, claimed: keys }));
+    for (const key of keys) expect(await claimRows(key)).toMatchObject([{ owner: userId, claimed_at: 1 }]);
+    const taken = await send(crypto.randomUUID(), createInput({ username: `alice-${suffix}` }));
+    expect(rejectionOf(taken)).toMatchObject({ code: "IdentityTaken", field: "username" });
+  });
+
+  it("are let go when the object refuses the user", async () => {
+    const { alice, suffix } = fixture();
+    const userId = alice[0]!.aggregate_id;
+    const keys = keysOf(suffix);
+    await identityRegistry(env).claimEach(keys.map((key) => ({ key, owner: userId })));
+    // A gap: refused before the object claims anything itself.
+    const refused = await importInto([alice[0]!, alice[2]!], { ontoExisting: false, claimed: keys });
+    expect(refused).toMatchObject({ ok: false, eventId: alice[2]!.id });
+    for (const key of keys) expect(await claimRows(key)).toMatchObject([{ key, owner: userId, claimed_at: 0 }]);
+    // Released: another user takes the name at once.
+    expectOk(await send(crypto.randomUUID(), createInput({ username: `alice-${suffix}` })));
   });
 });
 
