@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Import: events per second of `users-cli import FILE` (the CLI, over HTTP, against `wrangler dev`)
 // for a file of reference rows (users × events each), then, in the same run and on the same data,
-// the full projection rebuild's events/s as the baseline the import should at least match, and the
+// the full projection rebuild's events/s as a baseline (issue 26: import ≥ 0.4× of it), and the
 // platform's floor for an import: fresh Durable Objects, one per user, each storing that user's rows
-// in one call and nothing else (`POST /bench/fresh`, bench/floor/entry.ts), at the same concurrency.
+// in one call and nothing else (`POST /bench/fresh`, bench/floor/entry.ts), at the same concurrency
+// (issue 26: import ≥ 0.5× of it).
 // The whole file goes to one server, whose workerd processes' open file descriptors are sampled
 // every second (the peak is reported: a local server has 20,000).
 // Usage: npm run bench:import [-- --users 10000 --events 10 --chunk-lines 2000 --chunk-users 100 --parallel 4]
@@ -196,7 +197,8 @@ await L.run("import", 2_400_000, async () => {
         floor: { objects: floorObjects, rows_each: opt.events, events_per_second: L.round(floorEps, 0) },
         load_average: { at_start: loadAtStart, at_end: os.loadavg().map((x) => L.round(x, 2)) },
         targets: {
-          import_at_least_rebuild: importEps >= rebuildEps,
+          import_vs_rebuild_met: importEps >= 0.4 * rebuildEps,
+          import_vs_floor_met: importEps >= 0.5 * floorEps,
           import_vs_rebuild: L.round(importEps / rebuildEps, 2),
           import_vs_floor: L.round(importEps / floorEps, 2),
         },
@@ -217,8 +219,8 @@ await L.run("import", 2_400_000, async () => {
         {
           measure: "import events/s (CLI wall clock)",
           value: L.round(importEps, 0),
-          target: `≥ rebuild`,
-          verdict: L.verdict(importEps >= rebuildEps),
+          target: "–",
+          verdict: "",
         },
         {
           measure: "import + read model caught up, events/s",
@@ -233,12 +235,17 @@ await L.run("import", 2_400_000, async () => {
           target: "ceiling",
           verdict: "",
         },
-        { measure: "import / floor", value: `${L.round(importEps / floorEps, 2)}×`, target: "–", verdict: "" },
+        {
+          measure: "import / floor",
+          value: `${L.round(importEps / floorEps, 2)}×`,
+          target: "≥ 0.5×",
+          verdict: L.verdict(importEps >= 0.5 * floorEps),
+        },
         {
           measure: "import / rebuild",
           value: `${L.round(importEps / rebuildEps, 2)}×`,
-          target: "≥ 1×",
-          verdict: L.verdict(importEps >= rebuildEps),
+          target: "≥ 0.4×",
+          verdict: L.verdict(importEps >= 0.4 * rebuildEps),
         },
       ],
     );
