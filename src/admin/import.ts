@@ -146,7 +146,12 @@ async function projectImported(env: Env, streams: UserStreamRead[]): Promise<voi
       streams.map((s) => s.userId),
     );
     for (let i = 0; i < streams.length; i += PROJECT_USERS_PER_BATCH) {
-      await projectStreams(env, streams.slice(i, i + PROJECT_USERS_PER_BATCH), PROJECTIONS, { announce: true });
+      const some = streams.slice(i, i + PROJECT_USERS_PER_BATCH);
+      await projectStreams(env, some, PROJECTIONS, { announce: true });
+      // Told at once, the objects need not wake minutes later to read the confirmation.
+      await Promise.all(
+        some.map(({ userId, events }) => userStream(env, userId).importConfirmed(events.at(-1)?.revision ?? 0)),
+      );
     }
     // What the queue's consumer does after a batch that holds these events: the held deliveries
     // of erased users forgotten, the subscriptions told the feed grew (never the mail).

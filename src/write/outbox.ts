@@ -153,6 +153,18 @@ export async function reconcileOutbox(ctx: DurableObjectState, env: Env, userId:
   } else await ctx.storage.setAlarm(nextAlarm());
 }
 
+/**
+ * The read side confirmed the stream through `revision` (an import request that projected its
+ * users itself, decision 0029): those rows are forgotten, and an empty outbox needs no alarm.
+ */
+export async function forgetConfirmed(ctx: DurableObjectState, revision: number): Promise<void> {
+  const sql = ctx.storage.sql;
+  deleteOutboxThrough(sql, revision);
+  if (!outboxIsEmpty(sql)) return;
+  deleteMeta(sql, REPUBLISH_AFTER);
+  await ctx.storage.deleteAlarm();
+}
+
 /** Meta key: how long rows wait unconfirmed before a re-publish, when not `REPUBLISH.baseMs`. */
 const REPUBLISH_AFTER = "republish_after_ms";
 

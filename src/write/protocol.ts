@@ -129,6 +129,12 @@ export interface UserStreamRpc {
    * command created takes them only with `options.ontoExisting`.
    */
   importEvents(events: StoredEvent[], options?: ImportOptions): Promise<ImportResult>;
+  /**
+   * The import request projected and confirmed the stream through `revision` in D1 itself: the
+   * outbox forgets those rows and, empty, its alarm, which would otherwise wake the object minutes
+   * later only to read that confirmation (decision 0029).
+   */
+  importConfirmed(revision: number): Promise<void>;
   /** What a revert to `to` would append now, nothing appended: the console's preview. */
   previewRevert(to: RevertTarget, reason: string): Promise<RevertPreview>;
   /** A login: the password checked, failures throttled, a success recorded as USER_LOGGED_IN. */

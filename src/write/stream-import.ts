@@ -6,7 +6,7 @@ import { identityKey } from "../domain/rules";
 import { append, destroyPersonalData, outboxIsEmpty, readEvents, setMeta, storedIds } from "./event-store";
 import { claimAll, forgetAll, releaseAll, services, type Field, type Services } from "./prepare";
 import type { ImportOptions, ImportResult } from "./protocol";
-import { republishImportsAfter } from "./outbox";
+import { forgetConfirmed, republishImportsAfter } from "./outbox";
 import { IMPORT_SAFETY_NET_MS, type Publisher } from "./publisher";
 import type { PublicEvent } from "../domain/events";
 import { readDatabaseOf } from "../shards";
@@ -116,6 +116,11 @@ export class StreamImport {
       return { ...outcome, stream: this.returnedStream() };
     }
     return { ok: false, error: "the user's stream kept changing during the import; retry", eventId: null };
+  }
+
+  /** The request's projection committed through `revision`: see `UserStreamRpc.importConfirmed`. */
+  confirmed(revision: number): Promise<void> {
+    return forgetConfirmed(this.stream.ctx, revision);
   }
 
   /** The whole stream for the request to project, when short enough to come back in the answer. */

@@ -60,6 +60,10 @@ export class UserStream extends DurableObject<Env> implements UserStreamRpc {
     return this.imports.run(events, options);
   }
 
+  importConfirmed(revision: number) {
+    return this.imports.confirmed(revision);
+  }
+
   authenticate(password: string, requestId: string | null = null) {
     return this.logins.logIn(password, requestId);
   }

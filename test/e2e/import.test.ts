@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
@@ -281,6 +282,14 @@ describe("a bulk import's read side", () => {
     expect(ledger).toEqual(ids.map(() => ({ p: 3, c: 3 })));
     // And registered, so that a rebuild finds every user the read model holds.
     for (const id of ids) expect(await directoryHas(id)).toBe(true);
+    // Each object was told: nothing owed, no alarm left to wake it minutes later.
+    for (const id of ids) {
+      const left = await runInDurableObject(env.USER_STREAM.getByName(id), async (_i, state) => ({
+        outbox: state.storage.sql.exec("SELECT revision FROM outbox").toArray().length,
+        alarm: await state.storage.getAlarm(),
+      }));
+      expect(left).toEqual({ outbox: 0, alarm: null });
+    }
   });
 });
 
