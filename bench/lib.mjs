@@ -98,11 +98,38 @@ async function portFree(port) {
   });
 }
 
+/**
+ * A port pair no other bench of this machine holds: benches started within the same seconds picked
+ * the same free port, one wrangler failed to bind it, and its bench measured the other's server
+ * (2026-12-07). A lock file per port, made exclusively, holds it until the process that made it ends.
+ */
+function lockPort(port) {
+  const lock = path.join(os.tmpdir(), `bench-port-${port}.lock`);
+  try {
+    writeFileSync(lock, String(process.pid), { flag: "wx" });
+  } catch {
+    const holder = Number(readFileSync(lock, "utf8"));
+    if (holder && alive(holder)) return false;
+    writeFileSync(lock, String(process.pid));
+  }
+  process.once("exit", () => rmSync(lock, { force: true }));
+  return true;
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function freePort() {
   const start = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
   for (let i = 0; i <= PORT_MAX - PORT_MIN; i++) {
     const port = PORT_MIN + ((start - PORT_MIN + i) % (PORT_MAX - PORT_MIN + 1));
-    if ((await portFree(port)) && (await portFree(port + 50))) return port;
+    if ((await portFree(port)) && (await portFree(port + 50)) && lockPort(port)) return port;
   }
   throw new Error(`no free port pair in ${PORT_MIN}–${PORT_MAX} (+50)`);
 }
