@@ -7,14 +7,18 @@ import { z } from "zod";
  * The default (one queue `EVENTS`, the read model in `DB`) is a layout of one shard of each.
  */
 
+const ENCODER = new TextEncoder();
+
 /**
  * The shard of a key: FNV-1a (32 bits) of its UTF-8 bytes, modulo the count. Stable across
  * releases: the identity registry finds a claim where this put it (docs/decisions/0023), and a read
  * database holds a user's row where this put it until a re-shard moves it.
  */
 export function shardOf(key: string, count: number): number {
+  // One shard (the default layout's read database and queue): every get and command asks, so no hash.
+  if (count === 1) return 0;
   let hash = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(key)) {
+  for (const byte of ENCODER.encode(key)) {
     hash ^= byte;
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
