@@ -7,7 +7,9 @@ import type { ImportOptions } from "../write/protocol";
 import { reapplyOnImport } from "../domain/erasure-ledger";
 import { erasedAmong } from "../read/erasures";
 import { projectStreams, readWholeStream } from "../read/replay";
-import { PROJECTIONS, type UserStreamRead } from "../read/projections";
+import { PROJECTIONS } from "../read/projections";
+import { leavePreviousPlaces } from "../read/reshard";
+import type { PublicEvent } from "../domain/events";
 import { forgetInSubscriptions, wakeSubscriptions } from "../read/wake-subscriptions";
 import { registerAll } from "../write/user-directory";
 import { claimForImport } from "./import-claims";
@@ -17,13 +19,13 @@ import { log } from "../observability";
 export const IMPORT_MAX_LINES = 5_000;
 export const IMPORT_MAX_BYTES = 8 * 1024 * 1024;
 /**
- * Users imported at once within a request: each is one call to the user's own object, which claims
- * its names in the registry's shards (one call per shard it needs). Locally the import is bound by
- * the one workerd thread creating objects (a fresh SQLite database each), so more in flight helps
- * only while that thread waits (BENCHMARKS.md, "Import"); in production the objects live on many
- * machines and the calls overlap.
+ * Users imported at once within a request, and projected in one D1 batch: each is one call to the
+ * user's own object, their names claimed for all of them first (one call per registry shard).
+ * Locally the import is bound by the one workerd thread creating objects (a fresh SQLite database
+ * each), so more in flight helps only while that thread waits (BENCHMARKS.md, "Import"); in
+ * production the objects live on many machines and the calls overlap.
  */
-const USERS_IN_PARALLEL = 64;
+const USERS_PER_STEP = 100;
 
 export type RejectedLine = ImportReport["rejected"][number];
 
@@ -90,32 +92,48 @@ export async function importNdjson(
   await rejectSharedEventIds(env, users);
   await reapplyErasures(env, users, importRequestId);
 
-  const claimed = await claimForImport(
-    env,
-    [...users].filter(([, user]) => !user.rejectedAt).map(([userId, user]) => [userId, user.events] as const),
-  );
-  const queue = [...users.entries()];
-  const imported: UserStreamRead[] = [];
-  const worker = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const [userId, user] = next;
-      const rejectedAt = user.rejectedAt ?? (await importUser(userId, user));
-      if (rejectedAt) report.rejected.push(...rejectAll(userId, user, rejectedAt));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(USERS_IN_PARALLEL, queue.length) }, worker));
-  await projectImported(env, imported);
+  for (const [userId, user] of users)
+    if (user.rejectedAt) report.rejected.push(...rejectAll(userId, user, user.rejectedAt));
+  const ready = [...users].filter(([, user]) => !user.rejectedAt);
+  // A step at a time, as a rebuild step: its claims stay fresh until its objects use them, and the
+  // request holds no more than one step's streams (decision 0029).
+  for (let i = 0; i < ready.length; i += USERS_PER_STEP) await importStep(ready.slice(i, i + USERS_PER_STEP));
   report.rejected.sort((a, b) => a.line - b.line);
   report.admins.sort((a, b) => a.user_id.localeCompare(b.user_id));
   return report;
 
-  async function importUser(userId: string, user: UserLines): Promise<RejectedLine | null> {
-    const result = await userStream(env, userId).importEvents(user.events, {
-      ...options,
-      claimed: claimed.get(userId),
-    });
+  async function importStep(step: [string, UserLines][]): Promise<void> {
+    const claimed = await claimForImport(
+      env,
+      step.map(([userId, user]) => [userId, user.events] as const),
+    );
+    const imported: ImportedStream[] = [];
+    await Promise.all(
+      step.map(async ([userId, user]) => {
+        const rejectedAt = await importUser(userId, user, claimed.get(userId), imported);
+        if (rejectedAt) report.rejected.push(...rejectAll(userId, user, rejectedAt));
+      }),
+    );
+    await projectImported(env, imported);
+  }
+
+  async function importUser(
+    userId: string,
+    user: UserLines,
+    claimed: ImportOptions["claimed"],
+    imported: ImportedStream[],
+  ): Promise<RejectedLine | null> {
+    let result;
+    try {
+      result = await userStream(env, userId).importEvents(user.events, { ...options, claimed });
+    } catch (error) {
+      // One user's failure is its own: the others of the step are still imported and projected.
+      log("error", "import: a user's object failed", { user_id: userId, error: String(error) });
+      const reason = `not imported: the user's object failed (${String(error)}); import the file again, it skips what is stored`;
+      return { line: user.lines[0]!, aggregate_id: userId, error: reason };
+    }
     if (result.ok) {
-      if (result.imported > 0) imported.push({ userId, events: result.stream ?? (await readWholeStream(env, userId)) });
+      if (result.imported > 0) imported.push({ userId, stream: result.stream });
       report.imported += result.imported;
       report.skipped += result.skipped;
       if (result.admin) report.admins.push(result.admin);
@@ -126,35 +144,46 @@ export async function importNdjson(
   }
 }
 
-/** Users projected per D1 batch after an import: a few statements for all of them. */
-const PROJECT_USERS_PER_BATCH = 100;
+/** A user this request imported, with its stream when its object returned it. */
+interface ImportedStream {
+  userId: string;
+  stream: PublicEvent[] | null;
+}
 
 /**
- * The read side of the users this request imported, written by the request itself from the streams
- * their objects returned, as a rebuild step writes it (only forward, the erasure ledger first, no
- * mail), with each user's head announced and confirmed in the same D1 transaction: nothing of an
- * import goes through the queue (decision 0029). The users are registered in the directory first,
- * so a user the read side holds is always one a rebuild finds. If this fails, each object's alarm
- * finds its events unconfirmed minutes later and re-publishes them (registering the user) as after
- * a lost message.
+ * The read side of one step's imported users, written by the request itself from the streams
+ * their objects returned (or read now, when too long to come back), as a rebuild step writes it
+ * (only forward, the erasure ledger first, no mail), with each user's head announced and confirmed
+ * in the same D1 transaction: nothing of an import goes through the queue (decision 0029). The
+ * users are registered in the directory first, so a user the read side holds is always one a
+ * rebuild finds; once committed, each object is told, so none wakes minutes later to ask. If this
+ * fails, each object's alarm finds its events unconfirmed minutes later and re-publishes them
+ * (registering the user) as after a lost message.
  */
-async function projectImported(env: Env, streams: UserStreamRead[]): Promise<void> {
-  if (streams.length === 0) return;
+async function projectImported(env: Env, imported: ImportedStream[]): Promise<void> {
+  if (imported.length === 0) return;
   try {
     await registerAll(
       env,
+      imported.map((s) => s.userId),
+    );
+    const streams = await Promise.all(
+      imported.map(async ({ userId, stream }) => ({ userId, events: stream ?? (await readWholeStream(env, userId)) })),
+    );
+    await projectStreams(env, streams, PROJECTIONS, { announce: true });
+    // Told at once, the objects need not wake minutes later to read the confirmation.
+    const told = await Promise.allSettled(
+      streams.map(({ userId, events }) => userStream(env, userId).importConfirmed(events.at(-1)?.revision ?? 0)),
+    );
+    const untold = told.filter((outcome) => outcome.status === "rejected").length;
+    if (untold > 0) log("warn", "import: objects not told their confirmation; their alarms read it", { untold });
+    // What the queue's consumer does after a batch that holds these events: a user moved by a
+    // re-shard leaves its old database (decision 0027), the held deliveries of erased users are
+    // forgotten, the subscriptions told the feed grew (never the mail).
+    await leavePreviousPlaces(
+      env,
       streams.map((s) => s.userId),
     );
-    for (let i = 0; i < streams.length; i += PROJECT_USERS_PER_BATCH) {
-      const some = streams.slice(i, i + PROJECT_USERS_PER_BATCH);
-      await projectStreams(env, some, PROJECTIONS, { announce: true });
-      // Told at once, the objects need not wake minutes later to read the confirmation.
-      await Promise.all(
-        some.map(({ userId, events }) => userStream(env, userId).importConfirmed(events.at(-1)?.revision ?? 0)),
-      );
-    }
-    // What the queue's consumer does after a batch that holds these events: the held deliveries
-    // of erased users forgotten, the subscriptions told the feed grew (never the mail).
     await forgetInSubscriptions(
       env,
       streams.filter((s) => s.events.some(isErasure)).map((s) => s.userId),
@@ -162,7 +191,7 @@ async function projectImported(env: Env, streams: UserStreamRead[]): Promise<voi
     await wakeSubscriptions(env, { mail: false });
   } catch (error) {
     log("warn", "import: projecting in the request failed; the objects' alarms re-publish the users", {
-      users: streams.length,
+      users: imported.length,
       error: String(error),
     });
   }

@@ -40,13 +40,15 @@ export function identityRegistry(env: Env) {
      * order. Each key at most once: a shard's claims in one call run side by side.
      */
     async claimEach(claims: readonly { key: string; owner: string }[]): Promise<boolean[]> {
-      const won = new Map<string, boolean>();
+      // By position: one key may come for two owners, and only one of them wins it.
+      const won = new Map<{ key: string; owner: string }, boolean>();
       await Promise.all(
         byShard(env, claims, (claim) => claim.key).map(async ({ shard, items }) => {
-          for (const { key, won: w } of await shard.stub.claimMany(shard.at, items)) won.set(key, w);
+          const outcomes = await shard.stub.claimMany(shard.at, items);
+          items.forEach((claim, i) => won.set(claim, outcomes[i]?.won === true));
         }),
       );
-      return claims.map(({ key }) => won.get(key) === true);
+      return claims.map((claim) => won.get(claim) === true);
     },
     async claim(key: string, owner: string): Promise<boolean> {
       return (await this.claimMany([key], owner))[0]!;

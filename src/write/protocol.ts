@@ -83,10 +83,11 @@ export type ImportResult =
 export interface ImportOptions {
   ontoExisting: boolean;
   /**
-   * Keys the import request already claimed for this user, in one call per registry shard for all
-   * its users: if they are exactly what the user ends up holding, the object claims nothing itself.
+   * Keys the import request already claimed for this user (in one call per registry shard for all
+   * its users) and when: if they are exactly what the user ends up holding and the claim is still
+   * well within its reservation, the object claims nothing itself.
    */
-  claimed?: readonly string[];
+  claimed?: { keys: readonly string[]; at: number };
 }
 
 /** The token of a caller acting on itself (a command, a read of its own history or events). */

@@ -3,6 +3,8 @@ import { createdByImport, lift, planImport, type StoredEvent } from "../domain/i
 import { heldBy, identitiesToFree } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
 import { identityKey } from "../domain/rules";
+import { log } from "../observability";
+import { PENDING_MS } from "./identity-registry";
 import { append, destroyPersonalData, outboxIsEmpty, readEvents, setMeta, storedIds } from "./event-store";
 import { claimAll, forgetAll, releaseAll, services, type Field, type Services } from "./prepare";
 import type { ImportOptions, ImportResult } from "./protocol";
@@ -44,10 +46,14 @@ export class StreamImport {
     const io = services(this.stream.env);
     const result = await this.importOnce(userId, events, options, io);
     // Keys the request claimed that the user does not hold after all (refused, or the stream held
-    // more than the request knew) are let go, as a command's claims are when it does not commit.
-    const claimed = options.claimed ?? [];
+    // more than the request knew) are let go, as a command's claims are when it does not commit;
+    // forgotten if the user is erased (an export from before the erasure: the keys are its data).
+    const claimed = options.claimed?.keys ?? [];
     if (claimed.length > 0) {
-      await free(io, userId, identitiesToFree(claimed, this.stream.current, this.stream.current));
+      const current = this.stream.current;
+      const leftover = identitiesToFree(claimed, current, current).release;
+      const erased = current.user?.status === "erased";
+      await free(io, userId, erased ? { release: [], forget: leftover } : { release: leftover, forget: [] });
     }
     return result;
   }
@@ -65,10 +71,15 @@ export class StreamImport {
       if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped, stream: null };
       const wanted = identities(plan.after);
       const keys = wanted.map(([field, value]) => identityKey(field, value));
-      const claims =
-        attempt === 0 && sameKeys(keys, [...(options.claimed ?? [])])
-          ? { ok: true as const, keys }
-          : await claimAll(io, userId, wanted);
+      // The request's claim, if it is this plan's and young enough that no one can have taken it
+      // over (a reservation lasts PENDING_MS; the commit follows in this same turn).
+      const preclaimed = options.claimed;
+      const usable =
+        attempt === 0 &&
+        preclaimed !== undefined &&
+        Date.now() - preclaimed.at < PENDING_MS / 2 &&
+        sameKeys(keys, [...preclaimed.keys]);
+      const claims = usable ? { ok: true as const, keys } : await claimAll(io, userId, wanted);
       if (!claims.ok) {
         const taken = claims.rejection.code === "IdentityTaken" ? claims.rejection : null;
         const by = plan.append.findLast((event) => taken && lift(event).data[taken.field as never] === taken.value);
@@ -90,9 +101,6 @@ export class StreamImport {
         }
         this.publisher.armIfFirst(outboxWasEmpty, at, IMPORT_SAFETY_NET_MS);
         republishImportsAfter(this.stream.sql, IMPORT_SAFETY_NET_MS);
-        // The request registers its users in the directory in bulk before it projects them; if it
-        // dies first, the alarm's re-publication registers the user (src/write/outbox.ts).
-        setMeta(this.stream.sql, "registered", "1");
         maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
         this.stream.committed(userId, now.after);
         const admin = adminBrought(now.append, now.after);
@@ -106,8 +114,13 @@ export class StreamImport {
       // Onto a stream that was already there: its tokens are checked in the read model against the
       // announced revision (decision 0018), so an imported event that revokes them is announced
       // before the answer, as a command's is before its publish. A new user holds no token yet.
-      if (before.revision > 0)
-        await announce(readDatabaseOf(this.stream.env, userId), userId, this.stream.current.revision, Date.now());
+      // Best effort: the request's own D1 batch announces it too, right after.
+      if (before.revision > 0) {
+        const db = readDatabaseOf(this.stream.env, userId);
+        await announce(db, userId, this.stream.current.revision, Date.now()).catch((error: unknown) =>
+          log("warn", "import: announcing onto an existing stream failed", { user_id: userId, error: String(error) }),
+        );
+      }
       // Watchers see imported events like any others, as stored.
       this.watchers.deliver(readEvents(this.stream.sql, userId, before.revision + 1));
       // Names the user held before and no longer does (deleted, email changed) are free again; an
@@ -120,6 +133,9 @@ export class StreamImport {
 
   /** The request's projection committed through `revision`: see `UserStreamRpc.importConfirmed`. */
   confirmed(revision: number): Promise<void> {
+    // The request registered the user in the directory before it projected: later flushes need not.
+    // (Not before this: a request that died first leaves that to the next flush or re-publication.)
+    setMeta(this.stream.sql, "registered", "1");
     return forgetConfirmed(this.stream.ctx, revision);
   }
 

@@ -84,6 +84,19 @@ describe("one shard, many keys", () => {
     expect(await claimRows(key)).toMatchObject([{ owner: first }]);
   });
 
+  it("answers a call's claims by position: of two owners of one key, the one the shard gave it is told so", async () => {
+    const [key] = keysIn(7, 1) as [string];
+    const [first, second] = [crypto.randomUUID(), crypto.randomUUID()];
+    // The second holds it already (a pending claim): the first loses, the second's claim is its own again.
+    expect(await identityRegistry(env).claimEach([{ key, owner: second }])).toEqual([true]);
+    expect(
+      await identityRegistry(env).claimEach([
+        { key, owner: first },
+        { key, owner: second },
+      ]),
+    ).toEqual([false, true]);
+  });
+
   it("forgets only the owner's rows: after an erasure nothing of its keys stays, others' claims do", async () => {
     const [mine, theirs] = keysIn(7, 2) as [string, string];
     const at = { index: 7, count: COUNT };

@@ -6,6 +6,7 @@ import { identityRegistry, shardFor } from "../../src/write/identity-shards";
 import { getMeta } from "../../src/write/event-store";
 import { confirmedRevision } from "../../src/write/ledger";
 import { IMPORT_SAFETY_NET_MS } from "../../src/write/publisher";
+import { PENDING_MS } from "../../src/write/identity-registry";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
 import { createInput, uniqueName } from "../support/builders";
@@ -13,6 +14,7 @@ import {
   claimRows,
   expectOk,
   directoryHas,
+  update,
   importInto,
   rejectionOf,
   send,
@@ -105,6 +107,14 @@ describe("importing one user's events into its object", () => {
     });
   });
 
+  it("a user whose request died before registering it is registered by its next command's publish", async () => {
+    const { alice } = fixture();
+    const userId = alice[0]!.aggregate_id;
+    succeeded(await importInto(alice));
+    expectOk(await update(userId, { first_name: "Later" }));
+    await vi.waitUntil(() => directoryHas(userId), { timeout: 10_000, interval: 50 });
+  });
+
   it("a second import of the same events changes nothing", async () => {
     const { alice } = fixture();
     succeeded(await importInto(alice));
@@ -194,10 +204,41 @@ describe("names the import request claimed for its users", () => {
         state.storage.sql.exec("UPDATE claims SET claimed_at = 1 WHERE key = ?", key),
       );
     }
-    succeeded(await importInto(alice, { ontoExisting: false, claimed: keys }));
+    succeeded(await importInto(alice, { ontoExisting: false, claimed: { keys, at: Date.now() } }));
     for (const key of keys) expect(await claimRows(key)).toMatchObject([{ owner: userId, claimed_at: 1 }]);
     const taken = await send(crypto.randomUUID(), createInput({ username: `alice-${suffix}` }));
     expect(rejectionOf(taken)).toMatchObject({ code: "IdentityTaken", field: "username" });
+  });
+
+  it("are not trusted once past half their reservation: the object claims them again", async () => {
+    const { alice, suffix } = fixture();
+    const userId = alice[0]!.aggregate_id;
+    const keys = keysOf(suffix);
+    await identityRegistry(env).claimEach(keys.map((key) => ({ key, owner: userId })));
+    for (const key of keys) {
+      await runInDurableObject(shardFor(env, key).stub, (_i, state) =>
+        state.storage.sql.exec("UPDATE claims SET claimed_at = 1 WHERE key = ?", key),
+      );
+    }
+    // Made PENDING_MS / 2 ago: someone may take a reservation over once it is PENDING_MS old, and
+    // the user's stream does not hold the name yet.
+    succeeded(await importInto(alice, { ontoExisting: false, claimed: { keys, at: Date.now() - PENDING_MS / 2 } }));
+    for (const key of keys) expect((await claimRows(key))[0]!.claimed_at).toBeGreaterThan(1);
+  });
+
+  it("an import onto an erased user forgets the names the request claimed from the old file", async () => {
+    const { alice, suffix } = fixture();
+    const userId = alice[0]!.aggregate_id;
+    succeeded(await importInto(alice));
+    expectOk(await send(userId, { type: "EraseUser" }));
+    // The erasure ledger has not told the request yet: it claims the old file's names for the user.
+    const keys = keysOf(suffix);
+    expect(await identityRegistry(env).claimEach(keys.map((key) => ({ key, owner: userId })))).toEqual([true, true]);
+    expect(await importInto(alice, { ontoExisting: false, claimed: { keys, at: Date.now() } })).toMatchObject({
+      ok: true,
+      imported: 0,
+    });
+    for (const key of keys) expect(await claimRows(key)).toEqual([]);
   });
 
   it("are let go when the object refuses the user", async () => {
@@ -206,7 +247,10 @@ describe("names the import request claimed for its users", () => {
     const keys = keysOf(suffix);
     await identityRegistry(env).claimEach(keys.map((key) => ({ key, owner: userId })));
     // A gap: refused before the object claims anything itself.
-    const refused = await importInto([alice[0]!, alice[2]!], { ontoExisting: false, claimed: keys });
+    const refused = await importInto([alice[0]!, alice[2]!], {
+      ontoExisting: false,
+      claimed: { keys, at: Date.now() },
+    });
     expect(refused).toMatchObject({ ok: false, eventId: alice[2]!.id });
     for (const key of keys) expect(await claimRows(key)).toMatchObject([{ key, owner: userId, claimed_at: 0 }]);
     // Released: another user takes the name at once.
