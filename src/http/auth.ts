@@ -2,6 +2,7 @@ import type { Context, Next } from "hono";
 import { createMiddleware } from "hono/factory";
 import { config } from "../config";
 import { sign, verify } from "hono/jwt";
+import type { JWTPayload } from "hono/utils/jwt/types";
 import type { Role } from "../domain/events";
 import { acceptsToken, type PublicUser } from "../domain/user";
 import type { CallerRow } from "../read/queries";
@@ -10,6 +11,7 @@ import { httpError } from "./errors";
 import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
 import { userStream } from "../objects";
+import { verifiedOnce } from "./verified-tokens";
 
 /*
  * Two words, one meaning each. A token is *verified* here, once: signature and expiry. It is
@@ -99,19 +101,31 @@ async function verifiedClaims(c: Context<AppEnv>): Promise<TokenClaims> {
   const header = c.req.header("Authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match?.[1]) throw httpError(401, "Not authenticated");
-  const claims = await verify(match[1], await signingKey(config(c.env).JWT_SECRET), "HS256").catch(() => null);
+  const token = match[1];
+  const key = await signingKey(config(c.env).JWT_SECRET);
+  // A token seen before is not verified again, but its expiry is checked again (verified-tokens.ts).
+  const claims = await verifiedOnce(token, key, async () => {
+    const payload = await verify(token, key, "HS256").catch(() => null);
+    const read = payload && claimsOf(payload);
+    return read ? { claims: read, exp: payload.exp as number } : null;
+  });
+  if (!claims) throw httpError(401, "Could not validate credentials");
+  return claims;
+}
+
+/** The claims of a verified payload, or null when it is not a token this service issues. */
+function claimsOf(payload: JWTPayload): TokenClaims | null {
   if (
-    !claims ||
-    typeof claims.user_id !== "string" ||
-    !UUID.test(claims.user_id) ||
-    typeof claims.exp !== "number" ||
-    !Number.isSafeInteger(claims.rev) ||
-    (claims.role !== "admin" && claims.role !== "user") ||
-    typeof claims.sub !== "string"
+    typeof payload.user_id !== "string" ||
+    !UUID.test(payload.user_id) ||
+    typeof payload.exp !== "number" ||
+    !Number.isSafeInteger(payload.rev) ||
+    (payload.role !== "admin" && payload.role !== "user") ||
+    typeof payload.sub !== "string"
   ) {
-    throw httpError(401, "Could not validate credentials");
+    return null;
   }
-  return { userId: claims.user_id, username: claims.sub, role: claims.role, issuedAt: claims.rev as number };
+  return { userId: payload.user_id, username: payload.sub, role: payload.role, issuedAt: payload.rev as number };
 }
 
 export const tokenRefused = () => httpError(401, "User not found");
