@@ -56,7 +56,7 @@ describe("verifiedOnce", () => {
 });
 
 describe("a read with a token it has seen before", () => {
-  let admin: { id: string; token: string };
+  let admin: Awaited<ReturnType<typeof adminSession>>;
   beforeAll(async () => {
     admin = await adminSession();
   });
