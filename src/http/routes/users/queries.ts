@@ -131,11 +131,12 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
     .openapi(getRoute, async (c) => {
       const { user_id } = c.req.valid("param");
       const { consistency, min_revision } = c.req.valid("query");
+      const database = consistency === "strong" ? null : readDatabaseOf(c.env, user_id);
       const user =
-        consistency === "strong"
+        database === null
           ? await fromObject(c, user_id)
-          : await withReadSession(c, readDatabaseOf(c.env, user_id), (sessionOf) =>
-              fromReadModel(c, sessionOf, user_id, min_revision),
+          : await withReadSession(c, database, (sessionOf) =>
+              fromReadModel(c, sessionOf, database, user_id, min_revision),
             );
       if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
       return c.json({ user }, 200);
@@ -148,8 +149,9 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 /**
- * The user's row from its read database, the caller's from its own (one batch when they are one);
- * during a re-shard, either one missing there from its previous database (decision 0027).
+ * The user's row from its read database (`database`, asked once per request), the caller's from
+ * its own (one statement when they are one); during a re-shard, either one missing there from its
+ * previous database (decision 0027).
  * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. Past the isolate's
  * waiting places: 503 at once, before asking the user's object anything. A revision the user's
  * stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is answered at
@@ -158,10 +160,10 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 async function fromReadModel(
   c: Context<AppEnv>,
   sessionOf: SessionOf,
+  database: D1Database,
   userId: string,
   minRevision: number | undefined,
 ) {
-  const database = readDatabaseOf(c.env, userId);
   const db = sessionOf(database);
   const found = await findUserRowAs(db, c.var.actor.id, userId, sessionOf(readDatabaseOf(c.env, c.var.actor.id)));
   // During a re-shard (0027) a row not moved yet is where the previous layout put it.
