@@ -71,7 +71,7 @@ export function createApp(largeBodies: Record<string, number> = {}) {
     }
     // Never echo the request: bodies may carry passwords.
     log("error", "unhandled error", {
-      requestId: c.var.requestId,
+      requestId: c.get("requestId"),
       path: c.req.path,
       error: String(error),
       cause: error.cause instanceof Error ? error.cause.message : undefined,

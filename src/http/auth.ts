@@ -136,7 +136,7 @@ export const tokenRefused = () => httpError(401, "User not found");
  * The actor then carries the user as its stream has it now.
  */
 export async function confirmWithObject(c: Context<AppEnv>): Promise<Actor> {
-  const { userId, issuedAt } = c.var.token;
+  const { userId, issuedAt } = c.get("token");
   const user = await userStream(c.env, userId).tokenHolder(issuedAt);
   c.set("tokenConfirmed", true);
   if (!user) throw tokenRefused();
@@ -163,8 +163,8 @@ export function tokenConfirmed(c: Context<AppEnv>): void {
  * object's, and the route re-checks what depends on it.
  */
 export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow | undefined): Promise<Actor> {
-  if (c.var.tokenConfirmed) return c.var.actor;
-  const { role, issuedAt } = c.var.token;
+  if (c.get("tokenConfirmed")) return c.get("actor");
+  const { role, issuedAt } = c.get("token");
   if (!caller || caller.tokensValidFrom === null || (caller.published ?? 0) > caller.revision || caller.role !== role) {
     return confirmWithObject(c);
   }
@@ -172,7 +172,7 @@ export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow
   if (!acceptsToken({ status: caller.status, tokens_valid_from: caller.tokensValidFrom }, issuedAt)) {
     throw tokenRefused();
   }
-  return c.var.actor;
+  return c.get("actor");
 }
 
 /**
@@ -221,7 +221,7 @@ async function confirmInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
     revision: token.issuedAt,
   });
   await next();
-  if (!c.var.tokenConfirmed) await confirmWithObject(c);
+  if (!c.get("tokenConfirmed")) await confirmWithObject(c);
 }
 
 /**
@@ -229,8 +229,8 @@ async function confirmInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
  * `authenticatedByTarget` left the check to that object; otherwise undefined (already confirmed).
  */
 export function selfCaller(c: Context<AppEnv>, userId: string): SelfCaller | undefined {
-  if (c.var.tokenConfirmed !== false || c.var.actor.id !== userId) return undefined;
-  return { issuedAt: c.var.token.issuedAt, role: c.var.token.role };
+  if (c.get("tokenConfirmed") !== false || c.get("actor").id !== userId) return undefined;
+  return { issuedAt: c.get("token").issuedAt, role: c.get("token").role };
 }
 
 /** After the object answered for a `selfCaller`: its refusal is the 401 a revoked token gets. */
@@ -260,7 +260,7 @@ export function requireSelfOrAdmin(actor: Actor, userId: string, reading = false
  */
 export const requires = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    requireScope(c.var.actor, scope);
+    requireScope(c.get("actor"), scope);
     await next();
   });
 
@@ -283,12 +283,12 @@ function pathUserId(c: Context<AppEnv>): string | null {
  * regular user gets 403 for it (the reference compares before it parses) and an admin the 400.
  */
 export const selfOrAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  requireSelfOrAdmin(c.var.actor, pathUserId(c) ?? "");
+  requireSelfOrAdmin(c.get("actor"), pathUserId(c) ?? "");
   await next();
 });
 
 /** The same for reads (the audit trail, live events): a read's scope and a read's message. */
 export const selfOrAdminReading = createMiddleware<AppEnv>(async (c, next) => {
-  requireSelfOrAdmin(c.var.actor, pathUserId(c) ?? "", true);
+  requireSelfOrAdmin(c.get("actor"), pathUserId(c) ?? "", true);
   await next();
 });

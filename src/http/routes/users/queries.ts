@@ -88,7 +88,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
           throw httpError(403, "Insufficient permissions. Admin role required.");
         }
       };
-      statusFilterAllowed(c.var.actor);
+      statusFilterAllowed(c.get("actor"));
       const after = query.cursor === undefined ? undefined : decodeListCursor(query.cursor);
       if (after === null) throw notACursor();
       // Every read database's part of the list, merged (docs/decisions/0026; during a re-shard the
@@ -105,11 +105,11 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
             status: query.status,
             after,
           },
-          c.var.actor.id,
-          sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
+          c.get("actor").id,
+          sessionOf(readDatabaseOf(c.env, c.get("actor").id)),
           readDatabasesAskedAgain(c.env),
         );
-        return { ...list, caller: list.caller ?? (await callerBefore(c.env, c.var.actor.id, sessionOf)) };
+        return { ...list, caller: list.caller ?? (await callerBefore(c.env, c.get("actor").id, sessionOf)) };
       });
       // Again with the role as confirmed, in case it was not the token's.
       statusFilterAllowed(await confirmFromReadModel(c, caller));
@@ -165,10 +165,10 @@ async function fromReadModel(
   minRevision: number | undefined,
 ) {
   const db = sessionOf(database);
-  const found = await findUserRowAs(db, c.var.actor.id, userId, sessionOf(readDatabaseOf(c.env, c.var.actor.id)));
+  const found = await findUserRowAs(db, c.get("actor").id, userId, sessionOf(readDatabaseOf(c.env, c.get("actor").id)));
   // During a re-shard (0027) a row not moved yet is where the previous layout put it.
   const [caller, row] = await Promise.all([
-    found.caller ?? callerBefore(c.env, c.var.actor.id, sessionOf),
+    found.caller ?? callerBefore(c.env, c.get("actor").id, sessionOf),
     found.row ?? lookBefore(c.env, userId, (other) => findUserRow(other, userId), sessionOf),
   ]);
   await confirmFromReadModel(c, caller);
