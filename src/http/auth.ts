@@ -154,8 +154,8 @@ export function tokenConfirmed(c: Context<AppEnv>): void {
 }
 
 /**
- * Confirms the token from the caller's row in the read model, read in the same D1 batch as the
- * query it authorises. A row that may miss a revoking event (its object announced a revision the
+ * Confirms the token from the caller's row in the read model, read in the same D1 round trip as
+ * the query it authorises. A row that may miss a revoking event (its object announced a revision the
  * row has not reached; or projected before `tokens_valid_from` existed) or no row at all (a user
  * just created) sends the question to the caller's object instead. So a read refuses a revoked
  * token once the revocation is projected, or as soon as the object announced it to the ledger.
