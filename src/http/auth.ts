@@ -2,6 +2,7 @@ import type { Context, Next } from "hono";
 import { createMiddleware } from "hono/factory";
 import { config } from "../config";
 import { sign, verify } from "hono/jwt";
+import type { JWTPayload } from "hono/utils/jwt/types";
 import type { Role } from "../domain/events";
 import { acceptsToken, type PublicUser } from "../domain/user";
 import type { CallerRow } from "../read/queries";
@@ -10,6 +11,7 @@ import { httpError } from "./errors";
 import { parseUserId } from "./ids";
 import type { AppEnv } from "./context";
 import { userStream } from "../objects";
+import { verifiedOnce } from "./verified-tokens";
 
 /*
  * Two words, one meaning each. A token is *verified* here, once: signature and expiry. It is
@@ -99,19 +101,31 @@ async function verifiedClaims(c: Context<AppEnv>): Promise<TokenClaims> {
   const header = c.req.header("Authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match?.[1]) throw httpError(401, "Not authenticated");
-  const claims = await verify(match[1], await signingKey(config(c.env).JWT_SECRET), "HS256").catch(() => null);
+  const token = match[1];
+  const key = await signingKey(config(c.env).JWT_SECRET);
+  // A token seen before is not verified again, but its expiry is checked again (verified-tokens.ts).
+  const claims = await verifiedOnce(token, key, async () => {
+    const payload = await verify(token, key, "HS256").catch(() => null);
+    const read = payload && claimsOf(payload);
+    return read ? { claims: read, exp: payload.exp as number } : null;
+  });
+  if (!claims) throw httpError(401, "Could not validate credentials");
+  return claims;
+}
+
+/** The claims of a verified payload, or null when it is not a token this service issues. */
+function claimsOf(payload: JWTPayload): TokenClaims | null {
   if (
-    !claims ||
-    typeof claims.user_id !== "string" ||
-    !UUID.test(claims.user_id) ||
-    typeof claims.exp !== "number" ||
-    !Number.isSafeInteger(claims.rev) ||
-    (claims.role !== "admin" && claims.role !== "user") ||
-    typeof claims.sub !== "string"
+    typeof payload.user_id !== "string" ||
+    !UUID.test(payload.user_id) ||
+    typeof payload.exp !== "number" ||
+    !Number.isSafeInteger(payload.rev) ||
+    (payload.role !== "admin" && payload.role !== "user") ||
+    typeof payload.sub !== "string"
   ) {
-    throw httpError(401, "Could not validate credentials");
+    return null;
   }
-  return { userId: claims.user_id, username: claims.sub, role: claims.role, issuedAt: claims.rev as number };
+  return { userId: payload.user_id, username: payload.sub, role: payload.role, issuedAt: payload.rev as number };
 }
 
 export const tokenRefused = () => httpError(401, "User not found");
@@ -122,7 +136,7 @@ export const tokenRefused = () => httpError(401, "User not found");
  * The actor then carries the user as its stream has it now.
  */
 export async function confirmWithObject(c: Context<AppEnv>): Promise<Actor> {
-  const { userId, issuedAt } = c.var.token;
+  const { userId, issuedAt } = c.get("token");
   const user = await userStream(c.env, userId).tokenHolder(issuedAt);
   c.set("tokenConfirmed", true);
   if (!user) throw tokenRefused();
@@ -140,8 +154,8 @@ export function tokenConfirmed(c: Context<AppEnv>): void {
 }
 
 /**
- * Confirms the token from the caller's row in the read model, read in the same D1 batch as the
- * query it authorises. A row that may miss a revoking event (its object announced a revision the
+ * Confirms the token from the caller's row in the read model, read in the same D1 round trip as
+ * the query it authorises. A row that may miss a revoking event (its object announced a revision the
  * row has not reached; or projected before `tokens_valid_from` existed) or no row at all (a user
  * just created) sends the question to the caller's object instead. So a read refuses a revoked
  * token once the revocation is projected, or as soon as the object announced it to the ledger.
@@ -149,8 +163,8 @@ export function tokenConfirmed(c: Context<AppEnv>): void {
  * object's, and the route re-checks what depends on it.
  */
 export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow | undefined): Promise<Actor> {
-  if (c.var.tokenConfirmed) return c.var.actor;
-  const { role, issuedAt } = c.var.token;
+  if (c.get("tokenConfirmed")) return c.get("actor");
+  const { role, issuedAt } = c.get("token");
   if (!caller || caller.tokensValidFrom === null || (caller.published ?? 0) > caller.revision || caller.role !== role) {
     return confirmWithObject(c);
   }
@@ -158,7 +172,7 @@ export async function confirmFromReadModel(c: Context<AppEnv>, caller: CallerRow
   if (!acceptsToken({ status: caller.status, tokens_valid_from: caller.tokensValidFrom }, issuedAt)) {
     throw tokenRefused();
   }
-  return c.var.actor;
+  return c.get("actor");
 }
 
 /**
@@ -207,7 +221,7 @@ async function confirmInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
     revision: token.issuedAt,
   });
   await next();
-  if (!c.var.tokenConfirmed) await confirmWithObject(c);
+  if (!c.get("tokenConfirmed")) await confirmWithObject(c);
 }
 
 /**
@@ -215,8 +229,8 @@ async function confirmInRoute(c: Context<AppEnv>, next: Next, verified?: TokenCl
  * `authenticatedByTarget` left the check to that object; otherwise undefined (already confirmed).
  */
 export function selfCaller(c: Context<AppEnv>, userId: string): SelfCaller | undefined {
-  if (c.var.tokenConfirmed !== false || c.var.actor.id !== userId) return undefined;
-  return { issuedAt: c.var.token.issuedAt, role: c.var.token.role };
+  if (c.get("tokenConfirmed") !== false || c.get("actor").id !== userId) return undefined;
+  return { issuedAt: c.get("token").issuedAt, role: c.get("token").role };
 }
 
 /** After the object answered for a `selfCaller`: its refusal is the 401 a revoked token gets. */
@@ -246,7 +260,7 @@ export function requireSelfOrAdmin(actor: Actor, userId: string, reading = false
  */
 export const requires = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    requireScope(c.var.actor, scope);
+    requireScope(c.get("actor"), scope);
     await next();
   });
 
@@ -269,12 +283,12 @@ function pathUserId(c: Context<AppEnv>): string | null {
  * regular user gets 403 for it (the reference compares before it parses) and an admin the 400.
  */
 export const selfOrAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  requireSelfOrAdmin(c.var.actor, pathUserId(c) ?? "");
+  requireSelfOrAdmin(c.get("actor"), pathUserId(c) ?? "");
   await next();
 });
 
 /** The same for reads (the audit trail, live events): a read's scope and a read's message. */
 export const selfOrAdminReading = createMiddleware<AppEnv>(async (c, next) => {
-  requireSelfOrAdmin(c.var.actor, pathUserId(c) ?? "", true);
+  requireSelfOrAdmin(c.get("actor"), pathUserId(c) ?? "", true);
   await next();
 });

@@ -29,7 +29,7 @@ export interface CommandOptions {
 export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
   // A caller acting on itself left its token to the object it writes to (`authenticatedByTarget`).
   const caller = selfCaller(c, options.userId);
-  const actor = c.var.actor as Actor | undefined;
+  const actor = c.get("actor") as Actor | undefined;
   const key = c.req.header("Idempotency-Key");
   const request: CommandRequest = {
     userId: options.userId,
@@ -37,7 +37,7 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
     metadata: {
       actor_id: actor?.id ?? null,
       actor_username: actor?.username ?? null,
-      request_id: c.var.requestId,
+      request_id: c.get("requestId"),
       idempotency_key: key ?? null,
       reason: options.reason ?? null,
     },
@@ -73,7 +73,7 @@ export async function runCommand(c: Context<AppEnv>, options: CommandOptions) {
       count: 1,
       ms: Date.now() - started,
     } as const;
-    metric(c.env, point, { request_id: c.var.requestId, user_id: options.userId }, "command");
+    metric(c.env, point, { request_id: c.get("requestId"), user_id: options.userId }, "command");
   }
 }
 

@@ -1,6 +1,10 @@
 import type { Actor, TokenClaims } from "./auth";
 
-/** Hono's environment for every route: the Worker's bindings and what middleware sets. */
+/**
+ * Hono's environment for every route: the Worker's bindings and what middleware sets. Read a
+ * variable with `c.get(name)`: each `c.var` access builds a new object of every variable
+ * (`Object.fromEntries`), a few per request on the read path (issue 25's profile).
+ */
 export interface AppEnv {
   Bindings: Env;
   Variables: {

@@ -40,7 +40,7 @@ export async function upgradeTo(
       type: "UpgradeRequired",
     });
   }
-  const watch: WatchRequest = { watcher: c.var.actor.id, authRevision: c.var.actor.revision, fromRevision };
+  const watch: WatchRequest = { watcher: c.get("actor").id, authRevision: c.get("actor").revision, fromRevision };
   const res = await object.fetch(
     new Request(c.req.url, { headers: { Upgrade: "websocket", [WATCH_HEADER]: JSON.stringify(watch) } }),
   );

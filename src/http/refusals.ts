@@ -50,7 +50,7 @@ export const journalRefusals = createMiddleware<AppEnv>(async (c, next) => {
     command: route.command,
     status: c.res.status,
     reason: reasonOf(c.error, c.res.status),
-    requestId: c.var.requestId,
+    requestId: c.get("requestId"),
   };
   const written = write(c, refusal);
   try {

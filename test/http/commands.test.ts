@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { adminSession, call, createUser, login } from "../support/api";
 import { type CommandBody, type UserBody, UUID, eventTypes, expectError, streamOf } from "./helpers";
@@ -363,6 +363,17 @@ describe("X-Request-Id", () => {
     const missing = await call("GET", "/no/such/route");
     expectError(missing, 404, { error: "HTTP Error", message: "Not Found" });
     expect(missing.headers.get("X-Request-Id")).toMatch(UUID);
+  });
+
+  it("is on a response the route passes on rather than builds: a live socket's upgrade", async () => {
+    const user = await createUser(admin.token);
+    const res = await exports.default.fetch(`http://localhost/v1/users/${user.id}/events/live`, {
+      headers: { Upgrade: "websocket", Authorization: `Bearer ${admin.token}`, "X-Request-Id": "trace-socket" },
+    });
+    expect(res.status).toBe(101);
+    expect(res.headers.get("X-Request-Id")).toBe("trace-socket");
+    res.webSocket!.accept();
+    res.webSocket!.close(1000);
   });
 
   it("an unusable one (spaces, too long) is replaced by a generated id", async () => {

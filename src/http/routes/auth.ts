@@ -19,7 +19,7 @@ const INCORRECT = "Incorrect username or password";
 export const authRoutes = createRouter().openapi(login, async (c) => {
   const { username, password } = c.req.valid("json");
   if (!username || !password) throw httpError(401, INCORRECT);
-  const result = await logInByUsername(c.env, username, password, c.var.requestId);
+  const result = await logInByUsername(c.env, username, password, c.get("requestId"));
   if (!result.ok) {
     if (result.holder) c.set("refusalTarget", result.holder);
     if (result.reason === "throttled") {

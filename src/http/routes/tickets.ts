@@ -23,7 +23,7 @@ const ticketRoute = guardedRoutes(authenticatedInRoute)({
  * revocation. One call: that object checks the token as it issues the ticket.
  */
 export const tickets = createRouter().openapi(ticketRoute, async (c) => {
-  const { id } = c.var.actor;
+  const { id } = c.get("actor");
   const caller = selfCaller(c, id)!;
   const issued = confirmedByTarget(c, await userStream(c.env, id).ticket(Date.now(), caller));
   return c.json({ ticket: `${id}.${issued.secret}`, expires_in: issued.expiresIn }, 200);

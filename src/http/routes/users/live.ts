@@ -37,7 +37,7 @@ const liveRoute = guardedRoutes(liveCredential)({
 export const userLive = <S extends Schema>(router: RouterWith<S>) =>
   router.openapi(liveRoute, async (c) => {
     const { user_id } = c.req.valid("param");
-    const actor = c.var.actor;
+    const actor = c.get("actor");
     if (actor.role !== "admin" && actor.id !== user_id) {
       throw httpError(403, "Insufficient permissions. You can only watch your own events.");
     }

@@ -88,7 +88,7 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
           throw httpError(403, "Insufficient permissions. Admin role required.");
         }
       };
-      statusFilterAllowed(c.var.actor);
+      statusFilterAllowed(c.get("actor"));
       const after = query.cursor === undefined ? undefined : decodeListCursor(query.cursor);
       if (after === null) throw notACursor();
       // Every read database's part of the list, merged (docs/decisions/0026; during a re-shard the
@@ -105,11 +105,11 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
             status: query.status,
             after,
           },
-          c.var.actor.id,
-          sessionOf(readDatabaseOf(c.env, c.var.actor.id)),
+          c.get("actor").id,
+          sessionOf(readDatabaseOf(c.env, c.get("actor").id)),
           readDatabasesAskedAgain(c.env),
         );
-        return { ...list, caller: list.caller ?? (await callerBefore(c.env, c.var.actor.id, sessionOf)) };
+        return { ...list, caller: list.caller ?? (await callerBefore(c.env, c.get("actor").id, sessionOf)) };
       });
       // Again with the role as confirmed, in case it was not the token's.
       statusFilterAllowed(await confirmFromReadModel(c, caller));
@@ -131,11 +131,12 @@ export const userQueries = <S extends Schema>(router: RouterWith<S>) =>
     .openapi(getRoute, async (c) => {
       const { user_id } = c.req.valid("param");
       const { consistency, min_revision } = c.req.valid("query");
+      const database = consistency === "strong" ? null : readDatabaseOf(c.env, user_id);
       const user =
-        consistency === "strong"
+        database === null
           ? await fromObject(c, user_id)
-          : await withReadSession(c, readDatabaseOf(c.env, user_id), (sessionOf) =>
-              fromReadModel(c, sessionOf, user_id, min_revision),
+          : await withReadSession(c, database, (sessionOf) =>
+              fromReadModel(c, sessionOf, database, user_id, min_revision),
             );
       if (!user || user.status === "deleted" || user.status === "erased") throw httpError(404, "User not found");
       return c.json({ user }, 200);
@@ -148,8 +149,9 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 }
 
 /**
- * The user's row from its read database, the caller's from its own (one batch when they are one);
- * during a re-shard, either one missing there from its previous database (decision 0027).
+ * The user's row from its read database (`database`, asked once per request), the caller's from
+ * its own (one statement when they are one); during a re-shard, either one missing there from its
+ * previous database (decision 0027).
  * Read-your-writes: the row once it reaches `minRevision`, for a bounded time. Past the isolate's
  * waiting places: 503 at once, before asking the user's object anything. A revision the user's
  * stream does not have (an unknown user: 404; a revision ahead of the stream: 422) is answered at
@@ -158,15 +160,15 @@ async function fromObject(c: Context<AppEnv>, userId: string) {
 async function fromReadModel(
   c: Context<AppEnv>,
   sessionOf: SessionOf,
+  database: D1Database,
   userId: string,
   minRevision: number | undefined,
 ) {
-  const database = readDatabaseOf(c.env, userId);
   const db = sessionOf(database);
-  const found = await findUserRowAs(db, c.var.actor.id, userId, sessionOf(readDatabaseOf(c.env, c.var.actor.id)));
+  const found = await findUserRowAs(db, c.get("actor").id, userId, sessionOf(readDatabaseOf(c.env, c.get("actor").id)));
   // During a re-shard (0027) a row not moved yet is where the previous layout put it.
   const [caller, row] = await Promise.all([
-    found.caller ?? callerBefore(c.env, c.var.actor.id, sessionOf),
+    found.caller ?? callerBefore(c.env, c.get("actor").id, sessionOf),
     found.row ?? lookBefore(c.env, userId, (other) => findUserRow(other, userId), sessionOf),
   ]);
   await confirmFromReadModel(c, caller);
