@@ -5,14 +5,100 @@
 // (--settle MS: the pause between the last write and the rebuild, 10 s; 0 races the outbox alarms;
 //  --per-step N: REBUILD_USERS_PER_STEP for this run, and the floor's step too.)
 // (--profile 1: a CPU profile of the isolate over the rebuild, its top functions printed;
-//  --again 1: a second rebuild right after the first, every user's object still awake.)
+//  --perf 1: `perf record` of workerd over the rebuild and over the floor's scan, the top native
+//  symbols of each printed: the isolate's profile puts the platform's work (waking an object, its
+//  SQLite, the RPC) on whatever JS frame is on the stack, mostly the caller's; --perf 2: with call
+//  graphs, the data kept for `perf report -i`;
+//  --again 1: a second rebuild right after the first, every user's object still awake;
+//  --rounds N: N - 1 more idle rebuilds and floors on the same users, each after --idle MS (15 s:
+//  local objects are evicted by then) with nothing running, and their medians: one seeding costs
+//  ~2 min, a round ~20 s, and on a shared machine single runs of main's code ranged 0.46-0.65x.)
 // And the floor, on the same server: as many objects holding as many rows each, written with the
 // users (`POST /bench/fresh`) and so as idle, read back 50 at a time and written to D1 one row per
 // event, one statement per step (`POST /bench/scan`, bench/floor/entry.ts): the rebuild's own
 // parallelism and step, nothing else; then once more, awake, for the second rebuild.
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
 import * as L from "./lib.mjs";
 
-const opt = L.args({ users: 1000, updates: 4, concurrency: 24, profile: 0, again: 0, perStep: 0, settle: 10_000 });
+const opt = L.args({
+  users: 1000,
+  updates: 4,
+  concurrency: 24,
+  profile: 0,
+  perf: 0,
+  again: 0,
+  perStep: 0,
+  settle: 10_000,
+  rounds: 1,
+  idle: 15_000,
+});
+
+/** The server's workerd processes. */
+const workerdPids = (server) =>
+  L.groupPids(server.child.pid).filter((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim().startsWith("workerd"));
+
+/**
+ * What `during` cost workerd in CPU (ms, user and system, from /proc, 10 ms ticks): the wall
+ * clock alone does not say whether the platform waited or worked.
+ */
+async function cpuOf(server, during) {
+  const ticks = () =>
+    workerdPids(server).reduce(
+      (sum, pid) => {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return { user: sum.user + Number(fields[11]), system: sum.system + Number(fields[12]) };
+      },
+      { user: 0, system: 0 },
+    );
+  const before = ticks();
+  const value = await during();
+  const after = ticks();
+  return { value, cpu: { user_ms: (after.user - before.user) * 10, system_ms: (after.system - before.system) * 10 } };
+}
+
+/** Runs `during` under `perf record` of the server's workerd process; prints its top symbols. */
+async function perfOf(server, label, during) {
+  const pids = workerdPids(server);
+  const file = `/tmp/bench-rebuild-perf-${process.pid}-${label}.data`;
+  const perf = spawn(
+    "perf",
+    [
+      "record",
+      "-q",
+      ...(opt.perf === 2 ? ["-g"] : []),
+      "-F",
+      "2000",
+      "-e",
+      "cpu-clock:u",
+      "-p",
+      pids.join(","),
+      "-o",
+      file,
+    ],
+    {
+      stdio: "ignore",
+    },
+  );
+  await L.sleep(300); // attached
+  const value = await during();
+  perf.kill("SIGINT");
+  await new Promise((resolve) => perf.on("exit", resolve));
+  const report = spawnSync(
+    "perf",
+    ["report", "-i", file, "--no-children", "--sort", "comm,sym", "--stdio", "-q", "--percent-limit", "0.7"],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  );
+  if (opt.perf === 2) console.error(`perf data kept in ${file}`);
+  else rmSync(file, { force: true });
+  const lines = report.stdout
+    .split("\n")
+    .filter((line) => line.trim())
+    .slice(0, 30);
+  console.error(`perf of workerd over ${label}:\n${lines.map((line) => `  ${line.trim().slice(0, 160)}`).join("\n")}`);
+  return value;
+}
 
 await L.run("rebuild", 900_000, async () => {
   const server = await L.startServer({
@@ -69,11 +155,14 @@ await L.run("rebuild", 900_000, async () => {
       await L.sleep(100);
     }
   };
+  // workerd's CPU over the rebuild (not under a profiler, which costs its own).
+  let rebuildCpu = null;
   if (opt.profile) {
     const { profiles } = await L.cpuProfile(server, rebuild, { top: 20 });
     for (const p of profiles)
       console.error(`profile of ${p.target}:\n${p.top.map((f) => `  ${f.self_pct}%  ${f.fn}`).join("\n")}`);
-  } else await rebuild();
+  } else if (opt.perf) await perfOf(server, "the rebuild", rebuild);
+  else ({ cpu: rebuildCpu } = await cpuOf(server, rebuild));
   const wallMs = L.now() - t0;
   const wallEps = progress.events / (wallMs / 1000);
   const first = progress;
@@ -93,8 +182,28 @@ await L.run("rebuild", 900_000, async () => {
     console.error(`floor: ${r.body.events} rows of ${streams} objects read in ${r.body.ms} ms`);
     return Math.round(r.body.events / (r.body.ms / 1000));
   };
-  const floorEps = await scan();
+  let floorCpu = null;
+  let floorEps;
+  if (opt.perf) floorEps = await perfOf(server, "the floor", scan);
+  else ({ value: floorEps, cpu: floorCpu } = await cpuOf(server, scan));
   const awakeFloorEps = await scan();
+  const rounds = [
+    { events_per_second: first.events_per_second, floor: floorEps, cpu: rebuildCpu, floor_cpu: floorCpu },
+  ];
+  for (let round = 1; round < opt.rounds; round++) {
+    await L.sleep(opt.idle);
+    t0 = L.now();
+    const { cpu } = await cpuOf(server, rebuild);
+    const { value: floor, cpu: floor_cpu } = await cpuOf(server, scan);
+    rounds.push({ events_per_second: progress.events_per_second, floor, cpu, floor_cpu });
+  }
+  progress = first;
+  for (const r of rounds) r.to_floor = L.round((r.events_per_second ?? 0) / r.floor, 3);
+  const median = {
+    events_per_second: L.median(rounds.map((r) => r.events_per_second ?? 0)),
+    floor: L.median(rounds.map((r) => r.floor)),
+    to_floor: L.median(rounds.map((r) => r.to_floor)),
+  };
   const target = 10_000;
   L.report(
     "rebuild",
@@ -108,7 +217,11 @@ await L.run("rebuild", 900_000, async () => {
       wall_events_per_second: L.round(wallEps, 0),
       last_error: progress.last_error,
       again_job_events_per_second: again,
+      workerd_cpu_rebuild: rebuildCpu,
       floor_events_per_second: floorEps,
+      workerd_cpu_floor: floorCpu,
+      rounds: opt.rounds > 1 ? rounds : undefined,
+      median_of_rounds: opt.rounds > 1 ? median : undefined,
       to_floor: L.round((progress.events_per_second ?? 0) / floorEps, 3),
       awake_floor_events_per_second: awakeFloorEps,
       again_to_awake_floor: again === null ? null : L.round(again / awakeFloorEps, 3),
@@ -135,6 +248,16 @@ await L.run("rebuild", 900_000, async () => {
         target: "–",
         verdict: "",
       },
+      ...(opt.rounds > 1
+        ? [
+            {
+              measure: `median of ${opt.rounds} idle rounds: events/s, floor, ratio`,
+              value: `${median.events_per_second}, ${median.floor}, ${L.round(median.to_floor, 2)}×`,
+              target: "–",
+              verdict: "",
+            },
+          ]
+        : []),
       ...(again === null
         ? []
         : [

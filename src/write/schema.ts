@@ -3,7 +3,7 @@
  * is not allowed in Durable Objects, so the applied steps are tracked in `_schema_migrations`.
  * Append new steps; never edit an applied one.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE events (
      revision INTEGER PRIMARY KEY,
      id TEXT NOT NULL UNIQUE,
@@ -35,6 +35,9 @@ const MIGRATIONS: readonly string[] = [
   // An outbox row stays until the read side confirms its event; sent_at tells what was sent, and when.
   `ALTER TABLE outbox ADD COLUMN sent_at INTEGER;`,
 ];
+
+/** How many steps a schema brought up to date has applied. */
+export const SCHEMA_STEPS = MIGRATIONS.length;
 
 /** Whether this object has ever stored anything: reads of an unknown id must not create storage. */
 export function hasSchema(sql: SqlStorage): boolean {

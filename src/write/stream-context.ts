@@ -1,7 +1,7 @@
 import { acceptsToken, fold, initialState, type UserState } from "../domain/user";
-import { getMeta, readEvents, setMeta } from "./event-store";
+import { readEvents, setMeta } from "./event-store";
 import type { SelfCaller } from "./protocol";
-import { hasSchema, migrate } from "./schema";
+import { hasSchema, migrate, SCHEMA_STEPS } from "./schema";
 import { latestSnapshot } from "./snapshots";
 
 /**
@@ -18,6 +18,8 @@ export class StreamContext {
    */
   stored = false;
   userId: string | null = null;
+  /** Whether the outbox held rows when the object woke: then its alarm must be there too. */
+  outboxOnWake = false;
   /**
    * The user's state, folded on first use rather than on waking: a read of the stream (a rebuild, a
    * replay, an export) wakes many objects and needs none of it. Null until then.
@@ -31,12 +33,21 @@ export class StreamContext {
     this.sql = ctx.storage.sql;
   }
 
-  /** On waking: what storage holds, with its schema brought up to date. */
+  /**
+   * On waking: what storage holds, with its schema brought up to date. A stored object reads it in
+   * one statement (`wakeState`) and writes nothing: a rebuild wakes every user's object only to read
+   * its stream, and paid five statements per wake, a DDL (`CREATE TABLE IF NOT EXISTS`) among them.
+   */
   load(): void {
     this.stored = hasSchema(this.sql);
     if (!this.stored) return;
-    migrate(this.sql);
-    this.userId = getMeta(this.sql, "aggregate_id");
+    let woken = wakeState(this.sql);
+    if (woken.applied < SCHEMA_STEPS) {
+      migrate(this.sql);
+      woken = wakeState(this.sql);
+    }
+    this.userId = woken.aggregate_id;
+    this.outboxOnWake = woken.outbox === 1;
     if (this.userId) this.folded = null;
   }
 
@@ -75,4 +86,19 @@ export class StreamContext {
   get erased(): boolean {
     return this.current.user?.status === "erased";
   }
+}
+
+/**
+ * A stored object's wake in one statement: the schema steps applied, whose stream it is, whether its
+ * outbox holds rows. `meta` and `outbox` exist wherever `_schema_migrations` does: `migrate` creates
+ * it and applies the first step, which creates them, in one synchronous call (one transaction).
+ */
+function wakeState(sql: SqlStorage) {
+  return sql
+    .exec<{ applied: number; aggregate_id: string | null; outbox: number }>(
+      `SELECT (SELECT COUNT(*) FROM _schema_migrations) AS applied,
+              (SELECT value FROM meta WHERE key = 'aggregate_id') AS aggregate_id,
+              EXISTS (SELECT 1 FROM outbox) AS outbox`,
+    )
+    .one();
 }

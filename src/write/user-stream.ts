@@ -40,12 +40,12 @@ export class UserStream extends DurableObject<Env> implements UserStreamRpc {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    void ctx.blockConcurrencyWhile(() => {
-      this.stream.load();
-      if (!this.stream.stored) return Promise.resolve();
-      this.watchers.sockets.wake();
-      return this.publisher.rearm();
-    });
+    // The wake reads storage synchronously, so no call runs before it: `blockConcurrencyWhile` is
+    // for the outbox that holds rows, whose alarm `rearm` puts back if it was lost (decision 0014).
+    this.stream.load();
+    if (!this.stream.stored) return;
+    this.watchers.sockets.wake();
+    if (this.stream.outboxOnWake) void ctx.blockConcurrencyWhile(() => this.publisher.rearm());
   }
 
   execute(request: CommandRequest) {

@@ -1,6 +1,8 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import { setMeta } from "../../src/write/event-store";
 import { MAX_FAILURES, WINDOW_MS } from "../../src/write/login-throttle";
+import { MIGRATIONS, SCHEMA_STEPS } from "../../src/write/schema";
 import type { LoginResult } from "../../src/write/protocol";
 import { createUser, expectOk, rejectionOf, send, settleAlarms, stubFor, update } from "./helpers";
 import { PASSWORD } from "../support/builders";
@@ -190,5 +192,68 @@ describe("authenticate", () => {
     expect(rejectionOf(results.find((r) => !r.ok)!)).toMatchObject({ code: "IncorrectPassword" });
     const winner = results[0]!.ok ? "first-winner-1" : "second-winner-2";
     expect(await stub.authenticate(winner)).toMatchObject({ ok: true, revision: 3 });
+  });
+});
+
+// Waking reads what the object needs in one statement and writes nothing, except for what the
+// wake must still do: put back a lost outbox alarm, bring an old schema up to date.
+describe("waking", () => {
+  afterEach(settleAlarms);
+
+  const outboxAndAlarm = (stub: ReturnType<typeof stubFor>) =>
+    runInDurableObject(stub, async (_instance, state) => ({
+      outbox: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n,
+      alarm: await state.storage.getAlarm(),
+    }));
+
+  it("an object woken by a read with outbox rows and no alarm gets its alarm back", async () => {
+    const { userId, stub } = await createUser();
+    // The alarm lost (a process died as it ran), the rows still unconfirmed.
+    await runInDurableObject(stub, (_instance, state) => state.storage.deleteAlarm());
+    expect(await outboxAndAlarm(stub)).toMatchObject({ outbox: 1, alarm: null });
+    await evictDurableObject(stub);
+
+    expect(await stubFor(userId).readStream(1, 500)).toHaveLength(1);
+
+    const after = await outboxAndAlarm(stubFor(userId));
+    expect(after.outbox).toBe(1);
+    expect(after.alarm).not.toBeNull();
+  });
+
+  it("an object woken with an empty outbox arms no alarm", async () => {
+    const { userId, stub } = await createUser();
+    await runInDurableObject(stub, async (_instance, state) => {
+      state.storage.sql.exec("DELETE FROM outbox");
+      await state.storage.deleteAlarm();
+    });
+    await evictDurableObject(stub);
+
+    expect(await stubFor(userId).readStream(1, 500)).toHaveLength(1);
+
+    expect(await outboxAndAlarm(stubFor(userId))).toEqual({ outbox: 0, alarm: null });
+  });
+
+  it("an object stored under an older schema is brought up to date on waking", async () => {
+    const userId = crypto.randomUUID();
+    await runInDurableObject(stubFor(userId), (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("CREATE TABLE _schema_migrations (step INTEGER PRIMARY KEY)");
+      sql.exec(MIGRATIONS[0]!);
+      sql.exec("INSERT INTO _schema_migrations (step) VALUES (1)");
+      setMeta(sql, "aggregate_id", userId);
+    });
+    await evictDurableObject(stubFor(userId));
+
+    expect(await stubFor(userId).readStream(1, 500)).toEqual([]);
+
+    const schema = await runInDurableObject(stubFor(userId), (_instance, state) => {
+      const sql = state.storage.sql;
+      return {
+        steps: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM _schema_migrations").one().n,
+        outbox: sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('outbox')").toArray(),
+      };
+    });
+    expect(schema.steps).toBe(SCHEMA_STEPS);
+    expect(schema.outbox.map((column) => column.name)).toContain("sent_at");
   });
 });
