@@ -30,8 +30,12 @@ import type { StreamWatchers } from "./stream-watchers";
  * What the registries let go afterwards is the domain's `identitiesToFree`, as after a command: an
  * imported erasure forgets the erased user's names, it does not merely release them.
  */
-/** A stream up to this long comes back in the import's answer (about 1 KB an event: far under an RPC's limit). */
+/**
+ * A stream up to this long, and this large as JSON, comes back in the import's answer (an RPC's
+ * answer holds 32 MiB; an event is about 1 KB, but the gate lets much larger ones through).
+ */
 export const IMPORT_RETURNS_STREAM_UP_TO = 1_000;
+const IMPORT_RETURNS_STREAM_BYTES = 4_000_000;
 
 export class StreamImport {
   constructor(
@@ -142,7 +146,10 @@ export class StreamImport {
   /** The whole stream for the request to project, when short enough to come back in the answer. */
   private returnedStream(): PublicEvent[] | null {
     const head = this.stream.current.revision;
-    return head <= IMPORT_RETURNS_STREAM_UP_TO ? publicEvents(this.stream, 1, head) : null;
+    if (head > IMPORT_RETURNS_STREAM_UP_TO) return null;
+    const stream = publicEvents(this.stream, 1, head);
+    // An RPC's answer is bounded (32 MiB): a stream of large events is read by the request instead.
+    return JSON.stringify(stream).length <= IMPORT_RETURNS_STREAM_BYTES ? stream : null;
   }
 
   private plan(events: StoredEvent[], options: ImportOptions) {

@@ -7,6 +7,7 @@ import { getMeta } from "../../src/write/event-store";
 import { confirmedRevision } from "../../src/write/ledger";
 import { IMPORT_SAFETY_NET_MS } from "../../src/write/publisher";
 import { PENDING_MS } from "../../src/write/identity-registry";
+import { IMPORT_RETURNS_STREAM_UP_TO } from "../../src/write/stream-import";
 import referenceRows from "../fixtures/reference-rows.ndjson?raw";
 import { FIXTURE, IMPORT_REQUEST_ID, renamed, storedEvents } from "../support/import-fixtures";
 import { createInput, uniqueName } from "../support/builders";
@@ -113,6 +114,21 @@ describe("importing one user's events into its object", () => {
     succeeded(await importInto(alice));
     expectOk(await update(userId, { first_name: "Later" }));
     await vi.waitUntil(() => directoryHas(userId), { timeout: 10_000, interval: 50 });
+  });
+
+  it("answers no stream when it is longer than an answer should carry: the request reads it page by page", async () => {
+    const { alice } = fixture();
+    const [created, updated] = [alice[0]!, alice[1]!];
+    const t0 = Date.parse(updated.timestamp);
+    const updates = Array.from({ length: IMPORT_RETURNS_STREAM_UP_TO }, (_, i) => ({
+      ...updated,
+      id: crypto.randomUUID(),
+      revision: i + 2,
+      timestamp: new Date(t0 + i * 1000).toISOString(),
+      data: { first_name: `F${i}` },
+    }));
+    const result = await importInto([created, ...updates]);
+    expect(result).toMatchObject({ ok: true, imported: IMPORT_RETURNS_STREAM_UP_TO + 1, stream: null });
   });
 
   it("a second import of the same events changes nothing", async () => {
