@@ -162,15 +162,24 @@ export function readDatabasesAskedAgain(env: Env): D1Database[] {
   return previous.length > 0 ? databases : [];
 }
 
+/** Items grouped by the shard of their key among `count`, each group in the given order. */
+export function groupByShard<T>(items: readonly T[], keyOf: (item: T) => string, count: number): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const index = shardOf(keyOf(item), count);
+    const group = groups.get(index) ?? [];
+    group.push(item);
+    groups.set(index, group);
+  }
+  return groups;
+}
+
 /** Users grouped by their read database, each group in the given order: one batch per database. */
 export function byReadDatabase<T>(env: Env, items: readonly T[], userOf: (item: T) => string) {
   const { databases } = shards(env);
-  const groups = new Map<number, { db: D1Database; index: number; items: T[] }>();
-  for (const item of items) {
-    const index = shardOf(userOf(item), databases.length);
-    const group = groups.get(index) ?? { db: databases[index]!, index, items: [] };
-    group.items.push(item);
-    groups.set(index, group);
-  }
-  return [...groups.values()];
+  return [...groupByShard(items, userOf, databases.length)].map(([index, grouped]) => ({
+    db: databases[index]!,
+    index,
+    items: grouped,
+  }));
 }

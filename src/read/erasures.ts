@@ -48,27 +48,26 @@ export async function erasedAmong(env: Env, userIds: readonly string[]): Promise
  * ledger also learns of erasures made before it existed), and a stream the ledger lists as erased
  * that holds no USER_ERASED (its object was restored to a point before the erasure) is erased again
  * through its object, like the retention cron's erasure; its stream is read again. Returns the
- * streams to project. `asked`: the ledger's answer for the streams' users, asked beforehand.
+ * streams to project. `erased`: the ledger's entries for the streams' users, when already asked.
  */
 export async function reapplyErasures(
   env: Env,
   streams: UserStreamRead[],
   read: (userId: string) => Promise<PublicEvent[]>,
-  asked?: Promise<Map<string, ErasureEntry>>,
+  erased?: ReadonlyMap<string, ErasureEntry>,
 ): Promise<UserStreamRead[]> {
   await recordErasures(
     env,
     streams.flatMap((s) => s.events.filter((e) => e.event_type === "USER_ERASED")),
   );
   const unerased = streams.filter((s) => s.events.length > 0 && !s.events.some((e) => e.event_type === "USER_ERASED"));
-  // `asked`: the ledger's answer for these users, asked while their streams were being read.
-  const among = asked
-    ? await asked
-    : await erasedAmong(
-        env,
-        unerased.map((s) => s.userId),
-      );
-  const listed = new Map(unerased.flatMap((s) => (among.has(s.userId) ? [[s.userId, among.get(s.userId)!]] : [])));
+  const among =
+    erased ??
+    (await erasedAmong(
+      env,
+      unerased.map((s) => s.userId),
+    ));
+  const listed = new Map(unerased.filter((s) => among.has(s.userId)).map((s) => [s.userId, among.get(s.userId)!]));
   if (listed.size === 0) return streams;
   const again = new Map<string, PublicEvent[]>();
   for (const [userId, entry] of listed) {

@@ -54,24 +54,24 @@ export async function rebuildUsers(
 ): Promise<{ users: number; events: number }> {
   // The erasure ledger is asked while the streams are read: a step waited for it after them (46-90 ms
   // of a 200-user step, BENCHMARKS.md "First rebuild").
-  const asked = erasedAmong(env, userIds);
-  asked.catch(() => undefined); // awaited below; a failure surfaces there, not as unhandled
-  return projectStreams(env, await readStreams(env, userIds), projections, { asked });
+  const [read, erased] = await Promise.all([readStreams(env, userIds), erasedAmong(env, userIds)]);
+  return projectStreams(env, read, projections, { erased });
 }
 
 /**
  * `rebuildUsers` of streams in hand (an import's, which its objects returned). `announce`: the
  * ledger learns each stream's head in the same batches, as if its object had announced it (an
- * import request that sent nothing to the queue, decision 0029).
+ * import request that sent nothing to the queue, decision 0029). `erased`: the erasure ledger's
+ * entries for these users, when already asked.
  */
 export async function projectStreams(
   env: Env,
   read: UserStreamRead[],
   projections: readonly Projection[] = PROJECTIONS,
-  { announce = false, asked }: { announce?: boolean; asked?: Promise<Map<string, ErasureEntry>> } = {},
+  { announce = false, erased }: { announce?: boolean; erased?: Map<string, ErasureEntry> } = {},
 ): Promise<{ users: number; events: number }> {
   // The erasure ledger first: a stream restored to before its erasure is erased again, not projected.
-  const streams = await reapplyErasures(env, read, (id) => readWholeStream(env, id), asked);
+  const streams = await reapplyErasures(env, read, (id) => readWholeStream(env, id), erased);
   const groups = byReadDatabase(env, streams, (s) => s.userId);
   const home = groups.find((group) => group.db === env.DB)?.items ?? [];
   const apart = groups.filter((group) => group.db !== env.DB);

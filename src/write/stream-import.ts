@@ -19,6 +19,13 @@ import type { StreamContext } from "./stream-context";
 import type { StreamWatchers } from "./stream-watchers";
 
 /**
+ * A stream up to this long, and this large as JSON, comes back in the import's answer (an RPC's
+ * answer holds 32 MiB; an event is about 1 KB, but the gate lets much larger ones through).
+ */
+export const IMPORT_RETURNS_STREAM_UP_TO = 1_000;
+const IMPORT_RETURNS_STREAM_BYTES = 4_000_000;
+
+/**
  * Imports one user's events with their ids, revisions and times. Events the stream holds are
  * skipped; a conflict or a gap rejects them all. The username and email the user ends up holding
  * are claimed in the registry (one call per shard) like any command's (a deleted user holds none), and the events
@@ -30,13 +37,6 @@ import type { StreamWatchers } from "./stream-watchers";
  * What the registries let go afterwards is the domain's `identitiesToFree`, as after a command: an
  * imported erasure forgets the erased user's names, it does not merely release them.
  */
-/**
- * A stream up to this long, and this large as JSON, comes back in the import's answer (an RPC's
- * answer holds 32 MiB; an event is about 1 KB, but the gate lets much larger ones through).
- */
-export const IMPORT_RETURNS_STREAM_UP_TO = 1_000;
-const IMPORT_RETURNS_STREAM_BYTES = 4_000_000;
-
 export class StreamImport {
   constructor(
     private readonly stream: StreamContext,
@@ -56,7 +56,7 @@ export class StreamImport {
     if (claimed.length > 0) {
       const current = this.stream.current;
       const leftover = identitiesToFree(claimed, current, current).release;
-      const erased = current.user?.status === "erased";
+      const erased = this.stream.erased;
       await free(io, userId, erased ? { release: [], forget: leftover } : { release: leftover, forget: [] });
     }
     return result;
@@ -108,8 +108,7 @@ export class StreamImport {
         maybeSnapshot(this.stream.sql, before.revision, now.after, config(this.stream.env).SNAPSHOT_EVERY);
         this.stream.committed(userId, now.after);
         const admin = adminBrought(now.append, now.after);
-        const imported = { imported: now.append.length, skipped: now.skipped, ...(admin && { admin }) };
-        return { ok: true as const, ...imported };
+        return { ok: true as const, imported: now.append.length, skipped: now.skipped, ...(admin && { admin }) };
       });
       if (outcome === "stale") {
         await free(io, userId, identitiesToFree(claims.keys, this.stream.current, this.stream.current));

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../config";
-import { shardOf } from "../shards";
+import { groupByShard, shardOf } from "../shards";
 
 /**
  * Every user stream ever created, so the write side can be enumerated (rebuilds, audits) without
@@ -63,14 +63,7 @@ export function directoryOf(env: Env, userId: string) {
 
 /** Registers these users, one call per directory shard they fall in. */
 export async function registerAll(env: Env, userIds: readonly string[]): Promise<void> {
-  const count = config(env).DIRECTORY_SHARDS;
-  const byShard = new Map<number, string[]>();
-  for (const id of userIds) {
-    const index = shardOf(id, count);
-    const ids = byShard.get(index) ?? [];
-    ids.push(id);
-    byShard.set(index, ids);
-  }
+  const byShard = groupByShard(userIds, (id) => id, config(env).DIRECTORY_SHARDS);
   await Promise.all([...byShard].map(([index, ids]) => directoryShard(env, index).registerMany(ids)));
 }
 
