@@ -971,3 +971,27 @@ export function localSqliteFiles(dir, { d1 = false, objectClass } = {}) {
       .map((file) => path.join(base, folder, file)),
   );
 }
+
+/** The server's workerd processes. */
+export const workerdPids = (server) =>
+  groupPids(server.child.pid).filter((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim().startsWith("workerd"));
+
+/**
+ * What `during` cost workerd in CPU (ms, user and system, from /proc, 10 ms ticks): the wall
+ * clock alone does not say whether the platform waited or worked.
+ */
+export async function workerdCpuOf(server, during) {
+  const ticks = () =>
+    workerdPids(server).reduce(
+      (sum, pid) => {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return { user: sum.user + Number(fields[11]), system: sum.system + Number(fields[12]) };
+      },
+      { user: 0, system: 0 },
+    );
+  const before = ticks();
+  const value = await during();
+  const after = ticks();
+  return { value, cpu: { user_ms: (after.user - before.user) * 10, system_ms: (after.system - before.system) * 10 } };
+}

@@ -18,7 +18,7 @@
 // event, one statement per step (`POST /bench/scan`, bench/floor/entry.ts): the rebuild's own
 // parallelism and step, nothing else; then once more, awake, for the second rebuild.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import * as L from "./lib.mjs";
 
 const opt = L.args({
@@ -34,33 +34,9 @@ const opt = L.args({
   idle: 15_000,
 });
 
-/** The server's workerd processes. */
-const workerdPids = (server) =>
-  L.groupPids(server.child.pid).filter((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim().startsWith("workerd"));
-
-/**
- * What `during` cost workerd in CPU (ms, user and system, from /proc, 10 ms ticks): the wall
- * clock alone does not say whether the platform waited or worked.
- */
-async function cpuOf(server, during) {
-  const ticks = () =>
-    workerdPids(server).reduce(
-      (sum, pid) => {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return { user: sum.user + Number(fields[11]), system: sum.system + Number(fields[12]) };
-      },
-      { user: 0, system: 0 },
-    );
-  const before = ticks();
-  const value = await during();
-  const after = ticks();
-  return { value, cpu: { user_ms: (after.user - before.user) * 10, system_ms: (after.system - before.system) * 10 } };
-}
-
 /** Runs `during` under `perf record` of the server's workerd process; prints its top symbols. */
 async function perfOf(server, label, during) {
-  const pids = workerdPids(server);
+  const pids = L.workerdPids(server);
   const file = `/tmp/bench-rebuild-perf-${process.pid}-${label}.data`;
   const perf = spawn(
     "perf",
@@ -162,7 +138,7 @@ await L.run("rebuild", 900_000, async () => {
     for (const p of profiles)
       console.error(`profile of ${p.target}:\n${p.top.map((f) => `  ${f.self_pct}%  ${f.fn}`).join("\n")}`);
   } else if (opt.perf) await perfOf(server, "the rebuild", rebuild);
-  else ({ cpu: rebuildCpu } = await cpuOf(server, rebuild));
+  else ({ cpu: rebuildCpu } = await L.workerdCpuOf(server, rebuild));
   const wallMs = L.now() - t0;
   const wallEps = progress.events / (wallMs / 1000);
   const first = progress;
@@ -185,7 +161,7 @@ await L.run("rebuild", 900_000, async () => {
   let floorCpu = null;
   let floorEps;
   if (opt.perf) floorEps = await perfOf(server, "the floor", scan);
-  else ({ value: floorEps, cpu: floorCpu } = await cpuOf(server, scan));
+  else ({ value: floorEps, cpu: floorCpu } = await L.workerdCpuOf(server, scan));
   const awakeFloorEps = await scan();
   const rounds = [
     { events_per_second: first.events_per_second, floor: floorEps, cpu: rebuildCpu, floor_cpu: floorCpu },
@@ -193,8 +169,8 @@ await L.run("rebuild", 900_000, async () => {
   for (let round = 1; round < opt.rounds; round++) {
     await L.sleep(opt.idle);
     t0 = L.now();
-    const { cpu } = await cpuOf(server, rebuild);
-    const { value: floor, cpu: floor_cpu } = await cpuOf(server, scan);
+    const { cpu } = await L.workerdCpuOf(server, rebuild);
+    const { value: floor, cpu: floor_cpu } = await L.workerdCpuOf(server, scan);
     rounds.push({ events_per_second: progress.events_per_second, floor, cpu, floor_cpu });
   }
   progress = first;

@@ -50,6 +50,20 @@ export function hasSchema(sql: SqlStorage): boolean {
   );
 }
 
+const WHOLE_SCHEMA = [
+  "CREATE TABLE _schema_migrations (step INTEGER PRIMARY KEY)",
+  ...MIGRATIONS,
+  `INSERT INTO _schema_migrations (step) VALUES ${MIGRATIONS.map((_, index) => `(${index + 1})`).join(", ")}`,
+].join(";\n");
+
+/**
+ * Every step at once, for an object that stores nothing yet (`hasSchema` false): the statements
+ * `migrate` runs, in one call instead of eight. Paid by each user an import or a create makes.
+ */
+export function createSchema(sql: SqlStorage): void {
+  sql.exec(WHOLE_SCHEMA);
+}
+
 export function migrate(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS _schema_migrations (step INTEGER PRIMARY KEY)");
   const applied = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM _schema_migrations").one().n;

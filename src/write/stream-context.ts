@@ -1,7 +1,7 @@
 import { acceptsToken, fold, initialState, type UserState } from "../domain/user";
 import { readEvents, setMeta } from "./event-store";
 import type { SelfCaller } from "./protocol";
-import { hasSchema, migrate, SCHEMA_STEPS } from "./schema";
+import { createSchema, hasSchema, migrate, SCHEMA_STEPS } from "./schema";
 import { latestSnapshot } from "./snapshots";
 
 /**
@@ -63,7 +63,7 @@ export class StreamContext {
    * in `committed`, once nothing in the transaction can fail any more.
    */
   prepareStorage(userId: string): void {
-    if (!this.stored) migrate(this.sql);
+    if (!this.stored) createSchema(this.sql);
     if (!this.userId) setMeta(this.sql, "aggregate_id", userId);
   }
 

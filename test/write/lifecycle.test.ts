@@ -256,4 +256,34 @@ describe("waking", () => {
     expect(schema.steps).toBe(SCHEMA_STEPS);
     expect(schema.outbox.map((column) => column.name)).toContain("sent_at");
   });
+
+  it("a new user's object is created with the schema an old object is brought up to", async () => {
+    const schemaOf = (userId: string) =>
+      runInDurableObject(stubFor(userId), (_instance, state) => {
+        const sql = state.storage.sql;
+        return {
+          objects: sql
+            // The platform's own table (the alarm's) aside.
+            .exec("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE '_cf_%' ORDER BY type, name")
+            .toArray(),
+          steps: sql.exec("SELECT step FROM _schema_migrations ORDER BY step").toArray(),
+        };
+      });
+    const old = crypto.randomUUID();
+    await runInDurableObject(stubFor(old), (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("CREATE TABLE _schema_migrations (step INTEGER PRIMARY KEY)");
+      sql.exec(MIGRATIONS[0]!);
+      sql.exec("INSERT INTO _schema_migrations (step) VALUES (1)");
+      setMeta(sql, "aggregate_id", old);
+    });
+    await evictDurableObject(stubFor(old));
+    await stubFor(old).readStream(1, 500);
+    const { userId } = await createUser();
+
+    const created = await schemaOf(userId);
+
+    expect(created.steps).toHaveLength(SCHEMA_STEPS);
+    expect(created).toEqual(await schemaOf(old));
+  });
 });
