@@ -430,7 +430,18 @@ function agentFor(base, maxSockets = 256) {
  * One HTTP request over a keep-alive agent. Resolves `{status, headers, body (parsed if JSON), text, ms}`;
  * rejects only on network errors and timeouts.
  */
-export function request(base, method, pathname, { token, body, headers = {}, timeoutMs = 30_000 } = {}) {
+export function request(base, method, pathname, options = {}) {
+  // A keep-alive socket the server closed while idle fails the next request sent on it (ECONNRESET,
+  // "socket hang up": a `bench:rebuild --rounds 4` run ended so after a 15 s idle round). That
+  // request is sent again, once, on a new socket, as Node's documentation advises for
+  // `request.reusedSocket`.
+  return send(base, method, pathname, options).catch((error) => {
+    if (error.reusedSocket && error.code === "ECONNRESET") return send(base, method, pathname, options);
+    throw error;
+  });
+}
+
+function send(base, method, pathname, { token, body, headers = {}, timeoutMs = 30_000 } = {}) {
   const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
   const url = new URL(pathname, base);
   const h = { ...headers };
@@ -470,7 +481,7 @@ export function request(base, method, pathname, { token, body, headers = {}, tim
       },
     );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${pathname}`)));
-    req.on("error", reject);
+    req.on("error", (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
     if (payload !== undefined) req.write(payload);
     req.end();
   });
