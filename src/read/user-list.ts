@@ -1,4 +1,4 @@
-import { FIND_CALLER, SELECT_USERS, type CallerRow, type D1Reader } from "./queries";
+import { FIND_CALLER, SELECT_USERS, callerOf, callerWith, type CallerRow, type D1Reader } from "./queries";
 import { decodeCursorKey, encodeCursorKey } from "./cursor";
 import { isAscii, rarestTrigramsMatch } from "./rarest-trigrams";
 import type { UserRow } from "./schema";
@@ -86,31 +86,31 @@ export async function listUsers(
   const skip = start && "skip" in start ? start.skip : needles.length > 0 ? offset : 0;
   const span: Span = { limit: filters.pageSize + 1 + (alone ? 0 : skip), offset: alone ? skip : 0 };
   const callerAt = dbs.indexOf(callerDb ?? dbs[0]!);
-  const statementsOf = (db: D1Reader) =>
+  const [page, count] =
     needles.length > 0
-      ? searchStatements(db, statuses, needles, filters, span)
-      : listStatements(db, statuses, filters, span, start);
-  const answers = await Promise.all(
-    dbs.map((db, i) => {
-      const statements = statementsOf(db);
-      return db.batch<unknown>(i === callerAt ? [...statements, db.prepare(FIND_CALLER).bind(callerId)] : statements);
-    }),
-  );
+      ? searchStatements(statuses, needles, filters, span)
+      : listStatements(statuses, filters, span, start);
+  const statementsOf = (db: D1Reader, withCaller = false) => [
+    db.prepare(page.sql).bind(...page.params),
+    // The count, and on the caller's database the caller's row beside it in the same statement.
+    withCaller ? callerWith(db, callerId, { n: count.sql }, count.params) : db.prepare(count.sql).bind(...count.params),
+  ];
+  const answers = await Promise.all(dbs.map((db, i) => db.batch<unknown>(statementsOf(db, i === callerAt))));
   // During a re-shard (decision 0027): a user moving while the databases answered is met here.
   const again = await Promise.all(askedAgain.map((db) => db.batch<unknown>(statementsOf(db))));
   const caller =
     callerAt >= 0
-      ? (answers[callerAt]?.[2]?.results[0] as CallerRow | undefined)
+      ? callerOf(answers[callerAt]?.[1]?.results[0] as Parameters<typeof callerOf>[0])
       : ((await callerDb!.prepare(FIND_CALLER).bind(callerId).first<CallerRow>()) ?? undefined);
   const found = alone
     ? ((answers[0]?.[0]?.results ?? []) as UserRow[])
     : oncePerUser(
         [...answers, ...again].flatMap((answer) => (answer[0]?.results ?? []) as UserRow[]).sort(inListOrder),
       ).slice(skip);
-  const page = found.slice(0, filters.pageSize);
-  const last = page[page.length - 1];
+  const rows = found.slice(0, filters.pageSize);
+  const last = rows[rows.length - 1];
   return {
-    rows: page,
+    rows,
     count: answers.reduce((sum, answer) => sum + ((answer[1]?.results[0] as { n: number } | undefined)?.n ?? 0), 0),
     caller,
     next: found.length > filters.pageSize && last ? { createdAt: last.createdAt, id: last.id } : null,
@@ -138,6 +138,12 @@ function inListOrder(a: UserRow, b: UserRow): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+/** A statement's SQL and its positional parameters, prepared on whichever database asks it. */
+interface Statement {
+  sql: string;
+  params: readonly unknown[];
+}
+
 /** How many of a database's rows from the start a statement answers, and how many it skips first. */
 interface Span {
   limit: number;
@@ -161,12 +167,11 @@ type PageStart = { block: string; skip: number } | { walk: number };
  * for the two statements it replaces (300,000 users); with `+ 0` it costs 0.16 ms.
  */
 function listStatements(
-  db: D1Reader,
   statuses: UserRow["status"][],
   filters: ListFilters,
   span: Span,
   start?: PageStart,
-) {
+): [Statement, Statement] {
   let from = "true";
   let bound: unknown[] = [];
   let window = `LIMIT ?1 + 0 OFFSET ?2 + 0`;
@@ -190,14 +195,13 @@ function listStatements(
   const walk = start && "walk" in start ? `${walkLevels(statuses)}, ` : "";
   const params = start && "walk" in start ? [...bound, span.limit] : [...bound, span.limit, span.offset];
   return [
-    db
-      .prepare(
-        `WITH ${walk}page AS (${arms.join(" UNION ALL ")} ORDER BY created_at, id ${window})
+    {
+      sql: `WITH ${walk}page AS (${arms.join(" UNION ALL ")} ORDER BY created_at, id ${window})
         ${SELECT_USERS} WHERE rowid IN (SELECT r FROM page) ORDER BY created_at, id`,
-      )
-      .bind(...params),
+      params,
+    },
     // Counting rows costs O(users); the per-status counts kept by triggers cost the same at any size.
-    db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE status IN (${quoted(statuses)})`),
+    { sql: `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE status IN (${quoted(statuses)})`, params: [] },
   ];
 }
 
@@ -279,12 +283,11 @@ function quoted(statuses: UserRow["status"][]): string {
  * or, when no needle is long enough, on every row of the statuses (a scan).
  */
 function searchStatements(
-  db: D1Reader,
   statuses: UserRow["status"][],
   needles: [string, string][],
   filters: ListFilters,
   span: Span,
-) {
+): [Statement, Statement] {
   const indexed = needles.filter(([, needle]) => [...needle].length >= INDEXED_NEEDLE);
   const scanned = needles.filter(([, needle]) => [...needle].length < INDEXED_NEEDLE);
   const where: string[] = [];
@@ -309,14 +312,16 @@ function searchStatements(
     params.push(`%${needle.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
   }
   const condition = where.join(" AND ");
-  const page = filters.after
-    ? db
-        .prepare(`${SELECT_USERS} WHERE ${condition} AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ? + 0`)
-        .bind(...params, filters.after.createdAt, filters.after.id, span.limit)
-    : db
-        .prepare(`${SELECT_USERS} WHERE ${condition} ORDER BY created_at, id LIMIT ? + 0 OFFSET ? + 0`)
-        .bind(...params, span.limit, span.offset);
-  return [page, db.prepare(`SELECT count(*) AS n FROM users WHERE ${condition}`).bind(...params)];
+  const page: Statement = filters.after
+    ? {
+        sql: `${SELECT_USERS} WHERE ${condition} AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ? + 0`,
+        params: [...params, filters.after.createdAt, filters.after.id, span.limit],
+      }
+    : {
+        sql: `${SELECT_USERS} WHERE ${condition} ORDER BY created_at, id LIMIT ? + 0 OFFSET ? + 0`,
+        params: [...params, span.limit, span.offset],
+      };
+  return [page, { sql: `SELECT count(*) AS n FROM users WHERE ${condition}`, params }];
 }
 
 export function encodeListCursor(cursor: ListCursor): string {
