@@ -9,6 +9,7 @@
 // outbox row, its alarm and the message (`floor_outbox`, the floor of this architecture's write),
 // one D1 query by id (`floor_read`).
 // Usage: npm run bench:cpu [-- --users 200 --requests 1000 --rounds 3 --settle 8 --cases floor_write,self_many]
+// Read cases: get, list (page 1), list_deep (pages 2-20), each against floor_read.
 // --cases: only these cases, comma-separated (an A/B of the write path need not pay for the reads);
 // a case's floor is added when missing, so its ratio is still measured in the same run.
 // --settle: seconds measured after each write case's load (the alarm that confirms a command's
@@ -34,10 +35,18 @@ await L.run("cpu", 900_000, async () => {
     self_many: L.renames(users, tokens),
     floor_read: (i) => ({ path: `/bench/read/${user(i).id}` }),
     get: (i) => ({ path: `/v1/users/${user(i).id}/`, token: admin.token }),
-    // Page 1 (one D1 round trip); bench:queries walks pages 1-20, where page 2 on costs a second.
+    // Page 1: no walk to the page's start.
     list: () => ({ path: "/v1/users/?page_size=10", token: admin.token }),
+    // Pages 2-20 (of the users' 20), as bench:queries walks them: each walks user_blocks to its start.
+    list_deep: (i) => ({ path: `/v1/users/?page=${2 + (i % 19)}&page_size=10`, token: admin.token }),
   };
-  const floorOf = { many_users: "floor_write", self_many: "floor_write", get: "floor_read", list: "floor_read" };
+  const floorOf = {
+    many_users: "floor_write",
+    self_many: "floor_write",
+    get: "floor_read",
+    list: "floor_read",
+    list_deep: "floor_read",
+  };
   const cases = selectCases(allCases, floorOf, opt.cases);
   await L.waitDrained(server, admin.token);
   const processes = serverProcesses(server);

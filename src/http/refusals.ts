@@ -40,6 +40,14 @@ export const ANONYMOUS = "anonymous";
  */
 export const journalRefusals = createMiddleware<AppEnv>(async (c, next) => {
   await next();
+  journalIfRefused(c);
+});
+
+/**
+ * `journalRefusals`' work once the answer is final, for a middleware that does more around the
+ * route than journal (the app's one, createApp: one async step per request instead of three).
+ */
+export function journalIfRefused(c: Context<AppEnv>): void {
   if (!REFUSED.has(c.res.status)) return;
   const route = commandOf(c.req.method, c.req.path);
   if (!route) return;
@@ -58,7 +66,7 @@ export const journalRefusals = createMiddleware<AppEnv>(async (c, next) => {
   } catch {
     // No execution context (a test calling the app directly): the write goes on by itself.
   }
-});
+}
 
 async function write(c: Context<AppEnv>, refusal: Refusal): Promise<void> {
   try {

@@ -73,6 +73,35 @@ export const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_
   FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE u.id = ?`;
 
 /**
+ * A statement answering `FIND_CALLER`'s columns for `callerId`, all null (`callerOf` gives undefined)
+ * when it has no row, beside the scalar subqueries `extra` (`name → SQL` with positional parameters
+ * `params`): one row always. A list asks its count this way, one statement with the caller's row
+ * rather than two in its batch (each statement of a batch costs the D1 binding its own handling).
+ */
+export function callerWith(
+  db: D1Reader,
+  callerId: string,
+  extra: Record<string, string>,
+  params: readonly unknown[] = [],
+): D1PreparedStatement {
+  const columns = Object.entries(extra).map(([name, sql]) => `(${sql}) AS "${name}"`);
+  return db
+    .prepare(
+      `SELECT ${columns.join(", ")}, c.id AS caller_id, c.status AS status, c.role AS role,
+        c.tokens_valid_from AS tokensValidFrom, c.revision AS revision, s.published_revision AS published
+        FROM (SELECT ? AS id) AS asked LEFT JOIN users c ON c.id = asked.id LEFT JOIN streams s ON s.user_id = c.id`,
+    )
+    .bind(...params, callerId);
+}
+
+/** The caller's row of a `callerWith` answer, undefined when the caller has none. */
+export function callerOf(row: (CallerRow & { caller_id: string | null }) | undefined | null): CallerRow | undefined {
+  if (!row || row.caller_id === null) return undefined;
+  const { status, role, tokensValidFrom, revision, published } = row;
+  return { status, role, tokensValidFrom, revision, published };
+}
+
+/**
  * The user's row and the caller's in one statement, one row always: what `FIND_USER` and
  * `FIND_CALLER` answer, side by side (the caller's columns prefixed `caller_`), each all null when
  * its user has no row. One statement rather than a batch of the two: the D1 binding's handling of

@@ -59,7 +59,7 @@ export const userCounts = sqliteTable("user_counts", {
  * How many rows of `users` of each status were created in each period, at four sizes of period (the
  * first `size` characters of `created_at`: month, day, hour, minute), kept exact by triggers on
  * `users` (migration 0015) as `user_counts` is. A page deep in the list finds where it starts by
- * walking down them, month to minute (`pageStart` in `src/read/user-list.ts`), instead of skipping
+ * walking down them, month to minute (`walkLevels` in `src/read/user-list.ts`), instead of skipping
  * every row before it: its cost grows with the months the service has run and the users created in
  * one minute, not with the number of users.
  */

@@ -262,10 +262,16 @@ describe("oversized body", () => {
     });
     const res = await exports.default.fetch(`http://localhost/v1/users/${user.id}/`, {
       method: "PUT",
-      headers: { Authorization: `Bearer ${user.token}`, "Content-Type": "application/json" },
+      headers: {
+        Authorization: `Bearer ${user.token}`,
+        "Content-Type": "application/json",
+        "X-Request-Id": "too-large-streamed",
+      },
       body: stream,
     });
     expect(res.status).toBe(413);
+    // The limit's own answer still carries the request's id.
+    expect(res.headers.get("X-Request-Id")).toBe("too-large-streamed");
     expect(await res.json()).toMatchObject({ error: "Payload Too Large", type: "PayloadTooLarge" });
     expect(await eventTypes(user.id)).toEqual(["USER_CREATED"]);
   });

@@ -1,6 +1,15 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { FIND_CALLER, findUserRow, findUserRowAs, upsertUserRows, type CallerRow } from "../../src/read/queries";
+import {
+  FIND_CALLER,
+  callerOf,
+  callerWith,
+  findUserRow,
+  findUserRowAs,
+  upsertUserRows,
+  type CallerRow,
+} from "../../src/read/queries";
+import { listUsers } from "../../src/read/user-list";
 import { readModelRow } from "./fixtures";
 
 /**
@@ -14,10 +23,10 @@ const twoStatements = async (callerId: string, id: string) => ({
   row: await findUserRow(env.DB, id),
 });
 
-describe("findUserRowAs in one database", () => {
-  const caller = readModelRow({ id: "fua-caller", role: "admin", revision: 4, tokensValidFrom: 3 });
-  const user = readModelRow({ id: "fua-user", status: "suspended", deletedAt: null, lastLoginAt: null });
+const caller = readModelRow({ id: "fua-caller", role: "admin", revision: 4, tokensValidFrom: 3 });
+const user = readModelRow({ id: "fua-user", status: "suspended", deletedAt: null, lastLoginAt: null });
 
+describe("findUserRowAs in one database", () => {
   it("answers as the two statements it replaced, for each row present or missing", async () => {
     await env.DB.batch(upsertUserRows(env.DB, [caller, user]));
     await env.DB.prepare(
@@ -41,5 +50,25 @@ describe("findUserRowAs in one database", () => {
     const both = await findUserRowAs(env.DB, caller.id, user.id);
     expect(both.caller).toEqual({ status: "active", role: "admin", tokensValidFrom: 3, revision: 4, published: 6 });
     expect(both.row).toEqual(user);
+  });
+});
+
+describe("callerWith: a list's count and its caller's row in one statement", () => {
+  it("answers the caller's row as FIND_CALLER does, or none, beside the count", async () => {
+    await env.DB.batch(upsertUserRows(env.DB, [caller, user]));
+    for (const callerId of ["fua-caller", "fua-user", "fua-nobody"]) {
+      const row = await callerWith(env.DB, callerId, { n: "SELECT count(*) FROM users WHERE id LIKE ?" }, [
+        "fua-%",
+      ]).first<Parameters<typeof callerOf>[0] & { n: number }>();
+      expect(row?.n, callerId).toBe(2);
+      expect(callerOf(row), callerId).toEqual(
+        (await env.DB.prepare(FIND_CALLER).bind(callerId).first<CallerRow>()) ?? undefined,
+      );
+      // And so a list's caller, whichever page or search it asks.
+      for (const filters of [{ page: 1 }, { page: 3 }, { page: 1, username: "fua" }]) {
+        const list = await listUsers(env.DB, { pageSize: 2, ...filters }, callerId);
+        expect(list.caller, `${callerId} ${JSON.stringify(filters)}`).toEqual(callerOf(row));
+      }
+    }
   });
 });
