@@ -17,7 +17,8 @@
 // backlog, then in each of --rounds rounds a subscription from position 0 drains it and the runtime's
 // CPU (/proc, less its idle rate) is divided by the deliveries, against the floor object
 // (`POST /bench/deliver`, bench/floor/entry.ts) sending as many POSTs unsigned, signed with WebCrypto
-// and signed with the standardwebhooks package; with --profile 1, one more drain of each, profiled.
+// and signed with the standardwebhooks package, and WebCrypto-signed with one SQLite write per
+// delivery (`floor_recorded`); with --profile 1, one more drain of each, profiled.
 // --rate: the latency phase's commands/s (default: half the max measured in phase 1), so that two
 // builds can be compared at the same rate: the latency grows steeply with it.
 import { readFileSync } from "node:fs";
@@ -273,14 +274,24 @@ async function drainCpu() {
       await L.sleep(5);
     }
   };
-  const floor = (sign) => async () => {
-    const path = `/drain/${sign}/${runs++}`;
-    const answer = await L.expectOk(server.url, "POST", "/bench/deliver", {
-      body: { url: `${receiver.url}${path}`, events: events.slice(0, 200), count: n, sign, secret, inFlight: 6 },
-      timeoutMs: 300_000,
-    });
-    if (answer.body.delivered !== n) throw new Error(`floor ${sign}: ${answer.body.delivered} of ${n}`);
-  };
+  const floor =
+    (sign, record = false) =>
+    async () => {
+      const path = `/drain/${sign}/${runs++}`;
+      const answer = await L.expectOk(server.url, "POST", "/bench/deliver", {
+        body: {
+          url: `${receiver.url}${path}`,
+          events: events.slice(0, 200),
+          count: n,
+          sign,
+          record,
+          secret,
+          inFlight: 6,
+        },
+        timeoutMs: 300_000,
+      });
+      if (answer.body.delivered !== n) throw new Error(`floor ${sign}: ${answer.body.delivered} of ${n}`);
+    };
   const ours = async () => {
     const path = `/drain/ours/${runs++}`;
     const sub = (
@@ -299,6 +310,7 @@ async function drainCpu() {
     floor_none: floor("none"),
     floor_webcrypto: floor("webcrypto"),
     floor_library: floor("library"),
+    floor_recorded: floor("webcrypto", true),
     ours,
   };
   const perDelivery = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));

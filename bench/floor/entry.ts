@@ -20,7 +20,7 @@
 // (cycling through the body's `events`, each wrapped and serialised as a delivery's body) to `url`,
 // `inFlight` at a time, each awaited, signed as `sign` says: `none`, `webcrypto` (HMAC-SHA256 with a
 // key imported once) or `library` (the standardwebhooks package, a new Webhook per delivery, as the
-// service did before). No SQLite, no feed: bench/webhooks.mjs `--drain` divides the runtime's CPU by it.
+// service did before); with `record`, one SQLite insert per delivery after its answer. No feed: bench/webhooks.mjs `--drain` divides the runtime's CPU by it.
 // `POST /bench/queue` puts its JSON body on the events queue as the outbox would: the browser test
 // of the operations page makes a real dead letter with it (a message the projector cannot read).
 // `POST /bench/fresh` creates `objects` new Durable Objects (fresh ids, `inParallel` at a time) and
@@ -142,6 +142,8 @@ export class FloorAppend extends DurableObject<Env> {
         });
         await response.body?.cancel();
         if (response.ok) delivered++;
+        // A durable record of the outcome, one write per delivery as at-least-once needs.
+        if (job.record) this.ctx.storage.sql.exec("INSERT INTO events (data) VALUES (?)", id);
       }
     };
     await Promise.all(Array.from({ length: job.inFlight }, worker));
@@ -168,6 +170,8 @@ interface DeliverJob {
   events: { timestamp: string }[];
   count: number;
   sign: "none" | "webcrypto" | "library";
+  /** One SQLite insert per delivery after its answer, in the turn that sees it. */
+  record?: boolean;
   secret: string;
   inFlight: number;
 }
@@ -443,7 +447,9 @@ export default {
     }
     if (request.method === "POST" && pathname === "/bench/deliver") {
       const job = await request.json<DeliverJob>();
-      return Response.json(await env.FLOOR.getByName(`deliver-${job.sign}`).deliverMany(job));
+      return Response.json(
+        await env.FLOOR.getByName(`deliver-${job.sign}${job.record ? "-recorded" : ""}`).deliverMany(job),
+      );
     }
     const read = request.method === "GET" ? READ.exec(pathname) : null;
     if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());
