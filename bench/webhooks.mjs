@@ -21,7 +21,8 @@
 // delivery (`floor_recorded`); with --profile 1, one more drain of each, profiled.
 // --rate: the latency phase's commands/s (default: half the max measured in phase 1), so that two
 // builds can be compared at the same rate: the latency grows steeply with it.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import * as L from "./lib.mjs";
 import { startReceiver } from "./receiver.mjs";
 
@@ -334,11 +335,19 @@ async function drainCpu() {
     }
   }
   const profiles = {};
+  mkdirSync(path.join(L.ROOT, "bench", "results"), { recursive: true });
   if (opt.profile) {
     for (const name of ["floor_webcrypto", "ours"]) {
       const { value: cleanup, profiles: found } = await L.cpuProfile(server, cases[name], { top: 15 });
       await cleanup?.();
       profiles[name] = found.map((p) => ({ target: p.target, top: p.top }));
+      // The whole profile, for Chrome DevTools (or a caller breakdown): bench/results/, not committed.
+      found.forEach((p, i) =>
+        writeFileSync(
+          path.join(L.ROOT, "bench", "results", `webhooks-drain-${name}-${i}.cpuprofile`),
+          JSON.stringify(p.profile),
+        ),
+      );
       for (const p of found)
         console.error(`profile of ${name} (${p.target}):\n${p.top.map((f) => `  ${f.self_pct}%  ${f.fn}`).join("\n")}`);
     }
