@@ -354,6 +354,9 @@ async function drainCpu() {
   }
   await receiver.close();
   const median = (name) => L.median(perDelivery[name]);
+  // Each round's case over its floor, measured a minute apart at most, then the median: steadier
+  // than the ratio of the medians while other work moves the machine's speed from round to round.
+  const sameRound = (name, floor) => L.round(L.median(perDelivery[name].map((ms, i) => ms / perDelivery[floor][i])), 2);
   const rows = Object.keys(cases).map((name) => ({
     case: name,
     "runtime CPU ms per delivery (median)": L.round(median(name), 3),
@@ -361,6 +364,8 @@ async function drainCpu() {
     "deliveries/s (median)": L.median(wall[name]),
     "× floor_webcrypto": L.round(median(name) / median("floor_webcrypto"), 2),
     "× floor_none": L.round(median(name) / median("floor_none"), 2),
+    "× floor_webcrypto, same round (median)": sameRound(name, "floor_webcrypto"),
+    "× floor_recorded, same round (median)": sameRound(name, "floor_recorded"),
   }));
   L.report(
     "webhooks-drain",
