@@ -13,8 +13,16 @@
 //     burst: the rate a backlog drains at, against the same projector rate.
 // Usage: npm run bench:webhooks [-- --users 200 --concurrency 32 --seconds 5 --rounds 3 --latency-seconds 15 --rate 45 --profile 1]
 // (--profile 1: a CPU profile of the isolate over the latency phase, its top functions printed.)
+// --drain N: instead of the three phases, CPU per delivery (see `drainCpu` below): N commands make a
+// backlog, then in each of --rounds rounds a subscription from position 0 drains it and the runtime's
+// CPU (/proc, less its idle rate) is divided by the deliveries, against the floor object
+// (`POST /bench/deliver`, bench/floor/entry.ts) sending as many POSTs unsigned, signed with WebCrypto
+// and signed with the standardwebhooks package, and WebCrypto-signed with one SQLite write per
+// delivery (`floor_recorded`); with --profile 1, one more drain of each, profiled.
 // --rate: the latency phase's commands/s (default: half the max measured in phase 1), so that two
 // builds can be compared at the same rate: the latency grows steeply with it.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import * as L from "./lib.mjs";
 import { startReceiver } from "./receiver.mjs";
 
@@ -27,9 +35,11 @@ const opt = L.args({
   burstSeconds: 5,
   rate: 0,
   profile: 0,
+  drain: 0,
 });
 
 await L.run("webhooks", 420_000, async () => {
+  if (opt.drain > 0) return drainCpu();
   const receiver = await startReceiver();
   const { server, admin, users } = await L.startWithUsers(opt.users, {
     vars: { WEBHOOK_INSECURE_HOSTS: "127.0.0.1" },
@@ -227,3 +237,155 @@ await L.run("webhooks", 420_000, async () => {
     ],
   );
 });
+
+/**
+ * CPU per delivery: locally every object, the projector and the commands share one workerd thread,
+ * so what a delivery costs that thread decides whether three subscriptions keep up at half the max.
+ * A backlog of `--drain` commands (plus the users' creations) is in the feed; each round measures,
+ * after 3 s of idle CPU, the runtime's CPU while each case sends every event once to the receiver.
+ */
+async function drainCpu() {
+  const receiver = await startReceiver();
+  const { server, admin, users } = await L.startWithUsers(opt.users, {
+    vars: { WEBHOOK_INSECURE_HOSTS: "127.0.0.1" },
+  });
+  await L.load(server, {
+    concurrency: opt.concurrency,
+    durationMs: 600_000,
+    maxRequests: opt.drain,
+    make: L.renames(users, admin.token),
+  });
+  await L.waitDrained(server, admin.token, { timeoutMs: 120_000 });
+  // The deliveries a subscription from 0 makes: every user event of the feed.
+  const events = [];
+  for (let after = 0; ;) {
+    const page = await L.expectOk(server.url, "GET", `/admin/feed?after=${after}&limit=1000`, { token: admin.token });
+    events.push(...page.body.events);
+    if (page.body.events.length < 1000) break;
+    after = page.body.next_after;
+  }
+  const n = events.length;
+  const runtime = runtimePid(server);
+  const secret = `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64")}`;
+  let runs = 0;
+  const waitFor = async (path, count) => {
+    const deadline = Date.now() + 300_000;
+    while ((receiver.byPath.get(path)?.length ?? 0) < count) {
+      if (Date.now() > deadline) throw new Error(`${path}: ${receiver.byPath.get(path)?.length ?? 0} of ${count}`);
+      await L.sleep(5);
+    }
+  };
+  const floor =
+    (sign, record = false) =>
+    async () => {
+      const path = `/drain/${sign}/${runs++}`;
+      const answer = await L.expectOk(server.url, "POST", "/bench/deliver", {
+        body: {
+          url: `${receiver.url}${path}`,
+          events: events.slice(0, 200),
+          count: n,
+          sign,
+          record,
+          secret,
+          inFlight: 6,
+        },
+        timeoutMs: 300_000,
+      });
+      if (answer.body.delivered !== n) throw new Error(`floor ${sign}: ${answer.body.delivered} of ${n}`);
+    };
+  const ours = async () => {
+    const path = `/drain/ours/${runs++}`;
+    const sub = (
+      await L.expectOk(
+        server.url,
+        "POST",
+        "/admin/subscriptions",
+        { token: admin.token, body: { url: `${receiver.url}${path}`, from_position: 0 } },
+        201,
+      )
+    ).body;
+    await waitFor(path, n);
+    return () => L.expectOk(server.url, "DELETE", `/admin/subscriptions/${sub.id}`, { token: admin.token }, 204);
+  };
+  const cases = {
+    floor_none: floor("none"),
+    floor_webcrypto: floor("webcrypto"),
+    floor_library: floor("library"),
+    floor_recorded: floor("webcrypto", true),
+    ours,
+  };
+  const perDelivery = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  const wall = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  for (let round = 1; round <= opt.rounds; round++) {
+    for (const [name, run] of Object.entries(cases)) {
+      const idleBefore = cpuMs(runtime);
+      await L.sleep(3000);
+      const idleRate = (cpuMs(runtime) - idleBefore) / 3000;
+      const before = cpuMs(runtime);
+      const t0 = L.now();
+      const cleanup = await run();
+      const elapsed = L.now() - t0;
+      const ms = (cpuMs(runtime) - before - idleRate * elapsed) / n;
+      await cleanup?.();
+      perDelivery[name].push(L.round(ms, 3));
+      wall[name].push(L.round(n / (elapsed / 1000), 0));
+      console.error(
+        `  round ${round}/${opt.rounds} ${name}: ${L.round(ms, 3)} ms CPU per delivery, ${L.round(n / (elapsed / 1000), 0)}/s`,
+      );
+    }
+  }
+  const profiles = {};
+  mkdirSync(path.join(L.ROOT, "bench", "results"), { recursive: true });
+  if (opt.profile) {
+    for (const name of ["floor_webcrypto", "ours"]) {
+      const { value: cleanup, profiles: found } = await L.cpuProfile(server, cases[name], { top: 15 });
+      await cleanup?.();
+      profiles[name] = found.map((p) => ({ target: p.target, top: p.top }));
+      // The whole profile, for Chrome DevTools (or a caller breakdown): bench/results/, not committed.
+      found.forEach((p, i) =>
+        writeFileSync(
+          path.join(L.ROOT, "bench", "results", `webhooks-drain-${name}-${i}.cpuprofile`),
+          JSON.stringify(p.profile),
+        ),
+      );
+      for (const p of found)
+        console.error(`profile of ${name} (${p.target}):\n${p.top.map((f) => `  ${f.self_pct}%  ${f.fn}`).join("\n")}`);
+    }
+  }
+  await receiver.close();
+  const median = (name) => L.median(perDelivery[name]);
+  // Each round's case over its floor, measured a minute apart at most, then the median: steadier
+  // than the ratio of the medians while other work moves the machine's speed from round to round.
+  const sameRound = (name, floor) => L.round(L.median(perDelivery[name].map((ms, i) => ms / perDelivery[floor][i])), 2);
+  const rows = Object.keys(cases).map((name) => ({
+    case: name,
+    "runtime CPU ms per delivery (median)": L.round(median(name), 3),
+    "per round": perDelivery[name].join(" / "),
+    "deliveries/s (median)": L.median(wall[name]),
+    "× floor_webcrypto": L.round(median(name) / median("floor_webcrypto"), 2),
+    "× floor_none": L.round(median(name) / median("floor_none"), 2),
+    "× floor_webcrypto, same round (median)": sameRound(name, "floor_webcrypto"),
+    "× floor_recorded, same round (median)": sameRound(name, "floor_recorded"),
+  }));
+  L.report(
+    "webhooks-drain",
+    { options: opt, deliveries: n, per_delivery_ms: perDelivery, deliveries_per_s: wall, profiles },
+    rows,
+  );
+}
+
+/** The workerd that runs the service: the one started with an inspector (bench/cpu.mjs). */
+function runtimePid(server) {
+  for (const pid of L.groupPids(server.child.pid)) {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    if (cmdline.includes("workerd") && cmdline.includes("--inspector-addr")) return pid;
+  }
+  throw new Error("no workerd runtime process found");
+}
+
+/** User + system CPU of the process so far, in ms (clock ticks of 10 ms). */
+function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

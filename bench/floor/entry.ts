@@ -16,6 +16,11 @@
 // no validation, the row as JSON. A query's req/s over it says how much is the service's own.
 // `POST /bench/notify/{name}` is the floor for a webhook: the same append, then the event POSTed to
 // each URL of the body's `urls`, after the commit and without waiting (bench/webhooks.mjs).
+// `POST /bench/deliver` is the floor of a webhook delivery's CPU: one object POSTs `count` events
+// (cycling through the body's `events`, each wrapped and serialised as a delivery's body) to `url`,
+// `inFlight` at a time, each awaited, signed as `sign` says: `none`, `webcrypto` (HMAC-SHA256 with a
+// key imported once) or `library` (the standardwebhooks package, a new Webhook per delivery, as the
+// service did before); with `record`, one SQLite insert per delivery after its answer. No feed: bench/webhooks.mjs `--drain` divides the runtime's CPU by it.
 // `POST /bench/queue` puts its JSON body on the events queue as the outbox would: the browser test
 // of the operations page makes a real dead letter with it (a message the projector cannot read).
 // `POST /bench/fresh` creates `objects` new Durable Objects (fresh ids, `inParallel` at a time) and
@@ -38,6 +43,7 @@
 // writes every event to the audit log), one D1 statement per `perStep` objects, as a rebuild step
 // does: no directory, no fold, no projection.
 import { DurableObject } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
 import type { PublicEvent } from "../../src/domain/events";
 import service from "../../src/index";
 import { FEED_NAME } from "../../src/live/feed";
@@ -98,6 +104,52 @@ export class FloorAppend extends DurableObject<Env> {
     return revision;
   }
 
+  /** See `POST /bench/deliver`: resolves how many got a 2xx. */
+  async deliverMany(job: DeliverJob): Promise<{ delivered: number }> {
+    const raw = Uint8Array.from(atob(job.secret.replace(/^whsec_/, "")), (c) => c.charCodeAt(0));
+    const key =
+      job.sign === "webcrypto"
+        ? await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])
+        : null;
+    const encoder = new TextEncoder();
+    const signature = async (id: string, now: Date, body: string): Promise<string> => {
+      if (job.sign === "library") return new Webhook(job.secret).sign(id, now, body);
+      if (!key) return "";
+      const mac = await crypto.subtle.sign(
+        "HMAC",
+        key,
+        encoder.encode(`${id}.${Math.floor(now.getTime() / 1000)}.${body}`),
+      );
+      return `v1,${btoa(String.fromCharCode(...new Uint8Array(mac)))}`;
+    };
+    let next = 0;
+    let delivered = 0;
+    const worker = async () => {
+      for (let i = next++; i < job.count; i = next++) {
+        const event = job.events[i % job.events.length]!;
+        const id = `floor-${i}`;
+        const body = JSON.stringify({ type: "user.updated", timestamp: event.timestamp, data: event });
+        const now = new Date();
+        const response = await fetch(job.url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "webhook-id": id,
+            "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+            "webhook-signature": await signature(id, now, body),
+          },
+          body,
+        });
+        await response.body?.cancel();
+        if (response.ok) delivered++;
+        // A durable record of the outcome, one write per delivery as at-least-once needs.
+        if (job.record) this.ctx.storage.sql.exec("INSERT INTO events (data) VALUES (?)", id);
+      }
+    };
+    await Promise.all(Array.from({ length: job.inFlight }, worker));
+    return { delivered };
+  }
+
   /** Every row, as a rebuild reads a user's stream. */
   rows(): string[] {
     return this.ctx.storage.sql
@@ -111,6 +163,17 @@ export class FloorAppend extends DurableObject<Env> {
     for (const data of rows) this.ctx.storage.sql.exec("INSERT INTO events (data) VALUES (?)", data);
     return rows.length;
   }
+}
+
+interface DeliverJob {
+  url: string;
+  events: { timestamp: string }[];
+  count: number;
+  sign: "none" | "webcrypto" | "library";
+  /** One SQLite insert per delivery after its answer, in the turn that sees it. */
+  record?: boolean;
+  secret: string;
+  inFlight: number;
 }
 
 interface FreshObjects {
@@ -381,6 +444,12 @@ export default {
       const { urls } = await request.json<{ urls: string[] }>();
       const revision = await env.FLOOR.getByName(notify[1]!).appendAndNotify("notify", urls);
       return Response.json({ revision });
+    }
+    if (request.method === "POST" && pathname === "/bench/deliver") {
+      const job = await request.json<DeliverJob>();
+      return Response.json(
+        await env.FLOOR.getByName(`deliver-${job.sign}${job.record ? "-recorded" : ""}`).deliverMany(job),
+      );
     }
     const read = request.method === "GET" ? READ.exec(pathname) : null;
     if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());

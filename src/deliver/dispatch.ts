@@ -65,9 +65,10 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
 
 async function attempt(sink: Sink, row: DeliveryRow): Promise<DeliveryOutcome> {
   if (row.event === null) return { outcome: "skipped", reason: "event no longer held" };
-  const event = JSON.parse(row.event) as FeedEvent;
+  const held = { id: row.event_id, eventType: row.event_type, timestamp: row.event_at, json: row.event };
   try {
-    return await sink.deliver(event, row.attempts + 1);
+    if (sink.deliverHeld) return await sink.deliverHeld(held, row.attempts + 1);
+    return await sink.deliver(JSON.parse(row.event) as FeedEvent, row.attempts + 1);
   } catch (error) {
     // A sink that throws is a failed attempt like any other, retried on the schedule.
     return { outcome: "retry", status: null, error: String(error).slice(0, 200), ms: 0 };

@@ -9,6 +9,19 @@ export interface Sink {
   /** Whether this sink has anything to do with `event` (a mail sink skips imported users, say). */
   wants(event: FeedEvent): boolean;
   deliver(event: FeedEvent, attempt: number): Promise<DeliveryOutcome>;
+  /**
+   * The same as `deliver`, from the event as the delivery row holds it (its JSON, unparsed): a sink
+   * that only sends the event on (the webhook's) saves parsing and serialising it again per delivery.
+   */
+  deliverHeld?(event: HeldEvent, attempt: number): Promise<DeliveryOutcome>;
+}
+
+/** A held event: the `FeedEvent` as JSON (`JSON.stringify` of it), and the fields its row keeps beside it. */
+export interface HeldEvent {
+  id: string;
+  eventType: string;
+  timestamp: string;
+  json: string;
 }
 
 export type DeliveryOutcome =

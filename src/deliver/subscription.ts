@@ -68,8 +68,9 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
   private tablesSeen = false;
   /**
    * The settings row as last read: a round asks for it before every delivery (has it been paused?),
-   * so it is read once per change. Every write of the row goes through `changeSettings` or is
-   * followed by `settingsChanged`, which drop it.
+   * so it is read once, and again only after a write that bypasses it. Every write of the row goes
+   * through `changeSettings`, which applies it here too, or is followed by `settingsChanged`, which
+   * drops it.
    */
   private cachedSettings: store.SettingsRow | null = null;
 
@@ -85,9 +86,16 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     this.cachedSettings = null;
   }
 
+  /**
+   * Writes `patch` and applies it to the cached row, which then still equals the stored one: a
+   * delivery's outcome is such a write, and dropping the cache made the next `settings()` (before
+   * the next delivery) read the row again, once per delivery.
+   */
   private changeSettings(patch: Partial<store.SettingsRow>): void {
-    this.settingsChanged();
     store.updateSettings(this.sql, patch);
+    if (!this.cachedSettings) return;
+    const applied = Object.fromEntries(Object.entries(patch).map(([column, value]) => [column, value ?? null]));
+    this.cachedSettings = { ...this.cachedSettings, ...applied };
   }
 
   async create(input: NewSubscription): Promise<SubscriptionView & { secret: string | null }> {

@@ -1,6 +1,6 @@
 import { Webhook } from "standardwebhooks";
 import type { FeedEvent } from "../read/feed";
-import type { DeliveryOutcome, Sink } from "./sink";
+import type { DeliveryOutcome, HeldEvent, Sink } from "./sink";
 
 /** `USER_CREATED` → `user.created`, `PASSWORD_CHANGED` → `user.password_changed`; `ops.*` as they are. */
 export function webhookType(eventType: string): string {
@@ -21,13 +21,23 @@ export interface WebhookTarget {
  * logged: an error says only what the receiver or the network answered.
  */
 export function webhookSink(target: WebhookTarget, fetcher: typeof fetch = fetch): Sink {
-  return {
+  // Once per sink (a run), not per delivery: each decodes its secret.
+  const signers = target.secrets.map((secret) => new Webhook(secret));
+  const sink = {
     wants: () => true,
-    async deliver(event: FeedEvent): Promise<DeliveryOutcome> {
-      const body = JSON.stringify({ type: webhookType(event.event_type), timestamp: event.timestamp, data: event });
+    deliver: (event: FeedEvent): Promise<DeliveryOutcome> =>
+      sink.deliverHeld({
+        id: event.id,
+        eventType: event.event_type,
+        timestamp: event.timestamp,
+        json: JSON.stringify(event),
+      }),
+    async deliverHeld(event: HeldEvent): Promise<DeliveryOutcome> {
+      // `JSON.stringify({type, timestamp, data})` to the byte, with the held JSON as `data` unparsed.
+      const body = `{"type":${JSON.stringify(webhookType(event.eventType))},"timestamp":${JSON.stringify(event.timestamp)},"data":${event.json}}`;
       const now = new Date();
       // Several `v1,` signatures are allowed by the spec: a receiver holding either secret accepts it.
-      const signature = target.secrets.map((secret) => new Webhook(secret).sign(event.id, now, body)).join(" ");
+      const signature = signers.map((signer) => signer.sign(event.id, now, body)).join(" ");
       const started = Date.now();
       try {
         const response = await fetcher(target.url, {
@@ -57,6 +67,7 @@ export function webhookSink(target: WebhookTarget, fetcher: typeof fetch = fetch
       }
     },
   };
+  return sink;
 }
 
 /** The network error's own words, bounded: they name the failure, never the request. */
