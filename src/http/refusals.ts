@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { createMiddleware } from "hono/factory";
 import { refusalConfig } from "../config";
 import { log } from "../observability";
 import { journalRefusal, type Refusal } from "../read/refusals";
@@ -34,18 +33,10 @@ export const COMMAND_ROUTES: readonly { method: string; path: RegExp; command: s
 export const ANONYMOUS = "anonymous";
 
 /**
- * Journals every refused command once its answer is final (after the route and the app's error
+ * Journals a refused command once its answer is final (after the route and the app's error
  * handler), off the response path: `waitUntil`, and a failed write is a log line. The response is
- * never changed nor delayed.
- */
-export const journalRefusals = createMiddleware<AppEnv>(async (c, next) => {
-  await next();
-  journalIfRefused(c);
-});
-
-/**
- * `journalRefusals`' work once the answer is final, for a middleware that does more around the
- * route than journal (the app's one, createApp: one async step per request instead of three).
+ * never changed nor delayed. Called by the app's one middleware (createApp: one async step per
+ * request around the route instead of three).
  */
 export function journalIfRefused(c: Context<AppEnv>): void {
   if (!REFUSED.has(c.res.status)) return;

@@ -152,7 +152,7 @@ interface Span {
 
 /**
  * Where a page starts: from the first row created at or after `block`, skipping `skip` rows; or,
- * `walk`, at the row at that offset of the list, found by the page's statement itself (`WALK`).
+ * `walk`, at the row at that offset of the list, found by the page's statement itself (its `walk` CTE, `walkLevels`).
  */
 type PageStart = { block: string; skip: number } | { walk: number };
 

@@ -1,11 +1,10 @@
 import { env } from "cloudflare:workers";
-import { Hono } from "hono";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { RequestTrail } from "../../src/admin/request-schemas";
 import type { RefusalEntry, RefusalPage } from "../../src/admin/refusal-schemas";
-import type { AppEnv } from "../../src/http/context";
-import { errorResponse, httpError, ApiError } from "../../src/http/errors";
-import { ANONYMOUS, commandOf, journalRefusals, reasonOf } from "../../src/http/refusals";
+import { httpError } from "../../src/http/errors";
+import { ANONYMOUS, commandOf, reasonOf } from "../../src/http/refusals";
+import { createApp } from "../../src/http/app";
 import { requestValidationError } from "../../src/http/request-validation";
 import { adminSession, call, createUser, login, tokenWithoutLogin } from "../support/api";
 import { PASSWORD, newUserBody } from "../support/builders";
@@ -343,7 +342,7 @@ describe("GET /admin/refusals", () => {
   });
 });
 
-describe("journalRefusals, the middleware", () => {
+describe("the refusal journal at the edge", () => {
   it("knows every command route of the OpenAPI document, and no query", async () => {
     const doc = await call<{ paths: Record<string, Record<string, unknown>> }>("GET", "/v1/openapi.json");
     const id = crypto.randomUUID();
@@ -378,22 +377,18 @@ describe("journalRefusals, the middleware", () => {
   });
 
   it("a failing journal write is logged, the response unchanged", async () => {
-    const app = new Hono<AppEnv>();
-    app.use(async (c, next) => {
-      c.set("requestId", "r-1");
-      await next();
-    });
-    app.use(journalRefusals);
-    app.put("/v1/users/:user_id", () => {
-      throw httpError(403, "Insufficient permissions. You can only update your own user data.");
-    });
-    app.onError((error, c) => errorResponse(c, error as ApiError));
+    // The app's own middleware, as deployed: a PUT without a token is a refused command.
+    const app = createApp();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     try {
       const broken = { ...env, DB: { batch: () => Promise.reject(new Error("D1 is down")) } } as unknown as Env;
-      const res = await app.request(`/v1/users/${crypto.randomUUID()}`, { method: "PUT" }, broken);
-      expect(res.status).toBe(403);
-      expect(await res.json()).toMatchObject({ type: "HTTPException" });
+      const res = await app.request(
+        `/v1/users/${crypto.randomUUID()}`,
+        { method: "PUT", headers: { "X-Request-Id": "r-1", "content-type": "application/json" }, body: "{}" },
+        broken,
+      );
+      expect(res.status).toBe(401);
+      expect(res.headers.get("X-Request-Id")).toBe("r-1");
       await vi.waitUntil(() => warn.mock.calls.some(([line]) => String(line).includes("refusal not journaled")));
       expect(String(warn.mock.calls[0]?.[0])).toContain('"request_id":"r-1"');
     } finally {
