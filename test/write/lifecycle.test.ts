@@ -233,8 +233,8 @@ describe("waking", () => {
     expect(await outboxAndAlarm(stubFor(userId))).toEqual({ outbox: 0, alarm: null });
   });
 
-  it("an object stored under an older schema is brought up to date on waking", async () => {
-    const userId = crypto.randomUUID();
+  /** An object as the first schema step left it (before the later steps existed), evicted. */
+  const storeUnderFirstStep = async (userId: string) => {
     await runInDurableObject(stubFor(userId), (_instance, state) => {
       const sql = state.storage.sql;
       sql.exec("CREATE TABLE _schema_migrations (step INTEGER PRIMARY KEY)");
@@ -243,6 +243,11 @@ describe("waking", () => {
       setMeta(sql, "aggregate_id", userId);
     });
     await evictDurableObject(stubFor(userId));
+  };
+
+  it("an object stored under an older schema is brought up to date on waking", async () => {
+    const userId = crypto.randomUUID();
+    await storeUnderFirstStep(userId);
 
     expect(await stubFor(userId).readStream(1, 500)).toEqual([]);
 
@@ -270,14 +275,7 @@ describe("waking", () => {
         };
       });
     const old = crypto.randomUUID();
-    await runInDurableObject(stubFor(old), (_instance, state) => {
-      const sql = state.storage.sql;
-      sql.exec("CREATE TABLE _schema_migrations (step INTEGER PRIMARY KEY)");
-      sql.exec(MIGRATIONS[0]!);
-      sql.exec("INSERT INTO _schema_migrations (step) VALUES (1)");
-      setMeta(sql, "aggregate_id", old);
-    });
-    await evictDurableObject(stubFor(old));
+    await storeUnderFirstStep(old);
     await stubFor(old).readStream(1, 500);
     const { userId } = await createUser();
 
