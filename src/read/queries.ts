@@ -73,10 +73,40 @@ export const FIND_CALLER = `SELECT u.status AS status, u.role AS role, u.tokens_
   FROM users u LEFT JOIN streams s ON s.user_id = u.id WHERE u.id = ?`;
 
 /**
- * A statement answering `FIND_CALLER`'s columns for `callerId`, all null (`callerOf` gives undefined)
- * when it has no row, beside the scalar subqueries `extra` (`name → SQL` with positional parameters
- * `params`): one row always. A list asks its count this way, one statement with the caller's row
- * rather than two in its batch (each statement of a batch costs the D1 binding its own handling).
+ * `FIND_CALLER`'s columns beside other columns of a statement, prefixed `caller_`, from its joins
+ * `users c` (the caller) and `streams s` (its ledger row); all null when the caller has no row.
+ * `callerOf` reads them back.
+ */
+const CALLER_COLUMNS = `c.id AS caller_id, c.status AS caller_status, c.role AS caller_role,
+  c.tokens_valid_from AS caller_tokens_valid_from, c.revision AS caller_revision,
+  s.published_revision AS caller_published`;
+
+type CallerColumns = {
+  caller_id: string | null;
+  caller_status: UserRow["status"];
+  caller_role: UserRow["role"];
+  caller_tokens_valid_from: number | null;
+  caller_revision: number;
+  caller_published: number | null;
+};
+
+/** The caller's row of an answer holding `CALLER_COLUMNS`, undefined when the caller has none. */
+export function callerOf(row: CallerColumns | undefined | null): CallerRow | undefined {
+  if (!row || row.caller_id === null) return undefined;
+  return {
+    status: row.caller_status,
+    role: row.caller_role,
+    tokensValidFrom: row.caller_tokens_valid_from,
+    revision: row.caller_revision,
+    published: row.caller_published,
+  };
+}
+
+/**
+ * A statement answering the caller's row (`callerOf` reads it) beside the scalar subqueries `extra`
+ * (`name → SQL` with positional parameters `params`): one row always. A list asks its count this
+ * way, one statement with the caller's row rather than two in its batch (each statement of a batch
+ * costs the D1 binding its own handling).
  */
 export function callerWith(
   db: D1Reader,
@@ -87,18 +117,11 @@ export function callerWith(
   const columns = Object.entries(extra).map(([name, sql]) => `(${sql}) AS "${name}"`);
   return db
     .prepare(
-      `SELECT ${columns.join(", ")}, c.id AS caller_id, c.status AS status, c.role AS role,
-        c.tokens_valid_from AS tokensValidFrom, c.revision AS revision, s.published_revision AS published
-        FROM (SELECT ? AS id) AS asked LEFT JOIN users c ON c.id = asked.id LEFT JOIN streams s ON s.user_id = c.id`,
+      `SELECT ${columns.join(", ")}, ${CALLER_COLUMNS}
+        FROM (SELECT ? AS caller_id) AS asked LEFT JOIN users c ON c.id = asked.caller_id
+        LEFT JOIN streams s ON s.user_id = c.id`,
     )
     .bind(...params, callerId);
-}
-
-/** The caller's row of a `callerWith` answer, undefined when the caller has none. */
-export function callerOf(row: (CallerRow & { caller_id: string | null }) | undefined | null): CallerRow | undefined {
-  if (!row || row.caller_id === null) return undefined;
-  const { status, role, tokensValidFrom, revision, published } = row;
-  return { status, role, tokensValidFrom, revision, published };
 }
 
 /**
@@ -107,23 +130,13 @@ export function callerOf(row: (CallerRow & { caller_id: string | null }) | undef
  * its user has no row. One statement rather than a batch of the two: the D1 binding's handling of
  * a batch (its statements, their results) was a tenth of a get's CPU in the profile (issue 25).
  */
-const FIND_USER_AS = `SELECT ${COLUMNS.map((c) => `u.${c.name} AS "${c.key}"`).join(", ")},
-  c.id AS caller_id, c.status AS caller_status, c.role AS caller_role,
-  c.tokens_valid_from AS caller_tokens_valid_from, c.revision AS caller_revision,
-  s.published_revision AS caller_published
+const FIND_USER_AS = `SELECT ${COLUMNS.map((c) => `u.${c.name} AS "${c.key}"`).join(", ")}, ${CALLER_COLUMNS}
   FROM (SELECT ?1 AS caller_id, ?2 AS user_id) AS asked
   LEFT JOIN users c ON c.id = asked.caller_id
   LEFT JOIN streams s ON s.user_id = c.id
   LEFT JOIN users u ON u.id = asked.user_id`;
 
-type UserAsRow = { [K in keyof UserRow]: UserRow[K] | null } & {
-  caller_id: string | null;
-  caller_status: UserRow["status"];
-  caller_role: UserRow["role"];
-  caller_tokens_valid_from: number | null;
-  caller_revision: number;
-  caller_published: number | null;
-};
+type UserAsRow = { [K in keyof UserRow]: UserRow[K] | null } & CallerColumns;
 
 /**
  * A user's row read by a caller, with the caller's row: one D1 round trip, one statement, when
@@ -145,16 +158,7 @@ export async function findUserRowAs(
   }
   const both = await db.prepare(FIND_USER_AS).bind(callerId, id).first<UserAsRow>();
   if (!both) return { caller: undefined, row: undefined };
-  const caller: CallerRow | undefined =
-    both.caller_id === null
-      ? undefined
-      : {
-          status: both.caller_status,
-          role: both.caller_role,
-          tokensValidFrom: both.caller_tokens_valid_from,
-          revision: both.caller_revision,
-          published: both.caller_published,
-        };
+  const caller = callerOf(both);
   if (both.id === null) return { caller, row: undefined };
   const row = {} as Record<keyof UserRow, unknown>;
   for (const { key } of COLUMNS) row[key] = both[key];
