@@ -10,7 +10,7 @@ import { projectStreams, readWholeStream } from "../read/replay";
 import { PROJECTIONS } from "../read/projections";
 import { leavePreviousPlaces } from "../read/reshard";
 import type { PublicEvent } from "../domain/events";
-import { forgetInSubscriptions, wakeSubscriptions } from "../read/wake-subscriptions";
+import { feedGrew } from "../read/wake-subscriptions";
 import { registerAll } from "../write/user-directory";
 import { claimForImport } from "./import-claims";
 import { log } from "../observability";
@@ -184,11 +184,7 @@ async function projectImported(env: Env, imported: ImportedStream[]): Promise<vo
       env,
       streams.map((s) => s.userId),
     );
-    await forgetInSubscriptions(
-      env,
-      streams.filter((s) => s.events.some(isErasure)).map((s) => s.userId),
-    );
-    await wakeSubscriptions(env, { mail: false });
+    await feedGrew(env, streams, { mail: false });
   } catch (error) {
     log("warn", "import: projecting in the request failed; the objects' alarms re-publish the users", {
       users: imported.length,
@@ -255,8 +251,6 @@ function rejectAll(userId: string, user: UserLines, at: RejectedLine): RejectedL
       : { line, aggregate_id: userId, error: `not imported: line ${at.line} of the same user was rejected` },
   );
 }
-
-const isErasure = (event: { event_type: string }) => event.event_type === "USER_ERASED";
 
 function aggregateIdOf(value: unknown): string | null {
   const id = (value as { aggregate_id?: unknown } | null)?.aggregate_id;

@@ -19,7 +19,7 @@ import { recordErasures, withoutErasedUsers } from "./erasures";
 import { userStream } from "../objects";
 import { projected as wakeReaders } from "./read-your-writes";
 import { leavePreviousPlaces } from "./reshard";
-import { forgetInSubscriptions, wakeSubscriptions } from "./wake-subscriptions";
+import { feedGrew, wakeSubscriptions } from "./wake-subscriptions";
 
 /** The default layout's queues (wrangler.toml); `[env.sharded]` has `user-events-0`… and its own DLQ. */
 export const EVENTS_QUEUE = "user-events";
@@ -486,12 +486,7 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     env,
     done.flatMap((w) => w.fresh),
   );
-  const erased = done.filter((w) => w.events.some((e) => e.event_type === "USER_ERASED")).map((w) => w.userId);
-  await forgetInSubscriptions(env, erased);
-  // Something was projected, so the feed may have grown.
-  if (projected.length > 0) {
-    await wakeSubscriptions(env, { mail: projected.some((e) => e.event_type === "USER_CREATED") });
-  }
+  await feedGrew(env, done, { mail: projected.some((e) => e.event_type === "USER_CREATED") });
 }
 
 /**

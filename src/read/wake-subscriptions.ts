@@ -72,3 +72,18 @@ export async function forgetInSubscriptions(env: Env, userIds: readonly string[]
   const failed = (await Promise.allSettled(calls)).filter((result) => result.status === "rejected").length;
   if (failed > 0) log("warn", "an erasure did not reach some subscriptions' held deliveries", { failed });
 }
+
+/**
+ * After events of these streams reached the feed (a projector's batch, an import's step): the held
+ * deliveries of the users erased among them are forgotten, then the subscriptions are woken (the
+ * mail's when `mail`).
+ */
+export async function feedGrew(
+  env: Env,
+  streams: readonly { userId: string; events: readonly { event_type: string }[] }[],
+  { mail }: { mail: boolean },
+): Promise<void> {
+  const erased = streams.filter((s) => s.events.some((e) => e.event_type === "USER_ERASED")).map((s) => s.userId);
+  await forgetInSubscriptions(env, erased);
+  if (streams.some((s) => s.events.length > 0)) await wakeSubscriptions(env, { mail });
+}
