@@ -37,7 +37,7 @@ export function identityRegistry(env: Env) {
     },
     /**
      * Claims each key for its owner (an import request's users at once): whether each was won, in
-     * order. Each key at most once: a shard's claims in one call run side by side.
+     * order. A key asked for two owners is won by one of them (the shard runs its claims in turn).
      */
     async claimEach(claims: readonly { key: string; owner: string }[]): Promise<boolean[]> {
       // By position: one key may come for two owners, and only one of them wins it.
