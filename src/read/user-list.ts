@@ -173,27 +173,27 @@ function listStatements(
   start?: PageStart,
 ): [Statement, Statement] {
   let from = "true";
-  let bound: unknown[] = [];
+  let walk = "";
+  let params: unknown[] = [span.limit, span.offset];
   let window = `LIMIT ?1 + 0 OFFSET ?2 + 0`;
   if (filters.after) {
     from = "(created_at, id) > (?1, ?2)";
-    bound = [filters.after.createdAt, filters.after.id];
+    params = [filters.after.createdAt, filters.after.id, span.limit, span.offset];
     window = `LIMIT ?3 + 0 OFFSET ?4 + 0`;
   } else if (start && "block" in start) {
     from = "created_at >= ?1";
-    bound = [start.block];
+    params = [start.block, span.limit, span.offset];
     window = `LIMIT ?2 + 0 OFFSET ?3 + 0`;
   } else if (start) {
     // The walk's `?1` is the offset; past the end of the list it finds no minute and the page is empty.
+    walk = `${walkLevels(statuses)}, `;
     from = "created_at >= (SELECT block FROM walk)";
-    bound = [start.walk];
+    params = [start.walk, span.limit];
     window = `LIMIT ?2 + 0 OFFSET coalesce((SELECT ?1 - before FROM walk), 0)`;
   }
   const arms = statuses.map(
     (status) => `SELECT rowid AS r, created_at, id FROM users WHERE status = '${status}' AND ${from}`,
   );
-  const walk = start && "walk" in start ? `${walkLevels(statuses)}, ` : "";
-  const params = start && "walk" in start ? [...bound, span.limit] : [...bound, span.limit, span.offset];
   return [
     {
       sql: `WITH ${walk}page AS (${arms.join(" UNION ALL ")} ORDER BY created_at, id ${window})
