@@ -2,7 +2,6 @@ import { config } from "../config";
 import { createdByImport, lift, planImport, type StoredEvent } from "../domain/import";
 import { heldBy, identitiesToFree } from "../domain/plan";
 import { isGone, type UserState } from "../domain/user";
-import { identityKey } from "../domain/rules";
 import { log } from "../observability";
 import { PENDING_MS } from "./identity-registry";
 import { append, destroyPersonalData, outboxIsEmpty, readEvents, setMeta, storedIds } from "./event-store";
@@ -73,8 +72,7 @@ export class StreamImport {
       const plan = this.plan(events, options);
       if (!plan.ok) return { ok: false, error: plan.error, eventId: plan.event.id };
       if (plan.append.length === 0) return { ok: true, imported: 0, skipped: plan.skipped, stream: null };
-      const wanted = identities(plan.after);
-      const keys = wanted.map(([field, value]) => identityKey(field, value));
+      const keys = heldBy(plan.after);
       // The request's claim, if it is this plan's and young enough that no one can have taken it
       // over (a reservation lasts PENDING_MS; the commit follows in this same turn).
       const preclaimed = options.claimed;
@@ -82,8 +80,8 @@ export class StreamImport {
         attempt === 0 &&
         preclaimed !== undefined &&
         Date.now() - preclaimed.at < PENDING_MS / 2 &&
-        sameKeys(keys, [...preclaimed.keys]);
-      const claims = usable ? { ok: true as const, keys } : await claimAll(io, userId, wanted);
+        sameKeys(keys, preclaimed.keys);
+      const claims = usable ? { ok: true as const, keys } : await claimAll(io, userId, identities(plan.after));
       if (!claims.ok) {
         const taken = claims.rejection.code === "IdentityTaken" ? claims.rejection : null;
         const by = plan.append.findLast((event) => taken && lift(event).data[taken.field as never] === taken.value);
@@ -93,7 +91,7 @@ export class StreamImport {
       const before = this.stream.current;
       const outcome = this.stream.ctx.storage.transactionSync(() => {
         const now = this.plan(events, options);
-        if (!now.ok || !sameKeys(heldBy(now.after), heldBy(plan.after))) return "stale" as const;
+        if (!now.ok || !sameKeys(heldBy(now.after), keys)) return "stale" as const;
         this.stream.prepareStorage(userId);
         const at = Date.now();
         const outboxWasEmpty = outboxIsEmpty(this.stream.sql);
@@ -185,4 +183,5 @@ async function free(io: Services, userId: string, keys: { release: string[]; for
   await Promise.all([releaseAll(io, userId, keys.release), forgetAll(io, userId, keys.forget)]);
 }
 
-const sameKeys = (a: string[], b: string[]) => a.length === b.length && a.every((key) => b.includes(key));
+const sameKeys = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((key) => b.includes(key));
