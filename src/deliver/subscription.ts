@@ -41,7 +41,10 @@ const RUN_SPACING_MS = 100;
  */
 export class Subscription extends DurableObject<Env> implements SubscriptionRpc {
   private removed = false;
-  /** Bumped by what makes a feed page being read stale: replay, a new filter, deletion. */
+  /**
+   * Bumped by what makes a feed page being read, or a delivery being sent, stale: replay, a new
+   * filter, deletion, an erasure.
+   */
   private generation = 0;
   /** Bumped by every request for work, so an alarm finishing after it does not arm itself later. */
   private wakes = 0;
@@ -238,6 +241,9 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     if (positions.length === 0) return 0;
     const events = await feedRowsAt(this.env.DB, positions);
     this.ctx.storage.transactionSync(() => store.replaceHeld(this.sql, positions, events));
+    // And a delivery read between the first bump and this write, which may hold the rows as they
+    // were, is not recorded: it is sent again as the row reads now.
+    this.generation++;
     return positions.length;
   }
 
@@ -294,6 +300,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
         },
         mayContinue: () => !this.removed && this.settings()?.status === "active",
         removed: () => this.removed,
+        generation: () => this.generation,
         deadline: Date.now() + ROUND_MS,
         onOutcome: (outcome, row) => this.noteOutcome(outcome, row),
       }));
