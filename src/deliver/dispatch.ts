@@ -20,10 +20,12 @@ export interface Round {
   mayContinue: () => boolean;
   removed: () => boolean;
   /**
-   * Changes when a delivery's row may have been rewritten while it was sent (a replay, an erasure,
-   * a new filter): its outcome is then not recorded, and it is sent again as the row now reads.
+   * Changes when the user's delivery rows are rewritten (a redeliver, an erasure): the outcome of
+   * a delivery sent before is then not recorded, and it is sent again as its row now reads.
    */
-  generation: () => number;
+  rowsVersion: (userId: string) => number;
+  /** A user whose rows are being rewritten right now: none of its deliveries is taken. */
+  heldBack: (userId: string) => boolean;
   /** After this, no new delivery starts; the caller comes back with an alarm. */
   deadline: number;
   /** Runs in the same turn as the delivery's record, so both are one step for the object. */
@@ -33,8 +35,10 @@ export interface Round {
 interface Sent {
   row: DeliveryRow;
   outcome: DeliveryOutcome;
-  /** `round.generation()` when the row was read. */
-  generation: number;
+  /** `round.rowsVersion(row.user_id)` when the row was read. */
+  version: number;
+  /** When the answer came. */
+  at: number;
 }
 
 /**
@@ -42,45 +46,58 @@ interface Sent {
  * revision order (a later one waits while an earlier one is pending or retrying), and up to
  * MAX_IN_FLIGHT users' deliveries at once. A delivery is marked delivered only after the
  * receiver's 2xx, in the object's SQLite: a crash before that leaves it pending, and it is sent
- * again with the same webhook-id. Returns whether the round stopped with work still due.
+ * again with the same webhook-id. Returns whether the round stopped with work still due; returns
+ * (or throws) only once nothing it sent is still out.
  *
  * Successes are written MAX_IN_FLIGHT at a time, in one synchronous step and so one commit:
  * locally a delivery's largest cost is its own SQLite commit (BENCHMARKS.md, "CPU per webhook
  * delivery"). Until written, a success's user stays busy, so neither its row nor the user's next
  * one is taken; no timer is involved, the batch is written when it is full, when nothing else is
- * due, and when the round ends. Failures are written at once.
+ * due, and when the round ends. Failures are written at once, so their backoff holds.
  */
 export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   const busyUsers = new Set<string>();
   const unwritten: Sent[] = [];
   let cutShort = false;
+  /** A write failed: no new delivery starts, and the round ends once the others are back. */
+  let broken = false;
+  /** The answer the subscription's status last reflects: an older success must not overwrite a newer failure. */
+  let notedAt = 0;
 
   const write = (sent: Sent[]) => {
     // Deleted meanwhile: its tables are gone, there is nothing left to record into.
     if (round.removed()) return;
-    const current = sent.filter((s) => s.generation === round.generation());
+    const current = sent.filter((s) => s.version === round.rowsVersion(s.row.user_id));
     for (const s of current) recordOutcome(round, s.row, s.outcome);
-    const last = current[current.length - 1];
-    // One note for the batch: a success's note (the latest attempt, not failing) overwrites the one before.
-    if (last) round.onOutcome(last.outcome, last.row);
+    const latest = current.reduce<Sent | null>((a, b) => (a && a.at > b.at ? a : b), null);
+    // One note for the batch: the latest answer's (the status is the latest attempt's).
+    if (latest && latest.at >= notedAt) {
+      notedAt = latest.at;
+      round.onOutcome(latest.outcome, latest.row);
+    }
   };
-  const writeUnwritten = () => {
-    const sent = unwritten.splice(0);
+  const writeAndRelease = (sent: Sent[]) => {
     try {
       write(sent);
+    } catch (error) {
+      broken = true;
+      throw error;
     } finally {
       for (const s of sent) busyUsers.delete(s.row.user_id);
     }
   };
+  const writeUnwritten = () => writeAndRelease(unwritten.splice(0));
 
   const due = (): DeliveryRow | null => {
-    const head = dueHeads(round.sql, Date.now(), MAX_IN_FLIGHT * 2).find((row) => !busyUsers.has(row.user_id));
+    const head = dueHeads(round.sql, Date.now(), MAX_IN_FLIGHT * 2).find(
+      (row) => !busyUsers.has(row.user_id) && !round.heldBack(row.user_id),
+    );
     // Read in the same synchronous step as the choice: what is sent is the row as it is now.
     return head ? deliveryRow(round.sql, head.event_id) : null;
   };
   const take = (): DeliveryRow | null => {
     if (unwritten.length >= MAX_IN_FLIGHT) writeUnwritten();
-    if (!round.mayContinue()) return null;
+    if (broken || !round.mayContinue()) return null;
     if (Date.now() >= round.deadline) {
       cutShort = true;
       return null;
@@ -95,23 +112,17 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   const worker = async () => {
     for (let row = take(); row; row = take()) {
       busyUsers.add(row.user_id);
-      const sent = { row, generation: round.generation(), outcome: await attempt(round.sink, row) };
-      if (sent.outcome.outcome === "delivered") {
-        unwritten.push(sent);
-      } else {
-        try {
-          write([sent]);
-        } finally {
-          busyUsers.delete(row.user_id);
-        }
-      }
+      const version = round.rowsVersion(row.user_id);
+      const outcome = await attempt(round.sink, row);
+      const sent = { row, version, outcome, at: Date.now() };
+      if (outcome.outcome === "delivered") unwritten.push(sent);
+      else writeAndRelease([sent]);
     }
   };
-  try {
-    await Promise.all(Array.from({ length: MAX_IN_FLIGHT }, worker));
-  } finally {
-    writeUnwritten();
-  }
+  const workers = await Promise.allSettled(Array.from({ length: MAX_IN_FLIGHT }, worker));
+  writeUnwritten();
+  const failed = workers.find((w) => w.status === "rejected");
+  if (failed) throw failed.reason;
   return { cutShort };
 }
 

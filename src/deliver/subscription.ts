@@ -41,11 +41,21 @@ const RUN_SPACING_MS = 100;
  */
 export class Subscription extends DurableObject<Env> implements SubscriptionRpc {
   private removed = false;
-  /**
-   * Bumped by what makes a feed page being read, or a delivery being sent, stale: replay, a new
-   * filter, deletion, an erasure.
-   */
+  /** Bumped by what makes a feed page being read stale: replay, a new filter, deletion. */
   private generation = 0;
+  /**
+   * Per user, bumped when its delivery rows are rewritten (redeliver, erasure): a delivery sent
+   * before is not recorded, and goes again as the row now reads (`Round.rowsVersion`). Only rounds
+   * compare them, so each run starts with none.
+   */
+  private readonly rowsVersions = new Map<string, number>();
+  /** Users whose rows an erasure is rewriting now (`forget` awaits D1 in between): not delivered meanwhile. */
+  private readonly rewriting = new Set<string>();
+
+  private rowsRewritten(userId: string): void {
+    this.rowsVersions.set(userId, (this.rowsVersions.get(userId) ?? 0) + 1);
+  }
+
   /** Bumped by every request for work, so an alarm finishing after it does not arm itself later. */
   private wakes = 0;
   /**
@@ -209,6 +219,8 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
       store.restoreEvent(this.sql, event);
     }
     store.requeue(this.sql, eventId, Date.now());
+    // A send of it that is out now must not mark it delivered when it comes back.
+    this.rowsRewritten(row.user_id);
     await this.arm();
     const requeued = store.deliveryRow(this.sql, eventId);
     return requeued ? store.deliveryView(requeued) : null;
@@ -239,11 +251,16 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     this.generation++;
     const positions = store.heldPositions(this.sql, userId);
     if (positions.length === 0) return 0;
-    const events = await feedRowsAt(this.env.DB, positions);
-    this.ctx.storage.transactionSync(() => store.replaceHeld(this.sql, positions, events));
-    // And a delivery read between the first bump and this write, which may hold the rows as they
-    // were, is not recorded: it is sent again as the row reads now.
-    this.generation++;
+    // A delivery of the user that is out now carries the rows as they were: it is not recorded
+    // and goes again once they are rewritten; none starts before that.
+    this.rowsRewritten(userId);
+    this.rewriting.add(userId);
+    try {
+      const events = await feedRowsAt(this.env.DB, positions);
+      this.ctx.storage.transactionSync(() => store.replaceHeld(this.sql, positions, events));
+    } finally {
+      this.rewriting.delete(userId);
+    }
     return positions.length;
   }
 
@@ -289,6 +306,8 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
     if (!settings) return null;
     let cutShort = false;
     if (settings.status === "active") {
+      // The previous run's deliveries are all back: nothing compares these any more.
+      this.rowsVersions.clear();
       const config = webhookConfig(this.env);
       ({ cutShort } = await deliverDue({
         sql: this.sql,
@@ -300,7 +319,8 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
         },
         mayContinue: () => !this.removed && this.settings()?.status === "active",
         removed: () => this.removed,
-        generation: () => this.generation,
+        rowsVersion: (userId) => this.rowsVersions.get(userId) ?? 0,
+        heldBack: (userId) => this.rewriting.has(userId),
         deadline: Date.now() + ROUND_MS,
         onOutcome: (outcome, row) => this.noteOutcome(outcome, row),
       }));

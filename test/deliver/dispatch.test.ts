@@ -57,6 +57,7 @@ function recordingSink(answer: (sent: Sent, count: number) => DeliveryOutcome | 
 }
 
 const delivered: DeliveryOutcome = { outcome: "delivered", status: 204, ms: 1 };
+const failure: DeliveryOutcome = { outcome: "retry", status: 500, error: "down", ms: 1 };
 
 /** Runs `body` in a new subscription object whose deliveries table holds `events`, all due. */
 async function inSubscription<T>(events: FeedEvent[], body: (sql: SqlStorage) => Promise<T>): Promise<T> {
@@ -76,7 +77,8 @@ function roundOf(sql: SqlStorage, sink: Sink, extra: Partial<Round> = {}): Round
     retry: { baseMs: 60_000, capMs: 60_000, maxAttempts: 5 },
     mayContinue: () => true,
     removed: () => false,
-    generation: () => 0,
+    rowsVersion: () => 0,
+    heldBack: () => false,
     deadline: Date.now() + 60_000,
     onOutcome: () => {},
     ...extra,
@@ -115,9 +117,7 @@ describe("deliverDue", () => {
   });
 
   it("does not send a failed delivery again before its backoff, nor the user's next event", async () => {
-    const { sink, sent } = recordingSink((one) =>
-      one.id === "e-0-1" ? { outcome: "retry", status: 500, error: "down", ms: 1 } : delivered,
-    );
+    const { sink, sent } = recordingSink((one) => (one.id === "e-0-1" ? failure : delivered));
     await inSubscription(feedOf(3, 3), async (sql) => {
       await deliverDue(roundOf(sql, sink));
       const failed = store.deliveryRow(sql, "e-0-1")!;
@@ -128,19 +128,149 @@ describe("deliverDue", () => {
     expect(sent).toHaveLength(7);
   });
 
-  it("does not record a success sent while the row was rewritten, and sends it again as it reads now", async () => {
-    let generation = 0;
-    const { sink, sent } = recordingSink((one, count) => {
-      // An erasure or a replay lands while the first send of e-1-2 is out.
-      if (one.id === "e-1-2" && count === 1) generation++;
+  it("does not mark a redelivered row delivered by a send from before, and sends it again", async () => {
+    // What Subscription.redeliver does: requeue the row, then bump its user's rows version.
+    const version = new Map<string, number>();
+    let sqlOf: SqlStorage | null = null;
+    let requeued = false;
+    const { sink, sent } = recordingSink((one) => {
+      // e-0-1's 2xx is in, waiting to be written with others, when the redeliver lands.
+      if (one.id !== "e-0-1" && !requeued && sent.some((s) => s.id === "e-0-1")) {
+        requeued = store.requeue(sqlOf!, "e-0-1", Date.now());
+        version.set("user-0", 1);
+      }
       return delivered;
     });
-    await inSubscription(feedOf(2, 3), async (sql) => {
-      await deliverDue(roundOf(sql, sink, { generation: () => generation }));
-      expect(states(sql)).toEqual([{ state: "delivered", n: 6 }]);
+    await inSubscription(feedOf(10, 1), async (sql) => {
+      sqlOf = sql;
+      await deliverDue(roundOf(sql, sink, { rowsVersion: (user) => version.get(user) ?? 0 }));
+      expect(states(sql)).toEqual([{ state: "delivered", n: 10 }]);
     });
-    expect(sent.filter((s) => s.id === "e-1-2")).toHaveLength(2);
-    expect(sent.filter((s) => s.user === "user-1").map((s) => s.revision)).toEqual([1, 2, 2, 3]);
+    expect(requeued).toBe(true);
+    expect(sent.filter((s) => s.id === "e-0-1")).toHaveLength(2);
+    expect(sent).toHaveLength(11);
+  });
+
+  it("resends nothing of other users when one user's rows are rewritten, and still counts failures", async () => {
+    const version = new Map<string, number>();
+    const { sink, sent } = recordingSink((one) => {
+      // An erasure of user-11 while these are out.
+      if (one.id === "e-5-1") version.set("user-11", 1);
+      return one.id === "e-0-1" ? failure : delivered;
+    });
+    await inSubscription(feedOf(12, 1), async (sql) => {
+      await deliverDue(roundOf(sql, sink, { rowsVersion: (user) => version.get(user) ?? 0 }));
+      expect(store.deliveryRow(sql, "e-0-1")).toMatchObject({ state: "pending", attempts: 1 });
+    });
+    expect(sent).toHaveLength(12);
+  });
+
+  it("sends none of a user's events while its rows are being rewritten, and the rewritten rows after", async () => {
+    // What Subscription.forget does: hold the user back, await D1, rewrite its held rows, let go.
+    const version = new Map<string, number>();
+    const rewriting = new Set<string>();
+    let sqlOf: SqlStorage | null = null;
+    let forgot: Promise<void> | null = null;
+    const names: { id: string; name: string; during: boolean }[] = [];
+    const sink: Sink = {
+      wants: () => true,
+      deliver: () => Promise.reject(new Error("deliverHeld is used")),
+      async deliverHeld(held) {
+        const event = JSON.parse(held.json) as { data: { first_name: string } };
+        names.push({ id: held.id, name: event.data.first_name, during: rewriting.size > 0 });
+        if (held.id === "e-3-1") {
+          forgot ??= (async () => {
+            const positions = store.heldPositions(sqlOf!, "user-0");
+            version.set("user-0", 1);
+            rewriting.add("user-0");
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            const erased = feedOf(8, 3)
+              .filter((e) => positions.includes(e.position))
+              .map((e) => ({ ...e, data: { first_name: "[erased]" } }) as FeedEvent);
+            store.replaceHeld(sqlOf!, positions, erased);
+            rewriting.delete("user-0");
+          })();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        return delivered;
+      },
+    };
+    await inSubscription(feedOf(8, 3), async (sql) => {
+      sqlOf = sql;
+      await deliverDue(
+        roundOf(sql, sink, {
+          rowsVersion: (user) => version.get(user) ?? 0,
+          heldBack: (user) => rewriting.has(user),
+        }),
+      );
+      await forgot;
+    });
+    const user0 = names.filter((n) => n.id.startsWith("e-0-"));
+    expect(user0.filter((n) => n.during)).toEqual([]);
+    // Whatever of user-0 went after the erasure began went erased.
+    const afterFirstOfUser3 = names.findIndex((n) => n.id === "e-3-1");
+    const later = names.slice(afterFirstOfUser3 + 1).filter((n) => n.id.startsWith("e-0-"));
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.every((n) => n.name === "[erased]")).toBe(true);
+  });
+
+  it("starts nothing once a write fails, and returns only when every send is back", async () => {
+    let out = 0;
+    let thrown = false;
+    let outWhenSettled = -1;
+    let sentAtThrow = -1;
+    const { sink, sent } = recordingSink(async (one) => {
+      out--;
+      return one.id === "e-0-1" ? failure : delivered;
+    });
+    const counting: Sink = {
+      ...sink,
+      deliverHeld: (held, attempt) => {
+        out++;
+        return sink.deliverHeld!(held, attempt);
+      },
+    };
+    await inSubscription(feedOf(8, 4), async (sql) => {
+      const round = roundOf(sql, counting, {
+        onOutcome: (outcome) => {
+          if (outcome.outcome === "retry" && !thrown) {
+            thrown = true;
+            sentAtThrow = sent.length;
+            throw new Error("SQLITE_FULL");
+          }
+        },
+      });
+      await expect(deliverDue(round)).rejects.toThrow("SQLITE_FULL");
+      outWhenSettled = out;
+    });
+    expect(outWhenSettled).toBe(0);
+    expect(sentAtThrow).toBeGreaterThan(0);
+    expect(sent).toHaveLength(sentAtThrow);
+  });
+
+  it("leaves the subscription's status at the latest answer, not at the latest written", async () => {
+    // A pause lands as e-0-1's 2xx comes in: the round starts nothing more, and the 2xx waits to be
+    // written at its end; e-1-1's failure comes after it and is written at once.
+    let paused = false;
+    const { sink } = recordingSink(async (one) => {
+      if (one.id === "e-0-1") {
+        paused = true;
+        return delivered;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return failure;
+    });
+    const notes: string[] = [];
+    await inSubscription(feedOf(2, 1), async (sql) => {
+      await deliverDue(
+        roundOf(sql, sink, { mayContinue: () => !paused, onOutcome: (outcome) => notes.push(outcome.outcome) }),
+      );
+      expect(states(sql)).toEqual([
+        { state: "delivered", n: 1 },
+        { state: "pending", n: 1 },
+      ]);
+    });
+    expect(notes).toEqual(["retry"]);
   });
 
   it("writes nothing once the subscription is removed", async () => {
