@@ -24,8 +24,8 @@ export interface Round {
    * a delivery sent before is then not recorded, and it is sent again as its row now reads.
    */
   rowsVersion: (userId: string) => number;
-  /** A user whose rows are being rewritten right now: none of its deliveries is taken. */
-  heldBack: (userId: string) => boolean;
+  /** Users whose rows are being rewritten right now: none of their deliveries is taken. */
+  heldBack: () => Iterable<string>;
   /** After this, no new delivery starts; the caller comes back with an alarm. */
   deadline: number;
   /** Runs in the same turn as the delivery's record, so both are one step for the object. */
@@ -53,7 +53,8 @@ interface Sent {
  * locally a delivery's largest cost is its own SQLite commit (BENCHMARKS.md, "CPU per webhook
  * delivery"). Until written, a success's user stays busy, so neither its row nor the user's next
  * one is taken; no timer is involved, the batch is written when it is full, when nothing else is
- * due, and when the round ends. Failures are written at once, so their backoff holds.
+ * due, and when the round ends. Failures are written at once, so their backoff holds (and
+ * counted on the row as it is then, should it have been rewritten meanwhile).
  */
 export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   const busyUsers = new Set<string>();
@@ -67,9 +68,20 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   const write = (sent: Sent[]) => {
     // Deleted meanwhile: its tables are gone, there is nothing left to record into.
     if (round.removed()) return;
-    const current = sent.filter((s) => s.version === round.rowsVersion(s.row.user_id));
-    for (const s of current) recordOutcome(round, s.row, s.outcome);
-    const latest = current.reduce<Sent | null>((a, b) => (a && a.at > b.at ? a : b), null);
+    const written: Sent[] = [];
+    for (const s of sent) {
+      if (s.version === round.rowsVersion(s.row.user_id)) {
+        written.push(s);
+      } else if (s.outcome.outcome !== "delivered") {
+        // The attempt happened all the same: counted, backed off (a 410 applied) on the row as it is now.
+        const now = deliveryRow(round.sql, s.row.event_id);
+        if (now) written.push({ ...s, row: now });
+      }
+      // A 2xx of a row rewritten meanwhile is not recorded: it goes again as the row now reads.
+    }
+    for (const s of written) recordOutcome(round, s.row, s.outcome);
+    const noted = written.filter((s) => s.outcome.outcome !== "skipped");
+    const latest = noted.reduce<Sent | null>((a, b) => (a && a.at > b.at ? a : b), null);
     // One note for the batch: the latest answer's (the status is the latest attempt's).
     if (latest && latest.at >= notedAt) {
       notedAt = latest.at;
@@ -89,9 +101,7 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   const writeUnwritten = () => writeAndRelease(unwritten.splice(0));
 
   const due = (): DeliveryRow | null => {
-    const head = dueHeads(round.sql, Date.now(), MAX_IN_FLIGHT * 2).find(
-      (row) => !busyUsers.has(row.user_id) && !round.heldBack(row.user_id),
-    );
+    const [head] = dueHeads(round.sql, Date.now(), [...busyUsers, ...round.heldBack()], 1);
     // Read in the same synchronous step as the choice: what is sent is the row as it is now.
     return head ? deliveryRow(round.sql, head.event_id) : null;
   };

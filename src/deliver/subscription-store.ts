@@ -116,19 +116,38 @@ export function ingest(
 
 /**
  * Each user's oldest pending delivery that is due (the only one of that user that may go now), by
- * key: a round asks before every delivery, and the events themselves are read only for the one taken.
+ * key, leaving out the users in `skip` (a round's busy and held-back users): a round asks before
+ * every delivery, and the events themselves are read only for the one taken.
  */
-export function dueHeads(sql: SqlStorage, now: number, limit: number): Pick<DeliveryRow, "event_id" | "user_id">[] {
+export function dueHeads(
+  sql: SqlStorage,
+  now: number,
+  skip: readonly string[],
+  limit: number,
+): Pick<DeliveryRow, "event_id" | "user_id">[] {
   return sql
     .exec<Pick<DeliveryRow, "event_id" | "user_id">>(
       `SELECT d.event_id, d.user_id FROM deliveries d
        WHERE d.state = 'pending' AND d.next_attempt_at <= ?
          AND d.position = (SELECT MIN(p.position) FROM deliveries p WHERE p.user_id = d.user_id AND p.state = 'pending')
-       ORDER BY d.position LIMIT ?`,
+         AND d.user_id NOT IN (SELECT value FROM json_each(?))
+       ORDER BY d.position LIMIT ? + 0`,
       now,
+      JSON.stringify(skip),
       limit,
     )
     .toArray();
+}
+
+/** The users with a pending delivery after `position`: what a replay from there may send again. */
+export function usersPendingAfter(sql: SqlStorage, position: number): string[] {
+  return sql
+    .exec<{ user_id: string }>(
+      "SELECT DISTINCT user_id FROM deliveries WHERE state = 'pending' AND position > ?",
+      position,
+    )
+    .toArray()
+    .map((row) => row.user_id);
 }
 
 /** When the earliest user's head is due (null: nothing pending). */

@@ -44,8 +44,8 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
   /** Bumped by what makes a feed page being read stale: replay, a new filter, deletion. */
   private generation = 0;
   /**
-   * Per user, bumped when its delivery rows are rewritten (redeliver, erasure): a delivery sent
-   * before is not recorded, and goes again as the row now reads (`Round.rowsVersion`). Only rounds
+   * Per user, bumped when its delivery rows are rewritten (redeliver, erasure, replay): a 2xx of
+   * a delivery sent before is not recorded, and it goes again as the row now reads (`Round.rowsVersion`). Only rounds
    * compare them, so each run starts with none.
    */
   private readonly rowsVersions = new Map<string, number>();
@@ -182,6 +182,9 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
   async replay(fromPosition: number): Promise<SubscriptionView | null> {
     if (!this.settings()) return null;
     this.generation++;
+    // A 2xx out now, or waiting to be written, of a row kept pending by `rewind` must not mark it
+    // delivered: it is sent again after the replay, as asked.
+    for (const userId of store.usersPendingAfter(this.sql, fromPosition)) this.rowsRewritten(userId);
     this.ctx.storage.transactionSync(() => store.rewind(this.sql, fromPosition));
     this.settingsChanged();
     await this.arm();
@@ -320,7 +323,7 @@ export class Subscription extends DurableObject<Env> implements SubscriptionRpc 
         mayContinue: () => !this.removed && this.settings()?.status === "active",
         removed: () => this.removed,
         rowsVersion: (userId) => this.rowsVersions.get(userId) ?? 0,
-        heldBack: (userId) => this.rewriting.has(userId),
+        heldBack: () => this.rewriting,
         deadline: Date.now() + ROUND_MS,
         onOutcome: (outcome, row) => this.noteOutcome(outcome, row),
       }));

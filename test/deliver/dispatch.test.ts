@@ -78,7 +78,7 @@ function roundOf(sql: SqlStorage, sink: Sink, extra: Partial<Round> = {}): Round
     mayContinue: () => true,
     removed: () => false,
     rowsVersion: () => 0,
-    heldBack: () => false,
+    heldBack: () => [],
     deadline: Date.now() + 60_000,
     onOutcome: () => {},
     ...extra,
@@ -200,7 +200,7 @@ describe("deliverDue", () => {
       await deliverDue(
         roundOf(sql, sink, {
           rowsVersion: (user) => version.get(user) ?? 0,
-          heldBack: (user) => rewriting.has(user),
+          heldBack: () => rewriting,
         }),
       );
       await forgot;
@@ -271,6 +271,79 @@ describe("deliverDue", () => {
       ]);
     });
     expect(notes).toEqual(["retry"]);
+  });
+
+  it("sends again after a replay an event whose 2xx was waiting to be written", async () => {
+    // What Subscription.replay does: bump the users pending after `from`, then rewind; the next
+    // run's feed read ingests the events again.
+    const events = feedOf(10, 1);
+    const version = new Map<string, number>();
+    let sqlOf: SqlStorage | null = null;
+    let replayed = false;
+    const { sink, sent } = recordingSink((one) => {
+      if (one.id !== "e-0-1" && !replayed && sent.some((s) => s.id === "e-0-1")) {
+        for (const user of store.usersPendingAfter(sqlOf!, 0)) version.set(user, (version.get(user) ?? 0) + 1);
+        store.rewind(sqlOf!, 0);
+        replayed = true;
+      }
+      return delivered;
+    });
+    await inSubscription(events, async (sql) => {
+      sqlOf = sql;
+      await deliverDue(roundOf(sql, sink, { rowsVersion: (user) => version.get(user) ?? 0 }));
+      store.ingest(sql, events, events.length, events.length, 0);
+      await deliverDue(roundOf(sql, sink));
+    });
+    expect(replayed).toBe(true);
+    expect(sent.filter((s) => s.id === "e-0-1").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("counts a failure, and applies a 410, even when the user's rows were rewritten while it was out", async () => {
+    const version = new Map<string, number>();
+    const { sink, sent } = recordingSink((one) => {
+      if (one.id !== "e-0-1") return delivered;
+      version.set("user-0", 1);
+      return { outcome: "gone", status: 410, ms: 1 };
+    });
+    const notes: string[] = [];
+    await inSubscription(feedOf(3, 1), async (sql) => {
+      await deliverDue(
+        roundOf(sql, sink, {
+          rowsVersion: (user) => version.get(user) ?? 0,
+          mayContinue: () => !notes.includes("gone"),
+          onOutcome: (outcome) => notes.push(outcome.outcome),
+        }),
+      );
+      expect(store.deliveryRow(sql, "e-0-1")).toMatchObject({ state: "pending", attempts: 1, last_status: 410 });
+    });
+    expect(notes).toContain("gone");
+    expect(sent.filter((s) => s.id === "e-0-1")).toHaveLength(1);
+  });
+
+  it("does not let a skipped answer hide a later 2xx from the status", async () => {
+    const answers: Record<string, [number, DeliveryOutcome]> = {
+      "user-0": [5, failure],
+      "user-1": [15, delivered],
+    };
+    const { sink } = recordingSink(async (one) => {
+      const [ms, outcome] = answers[one.user] ?? [30, { outcome: "skipped", reason: "already sent" }];
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return outcome;
+    });
+    const notes: string[] = [];
+    await inSubscription(feedOf(4, 1), (sql) =>
+      deliverDue(roundOf(sql, sink, { onOutcome: (outcome) => notes.push(outcome.outcome) })),
+    );
+    // A skipped answer says nothing of the receiver: it is not noted at all.
+    expect(notes.at(-1)).toBe("delivered");
+    expect(notes).not.toContain("skipped");
+  });
+
+  it("sends the other users' events while many users are held back", async () => {
+    const held = new Set(Array.from({ length: 12 }, (_, u) => `user-${u}`));
+    const { sink, sent } = recordingSink(() => delivered);
+    await inSubscription(feedOf(20, 1), (sql) => deliverDue(roundOf(sql, sink, { heldBack: () => held })));
+    expect(new Set(sent.map((s) => s.user))).toEqual(new Set(Array.from({ length: 8 }, (_, u) => `user-${u + 12}`)));
   });
 
   it("writes nothing once the subscription is removed", async () => {
