@@ -47,6 +47,8 @@ const ConfigSchema = z.object({
     .string()
     .optional()
     .transform((token) => token || undefined),
+  /** Bench-only (bench/lag.mjs): "1" logs each projected event's hops (`tracing` in src/observability.ts). */
+  BENCH_TRACE: z.string().optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -1,5 +1,5 @@
 import type { PublicEvent } from "../domain/events";
-import { log, metric } from "../observability";
+import { log, metric, takePublishMarks, takeTracedWork, tracing } from "../observability";
 import { redeliveryDelaySeconds } from "./backoff";
 import {
   openLettersStatement,
@@ -87,6 +87,16 @@ interface UserWork {
  * user's messages (all of them, in order: nothing is projected past the event that fails).
  */
 export async function projectBatch(messages: readonly Message<unknown>[], env: Env): Promise<void> {
+  const trace = tracing(env) ? new BatchTrace(messages) : null;
+  await projectTraced(messages, env, trace);
+  trace?.end();
+}
+
+async function projectTraced(
+  messages: readonly Message<unknown>[],
+  env: Env,
+  trace: BatchTrace | null,
+): Promise<void> {
   const byUser = new Map<string, { delivered: PublicEvent[]; messages: Message<unknown>[] }>();
   for (const message of messages) {
     const parsed = parseEventMessage(message.body);
@@ -115,6 +125,7 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
     }
     return;
   }
+  trace?.mark("loaded");
   const work: UserWork[] = [];
   for (const [userId, group] of byUser) {
     const from = PROJECTIONS.map((projection) => loaded.checkpoints.get(projection)!.get(userId));
@@ -132,7 +143,10 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
       await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
     }
   }
+  trace?.mark("planned");
   const projected = await commit(env, work, loaded.openLetters);
+  trace?.mark("committed");
+  trace?.streams(projected);
   // During a re-shard (decision 0027) a user now written in its new read database leaves its old one.
   await leavePreviousPlaces(
     env,
@@ -547,4 +561,53 @@ async function giveBack(
   metric(env, { kind: "projection_failure", subject: projection ?? "stream", outcome: "retry", count: 1, ms: 0 });
   await recordLastErrors(env.DB, w.messages, String(error), projection);
   w.messages.forEach((m) => m.retry({ delaySeconds: redeliveryDelaySeconds(m.attempts) }));
+}
+
+/** The time each batch handler ended, to say how long the next one waited behind it. */
+let lastBatchEnd = 0;
+
+/**
+ * Bench-only (`BENCH_TRACE`, bench/lag.mjs): one `lag trace` line per batch with the times of its
+ * hops (received, checkpoints loaded, planned, committed and acked, handler ended) and, per user
+ * projected, its oldest event's commit, the publish's hops (src/write/outbox.ts) and the queue's
+ * enqueue time; plus the objects' alarms run since the last batch.
+ */
+class BatchTrace {
+  private readonly hops: Record<string, number> = { received: Date.now() };
+  private users: Record<string, number | null | string>[] = [];
+
+  constructor(private readonly messages: readonly Message<unknown>[]) {}
+
+  mark(hop: string): void {
+    this.hops[hop] = Date.now();
+  }
+
+  streams(done: readonly UserWork[]): void {
+    for (const w of done) {
+      const oldest = w.events.find((e) => !isImported(e));
+      if (!oldest) continue;
+      const message = w.messages.find((m) => (m.body as { revision?: unknown }).revision === oldest.revision);
+      this.users.push({
+        user: w.userId,
+        events: w.events.length,
+        commit: Date.parse(oldest.timestamp),
+        ...takePublishMarks(w.userId, oldest.revision),
+        enqueued: message ? message.timestamp.getTime() : null,
+      });
+    }
+  }
+
+  end(): void {
+    this.mark("ended");
+    log("info", "lag trace", {
+      batch: {
+        ...this.hops,
+        messages: this.messages.length,
+        waited_behind_previous: lastBatchEnd ? this.hops.received! - lastBatchEnd : null,
+      },
+      work: takeTracedWork(),
+      streams: this.users,
+    });
+    lastBatchEnd = this.hops.ended!;
+  }
 }
