@@ -32,13 +32,19 @@ await L.run("lag", 180_000, async () => {
   const projectedLags = [];
   let collecting = false;
   const traces = [];
+  // --trace 1: the server's lines during the steady phase, by kind: under `wrangler dev` each of the
+  // Worker's lines is also a request to wrangler's Node process, which the local queue's broker
+  // waits on between two batches (its own per-batch log line).
+  const linesByKind = {};
   const onLine = (line) => {
-    if (collecting && opt.trace && line.includes('"msg":"lag trace"')) {
-      traces.push(JSON.parse(line.slice(line.indexOf("{"))));
-      return;
+    if (collecting && opt.trace) {
+      const kind = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.split(" ").slice(0, 2).join(" ").slice(0, 40);
+      linesByKind[kind] = (linesByKind[kind] ?? 0) + 1;
     }
     if (!collecting || !line.includes('"msg":"projected"')) return;
-    for (const stream of JSON.parse(line.slice(line.indexOf("{"))).streams ?? []) {
+    const projectedLine = JSON.parse(line.slice(line.indexOf("{")));
+    if (projectedLine.trace) traces.push(projectedLine.trace);
+    for (const stream of projectedLine.streams ?? []) {
       if (typeof stream.lag_ms === "number") projectedLags.push(stream.lag_ms);
     }
   };
@@ -114,7 +120,7 @@ await L.run("lag", 180_000, async () => {
   collecting = false;
   const projected = L.summarize(projectedLags, { samples: projectedLags.length });
   console.error(`steady: projection lag (consumer) p50 ${projected.p50_ms} ms p99 ${projected.p99_ms} ms`);
-  const timeline = opt.trace ? hopsOf(traces) : undefined;
+  const timeline = opt.trace ? { ...hopsOf(traces), server_lines: linesByKind } : undefined;
   if (timeline) console.error(JSON.stringify(timeline, null, 1));
 
   // 3. Burst at full speed, then time until every user's row shows its last revision.
@@ -220,7 +226,11 @@ function hopsOf(traces) {
         return [hop, `${s.p50_ms} / ${s.p99_ms}`];
       }),
     );
-  const batches = traces.map((t) => t.batch);
+  // A batch's handler ended when the next traced batch says the one before it ended.
+  const batches = traces.map((t, i) => {
+    const next = traces[i + 1]?.batch.previous_ended;
+    return { ...t.batch, ended: next >= t.batch.received ? next : null };
+  });
   const oldestSent = (t) => Math.min(...(t.streams ?? []).map((s) => s.sent).filter(Number.isFinite));
   const work = {};
   for (const t of traces)
@@ -230,7 +240,7 @@ function hopsOf(traces) {
       work[kind].ms += w.ms;
     }
   const p = (values) => {
-    const s = L.summarize(values.filter((v) => Number.isFinite(v)));
+    const s = L.summarize(values.filter((v) => v !== null && Number.isFinite(v)));
     return `${s.p50_ms} / ${s.p99_ms} (max ${s.max_ms})`;
   };
   return {
@@ -240,9 +250,11 @@ function hopsOf(traces) {
     consumer_batches: {
       n: batches.length,
       "messages p50 / p99": p(batches.map((b) => b.messages)),
-      "span ms (received → handler ended)": p(batches.map((b) => b.ended - b.received)),
-      "after the commit ms (committed → handler ended)": p(batches.map((b) => b.ended - b.committed)),
-      "waited behind the previous batch ms (its end → received)": p(batches.map((b) => b.waited_behind_previous)),
+      "span ms (received → handler ended)": p(batches.map((b) => b.ended && b.ended - b.received)),
+      "after the commit ms (committed → handler ended)": p(batches.map((b) => b.ended && b.ended - b.committed)),
+      "waited behind the previous batch ms (its end → received)": p(
+        batches.map((b) => (b.previous_ended ? b.received - b.previous_ended : null)),
+      ),
       "oldest message sent → received ms": p(traces.map((t) => t.batch.received - oldestSent(t))),
     },
     objects_alarms: work,

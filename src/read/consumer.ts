@@ -1,5 +1,5 @@
 import type { PublicEvent } from "../domain/events";
-import { log, metric, takePublishMarks, takeTracedWork, tracing } from "../observability";
+import { log, metric, takePublishMarks, takeTracedWork, tracing, type Fields } from "../observability";
 import { redeliveryDelaySeconds } from "./backoff";
 import {
   openLettersStatement,
@@ -92,11 +92,7 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
   trace?.end();
 }
 
-async function projectTraced(
-  messages: readonly Message<unknown>[],
-  env: Env,
-  trace: BatchTrace | null,
-): Promise<void> {
+async function projectTraced(messages: readonly Message<unknown>[], env: Env, trace: BatchTrace | null): Promise<void> {
   const byUser = new Map<string, { delivered: PublicEvent[]; messages: Message<unknown>[] }>();
   for (const message of messages) {
     const parsed = parseEventMessage(message.body);
@@ -146,13 +142,13 @@ async function projectTraced(
   trace?.mark("planned");
   const projected = await commit(env, work, loaded.openLetters);
   trace?.mark("committed");
-  trace?.streams(projected);
   // During a re-shard (decision 0027) a user now written in its new read database leaves its old one.
   await leavePreviousPlaces(
     env,
     projected.map((w) => w.userId),
   );
-  await afterCommit(env, projected);
+  trace?.streams(projected);
+  await afterCommit(env, projected, trace);
 }
 
 interface Loaded {
@@ -463,7 +459,7 @@ function finish(w: UserWork, raced: boolean): boolean {
  * them, a log line per user (with the request ids of
  * its events), one metric for the batch, and the admin's live feed of events new to the read side.
  */
-async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
+async function afterCommit(env: Env, done: UserWork[], trace: BatchTrace | null = null): Promise<void> {
   // First the reads of this isolate waiting for these revisions (read-your-writes): no I/O.
   for (const w of done) {
     const newest = w.events[w.events.length - 1];
@@ -486,7 +482,7 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
         imported: w.events.length - committedHere.length,
       };
     });
-  if (streams.length > 0) log("info", "projected", { streams });
+  if (streams.length > 0) log("info", "projected", { streams, ...(trace && { trace: trace.fields() }) });
   if (projected.length > 0) {
     // One data point per batch: Analytics Engine takes at most 250 per invocation. The lag is of
     // the events committed here; imported ones are counted apart, without a lag.
@@ -563,17 +559,19 @@ async function giveBack(
   w.messages.forEach((m) => m.retry({ delaySeconds: redeliveryDelaySeconds(m.attempts) }));
 }
 
-/** The time each batch handler ended, to say how long the next one waited behind it. */
-let lastBatchEnd = 0;
+/** When the last traced batch handler ended: its batch's span, and how long the next one waited behind it. */
+let lastBatchEnd: number | null = null;
 
 /**
- * Bench-only (`BENCH_TRACE`, bench/lag.mjs): one `lag trace` line per batch with the times of its
- * hops (received, checkpoints loaded, planned, committed and acked, handler ended) and, per user
- * projected, its oldest event's commit, the publish's hops (src/write/outbox.ts) and the queue's
- * enqueue time; plus the objects' alarms run since the last batch.
+ * Bench-only (`BENCH_TRACE`, bench/lag.mjs): the hops of a batch (received, checkpoints loaded,
+ * planned, committed and acked) and, per user projected, its oldest event's commit, the publish's
+ * hops (src/write/outbox.ts) and the queue's enqueue time; plus when the batch before ended and the
+ * objects' alarms run since. Logged in the batch's `projected` line: a line of its own would add
+ * to what it measures (each line is a request to wrangler's process, which the local queue awaits).
  */
 class BatchTrace {
   private readonly hops: Record<string, number> = { received: Date.now() };
+  private readonly previousEnded = lastBatchEnd;
   private users: Record<string, number | null | string>[] = [];
 
   constructor(private readonly messages: readonly Message<unknown>[]) {}
@@ -589,7 +587,6 @@ class BatchTrace {
       const message = w.messages.find((m) => (m.body as { revision?: unknown }).revision === oldest.revision);
       this.users.push({
         user: w.userId,
-        events: w.events.length,
         commit: Date.parse(oldest.timestamp),
         ...takePublishMarks(w.userId, oldest.revision),
         enqueued: message ? message.timestamp.getTime() : null,
@@ -597,17 +594,15 @@ class BatchTrace {
     }
   }
 
-  end(): void {
-    this.mark("ended");
-    log("info", "lag trace", {
-      batch: {
-        ...this.hops,
-        messages: this.messages.length,
-        waited_behind_previous: lastBatchEnd ? this.hops.received! - lastBatchEnd : null,
-      },
+  fields(): Fields {
+    return {
+      batch: { ...this.hops, messages: this.messages.length, previous_ended: this.previousEnded },
       work: takeTracedWork(),
       streams: this.users,
-    });
-    lastBatchEnd = this.hops.ended!;
+    };
+  }
+
+  end(): void {
+    lastBatchEnd = Date.now();
   }
 }
