@@ -492,11 +492,16 @@ async function afterCommit(env: Env, done: UserWork[], trace: BatchTrace | null 
     const imported = projected.length - count;
     if (imported > 0) metric(env, { kind: "projection", subject: "imported", outcome: "ok", count: imported, ms: 0 });
   }
-  await publishToFeed(
-    env,
-    done.flatMap((w) => w.fresh),
-  );
-  await feedGrew(env, done, { mail: projected.some((e) => e.event_type === "USER_CREATED") });
+  // The admins' live feed and the subscriptions' wakes are independent (the wakes read the feed
+  // projection just committed, not the live feed), and the next batch waits for this handler to
+  // return: both at once, not one after the other.
+  await Promise.all([
+    publishToFeed(
+      env,
+      done.flatMap((w) => w.fresh),
+    ),
+    feedGrew(env, done, { mail: projected.some((e) => e.event_type === "USER_CREATED") }),
+  ]);
 }
 
 /**
