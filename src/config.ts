@@ -47,8 +47,6 @@ const ConfigSchema = z.object({
     .string()
     .optional()
     .transform((token) => token || undefined),
-  /** Bench-only (bench/lag.mjs): "1" logs each projected event's hops (`tracing` in src/observability.ts). */
-  BENCH_TRACE: z.string().optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -59,6 +57,16 @@ export function parseConfig(env: Record<string, unknown>): Config {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
   throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+/**
+ * Bench-only (bench/lag.mjs --trace 1): whether `BENCH_TRACE` is "1", so the projection logs each
+ * event's hops (`tracing` in src/observability.ts). Read alone, not through `config`: the publish
+ * asks on every send, including with the stand-in environments of tests, and a trace switch must
+ * never be what fails a send.
+ */
+export function benchTrace(env: object): boolean {
+  return (env as { BENCH_TRACE?: unknown }).BENCH_TRACE === "1";
 }
 
 const parsed = new WeakMap<object, Config>();

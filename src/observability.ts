@@ -1,4 +1,4 @@
-import { config } from "./config";
+import { benchTrace } from "./config";
 
 /**
  * Structured logs and metrics. Every line is one JSON object (Workers Logs index its fields); every
@@ -53,7 +53,7 @@ export function metric(env: Pick<Env, "METRICS">, point: Metric, fields: Fields 
  * and per batch.
  */
 export function tracing(env: Env): boolean {
-  return config(env).BENCH_TRACE === "1";
+  return benchTrace(env);
 }
 
 export type PublishHop = "publish" | "announced" | "sent";
