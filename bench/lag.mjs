@@ -5,7 +5,11 @@
 // <its revision> sent the moment a sampled command answered; the server polls D1 every 10 ms, up to
 // 2 s → 503; it adds a GET's own latency under the load). Then the catch-up time after a burst.
 // Usage: npm run bench:lag [-- --users 200 --seconds 20 --burst-seconds 5 --sample-every 4 --profile 1]
-// (--profile 1: a CPU profile of the isolate over the steady phase, its top functions printed.)
+// (--profile 1: a CPU profile of the isolate over the steady phase, its top functions printed.
+// --trace 1: the server runs with BENCH_TRACE=1 and the report adds where each user batch's lag went,
+// hop by hop, for all of them and for the slowest 5 %: commit → publish started → announced in the
+// ledger → sendBatch resolved → consumer batch received → checkpoints loaded → planned → committed in
+// D1 and acked; and each consumer batch's size and span, and how long it waited behind the one before.)
 import * as L from "./lib.mjs";
 
 const opt = L.args({
@@ -18,6 +22,7 @@ const opt = L.args({
   rate: 0,
   batchTimeout: -1,
   profile: 0,
+  trace: 0,
 });
 
 await L.run("lag", 180_000, async () => {
@@ -26,9 +31,20 @@ await L.run("lag", 180_000, async () => {
   // `projected` log line, from the commit (the event's timestamp) to the batch committed in D1 and acked.
   const projectedLags = [];
   let collecting = false;
+  const traces = [];
+  // --trace 1: the server's lines during the steady phase, by kind: under `wrangler dev` each of the
+  // Worker's lines is also a request to wrangler's Node process, which the local queue's broker
+  // waits on between two batches (its own per-batch log line).
+  const linesByKind = {};
   const onLine = (line) => {
+    if (collecting && opt.trace) {
+      const kind = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.split(" ").slice(0, 2).join(" ").slice(0, 40);
+      linesByKind[kind] = (linesByKind[kind] ?? 0) + 1;
+    }
     if (!collecting || !line.includes('"msg":"projected"')) return;
-    for (const stream of JSON.parse(line.slice(line.indexOf("{"))).streams ?? []) {
+    const projectedLine = JSON.parse(line.slice(line.indexOf("{")));
+    if (projectedLine.trace) traces.push(projectedLine.trace);
+    for (const stream of projectedLine.streams ?? []) {
       if (typeof stream.lag_ms === "number") projectedLags.push(stream.lag_ms);
     }
   };
@@ -36,6 +52,7 @@ await L.run("lag", 180_000, async () => {
     ...(opt.batchTimeout >= 0 ? { batchTimeout: opt.batchTimeout } : {}),
     logLevel: "log",
     onLine,
+    ...(opt.trace ? { vars: { BENCH_TRACE: "1" } } : {}),
   });
   const latest = new Map(users.map((u) => [u.id, u.revision]));
   const put = L.renames(users, admin.token);
@@ -103,6 +120,8 @@ await L.run("lag", 180_000, async () => {
   collecting = false;
   const projected = L.summarize(projectedLags, { samples: projectedLags.length });
   console.error(`steady: projection lag (consumer) p50 ${projected.p50_ms} ms p99 ${projected.p99_ms} ms`);
+  const timeline = opt.trace ? { ...hopsOf(traces), server_lines: linesByKind } : undefined;
+  if (timeline) console.error(JSON.stringify(timeline, null, 1));
 
   // 3. Burst at full speed, then time until every user's row shows its last revision.
   const burst = await L.load(server, {
@@ -125,6 +144,7 @@ await L.run("lag", 180_000, async () => {
     {
       options: opt,
       max_command_rps: max.rps,
+      ...(timeline && { timeline }),
       steady: {
         target_rate: rate,
         achieved_rate: L.round(achieved, 1),
@@ -173,3 +193,70 @@ await L.run("lag", 180_000, async () => {
     ],
   );
 });
+
+/**
+ * --trace 1: each user batch's lag (commit → committed in D1) cut into its hops, p50 / p99 of each
+ * over every user batch and over the slowest 5 %; the consumer batches' sizes, spans (received →
+ * handler ended), the part of the span after the D1 commit, and how long each waited behind the one
+ * before (its oldest message's send resolved → received, against the previous batch's span).
+ */
+function hopsOf(traces) {
+  const rows = [];
+  for (const { batch, streams } of traces) {
+    for (const s of streams ?? []) {
+      if (s.publish === undefined) continue; // another isolate's publish, or one from before the run
+      rows.push({
+        total: batch.committed - s.commit,
+        "commit → publish": s.publish - s.commit,
+        "publish → announced": s.announced - s.publish,
+        "announced → sent": s.sent - s.announced,
+        "sent → received": batch.received - s.sent,
+        "received → loaded": batch.loaded - batch.received,
+        "loaded → planned": batch.planned - batch.loaded,
+        "planned → committed": batch.committed - batch.planned,
+        "batch messages": batch.messages,
+      });
+    }
+  }
+  const slowest = [...rows].sort((a, b) => b.total - a.total).slice(0, Math.max(1, Math.ceil(rows.length / 20)));
+  const table = (set) =>
+    Object.fromEntries(
+      Object.keys(rows[0] ?? {}).map((hop) => {
+        const s = L.summarize(set.map((r) => r[hop]).filter((v) => Number.isFinite(v)));
+        return [hop, `${s.p50_ms} / ${s.p99_ms}`];
+      }),
+    );
+  // A batch's handler ended when the next traced batch says the one before it ended.
+  const batches = traces.map((t, i) => {
+    const next = traces[i + 1]?.batch.previous_ended;
+    return { ...t.batch, ended: next >= t.batch.received ? next : null };
+  });
+  const oldestSent = (t) => Math.min(...(t.streams ?? []).map((s) => s.sent).filter(Number.isFinite));
+  const work = {};
+  for (const t of traces)
+    for (const [kind, w] of Object.entries(t.work ?? {})) {
+      work[kind] ??= { n: 0, ms: 0 };
+      work[kind].n += w.n;
+      work[kind].ms += w.ms;
+    }
+  const p = (values) => {
+    const s = L.summarize(values.filter((v) => v !== null && Number.isFinite(v)));
+    return `${s.p50_ms} / ${s.p99_ms} (max ${s.max_ms})`;
+  };
+  return {
+    user_batches: rows.length,
+    "all: p50 / p99 ms": table(rows),
+    "slowest 5 %: p50 / p99 ms": table(slowest),
+    consumer_batches: {
+      n: batches.length,
+      "messages p50 / p99": p(batches.map((b) => b.messages)),
+      "span ms (received → handler ended)": p(batches.map((b) => b.ended && b.ended - b.received)),
+      "after the commit ms (committed → handler ended)": p(batches.map((b) => b.ended && b.ended - b.committed)),
+      "waited behind the previous batch ms (its end → received)": p(
+        batches.map((b) => (b.previous_ended ? b.received - b.previous_ended : null)),
+      ),
+      "oldest message sent → received ms": p(traces.map((t) => t.batch.received - oldestSent(t))),
+    },
+    objects_alarms: work,
+  };
+}

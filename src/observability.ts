@@ -1,3 +1,5 @@
+import { benchTrace } from "./config";
+
 /**
  * Structured logs and metrics. Every line is one JSON object (Workers Logs index its fields); every
  * metric is one Workers Analytics Engine data point in the `METRICS` dataset, and also a log line:
@@ -40,4 +42,51 @@ export function metric(env: Pick<Env, "METRICS">, point: Metric, fields: Fields 
     log("warn", "metric not written", { error: String(error) });
   }
   log(point.outcome === "error" ? "error" : "info", msg, { ...point, ...fields });
+}
+
+/**
+ * Bench-only: where a slow event's projection lag goes (bench/lag.mjs). With the var `BENCH_TRACE`
+ * set to "1" (`tracing`), the publish marks the times of its hops per event, and the
+ * projector's `lag trace` line per batch reads them back. Locally the objects and the consumer
+ * share one isolate, so the marks meet in this module; where they do not, the consumer's hops alone
+ * are logged. Without the var nothing is kept or logged: production pays one boolean per publish
+ * and per batch.
+ */
+export function tracing(env: Env): boolean {
+  return benchTrace(env);
+}
+
+export type PublishHop = "publish" | "announced" | "sent";
+const publishMarks = new Map<string, Partial<Record<PublishHop, number>>>();
+/** Isolate-wide work measured between two batches (the objects' alarms), per kind: count and ms. */
+let tracedWork: Record<string, { n: number; ms: number }> = {};
+
+export function markPublish(userId: string, revisions: readonly number[], hop: PublishHop, at = Date.now()): void {
+  // Marks no batch reads (another isolate's consumer) must not grow without bound.
+  if (publishMarks.size > 100_000) publishMarks.clear();
+  for (const revision of revisions) {
+    const key = `${userId}:${revision}`;
+    publishMarks.set(key, { ...publishMarks.get(key), [hop]: at });
+  }
+}
+
+/** The publish's marks of one event, forgotten once read. */
+export function takePublishMarks(userId: string, revision: number): Partial<Record<PublishHop, number>> {
+  const key = `${userId}:${revision}`;
+  const marks = publishMarks.get(key) ?? {};
+  publishMarks.delete(key);
+  return marks;
+}
+
+export function traceWork(kind: string, ms: number): void {
+  const work = (tracedWork[kind] ??= { n: 0, ms: 0 });
+  work.n += 1;
+  work.ms += ms;
+}
+
+/** The work traced since the last call. */
+export function takeTracedWork(): Record<string, { n: number; ms: number }> {
+  const work = tracedWork;
+  tracedWork = {};
+  return work;
 }

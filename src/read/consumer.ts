@@ -1,5 +1,5 @@
 import type { PublicEvent } from "../domain/events";
-import { log, metric } from "../observability";
+import { log, metric, takePublishMarks, takeTracedWork, tracing, type Fields } from "../observability";
 import { redeliveryDelaySeconds } from "./backoff";
 import {
   openLettersStatement,
@@ -87,6 +87,12 @@ interface UserWork {
  * user's messages (all of them, in order: nothing is projected past the event that fails).
  */
 export async function projectBatch(messages: readonly Message<unknown>[], env: Env): Promise<void> {
+  const trace = tracing(env) ? new BatchTrace(messages) : null;
+  await projectTraced(messages, env, trace);
+  trace?.end();
+}
+
+async function projectTraced(messages: readonly Message<unknown>[], env: Env, trace: BatchTrace | null): Promise<void> {
   const byUser = new Map<string, { delivered: PublicEvent[]; messages: Message<unknown>[] }>();
   for (const message of messages) {
     const parsed = parseEventMessage(message.body);
@@ -115,6 +121,7 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
     }
     return;
   }
+  trace?.mark("loaded");
   const work: UserWork[] = [];
   for (const [userId, group] of byUser) {
     const from = PROJECTIONS.map((projection) => loaded.checkpoints.get(projection)!.get(userId));
@@ -132,13 +139,16 @@ export async function projectBatch(messages: readonly Message<unknown>[], env: E
       await giveBack(env, { userId, messages: group.messages, events: group.delivered }, error, null);
     }
   }
+  trace?.mark("planned");
   const projected = await commit(env, work, loaded.openLetters);
+  trace?.mark("committed");
   // During a re-shard (decision 0027) a user now written in its new read database leaves its old one.
   await leavePreviousPlaces(
     env,
     projected.map((w) => w.userId),
   );
-  await afterCommit(env, projected);
+  trace?.streams(projected);
+  await afterCommit(env, projected, trace);
 }
 
 interface Loaded {
@@ -449,7 +459,7 @@ function finish(w: UserWork, raced: boolean): boolean {
  * them, a log line per user (with the request ids of
  * its events), one metric for the batch, and the admin's live feed of events new to the read side.
  */
-async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
+async function afterCommit(env: Env, done: UserWork[], trace: BatchTrace | null = null): Promise<void> {
   // First the reads of this isolate waiting for these revisions (read-your-writes): no I/O.
   for (const w of done) {
     const newest = w.events[w.events.length - 1];
@@ -472,7 +482,7 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
         imported: w.events.length - committedHere.length,
       };
     });
-  if (streams.length > 0) log("info", "projected", { streams });
+  if (streams.length > 0) log("info", "projected", { streams, ...(trace && { trace: trace.fields() }) });
   if (projected.length > 0) {
     // One data point per batch: Analytics Engine takes at most 250 per invocation. The lag is of
     // the events committed here; imported ones are counted apart, without a lag.
@@ -482,11 +492,16 @@ async function afterCommit(env: Env, done: UserWork[]): Promise<void> {
     const imported = projected.length - count;
     if (imported > 0) metric(env, { kind: "projection", subject: "imported", outcome: "ok", count: imported, ms: 0 });
   }
-  await publishToFeed(
-    env,
-    done.flatMap((w) => w.fresh),
-  );
-  await feedGrew(env, done, { mail: projected.some((e) => e.event_type === "USER_CREATED") });
+  // The admins' live feed and the subscriptions' wakes are independent (the wakes read the feed
+  // projection just committed, not the live feed), and the next batch waits for this handler to
+  // return: both at once, not one after the other.
+  await Promise.all([
+    publishToFeed(
+      env,
+      done.flatMap((w) => w.fresh),
+    ),
+    feedGrew(env, done, { mail: projected.some((e) => e.event_type === "USER_CREATED") }),
+  ]);
 }
 
 /**
@@ -547,4 +562,52 @@ async function giveBack(
   metric(env, { kind: "projection_failure", subject: projection ?? "stream", outcome: "retry", count: 1, ms: 0 });
   await recordLastErrors(env.DB, w.messages, String(error), projection);
   w.messages.forEach((m) => m.retry({ delaySeconds: redeliveryDelaySeconds(m.attempts) }));
+}
+
+/** When the last traced batch handler ended: its batch's span, and how long the next one waited behind it. */
+let lastBatchEnd: number | null = null;
+
+/**
+ * Bench-only (`BENCH_TRACE`, bench/lag.mjs): the hops of a batch (received, checkpoints loaded,
+ * planned, committed and acked) and, per user projected, its oldest event's commit, the publish's
+ * hops (src/write/outbox.ts) and the queue's enqueue time; plus when the batch before ended and the
+ * objects' alarms run since. Logged in the batch's `projected` line: a line of its own would add
+ * to what it measures (each line is a request to wrangler's process, which the local queue awaits).
+ */
+class BatchTrace {
+  private readonly hops: Record<string, number> = { received: Date.now() };
+  private readonly previousEnded = lastBatchEnd;
+  private users: Record<string, number | null | string>[] = [];
+
+  constructor(private readonly messages: readonly Message<unknown>[]) {}
+
+  mark(hop: string): void {
+    this.hops[hop] = Date.now();
+  }
+
+  streams(done: readonly UserWork[]): void {
+    for (const w of done) {
+      const oldest = w.events.find((e) => !isImported(e));
+      if (!oldest) continue;
+      const message = w.messages.find((m) => (m.body as { revision?: unknown }).revision === oldest.revision);
+      this.users.push({
+        user: w.userId,
+        commit: Date.parse(oldest.timestamp),
+        ...takePublishMarks(w.userId, oldest.revision),
+        enqueued: message ? message.timestamp.getTime() : null,
+      });
+    }
+  }
+
+  fields(): Fields {
+    return {
+      batch: { ...this.hops, messages: this.messages.length, previous_ended: this.previousEnded },
+      work: takeTracedWork(),
+      streams: this.users,
+    };
+  }
+
+  end(): void {
+    lastBatchEnd = Date.now();
+  }
 }

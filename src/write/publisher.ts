@@ -1,6 +1,7 @@
 import type { RecordedEvent } from "../domain/events";
 import { getMeta, markOutboxUnsent, outboxIsEmpty } from "./event-store";
 import { flushOutbox, reconcileOutbox } from "./outbox";
+import { traceWork, tracing } from "../observability";
 import type { StreamContext } from "./stream-context";
 
 /**
@@ -125,10 +126,12 @@ export class Publisher {
   async reconcile(): Promise<void> {
     const { ctx, env, userId } = this.stream;
     if (!userId) return;
+    const start = Date.now();
     try {
       await reconcileOutbox(ctx, env, userId);
     } finally {
       this.failed = null;
+      if (tracing(env)) traceWork("alarm", Date.now() - start);
     }
   }
 
