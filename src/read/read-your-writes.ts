@@ -26,7 +26,7 @@ export function retryAfterSeconds(random: () => number = Math.random): number {
 
 /**
  * When a waiter that is not woken looks again: 10 ms, then twice as late each time, up to 500 ms.
- * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `look`).
+ * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `sharedLook`).
  */
 export const WAIT_POLICY: WaitPolicy = { firstMs: 10, maxMs: 500 };
 
@@ -74,7 +74,8 @@ export interface Joining {
 /**
  * When a joiner looks if no other look comes first: its user is already looked for by the waiters
  * it joined, so it only needs its caller's row, and a crowd arriving at 60 a second shares one look
- * per quarter second instead of one each 10 ms after it arrives (BENCHMARKS.md, "Waiting reads").
+ * per quarter second instead of one each 10 ms after it arrives (decision 0020, "Amendment: reads
+ * that join").
  */
 export const JOIN_POLICY: WaitPolicy = { firstMs: 250, maxMs: 500 };
 
@@ -104,7 +105,7 @@ const readModelRevisions = new Map<string, number>();
 
 /** When the last shared look of this isolate started (it read every waited-for user's row). */
 let lastSharedLookAt = -Infinity;
-/** How many shared looks this isolate made (for tests and the bench). */
+/** How many shared looks this isolate made (for tests). */
 let sharedLooks = 0;
 
 /**
@@ -132,7 +133,7 @@ export function mayJoin(userId: string, minRevision: number): boolean {
   );
 }
 
-/** How many requests wait in this isolate, for how many users, holding how many places; the shared looks so far (for tests and the bench). */
+/** How many requests wait in this isolate, for how many users, holding how many places; the shared looks so far (for tests). */
 export function waitingNow(): { waiters: number; users: number; places: number; looks: number } {
   let waiters = 0;
   for (const set of listeners.values()) waiters += set.size;
