@@ -8,7 +8,7 @@
 // its p50/p99 with waiters over its p50/p99 without, in the same run. The Worker's D1 binding
 // counts its round trips (`BENCH_COUNT_D1`), so the waiters' D1 cost is counted, not guessed: the
 // round trips of the phase with waiters, less the plain reads' own (per read, from the phase
-// without).
+// without). workerd's CPU per second of each phase is reported beside them (from /proc).
 // Usage: npm run bench:waiters [-- --waiters 300 --users 50 --concurrency 8 --seconds 5 --rounds 3 --wait-ms 2000]
 import http from "node:http";
 import * as L from "./lib.mjs";
@@ -97,14 +97,14 @@ await L.run("waiters", 15 * 60_000, async () => {
   const rounds = [];
   for (let round = 1; round <= opt.rounds; round++) {
     const before = await roundTrips(server);
-    const alone = await L.load(server, plain);
+    const { value: alone, cpu: aloneCpu } = await L.workerdCpuOf(server, () => L.load(server, plain));
     const aloneTrips = (await roundTrips(server)) - before;
 
     const waiters = startWaiters();
     await L.sleep(Math.min(opt.waitMs, 3000)); // every waiter in, the first timeouts come back
     const atStart = waiters.counts();
     const tripsAtStart = await roundTrips(server);
-    const crowded = await L.load(server, plain);
+    const { value: crowded, cpu: crowdedCpu } = await L.workerdCpuOf(server, () => L.load(server, plain));
     const crowdedTrips = (await roundTrips(server)) - tripsAtStart;
     const atEnd = waiters.counts();
     await waiters.stop();
@@ -119,6 +119,12 @@ await L.run("waiters", 15 * 60_000, async () => {
       p99_ratio: L.round(crowded.p99_ms / alone.p99_ms, 3),
       waiter_d1_per_s: L.round(waiterTrips / crowded.seconds, 1),
       waiter_requests_per_s: L.round((atEnd.sent - atStart.sent) / crowded.seconds, 1),
+      // workerd's CPU (user + system, all its processes) per second of each phase: what the
+      // waiters' arrivals cost the platform beyond D1.
+      workerd_cpu_ms_per_s: {
+        alone: L.round((aloneCpu.user_ms + aloneCpu.system_ms) / alone.seconds, 0),
+        with_waiters: L.round((crowdedCpu.user_ms + crowdedCpu.system_ms) / crowded.seconds, 0),
+      },
       waiter_statuses: atEnd.statuses,
       waiter_errors: atEnd.errors,
     };
@@ -126,7 +132,8 @@ await L.run("waiters", 15 * 60_000, async () => {
     console.error(
       `  round ${round}/${opt.rounds}: plain read p99 ${alone.p99_ms} → ${crowded.p99_ms} ms (×${r.p99_ratio}), ` +
         `p50 ${alone.p50_ms} → ${crowded.p50_ms} ms; waiters: ${r.waiter_d1_per_s} D1 round trips/s, ` +
-        `${r.waiter_requests_per_s} requests/s, ${JSON.stringify(atEnd.statuses)}`,
+        `${r.waiter_requests_per_s} requests/s, ${JSON.stringify(atEnd.statuses)}; workerd CPU ` +
+        `${r.workerd_cpu_ms_per_s.alone} → ${r.workerd_cpu_ms_per_s.with_waiters} ms/s`,
     );
     await L.sleep(500);
   }
@@ -141,6 +148,8 @@ await L.run("waiters", 15 * 60_000, async () => {
     p50_ratio: med((r) => r.p50_ratio),
     waiter_d1_per_s: med((r) => r.waiter_d1_per_s),
     waiter_requests_per_s: med((r) => r.waiter_requests_per_s),
+    workerd_cpu_alone_ms_per_s: med((r) => r.workerd_cpu_ms_per_s.alone),
+    workerd_cpu_with_waiters_ms_per_s: med((r) => r.workerd_cpu_ms_per_s.with_waiters),
   };
   const targets = { p99_ratio_max: 1.5, waiter_d1_per_s_max: 10 };
   L.report("waiters", { options: opt, rounds, summary, targets }, [

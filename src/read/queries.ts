@@ -173,3 +173,35 @@ export function upsertUserRows(db: D1Database, rows: UserRow[]): D1PreparedState
     rows.map((row) => Object.fromEntries(COLUMNS.map((c) => [c.name, row[c.key]]))),
   );
 }
+
+const FIND_WAITED_FOR = `SELECT ${COLUMNS.map((c) => `u.${c.name} AS "${c.key}"`).join(", ")},
+  s.published_revision AS published
+  FROM users u LEFT JOIN streams s ON s.user_id = u.id
+  WHERE u.id IN (SELECT value FROM json_each(?1))`;
+
+/**
+ * One statement for a shared look of the waiting reads (src/read/read-your-writes.ts): the rows of
+ * these users, each with what its caller check needs (`callerRowOf`): the users waited for and the
+ * callers of the reads that joined them, whatever their number.
+ */
+export async function findWaitedFor(
+  db: D1Reader,
+  ids: readonly string[],
+): Promise<Array<{ row: UserRow; published: number | null }>> {
+  const { results } = await db
+    .prepare(FIND_WAITED_FOR)
+    .bind(JSON.stringify(ids))
+    .all<UserRow & { published: number | null }>();
+  return results.map(({ published, ...row }) => ({ row, published }));
+}
+
+/** What `FIND_CALLER` answers, from a user's row and its newest announced revision. */
+export function callerRowOf(row: UserRow, published: number | null): CallerRow {
+  return {
+    status: row.status,
+    role: row.role,
+    tokensValidFrom: row.tokensValidFrom,
+    revision: row.revision,
+    published,
+  };
+}

@@ -1,5 +1,5 @@
 import { WaitingPlaces, waitWithBackoff, type WaitPolicy } from "./backoff";
-import { findUserRow, findUserRowsStatement, type D1Reader } from "./queries";
+import { callerRowOf, findWaitedFor, type CallerRow, type D1Reader } from "./queries";
 import type { UserRow } from "./schema";
 
 /**
@@ -26,7 +26,7 @@ export function retryAfterSeconds(random: () => number = Math.random): number {
 
 /**
  * When a waiter that is not woken looks again: 10 ms, then twice as late each time, up to 500 ms.
- * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `look`).
+ * A wait of 2 s costs at most 9 looks, and the looks of all waiters are shared (see `sharedLook`).
  */
 export const WAIT_POLICY: WaitPolicy = { firstMs: 10, maxMs: 500 };
 
@@ -55,11 +55,40 @@ export function rememberStreamRevision(userId: string, revision: number): void {
   if (revision > knownStreamRevision(userId)) streamRevisions.set(userId, revision);
 }
 
-/** What a waiter is told: a revision the read model reached, and the row when the teller has it. */
-type Listener = (revision: number, row?: UserRow) => void;
+/**
+ * A waiting read that joins the isolate's waiters for its user (`mayJoin`) without a D1 read of
+ * its own: its caller's row, to confirm its token, is read by the next shared look, beside the
+ * rows of the users waited for. It answers nothing (its row, or the timeout) before `confirm` has
+ * seen a caller row read after it joined.
+ */
+export interface Joining {
+  callerId: string;
+  /** The caller's read database (the binding, not a session: another request's look reads it). */
+  callerDatabase: D1Reader;
+  /** Checks the token against the caller's row (undefined: none there), in the joiner's own request; throws to refuse. */
+  confirm: (caller: CallerRow | undefined) => Promise<void>;
+  /** The user's row may be in another database when it is not in its own (a re-shard, 0027): then "elsewhere". */
+  elsewhere?: boolean;
+}
+
+/**
+ * When a joiner looks if no other look comes first: its user is already looked for by the waiters
+ * it joined, so it only needs its caller's row, and a crowd arriving at 60 a second shares one look
+ * per quarter second instead of one each 10 ms after it arrives (decision 0020, "Amendment: reads
+ * that join").
+ */
+export const JOIN_POLICY: WaitPolicy = { firstMs: 250, maxMs: 500 };
+
+/** A waiting read, as the shared looks and the projector see it. */
+interface Waiter {
+  /** Told a revision the read model reached, with the row when the teller has it. */
+  tell(revision: number, row?: UserRow): void;
+  /** A joiner's caller: asked by the next look, which leaves its row here (null: none there). */
+  caller?: { id: string; database: D1Reader; row?: CallerRow | null; userMissing?: boolean };
+}
 
 /** The waiters of this isolate, by the user they wait for. */
-const listeners = new Map<string, Set<Listener>>();
+const listeners = new Map<string, Set<Waiter>>();
 
 /**
  * Each waited-for user's read database: a shared look reads each database's users in one
@@ -68,8 +97,16 @@ const listeners = new Map<string, Set<Listener>>();
  */
 const databases = new Map<string, D1Reader>();
 
+/**
+ * The newest revision the read model was seen (or told) to hold for a waited-for user: a read for
+ * a revision at or below it is answered by its own read at once, so it does not join.
+ */
+const readModelRevisions = new Map<string, number>();
+
 /** When the last shared look of this isolate started (it read every waited-for user's row). */
 let lastSharedLookAt = -Infinity;
+/** How many shared looks this isolate made (for tests). */
+let sharedLooks = 0;
 
 /**
  * Tells this isolate's waiters that the read model holds `userId` at `revision`: the projector
@@ -79,99 +116,179 @@ let lastSharedLookAt = -Infinity;
 export function projected(userId: string, revision: number, row?: UserRow): void {
   const waiting = listeners.get(userId);
   if (!waiting) return;
-  for (const listener of [...waiting]) listener(revision, row);
+  if (revision > (readModelRevisions.get(userId) ?? 0)) readModelRevisions.set(userId, revision);
+  for (const waiter of [...waiting]) waiter.tell(revision, row);
 }
 
-/** How many requests wait in this isolate, for how many users, holding how many places (for tests and the bench). */
-export function waitingNow(): { waiters: number; users: number; places: number } {
+/**
+ * Whether a read for `minRevision` of `userId` may join the isolate's waiters without reading
+ * anything: others wait for that user, the stream is known to have the revision (so neither 404
+ * nor 422 can be its answer), and the read model was not seen to hold it yet.
+ */
+export function mayJoin(userId: string, minRevision: number): boolean {
+  return (
+    listeners.has(userId) &&
+    knownStreamRevision(userId) >= minRevision &&
+    (readModelRevisions.get(userId) ?? 0) < minRevision
+  );
+}
+
+/** How many requests wait in this isolate, for how many users, holding how many places; the shared looks so far (for tests). */
+export function waitingNow(): { waiters: number; users: number; places: number; looks: number } {
   let waiters = 0;
   for (const set of listeners.values()) waiters += set.size;
-  return { waiters, users: listeners.size, places: places.taken };
+  return { waiters, users: listeners.size, places: places.taken, looks: sharedLooks };
+}
+
+/**
+ * One look for every waiter of the isolate: the rows of all users waited for and of the callers
+ * of joiners not told theirs yet, one statement per read database (`database`, the looking
+ * waiter's, read through its session `db`). Callers are told first, then each waiter its row.
+ */
+async function sharedLook(db: D1Reader, database: D1Reader): Promise<void> {
+  lastSharedLookAt = Date.now();
+  sharedLooks += 1;
+  const asked = new Map<D1Reader, Set<string>>();
+  const ask = (of: D1Reader, id: string) => asked.set(of, (asked.get(of) ?? new Set()).add(id));
+  const waitedIn = new Map<string, D1Reader>();
+  const joiners: Array<{ userId: string; caller: NonNullable<Waiter["caller"]> }> = [];
+  for (const [userId, waiting] of listeners) {
+    const of = databases.get(userId) ?? database;
+    waitedIn.set(userId, of);
+    ask(of, userId);
+    for (const { caller } of waiting) {
+      if (caller && caller.row === undefined) {
+        ask(caller.database, caller.id);
+        joiners.push({ userId, caller });
+      }
+    }
+  }
+  const answers = new Map<D1Reader, Map<string, { row: UserRow; published: number | null }>>();
+  await Promise.all(
+    [...asked].map(async ([of, ids]) => {
+      const rows = await findWaitedFor(of === database ? db : of, [...ids]);
+      answers.set(of, new Map(rows.map((found) => [found.row.id, found])));
+    }),
+  );
+  for (const { userId, caller } of joiners) {
+    const found = answers.get(caller.database)?.get(caller.id);
+    caller.row = found ? callerRowOf(found.row, found.published) : null;
+    caller.userMissing = !answers.get(waitedIn.get(userId)!)?.has(userId);
+  }
+  for (const [userId, of] of waitedIn) {
+    const found = answers.get(of)?.get(userId);
+    if (found) projected(userId, found.row.revision, found.row);
+  }
 }
 
 /**
  * Read-your-writes: the user's row once it reaches `minRevision`, waited for at most `waitMs`;
  * "timeout" if it did not (or once `signal` says the caller left). The caller holds a waiting
  * place (`takeWaitingPlace`) and has made sure the stream has that revision, since waiting could
- * not bring one it lacks.
+ * not bring one it lacks; or it joins (`options.joining`, see `Joining`) and only ends confirmed.
  *
  * The waiter is told by the projector's commit in this isolate (`projected`), which it notices on
- * its next tick (`WAKE_TICKS`, no I/O); without that it looks with backoff (`WAIT_POLICY`), and
- * one look reads the rows of every user waited for in the isolate, one statement per read database
- * they live in (`options.database`: the binding `db` is a session of, by default `db` itself), and
- * tells each waiter: a waiter whose look is due skips it when such a shared look started since its own last
- * one. So N waiters cost about as many D1 reads as there are read databases.
+ * its next tick (`WAKE_TICKS`, no I/O), and then looks; without that it looks with backoff
+ * (`WAIT_POLICY`, a joiner `JOIN_POLICY`). One look reads the rows of every user waited for in the
+ * isolate, one statement per read database they live in (`options.database`: the binding `db` is
+ * a session of, by default `db` itself), and tells each waiter: a waiter whose look is due (or
+ * that was woken) skips it when such a shared look started since its own last one (since the
+ * wake). So N waiters cost about as many D1 reads as there are read databases.
+ * "elsewhere": a joiner, confirmed, whose user has no row in its database during a re-shard (the
+ * route then reads it as before the join).
  */
 export async function rowAtRevision(
   db: D1Reader,
   userId: string,
   minRevision: number,
   waitMs: number,
-  options: { policy?: WaitPolicy; signal?: AbortSignal; database?: D1Reader } = {},
-): Promise<UserRow | "timeout"> {
+  options: { policy?: WaitPolicy; signal?: AbortSignal; database?: D1Reader; joining?: Joining } = {},
+): Promise<UserRow | "timeout" | "elsewhere"> {
+  const { joining, signal } = options;
   const database = options.database ?? db;
-  let lookedAt = Date.now();
+  const joinedAt = Date.now();
+  const deadline = joinedAt + waitMs;
+  let lookedAt = joinedAt;
   let found: UserRow | null = null;
   let woken = false;
-  const look = async (byWake: boolean): Promise<UserRow | null> => {
-    if (found) return found;
-    if (byWake) {
-      // The projector's wake carries no row: read it, as any read would.
-      woken = false;
-      lookedAt = Date.now();
-      const row = await findUserRow(db, userId);
-      return row && row.revision >= minRevision ? row : null;
+  let wokenAt = -Infinity;
+  let confirmed = !joining;
+  const waiter: Waiter = {
+    tell: (revision, row) => {
+      if (revision < minRevision || found) return;
+      if (row) found = row;
+      else {
+        woken = true;
+        wokenAt = Date.now();
+      }
+    },
+  };
+  if (joining) waiter.caller = { id: joining.callerId, database: joining.callerDatabase };
+  /** What the waiter may answer now: nothing before a joiner's caller is confirmed. */
+  const settle = async (): Promise<UserRow | "elsewhere" | null> => {
+    const caller = waiter.caller;
+    if (joining && caller && !confirmed) {
+      if (caller.row === undefined) return null;
+      await joining.confirm(caller.row ?? undefined);
+      confirmed = true;
+      if (!found && caller.userMissing && joining.elsewhere) return "elsewhere";
     }
-    if (lastSharedLookAt > lookedAt) {
-      // Another waiter's look since ours read this user too, and would have told us.
-      lookedAt = lastSharedLookAt;
-      return null;
-    }
-    lookedAt = lastSharedLookAt = Date.now();
-    const byDatabase = new Map<D1Reader, string[]>();
-    for (const waitedFor of listeners.keys()) {
-      const of = databases.get(waitedFor) ?? database;
-      const ids = byDatabase.get(of) ?? [];
-      ids.push(waitedFor);
-      byDatabase.set(of, ids);
-    }
-    const answers = await Promise.all(
-      [...byDatabase].map(([of, ids]) => findUserRowsStatement(of === database ? db : of, ids).all<UserRow>()),
-    );
-    for (const { results } of answers) for (const row of results) projected(row.id, row.revision, row);
     return found;
   };
-  const listener: Listener = (revision, row) => {
-    if (revision < minRevision || found) return;
-    if (row) found = row;
-    else woken = true;
+  const look = async (byWake: boolean): Promise<UserRow | "elsewhere" | null> => {
+    const settled = await settle();
+    if (settled) return settled;
+    // A shared look started after `since` reads what this waiter needs, and tells it.
+    let since: number;
+    if (found) {
+      since = joinedAt; // a joiner with its row, short of its caller's: any look since it joined has that
+    } else if (byWake) {
+      if (!woken) return null; // the tick was for a caller's row, settled above
+      woken = false;
+      since = wokenAt;
+    } else {
+      // At the deadline a joiner not told its caller yet looks itself: a look in flight is not awaited.
+      since = !confirmed && waiter.caller?.row === undefined && Date.now() >= deadline ? Infinity : lookedAt;
+    }
+    if (lastSharedLookAt > since) {
+      lookedAt = Math.max(lookedAt, lastSharedLookAt);
+      return null;
+    }
+    lookedAt = Date.now();
+    await sharedLook(db, database);
+    return settle();
   };
-  const set = listeners.get(userId) ?? new Set<Listener>();
-  set.add(listener);
+  const set = listeners.get(userId) ?? new Set<Waiter>();
+  set.add(waiter);
   listeners.set(userId, set);
   databases.set(userId, database);
   const leave = () => {
-    set.delete(listener);
+    set.delete(waiter);
     if (set.size === 0 && listeners.get(userId) === set) {
       listeners.delete(userId);
       databases.delete(userId);
       streamRevisions.delete(userId);
+      readModelRevisions.delete(userId);
     }
   };
   // A client that hangs up cancels its request: the code after the wait (the `finally`) never
   // runs, so the abort event is where the waiter leaves.
-  options.signal?.addEventListener("abort", leave, { once: true });
+  signal?.addEventListener("abort", leave, { once: true });
   try {
     const result = await waitWithBackoff(look, {
       waitMs,
-      policy: options.policy ?? WAIT_POLICY,
-      signal: options.signal,
-      woken: () => woken || found !== null,
+      policy: options.policy ?? (joining ? JOIN_POLICY : WAIT_POLICY),
+      signal,
+      woken: () => woken || found !== null || (waiter.caller?.row !== undefined && !confirmed),
       tick: WAKE_TICKS,
     });
-    return result ?? "timeout";
+    if (result) return result;
+    if (signal?.aborted) return "timeout";
+    // Nothing is answered unconfirmed: a joiner whose caller no look has read yet looks once more.
+    if (!confirmed && waiter.caller?.row === undefined) await sharedLook(db, database);
+    return (await settle()) ?? "timeout";
   } finally {
-    options.signal?.removeEventListener("abort", leave);
+    signal?.removeEventListener("abort", leave);
     leave();
   }
 }

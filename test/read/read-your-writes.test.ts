@@ -1,7 +1,18 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { projectBatch } from "../../src/read/consumer";
-import { retryAfterSeconds, rowAtRevision, waitingNow } from "../../src/read/read-your-writes";
+import {
+  JOIN_POLICY,
+  mayJoin,
+  rememberStreamRevision,
+  retryAfterSeconds,
+  rowAtRevision,
+  waitingNow,
+  WAIT_POLICY,
+  type Joining,
+} from "../../src/read/read-your-writes";
+import type { CallerRow } from "../../src/read/queries";
+import type { WaitPolicy } from "../../src/read/backoff";
 import { userCreated, userEvent } from "../support/builders";
 import { fakeMessage } from "./fixtures";
 import { readDb } from "../support/shards";
@@ -115,5 +126,124 @@ describe("read-your-writes waiting", () => {
     expect([0, 0.33, 0.34, 0.66, 0.67, 0.999999].map((r) => retryAfterSeconds(() => r))).toEqual([1, 1, 2, 2, 3, 3]);
     const drawn = new Set(Array.from({ length: 300 }, () => retryAfterSeconds()));
     expect([...drawn].sort()).toEqual([1, 2, 3]);
+  });
+});
+
+/**
+ * Reads that join (decision 0020, "Amendment: reads that join"): a waiting read for a user the
+ * isolate already waits for reads nothing itself; the next shared look reads its caller's row
+ * beside the waited-for rows, and the read answers nothing before that row confirmed its caller.
+ */
+describe("a waiting read that joins the isolate's waiters", () => {
+  /** A joiner's caller check that records what it was given (and refuses when told to). */
+  function joining(callerId: string, db: D1Database, refuse = false) {
+    const seen: Array<CallerRow | undefined> = [];
+    const join: Joining = {
+      callerId,
+      callerDatabase: db,
+      confirm: async (caller) => {
+        seen.push(caller);
+        if (refuse) throw new Error("refused");
+      },
+    };
+    return { join, seen };
+  }
+
+  /**
+   * A user waited for at revision 2 (its row at 1) by a first waiter that does not look itself,
+   * through a counting handle on its read database (`db`), and a caller with its row at 1 in its
+   * own (`callerDb`, counted too: in the sharded layout they are two databases, two statements a look).
+   */
+  async function waitedFor(waitMs: number) {
+    const id = await projectedUser();
+    const caller = await projectedUser();
+    const user = countingDb(readDb(id));
+    const callers = countingDb(readDb(caller));
+    rememberStreamRevision(id, 2); // as the first waiter's question to the user's object left it
+    const first = rowAtRevision(user.db, id, 2, waitMs, { policy: NO_LOOKS });
+    expect(mayJoin(id, 2)).toBe(true);
+    const roundTrips = () => user.roundTrips() + callers.roundTrips();
+    return { id, first, db: user.db, caller, callerDb: callers.db, roundTrips };
+  }
+
+  it("does not join a user nobody waits for, nor one whose stream may lack the revision", async () => {
+    const id = await projectedUser();
+    rememberStreamRevision(id, 2);
+    expect(mayJoin(id, 2)).toBe(false); // nobody waits: the stream revision is not even kept
+    const first = rowAtRevision(readDb(id), id, 2, 50, { policy: NO_LOOKS });
+    rememberStreamRevision(id, 2);
+    expect(mayJoin(id, 2)).toBe(true);
+    expect(mayJoin(id, 3)).toBe(false); // the object was not asked about 3 (it may answer 422)
+    expect(await first).toBe("timeout");
+  });
+
+  it("twenty joiners cost no D1 read of their own: one look reads their callers with the waited-for row", async () => {
+    const { id, first, db, caller, callerDb, roundTrips } = await waitedFor(2_000);
+    const looks = waitingNow().looks;
+    const joiners = Array.from({ length: 20 }, () => joining(caller, callerDb));
+    const joined = joiners.map(({ join }) => rowAtRevision(db, id, 2, 1_000, { joining: join }));
+    // Nothing is read when they join; the first due look (JOIN_POLICY.firstMs) reads for all of them.
+    expect(roundTrips()).toBe(0);
+    await vi.waitUntil(() => joiners.every(({ seen }) => seen.length === 1), { timeout: 2_000, interval: 5 });
+    expect(waitingNow().looks - looks).toBe(1);
+    expect(roundTrips()).toBeLessThanOrEqual(2); // one statement per read database
+    expect(joiners[0]!.seen[0]).toMatchObject({ status: "active", role: "user", revision: 1 });
+    expect((await Promise.all(joined)).every((r) => r === "timeout")).toBe(true);
+    // 250, 750 ms and the deadline, shared by all twenty (alone, each joiner would read once: 20).
+    expect(waitingNow().looks - looks).toBeLessThanOrEqual(4);
+    expect(roundTrips()).toBeLessThanOrEqual(2 * (waitingNow().looks - looks));
+    expect(await first).toBe("timeout");
+  });
+
+  it("answers its row only once its caller is confirmed, whoever's look or wake brought the row", async () => {
+    const { id, first, db, caller, callerDb } = await waitedFor(5_000);
+    const { join, seen } = joining(caller, callerDb);
+    const joined = rowAtRevision(db, id, 2, 5_000, { joining: join, policy: NO_LOOKS });
+    await projectBatch([renamed(id, 2)], env); // the projector's wake: the first waiter's look reads for both
+    expect(await joined).toMatchObject({ id, revision: 2 });
+    expect(seen).toHaveLength(1);
+    expect(await first).toMatchObject({ id, revision: 2 });
+  });
+
+  it("a refused caller ends the wait with the refusal, at the first look, not at the deadline", async () => {
+    const { id, first, db, caller, callerDb } = await waitedFor(3_000);
+    const { join } = joining(caller, callerDb, true);
+    const started = Date.now();
+    await expect(rowAtRevision(db, id, 2, 3_000, { joining: join })).rejects.toThrow("refused");
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(waitingNow().waiters).toBeGreaterThanOrEqual(1); // the first waiter still waits; the joiner left
+    expect(await first).toBe("timeout");
+  });
+
+  it("times out confirmed: with no look before its deadline it looks itself, and a caller with no row is said so", async () => {
+    const { id, first, db, roundTrips } = await waitedFor(1_000);
+    const nobody = crypto.randomUUID(); // no row in the read model (the route asks its object then)
+    const { join, seen } = joining(nobody, readDb(nobody));
+    expect(JOIN_POLICY.firstMs).toBeGreaterThan(100);
+    expect(await rowAtRevision(db, id, 2, 100, { joining: join })).toBe("timeout");
+    expect(seen).toEqual([undefined]);
+    expect(roundTrips()).toBeGreaterThanOrEqual(1);
+    expect(await first).toBe("timeout");
+  });
+
+  /** Looks made while sixty joiners arrive 16 ms apart (60 a second) and wait 1 s each. */
+  async function looksForSixtyArrivals(policy?: WaitPolicy): Promise<number> {
+    const { id, first, db, caller, callerDb } = await waitedFor(3_000);
+    const looks = waitingNow().looks;
+    const joined: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 60; i++) {
+      joined.push(rowAtRevision(db, id, 2, 1_000, { joining: joining(caller, callerDb).join, policy }));
+      await scheduler.wait(16);
+    }
+    expect((await Promise.all(joined)).every((r) => r === "timeout")).toBe(true);
+    expect(await first).toBe("timeout");
+    return waitingNow().looks - looks;
+  }
+
+  it("sixty joiners arriving over a second share a few looks, not one each 10 ms after it arrives", async () => {
+    // About one look per JOIN_POLICY.firstMs over the 2 s of arrivals and waits: 8.
+    expect(await looksForSixtyArrivals()).toBeLessThanOrEqual(12);
+    // With the waiters' own policy (a first look 10 ms after each arrival), about one per arrival.
+    expect(await looksForSixtyArrivals(WAIT_POLICY)).toBeGreaterThanOrEqual(40);
   });
 });

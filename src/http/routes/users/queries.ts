@@ -9,9 +9,10 @@ import { confirmFromReadModel, confirmWithObject, requires, type Actor } from ".
 import type { AppEnv } from "../../context";
 import { httpError, serviceUnavailable } from "../../errors";
 import { withReadSession, type SessionOf } from "../../read-session";
-import { listedReadDatabases, readDatabaseOf, readDatabasesAskedAgain } from "../../../shards";
+import { listedReadDatabases, previousReadDatabaseOf, readDatabaseOf, readDatabasesAskedAgain } from "../../../shards";
 import {
   knownStreamRevision,
+  mayJoin,
   rememberStreamRevision,
   rowAtRevision,
   retryAfterSeconds,
@@ -164,11 +165,46 @@ async function fromReadModel(
   userId: string,
   minRevision: number | undefined,
 ) {
+  const callerId = c.get("actor").id;
+  // A read for a user this isolate already waits for joins those waiters, with no D1 read of its
+  // own: its caller's row comes from their next shared look and confirms the token before
+  // anything is answered (decision 0020, "Amendment: reads that join"). Without a free place, or when the
+  // user's row is not in its database during a re-shard, it reads as below.
+  const joined = minRevision !== undefined && mayJoin(userId, minRevision) ? takeWaitingPlace() : null;
+  if (joined && minRevision !== undefined) {
+    c.req.raw.signal.addEventListener("abort", joined, { once: true });
+    try {
+      const waited = await rowAtRevision(
+        sessionOf(database),
+        userId,
+        minRevision,
+        config(c.env).READ_YOUR_WRITES_WAIT_MS,
+        {
+          signal: c.req.raw.signal,
+          database,
+          joining: {
+            callerId,
+            callerDatabase: readDatabaseOf(c.env, callerId),
+            // A caller with no row there is checked as below (its previous database, else its object).
+            confirm: async (caller) => {
+              await confirmFromReadModel(c, caller ?? (await callerBefore(c.env, callerId, sessionOf)));
+            },
+            elsewhere: previousReadDatabaseOf(c.env, userId) !== null,
+          },
+        },
+      );
+      if (waited === "timeout")
+        throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, retryAfterSeconds());
+      if (waited !== "elsewhere") return userView(waited);
+    } finally {
+      joined();
+    }
+  }
   const db = sessionOf(database);
-  const found = await findUserRowAs(db, c.get("actor").id, userId, sessionOf(readDatabaseOf(c.env, c.get("actor").id)));
+  const found = await findUserRowAs(db, callerId, userId, sessionOf(readDatabaseOf(c.env, callerId)));
   // During a re-shard (0027) a row not moved yet is where the previous layout put it.
   const [caller, row] = await Promise.all([
-    found.caller ?? callerBefore(c.env, c.get("actor").id, sessionOf),
+    found.caller ?? callerBefore(c.env, callerId, sessionOf),
     found.row ?? lookBefore(c.env, userId, (other) => findUserRow(other, userId), sessionOf),
   ]);
   await confirmFromReadModel(c, caller);
@@ -196,9 +232,8 @@ async function fromReadModel(
       signal: c.req.raw.signal,
       database,
     });
-    if (waited === "timeout")
-      throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, retryAfterSeconds());
-    return userView(waited);
+    if (waited !== "timeout" && waited !== "elsewhere") return userView(waited);
+    throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, retryAfterSeconds());
   } finally {
     release();
   }

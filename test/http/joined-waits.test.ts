@@ -1,0 +1,102 @@
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { waitingNow } from "../../src/read/read-your-writes";
+import { adminSession, call, createUser, login } from "../support/api";
+import { expectError } from "./helpers";
+import { readDb } from "../support/shards";
+
+/**
+ * A waiting read for a user this isolate already waits for joins those waiters without a D1 read
+ * of its own (decision 0020, "Amendment: reads that join"). What its client sees must not change:
+ * the row once it arrives, and a refused token refused (401), never a 200 or a 503 before the
+ * caller's row was read for it.
+ */
+
+const REFUSED = { error: "HTTP Error", message: "User not found", type: "HTTPException" };
+
+let admin: { id: string; token: string };
+
+beforeAll(async () => {
+  admin = await adminSession();
+});
+
+async function setRow(id: string, columns: string) {
+  await readDb(id).prepare(`UPDATE users SET ${columns} WHERE id = ?`).bind(id).run();
+}
+
+/** A user whose row is a revision behind its stream (as if lagging), waited for by the admin. */
+async function waitedFor() {
+  const user = await createUser(admin.token);
+  const path = `/v1/users/${user.id}/?min_revision=1`;
+  await vi.waitUntil(async () => (await call("GET", path, { token: admin.token })).status === 200, {
+    timeout: 5_000,
+    interval: 10,
+  });
+  await setRow(user.id, "revision = 0");
+  const before = waitingNow().waiters;
+  const first = call("GET", path, { token: admin.token });
+  await vi.waitUntil(() => waitingNow().waiters === before + 1, { timeout: 2_000, interval: 5 });
+  return { user, path, first, before };
+}
+
+/** A user's own session, its login projected (so its row speaks for its token). */
+async function userSession() {
+  const me = await createUser(admin.token);
+  const token = await login(me.username);
+  await vi.waitUntil(
+    async () =>
+      ((await readDb(me.id).prepare("SELECT revision FROM users WHERE id = ?").bind(me.id).first<number>("revision")) ??
+        0) >= 2,
+    { timeout: 5_000, interval: 10 },
+  );
+  return { ...me, token };
+}
+
+describe("a waiting read that joins the isolate's waiters", () => {
+  it("answers the row once it arrives, as the read it joined does", async () => {
+    const me = await userSession();
+    const { user, path, first, before } = await waitedFor();
+    const joined = call("GET", path, { token: me.token });
+    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    await setRow(user.id, "revision = 1");
+    for (const res of [await first, await joined]) {
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ user: { id: user.id } });
+    }
+  });
+
+  it("a caller its row refuses gets 401 once the shared look read that row, not a 503 at the deadline", async () => {
+    const me = await userSession();
+    const { user, path, first, before } = await waitedFor();
+    await setRow(me.id, "tokens_valid_from = 1000");
+    const started = Date.now();
+    const joined = call("GET", path, { token: me.token });
+    // It joined (a plain read is refused before it waits), and is refused well before the 2 s wait ends.
+    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    expectError(await joined, 401, REFUSED);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    await setRow(user.id, "revision = 1");
+    expect((await first).status).toBe(200);
+  });
+
+  it("a suspended caller is refused even when the row it waited for arrives", async () => {
+    const me = await userSession();
+    const { user, path, first, before } = await waitedFor();
+    await setRow(me.id, "status = 'suspended'");
+    const joined = call("GET", path, { token: me.token });
+    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    await setRow(user.id, "revision = 1");
+    expectError(await joined, 401, REFUSED);
+    expect((await first).status).toBe(200);
+  });
+
+  it("still times out with a 503 and Retry-After, its caller confirmed", async () => {
+    const me = await userSession();
+    const { path, first, before } = await waitedFor();
+    const joined = call("GET", path, { token: me.token });
+    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    const res = await joined;
+    expectError(res, 503, { type: "ServiceUnavailable" });
+    expect(["1", "2", "3"]).toContain(res.headers.get("Retry-After"));
+    expect((await first).status).toBe(503);
+  });
+});
