@@ -145,7 +145,7 @@ export function waitingNow(): { waiters: number; users: number; places: number; 
  * of joiners not told theirs yet, one statement per read database (`database`, the looking
  * waiter's, read through its session `db`). Callers are told first, then each waiter its row.
  */
-async function sharedLook(db: D1Reader, database: D1Reader): Promise<void> {
+async function sharedLook(db: D1Reader, database: D1Reader, own?: Waiter): Promise<void> {
   lastSharedLookAt = Date.now();
   sharedLooks += 1;
   const asked = new Map<D1Reader, Set<string>>();
@@ -164,13 +164,19 @@ async function sharedLook(db: D1Reader, database: D1Reader): Promise<void> {
     }
   }
   const answers = new Map<D1Reader, Map<string, { row: UserRow; published: number | null }>>();
+  const failed = new Map<D1Reader, unknown>();
   await Promise.all(
     [...asked].map(async ([of, ids]) => {
-      const rows = await findWaitedFor(of === database ? db : of, [...ids]);
-      answers.set(of, new Map(rows.map((found) => [found.row.id, found])));
+      try {
+        const rows = await findWaitedFor(of === database ? db : of, [...ids]);
+        answers.set(of, new Map(rows.map((found) => [found.row.id, found])));
+      } catch (error) {
+        failed.set(of, error);
+      }
     }),
   );
   for (const { userId, caller } of joiners) {
+    if (failed.has(caller.database) || failed.has(waitedIn.get(userId)!)) continue; // left for a later look
     const found = answers.get(caller.database)?.get(caller.id);
     caller.row = found ? callerRowOf(found.row, found.published) : null;
     caller.userMissing = !answers.get(waitedIn.get(userId)!)?.has(userId);
@@ -179,6 +185,9 @@ async function sharedLook(db: D1Reader, database: D1Reader): Promise<void> {
     const found = answers.get(of)?.get(userId);
     if (found) projected(userId, found.row.revision, found.row);
   }
+  // The looker fails only when what it needs itself failed: its user's database, its own caller's.
+  if (failed.has(database)) throw failed.get(database);
+  if (own?.caller && failed.has(own.caller.database)) throw failed.get(own.caller.database);
 }
 
 /**
@@ -241,7 +250,7 @@ export async function rowAtRevision(
     // A shared look started after `since` reads what this waiter needs, and tells it.
     let since: number;
     if (found) {
-      since = joinedAt; // a joiner with its row, short of its caller's: any look since it joined has that
+      since = lookedAt; // a joiner with its row, short of its caller's: a look since its last skip (one that failed never tells)
     } else if (byWake) {
       if (!woken) return null; // the tick was for a caller's row, settled above
       woken = false;
@@ -255,7 +264,7 @@ export async function rowAtRevision(
       return null;
     }
     lookedAt = Date.now();
-    await sharedLook(db, database);
+    await sharedLook(db, database, waiter);
     return settle();
   };
   const set = listeners.get(userId) ?? new Set<Waiter>();
@@ -285,7 +294,7 @@ export async function rowAtRevision(
     if (result) return result;
     if (signal?.aborted) return "timeout";
     // Nothing is answered unconfirmed: a joiner whose caller no look has read yet looks once more.
-    if (!confirmed && waiter.caller?.row === undefined) await sharedLook(db, database);
+    if (!confirmed && waiter.caller?.row === undefined) await sharedLook(db, database, waiter);
     return (await settle()) ?? "timeout";
   } finally {
     signal?.removeEventListener("abort", leave);

@@ -195,7 +195,12 @@ async function fromReadModel(
       );
       if (waited === "timeout")
         throw serviceUnavailable(`The read model has not reached revision ${minRevision} yet`, retryAfterSeconds());
-      if (waited !== "elsewhere") return userView(waited);
+      if (waited !== "elsewhere") {
+        // Only the waiting was shared: the row is read once more in this request's own session, so
+        // the answer carries its bookmark (as current as the one sent, if any) as every get does.
+        const own = await findUserRow(sessionOf(database), userId);
+        return userView(own && own.revision >= waited.revision ? own : waited);
+      }
     } finally {
       joined();
     }
