@@ -7,9 +7,11 @@
 // and bench:queries, against the floors of bench/floor/entry.ts measured in the same run: a bare
 // append (`floor_write`), the append with its queue message (`floor_projected`), the append with an
 // outbox row, its alarm and the message (`floor_outbox`, the floor of this architecture's write),
-// one D1 query by id (`floor_read`).
+// one D1 query by id (`floor_read`), and the same in a D1 session (`floor_read_session`: what the
+// contract's bookmark costs locally, an fsync per query in the local D1).
 // Usage: npm run bench:cpu [-- --users 200 --requests 1000 --rounds 3 --settle 8 --cases floor_write,self_many]
-// Read cases: get, list (page 1), list_deep (pages 2-20), each against floor_read.
+// Read cases: get, list (page 1), list_deep (pages 2-20), each against floor_read (the target) and
+// against floor_read_session.
 // --cases: only these cases, comma-separated (an A/B of the write path need not pay for the reads);
 // a case's floor is added when missing, so its ratio is still measured in the same run.
 // --settle: seconds measured after each write case's load (the alarm that confirms a command's
@@ -36,6 +38,7 @@ await L.run("cpu", 900_000, async () => {
     many_users: L.renames(users, admin.token),
     self_many: L.renames(users, tokens),
     floor_read: (i) => ({ path: `/bench/read/${user(i).id}` }),
+    floor_read_session: (i) => ({ path: `/bench/read-session/${user(i).id}` }),
     get: (i) => ({ path: `/v1/users/${user(i).id}/`, token: admin.token }),
     // Page 1: no walk to the page's start.
     list: () => ({ path: "/v1/users/?page_size=10", token: admin.token }),
@@ -50,7 +53,8 @@ await L.run("cpu", 900_000, async () => {
     list: "floor_read",
     list_deep: "floor_read",
   };
-  const cases = selectCases(allCases, floorOf, opt.cases);
+  const sessionFloorOf = { get: "floor_read_session", list: "floor_read_session", list_deep: "floor_read_session" };
+  const cases = selectCases(allCases, floorOf, opt.cases, sessionFloorOf);
   await L.waitDrained(server, admin.token);
   const processes = serverProcesses(server);
   const writes = new Set(["floor_write", "floor_projected", "floor_outbox", "many_users", "self_many"]);
@@ -90,11 +94,16 @@ await L.run("cpu", 900_000, async () => {
   }
   // The floor's runtime ms over the case's, round by round (both measured minutes apart at most),
   // then the median: steadier on a loaded machine than the ratio of the two medians.
+  const byRound = (name, floor) => runs[name].map((run, i) => runs[floor][i].per.runtime / run.per.runtime);
   for (const [name, floor] of Object.entries(floorOf)) {
     if (!runs[name] || !runs[floor]) continue;
-    const ratios = runs[name].map((run, i) => runs[floor][i].per.runtime / run.per.runtime);
+    const ratios = byRound(name, floor);
     results[name].floor_ratio_by_round = L.round(L.median(ratios), 3);
     results[name].floor_ratios = ratios.map((x) => L.round(x, 3));
+  }
+  for (const [name, floor] of Object.entries(sessionFloorOf)) {
+    if (runs[name] && runs[floor])
+      results[name].session_floor_ratio_by_round = L.round(L.median(byRound(name, floor)), 3);
   }
   const rows = Object.entries(results).map(([name, r]) => {
     const floor = floorOf[name];
@@ -107,6 +116,7 @@ await L.run("cpu", 900_000, async () => {
       "runtime req/s at most": L.round(1000 / r.runtime, 0),
       "floor ÷ case (runtime)": floor ? L.round(results[floor].runtime / r.runtime, 3) : "–",
       "same round, median": r.floor_ratio_by_round ?? "–",
+      "session floor ÷ case, same round": r.session_floor_ratio_by_round ?? "–",
       "floor_outbox ÷ case":
         floor === "floor_write" && results.floor_outbox ? L.round(results.floor_outbox.runtime / r.runtime, 3) : "–",
     };
@@ -117,13 +127,14 @@ await L.run("cpu", 900_000, async () => {
   L.report("cpu", { options: opt, idle_ms_per_s: idleMsPerS, results }, rows);
 });
 
-/** The cases named in `--cases` (all when empty), each with its floor, in the order of `all`. */
-function selectCases(all, floorOf, names) {
+/** The cases named in `--cases` (all when empty), each with its floors, in the order of `all`. */
+function selectCases(all, floorOf, names, sessionFloorOf) {
   if (!names) return all;
   const wanted = new Set(names.split(","));
   for (const name of wanted) {
     if (!(name in all)) throw new Error(`unknown case ${name}; cases: ${Object.keys(all).join(", ")}`);
     if (floorOf[name]) wanted.add(floorOf[name]);
+    if (sessionFloorOf[name]) wanted.add(sessionFloorOf[name]);
   }
   return Object.fromEntries(Object.entries(all).filter(([name]) => wanted.has(name)));
 }

@@ -14,6 +14,9 @@
 // `POST /bench/noop` reads the same body and does nothing (its baseline).
 // `GET /bench/read/{id}` is the platform's floor for a read: one D1 query by primary key, no auth,
 // no validation, the row as JSON. A query's req/s over it says how much is the service's own.
+// `GET /bench/read-session/{id}` is the same query in a D1 session, its bookmark in the answer, as
+// the contract has every query do: locally each query in a session costs the D1 object an fsync
+// (BENCHMARKS.md, "What a get pays beyond one query"), which the bare floor does not pay.
 // `POST /bench/notify/{name}` is the floor for a webhook: the same append, then the event POSTed to
 // each URL of the body's `urls`, after the commit and without waiting (bench/webhooks.mjs).
 // `POST /bench/deliver` is the floor of a webhook delivery's CPU: one object POSTs `count` events
@@ -358,6 +361,7 @@ const APPEND = /^\/bench\/append\/([\w-]{1,64})$/;
 const PROJECTED = /^\/bench\/projected\/([\w-]{1,64})$/;
 const OUTBOX = /^\/bench\/outbox\/([\w-]{1,64})$/;
 const READ = /^\/bench\/read\/([\w-]{1,64})$/;
+const READ_SESSION = /^\/bench\/read-session\/([\w-]{1,64})$/;
 const NOTIFY = /^\/bench\/notify\/([\w-]{1,64})$/;
 
 export default {
@@ -453,6 +457,12 @@ export default {
     }
     const read = request.method === "GET" ? READ.exec(pathname) : null;
     if (read) return Response.json(await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(read[1]!).first());
+    const inSession = request.method === "GET" ? READ_SESSION.exec(pathname) : null;
+    if (inSession) {
+      const session = env.DB.withSession("first-unconstrained");
+      const row = await session.prepare("SELECT * FROM users WHERE id = ?").bind(inSession[1]!).first();
+      return Response.json(row, { headers: { "x-d1-bookmark": session.getBookmark() ?? "" } });
+    }
     const match = request.method === "POST" ? APPEND.exec(new URL(request.url).pathname) : null;
     if (!match) return service.fetch(request, counting(recording(env, "fetch")), ctx);
     const revision = await env.FLOOR.getByName(match[1]!).append(await request.text());
