@@ -1,7 +1,7 @@
 import { jitteredBackoff } from "../backoff";
 import type { FeedEvent } from "../read/feed";
 import type { DeliveryOutcome, Sink } from "./sink";
-import { deliveryRow, dueHeads, finishDelivery, type DeliveryRow } from "./subscription-store";
+import { deliveryRow, dueHead, finishDelivery, type DeliveryRow } from "./subscription-store";
 
 /** Production opens at most 6 connections per invocation; more would only queue inside fetch. */
 export const MAX_IN_FLIGHT = 6;
@@ -100,11 +100,8 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   };
   const writeUnwritten = () => writeAndRelease(unwritten.splice(0));
 
-  const due = (): DeliveryRow | null => {
-    const [head] = dueHeads(round.sql, Date.now(), [...busyUsers, ...round.heldBack()], 1);
-    // Read in the same synchronous step as the choice: what is sent is the row as it is now.
-    return head ? deliveryRow(round.sql, head.event_id) : null;
-  };
+  // The row as it is now: what is sent is what was chosen, in the same synchronous step.
+  const due = () => dueHead(round.sql, Date.now(), [...busyUsers, ...round.heldBack()]);
   const take = (): DeliveryRow | null => {
     if (unwritten.length >= MAX_IN_FLIGHT) writeUnwritten();
     if (broken || !round.mayContinue()) return null;

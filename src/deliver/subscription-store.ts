@@ -115,28 +115,22 @@ export function ingest(
 }
 
 /**
- * Each user's oldest pending delivery that is due (the only one of that user that may go now), by
- * key, leaving out the users in `skip` (a round's busy and held-back users): a round asks before
- * every delivery, and the events themselves are read only for the one taken.
+ * The first user's oldest pending delivery that is due (the only one of that user that may go
+ * now), leaving out the users in `skip` (a round's busy and held-back users); null when none is.
  */
-export function dueHeads(
-  sql: SqlStorage,
-  now: number,
-  skip: readonly string[],
-  limit: number,
-): Pick<DeliveryRow, "event_id" | "user_id">[] {
-  return sql
-    .exec<Pick<DeliveryRow, "event_id" | "user_id">>(
-      `SELECT d.event_id, d.user_id FROM deliveries d
+export function dueHead(sql: SqlStorage, now: number, skip: readonly string[]): DeliveryRow | null {
+  const [head] = sql
+    .exec<DeliveryRow>(
+      `SELECT d.* FROM deliveries d
        WHERE d.state = 'pending' AND d.next_attempt_at <= ?
          AND d.position = (SELECT MIN(p.position) FROM deliveries p WHERE p.user_id = d.user_id AND p.state = 'pending')
          AND d.user_id NOT IN (SELECT value FROM json_each(?))
-       ORDER BY d.position LIMIT ? + 0`,
+       ORDER BY d.position LIMIT 1`,
       now,
       JSON.stringify(skip),
-      limit,
     )
     .toArray();
+  return head ?? null;
 }
 
 /** The users with a pending delivery after `position`: what a replay from there may send again. */
