@@ -59,16 +59,6 @@ export function parseConfig(env: Record<string, unknown>): Config {
   throw new Error(`Invalid configuration: ${problems.join("; ")}`);
 }
 
-/**
- * Bench-only (bench/lag.mjs --trace 1): whether `BENCH_TRACE` is "1", so the projection logs each
- * event's hops (`tracing` in src/observability.ts). Read alone, not through `config`: the publish
- * asks on every send, including with the stand-in environments of tests, and a trace switch must
- * never be what fails a send.
- */
-export function benchTrace(env: object): boolean {
-  return (env as { BENCH_TRACE?: unknown }).BENCH_TRACE === "1";
-}
-
 const parsed = new WeakMap<object, Config>();
 
 /** The configuration of this environment, parsed on first use and then kept. */

@@ -1,5 +1,3 @@
-import { benchTrace } from "./config";
-
 /**
  * Structured logs and metrics. Every line is one JSON object (Workers Logs index its fields); every
  * metric is one Workers Analytics Engine data point in the `METRICS` dataset, and also a log line:
@@ -52,8 +50,10 @@ export function metric(env: Pick<Env, "METRICS">, point: Metric, fields: Fields 
  * are logged. Without the var nothing is kept or logged: production pays one boolean per publish
  * and per batch.
  */
-export function tracing(env: Env): boolean {
-  return benchTrace(env);
+export function tracing(env: object): boolean {
+  // Read alone, not through `config`: the publish asks on every send, also with the stand-in
+  // environments of tests, and a trace switch must never be what fails a send.
+  return (env as { BENCH_TRACE?: unknown }).BENCH_TRACE === "1";
 }
 
 export type PublishHop = "publish" | "announced" | "sent";
@@ -68,6 +68,17 @@ export function markPublish(userId: string, revisions: readonly number[], hop: P
     const key = `${userId}:${revision}`;
     publishMarks.set(key, { ...publishMarks.get(key), [hop]: at });
   }
+}
+
+/** What a publish of `revisions` calls at each hop: `markPublish` while tracing, else nothing. */
+export function publishMarker(
+  env: object,
+  userId: string,
+  revisions: () => readonly number[],
+): (hop: PublishHop) => void {
+  if (!tracing(env)) return () => {};
+  const traced = revisions();
+  return (hop) => markPublish(userId, traced, hop);
 }
 
 /** The publish's marks of one event, forgotten once read. */

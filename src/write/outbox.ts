@@ -1,6 +1,6 @@
 import { jitteredBackoff } from "../backoff";
 import { redact, type PublicEvent, type RecordedEvent } from "../domain/events";
-import { log, markPublish, metric, tracing } from "../observability";
+import { log, metric, publishMarker } from "../observability";
 import { eventQueueOf, readDatabaseOf } from "../shards";
 import { announce, confirmedRevision } from "./ledger";
 import { MAX_MESSAGE_BYTES, recordUnsendable } from "./unsendable";
@@ -190,26 +190,26 @@ async function send(ctx: DurableObjectState, env: Env, userId: string, rows: Out
   const first = rows[0]!.revision;
   const last = rows[rows.length - 1]!.revision;
   const wanted = new Set(rows.map((row) => row.revision));
-  const traced = tracing(env) ? [...wanted] : null;
-  if (traced) markPublish(userId, traced, "publish");
+  const mark = publishMarker(env, userId, () => [...wanted]);
+  mark("publish");
   await announce(readDatabaseOf(env, userId), userId, last, Date.now());
-  if (traced) markPublish(userId, traced, "announced");
+  mark("announced");
   // Read after the announce's await, so an erasure committed meanwhile also reaches these messages.
   const events = readEvents(sql, userId, first, last - first + 1).filter((e) => wanted.has(e.revision));
   await sendAll(ctx, env, events.map(redact), () => true, true);
-  if (traced) markPublish(userId, traced, "sent");
+  mark("sent");
 }
 
 /** Announces and sends the events of a commit as they are (marked sent already); false if an erasure came first. */
 async function sendInHand(ctx: DurableObjectState, env: Env, userId: string, inHand: InHand): Promise<boolean> {
   const last = inHand.events[inHand.events.length - 1];
   if (!last) return true;
-  const traced = tracing(env) ? revisionsOf(inHand) : null;
-  if (traced) markPublish(userId, traced, "publish");
+  const mark = publishMarker(env, userId, () => revisionsOf(inHand));
+  mark("publish");
   await announce(readDatabaseOf(env, userId), userId, last.revision, Date.now());
-  if (traced) markPublish(userId, traced, "announced");
+  mark("announced");
   const sent = await sendAll(ctx, env, inHand.events.map(redact), () => inHand.publishable(), false);
-  if (traced) markPublish(userId, traced, "sent");
+  mark("sent");
   return sent;
 }
 
