@@ -24,6 +24,18 @@ async function setRow(id: string, columns: string) {
   await readDb(id).prepare(`UPDATE users SET ${columns} WHERE id = ?`).bind(id).run();
 }
 
+const waitersAre = (n: number) => vi.waitUntil(() => waitingNow().waiters === n, { timeout: 2_000, interval: 5 });
+
+/**
+ * `path` read with `token`, returned once that read has joined the admin's (the isolate's waiters
+ * are `before + 2`): its answer, still to come, in `joined`.
+ */
+async function joinAs(token: string, path: string, before: number) {
+  const joined = call("GET", path, { token });
+  await waitersAre(before + 2);
+  return { joined };
+}
+
 /** A user whose row is a revision behind its stream (as if lagging), waited for by the admin. */
 async function waitedFor() {
   const user = await createUser(admin.token);
@@ -35,7 +47,7 @@ async function waitedFor() {
   await setRow(user.id, "revision = 0");
   const before = waitingNow().waiters;
   const first = call("GET", path, { token: admin.token });
-  await vi.waitUntil(() => waitingNow().waiters === before + 1, { timeout: 2_000, interval: 5 });
+  await waitersAre(before + 1);
   return { user, path, first, before };
 }
 
@@ -56,8 +68,7 @@ describe("a waiting read that joins the isolate's waiters", () => {
   it("answers the row once it arrives, as the read it joined does", async () => {
     const me = await userSession();
     const { user, path, first, before } = await waitedFor();
-    const joined = call("GET", path, { token: me.token });
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    const { joined } = await joinAs(me.token, path, before);
     await setRow(user.id, "revision = 1");
     for (const res of [await first, await joined]) {
       expect(res.status).toBe(200);
@@ -70,9 +81,8 @@ describe("a waiting read that joins the isolate's waiters", () => {
     const { user, path, first, before } = await waitedFor();
     await setRow(me.id, "tokens_valid_from = 1000");
     const started = Date.now();
-    const joined = call("GET", path, { token: me.token });
-    // It joined (a plain read is refused before it waits), and is refused well before the 2 s wait ends.
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    // It joins (a plain read is refused before it waits), and is refused well before the 2 s wait ends.
+    const { joined } = await joinAs(me.token, path, before);
     expectError(await joined, 401, REFUSED);
     expect(Date.now() - started).toBeLessThan(1_500);
     await setRow(user.id, "revision = 1");
@@ -83,8 +93,7 @@ describe("a waiting read that joins the isolate's waiters", () => {
     const me = await userSession();
     const { user, path, first, before } = await waitedFor();
     await setRow(me.id, "status = 'suspended'");
-    const joined = call("GET", path, { token: me.token });
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    const { joined } = await joinAs(me.token, path, before);
     await setRow(user.id, "revision = 1");
     expectError(await joined, 401, REFUSED);
     expect((await first).status).toBe(200);
@@ -93,8 +102,7 @@ describe("a waiting read that joins the isolate's waiters", () => {
   it("still times out with a 503 and Retry-After, its caller confirmed", async () => {
     const me = await userSession();
     const { path, first, before } = await waitedFor();
-    const joined = call("GET", path, { token: me.token });
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    const { joined } = await joinAs(me.token, path, before);
     const res = await joined;
     expectError(res, 503, { type: "ServiceUnavailable" });
     expect(["1", "2", "3"]).toContain(res.headers.get("Retry-After"));
@@ -104,8 +112,7 @@ describe("a waiting read that joins the isolate's waiters", () => {
   it("a joiner's 200 carries a bookmark like a plain waiter's", async () => {
     const me = await userSession();
     const { user, path, first, before } = await waitedFor();
-    const joined = call("GET", path, { token: me.token });
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    const { joined } = await joinAs(me.token, path, before);
     await setRow(user.id, "revision = 1");
     expect((await first).status).toBe(200);
     const b = await joined;
@@ -117,8 +124,7 @@ describe("a waiting read that joins the isolate's waiters", () => {
     const me = await userSession();
     const { user, path, first, before } = await waitedFor();
     await setRow(me.id, "status = 'deleted'");
-    const joined = call("GET", path, { token: me.token });
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    const { joined } = await joinAs(me.token, path, before);
     await setRow(user.id, "revision = 1");
     expect((await joined).status).toBe(401);
     expect((await first).status).toBe(200);
@@ -132,11 +138,11 @@ describe("a waiting read that joins the isolate's waiters", () => {
     const joined = exports.default
       .fetch(`http://localhost${path}`, { headers: { Authorization: `Bearer ${me.token}` }, signal: left.signal })
       .catch((e: unknown) => e);
-    await vi.waitUntil(() => waitingNow().waiters === before + 2, { timeout: 2_000, interval: 5 });
+    await waitersAre(before + 2);
     expect(waitingNow().places).toBe(places + 1);
     left.abort();
     await joined;
-    await vi.waitUntil(() => waitingNow().waiters === before + 1, { timeout: 2_000, interval: 5 });
+    await waitersAre(before + 1);
     expect(waitingNow().places).toBe(places);
     await setRow(user.id, "revision = 1");
     expect((await first).status).toBe(200);
