@@ -1,10 +1,15 @@
 import { jitteredBackoff } from "../backoff";
 import type { FeedEvent } from "../read/feed";
 import type { DeliveryOutcome, Sink } from "./sink";
-import { deliveryRow, dueHead, finishDelivery, type DeliveryRow } from "./subscription-store";
+import { deliveryRow, dueHeads, finishDelivery, type DeliveryRow } from "./subscription-store";
 
 /** Production opens at most 6 connections per invocation; more would only queue inside fetch. */
 export const MAX_IN_FLIGHT = 6;
+/**
+ * Users' heads read per query: one read serves about this many deliveries. Reading one per
+ * delivery was the round's largest single cost on the object's thread (BENCHMARKS.md).
+ */
+const HEADS_PER_READ = 2 * MAX_IN_FLIGHT;
 
 export interface RetryPolicy {
   baseMs: number;
@@ -100,8 +105,23 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
   };
   const writeUnwritten = () => writeAndRelease(unwritten.splice(0));
 
-  // The row as it is now: what is sent is what was chosen, in the same synchronous step.
-  const due = () => dueHead(round.sql, Date.now(), [...busyUsers, ...round.heldBack()]);
+  /** Heads read ahead, each with its user's rows version when read. */
+  let heads: { row: DeliveryRow; version: number }[] = [];
+  // A head read ahead is its row as it is now unless the user's rows were rewritten since: a
+  // redeliver, an erasure (which also holds the user back) and a replay bump the version, and
+  // such a head is left for the next read, which sees the rows as they are then. (Never busy: a
+  // user becomes busy only by taking its head from here.)
+  const due = (): DeliveryRow | null => {
+    for (let head = heads.shift(); head; head = heads.shift()) {
+      if (head.version === round.rowsVersion(head.row.user_id)) return head.row;
+    }
+    const skip = [...busyUsers, ...round.heldBack()];
+    heads = dueHeads(round.sql, Date.now(), skip, HEADS_PER_READ).map((row) => ({
+      row,
+      version: round.rowsVersion(row.user_id),
+    }));
+    return heads.shift()?.row ?? null;
+  };
   const take = (): DeliveryRow | null => {
     if (unwritten.length >= MAX_IN_FLIGHT) writeUnwritten();
     if (broken || !round.mayContinue()) return null;

@@ -115,22 +115,22 @@ export function ingest(
 }
 
 /**
- * The first user's oldest pending delivery that is due (the only one of that user that may go
- * now), leaving out the users in `skip` (a round's busy and held-back users); null when none is.
+ * Up to `limit` users' oldest pending deliveries that are due (each the only one of its user that
+ * may go now), in feed order, leaving out the users in `skip` (a round's busy and held-back users).
  */
-export function dueHead(sql: SqlStorage, now: number, skip: readonly string[]): DeliveryRow | null {
-  const [head] = sql
+export function dueHeads(sql: SqlStorage, now: number, skip: readonly string[], limit: number): DeliveryRow[] {
+  return sql
     .exec<DeliveryRow>(
       `SELECT d.* FROM deliveries d
        WHERE d.state = 'pending' AND d.next_attempt_at <= ?
          AND d.position = (SELECT MIN(p.position) FROM deliveries p WHERE p.user_id = d.user_id AND p.state = 'pending')
          AND d.user_id NOT IN (SELECT value FROM json_each(?))
-       ORDER BY d.position LIMIT 1`,
+       ORDER BY d.position LIMIT ?`,
       now,
       JSON.stringify(skip),
+      limit,
     )
     .toArray();
-  return head ?? null;
 }
 
 /** The users with a pending delivery after `position`: what a replay from there may send again. */

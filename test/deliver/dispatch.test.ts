@@ -151,6 +151,35 @@ describe("deliverDue", () => {
     expect(sent).toHaveLength(11);
   });
 
+  it("keeps a user's order when its earlier event is redelivered after its next one was read for sending", async () => {
+    // user-7's first event was delivered before the round; its second is among the heads the round
+    // reads ahead. A redeliver of the first lands while the round's first sends are out.
+    const events = feedOf(8, 2);
+    const version = new Map<string, number>();
+    let sqlOf: SqlStorage | null = null;
+    let requeued = false;
+    const { sink, sent } = recordingSink(() => {
+      // What Subscription.redeliver does with a delivered row: its event back, requeued, version bumped.
+      if (!requeued) {
+        store.restoreEvent(
+          sqlOf!,
+          events.find((e) => e.id === "e-7-1")!,
+        );
+        requeued = store.requeue(sqlOf!, "e-7-1", Date.now());
+        version.set("user-7", 1);
+      }
+      return delivered;
+    });
+    await inSubscription(events, async (sql) => {
+      sqlOf = sql;
+      store.finishDelivery(sql, "e-7-1", { state: "delivered", status: 204, error: null, nextAttemptAt: null });
+      await deliverDue(roundOf(sql, sink, { rowsVersion: (user) => version.get(user) ?? 0 }));
+      expect(states(sql)).toEqual([{ state: "delivered", n: 16 }]);
+    });
+    expect(requeued).toBe(true);
+    expect(sent.filter((s) => s.user === "user-7").map((s) => s.revision)).toEqual([1, 2]);
+  });
+
   it("resends nothing of other users when one user's rows are rewritten, and still counts failures", async () => {
     const version = new Map<string, number>();
     const { sink, sent } = recordingSink((one) => {
