@@ -107,16 +107,17 @@ export async function deliverDue(round: Round): Promise<{ cutShort: boolean }> {
 
   /** Heads read ahead, each with its user's rows version when read. */
   let heads: { row: DeliveryRow; version: number }[] = [];
-  // A head read ahead is its row as it is now unless the user's rows were rewritten since: a
-  // redeliver, an erasure (which also holds the user back) and a replay bump the version, and
-  // such a head is left for the next read, which sees the rows as they are then. (Never busy: a
-  // user becomes busy only by taking its head from here.)
+  // A head read ahead is its row as it is now unless the user's rows were rewritten since (a
+  // redeliver, an erasure and a replay bump the version): such a head, and one of a user held back
+  // now, is left for the next read, which sees the rows as they are then. (Never busy: a user
+  // becomes busy only by taking its head from here.)
   const due = (): DeliveryRow | null => {
+    const heldBack = new Set(round.heldBack());
     for (let head = heads.shift(); head; head = heads.shift()) {
-      if (head.version === round.rowsVersion(head.row.user_id)) return head.row;
+      const userId = head.row.user_id;
+      if (head.version === round.rowsVersion(userId) && !heldBack.has(userId)) return head.row;
     }
-    const skip = [...busyUsers, ...round.heldBack()];
-    heads = dueHeads(round.sql, Date.now(), skip, HEADS_PER_READ).map((row) => ({
+    heads = dueHeads(round.sql, Date.now(), [...busyUsers, ...heldBack], HEADS_PER_READ).map((row) => ({
       row,
       version: round.rowsVersion(row.user_id),
     }));

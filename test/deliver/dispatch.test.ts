@@ -368,6 +368,16 @@ describe("deliverDue", () => {
     expect(notes).not.toContain("skipped");
   });
 
+  it("does not send a user's event read ahead once the user is held back", async () => {
+    const held = new Set<string>();
+    const { sink, sent } = recordingSink((one) => {
+      if (one.id === "e-0-1") held.add("user-11");
+      return delivered;
+    });
+    await inSubscription(feedOf(12, 1), (sql) => deliverDue(roundOf(sql, sink, { heldBack: () => held })));
+    expect(sent.map((s) => s.user)).not.toContain("user-11");
+  });
+
   it("sends the other users' events while many users are held back", async () => {
     const held = new Set(Array.from({ length: 12 }, (_, u) => `user-${u}`));
     const { sink, sent } = recordingSink(() => delivered);
