@@ -9,6 +9,7 @@
 // counts its round trips (`BENCH_COUNT_D1`), so the waiters' D1 cost is counted, not guessed: the
 // round trips of the phase with waiters, less the plain reads' own (per read, from the phase
 // without). workerd's CPU per second of each phase is reported beside them (from /proc).
+// Each round reports the waiters' requests a second and the Retry-After their 503s carried.
 // Usage: npm run bench:waiters [-- --waiters 300 --users 50 --concurrency 8 --seconds 5 --rounds 3 --wait-ms 2000]
 import http from "node:http";
 import * as L from "./lib.mjs";
@@ -41,6 +42,12 @@ function waitingRead(agent, server, path, token, timeoutMs) {
   });
 }
 
+/** p50 and max of the Retry-After values told (seconds). */
+function retryAfterSummary(told) {
+  const sorted = [...told].sort((a, b) => a - b);
+  return { n: sorted.length, p50: sorted[Math.floor(sorted.length / 2)] ?? null, max: sorted.at(-1) ?? null };
+}
+
 async function roundTrips(server) {
   return (await L.expectOk(server.url, "GET", "/bench/d1-count")).body.round_trips;
 }
@@ -66,13 +73,23 @@ await L.run("waiters", 15 * 60_000, async () => {
     const statuses = {};
     let errors = 0;
     let sent = 0;
+    /** The Retry-After of each 503 (seconds), to report what the crowd was told. */
+    const told = [];
+    /** When the last come-back told falls: the server counts it until then (decision 0020). */
+    let toldUntil = 0;
+    let hangUp;
+    const stopped = new Promise((resolve) => (hangUp = resolve));
     const client = async () => {
       while (running) {
         sent += 1;
         try {
           const r = await waitingRead(agent, server, waitPath, admin.token, opt.waitMs + 30_000);
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-          if (r.status === 503 && running) await L.sleep(Math.max(1, r.retryAfter) * 1000);
+          if (r.status === 503) {
+            told.push(r.retryAfter);
+            toldUntil = Math.max(toldUntil, Date.now() + r.retryAfter * 1000);
+          }
+          if (r.status === 503 && running) await Promise.race([L.sleep(Math.max(1, r.retryAfter) * 1000), stopped]);
         } catch {
           if (!running) break;
           errors += 1;
@@ -82,11 +99,15 @@ await L.run("waiters", 15 * 60_000, async () => {
     };
     const clients = Array.from({ length: opt.waiters }, client);
     return {
-      counts: () => ({ sent, statuses: { ...statuses }, errors }),
+      counts: () => ({ sent, statuses: { ...statuses }, errors, told: [...told] }),
       stop: async () => {
         running = false;
+        hangUp();
         agent.destroy(); // hang up on the waiting requests
         await Promise.all(clients);
+        // The server still counts the come-backs it told (up to 30 s ahead): the next round's crowd
+        // would find those seconds taken by clients that will not come. Let them pass first.
+        await L.sleep(Math.max(0, toldUntil + 1000 - Date.now()));
         // The server does not notice them leave (workerd aborts `request.signal` on a hang-up only
         // with the `enable_request_signal` flag): let their waits run out before the next phase.
         await L.sleep(opt.waitMs + 1000);
@@ -125,6 +146,8 @@ await L.run("waiters", 15 * 60_000, async () => {
         alone: L.round((aloneCpu.user_ms + aloneCpu.system_ms) / alone.seconds, 0),
         with_waiters: L.round((crowdedCpu.user_ms + crowdedCpu.system_ms) / crowded.seconds, 0),
       },
+      // What the 503s said, over the round so far: p50 and max of Retry-After, in seconds.
+      retry_after_s: retryAfterSummary(atEnd.told),
       waiter_statuses: atEnd.statuses,
       waiter_errors: atEnd.errors,
     };
@@ -132,7 +155,8 @@ await L.run("waiters", 15 * 60_000, async () => {
     console.error(
       `  round ${round}/${opt.rounds}: plain read p99 ${alone.p99_ms} → ${crowded.p99_ms} ms (×${r.p99_ratio}), ` +
         `p50 ${alone.p50_ms} → ${crowded.p50_ms} ms; waiters: ${r.waiter_d1_per_s} D1 round trips/s, ` +
-        `${r.waiter_requests_per_s} requests/s, ${JSON.stringify(atEnd.statuses)}; workerd CPU ` +
+        `${r.waiter_requests_per_s} requests/s, ${JSON.stringify(atEnd.statuses)}, Retry-After ` +
+        `p50 ${r.retry_after_s.p50} max ${r.retry_after_s.max} s; workerd CPU ` +
         `${r.workerd_cpu_ms_per_s.alone} → ${r.workerd_cpu_ms_per_s.with_waiters} ms/s`,
     );
     await L.sleep(500);

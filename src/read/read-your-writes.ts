@@ -1,4 +1,5 @@
 import { WaitingPlaces, waitWithBackoff, type WaitPolicy } from "./backoff";
+import { ComeBacks } from "./retry-after";
 import { callerRowOf, findWaitedFor, type CallerRow, type D1Reader } from "./queries";
 import type { UserRow } from "./schema";
 
@@ -15,13 +16,17 @@ export function takeWaitingPlace(): (() => void) | null {
   return places.take();
 }
 
+/** The come-backs this isolate told its turned-away waiting reads (see `ComeBacks`). */
+const comeBacks = new ComeBacks();
+
 /**
- * The Retry-After of a 503 to a waiting read, in whole seconds, drawn from 1 to 3: a crowd that
- * timed out together (or was turned away together) comes back spread over two seconds instead of
- * in one burst one second later (BENCHMARKS.md, "Waiting reads").
+ * The Retry-After of a 503 to a waiting read (a waiter's timeout, or no waiting place), in whole
+ * seconds: 1 to 3 while few are turned away, later as more are, so that the isolate's waiting
+ * reads come back at most `COME_BACK_BUDGET` a second, spread, told at most `COME_BACK_CAP_S`
+ * (decision 0020, "Amendment: a Retry-After that grows with the crowd").
  */
-export function retryAfterSeconds(random: () => number = Math.random): number {
-  return 1 + Math.min(2, Math.floor(random() * 3));
+export function retryAfterSeconds(random: () => number = Math.random, nowMs: number = Date.now()): number {
+  return comeBacks.tell(nowMs, random);
 }
 
 /**

@@ -5,6 +5,7 @@ import { identityKey } from "../../src/domain/rules";
 import { identityRegistry } from "../../src/write/identity-shards";
 import { claimRows } from "../write/helpers";
 import { MAX_WAITING, waitingNow } from "../../src/read/read-your-writes";
+import { COME_BACK_BUDGET, COME_BACK_CAP_S } from "../../src/read/retry-after";
 import worker from "../../src/index";
 import { adminSession, call, createUser, login } from "../support/api";
 import { PASSWORD, newUserBody, uniqueName } from "../support/builders";
@@ -110,6 +111,32 @@ describe("read-your-writes", () => {
       release();
       await readDb(user.id).prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
     }
+  });
+
+  it("when many are turned away, later ones are told to come back later, the crowd spread under the budget", async () => {
+    const user = await createUser(admin.token);
+    expect((await call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token })).status).toBe(200);
+    await readDb(user.id).prepare("UPDATE users SET revision = 0 WHERE id = ?").bind(user.id).run();
+    const release = occupyWaiting(MAX_WAITING);
+    // A crowd of more than 3 s of the budget: with a 1 to 3 s draw, all would be told 3 s at most.
+    const told = await (async () => {
+      try {
+        const crowd = Array.from({ length: 4 * COME_BACK_BUDGET + 1 }, () =>
+          call("GET", `/v1/users/${user.id}/?min_revision=1`, { token: admin.token }),
+        );
+        return (await Promise.all(crowd)).map((res) => {
+          expectError(res, 503, { type: "ServiceUnavailable" });
+          return Number(res.headers.get("Retry-After"));
+        });
+      } finally {
+        release();
+        await readDb(user.id).prepare("UPDATE users SET revision = 1 WHERE id = ?").bind(user.id).run();
+      }
+    })();
+    expect(Math.max(...told)).toBeGreaterThan(3);
+    expect(Math.max(...told)).toBeLessThanOrEqual(COME_BACK_CAP_S);
+    // Told within a second or two of each other: no one value more than two seconds' budget.
+    for (const s of new Set(told)) expect(told.filter((t) => t === s).length).toBeLessThanOrEqual(2 * COME_BACK_BUDGET);
   });
 });
 

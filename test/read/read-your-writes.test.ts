@@ -122,10 +122,8 @@ describe("read-your-writes waiting", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it("tells a turned-away crowd to come back over 1 to 3 s, not all after the same second", () => {
+  it("tells the few it turns away to come back after 1 to 3 s, drawn (a crowd: test/read/retry-after.test.ts)", () => {
     expect([0, 0.33, 0.34, 0.66, 0.67, 0.999999].map((r) => retryAfterSeconds(() => r))).toEqual([1, 1, 2, 2, 3, 3]);
-    const drawn = new Set(Array.from({ length: 300 }, () => retryAfterSeconds()));
-    expect([...drawn].sort()).toEqual([1, 2, 3]);
   });
 });
 
