@@ -38,6 +38,9 @@ interface Page {
   ghosts: string[];
   misplaced: RangeScan["misplaced"];
   streams: Awaited<ReturnType<typeof readUsers>>;
+  /** The projections it was read for (null: all), which its write rebuilds. */
+  projection: string | null;
+  projections: readonly Projection[];
 }
 
 /**
@@ -173,7 +176,8 @@ export class ProjectionRebuild extends DurableObject<Env> {
    * and misplaced rows in its id range, and the streams of its users and ghosts.
    */
   private async readPage(cursor: string, perStep: number): Promise<Page> {
-    const projections = this.projections();
+    const { projection } = this.scope();
+    const projections = projection === null ? PROJECTIONS : [projectionNamed(projection)!];
     const page = await listDirectory(this.env, cursor, perStep);
     const finished = page.ids.length < perStep;
     // Rows of users the directory does not list, in the id range this step covers (the last step
@@ -183,7 +187,18 @@ export class ProjectionRebuild extends DurableObject<Env> {
     const { ghosts, misplaced } = await scanRange(this.env, projections, range, new Set(page.ids));
     // Listed users and ghosts in one batch: a ghost's empty stream removes its rows.
     const streams = await readUsers(this.env, [...page.ids, ...ghosts]);
-    return { cursor, listed: page.ids.length, total: page.total, last, finished, ghosts, misplaced, streams };
+    return {
+      cursor,
+      listed: page.ids.length,
+      total: page.total,
+      last,
+      finished,
+      ghosts,
+      misplaced,
+      streams,
+      projection,
+      projections,
+    };
   }
 
   /**
@@ -191,14 +206,12 @@ export class ProjectionRebuild extends DurableObject<Env> {
    * new job meanwhile (nothing of this job's is saved then).
    */
   private async commitPage(job: Job, page: Page): Promise<boolean> {
-    const { projection } = this.scope();
-    const projections = this.projections();
+    const { projection, projections } = page;
     const { read, erased } = page.streams;
     const done = await projectStreams(this.env, read, projections, { erased });
     // Then the rows a re-shard left in a read database that is no longer their user's: only once
     // the user is in its own, so that a read looking in both (decision 0027) always finds it.
     await removeMisplaced(this.env, projections, page.misplaced);
-    if (page.ghosts.length > 0) this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", page.ghosts.length);
     const saved = this.sql.exec(
       `UPDATE job SET cursor = ?, users_done = users_done + ?, users_total = ?, events = events + ?,
          status = ?, finished_at = ?, last_error = NULL WHERE id = 1 AND started_at = ?`,
@@ -211,6 +224,10 @@ export class ProjectionRebuild extends DurableObject<Env> {
       // A restart while this step ran started a new job: this step's result is not its.
       job.started_at,
     ).rowsWritten;
+    // Counted for this job only: a restart's new job counts its own.
+    if (saved > 0 && page.ghosts.length > 0) {
+      this.sql.exec("UPDATE scope SET ghosts = ghosts + ? WHERE id = 1", page.ghosts.length);
+    }
     if (page.finished && projection === null) await recountTrigrams(readDatabases(this.env));
     return saved > 0;
   }
@@ -218,11 +235,6 @@ export class ProjectionRebuild extends DurableObject<Env> {
   private async failed(job: Job, error: unknown): Promise<void> {
     this.sql.exec("UPDATE job SET last_error = ? WHERE id = 1 AND started_at = ?", String(error), job.started_at);
     await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
-  }
-
-  private projections(): readonly Projection[] {
-    const { projection } = this.scope();
-    return projection === null ? PROJECTIONS : [projectionNamed(projection)!];
   }
 
   private scope(): { projection: string | null; ghosts: number } {
