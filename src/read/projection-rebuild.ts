@@ -46,8 +46,9 @@ interface Page {
 /**
  * The full rebuild of the read model from every user stream, as a resumable job: steps of a page of
  * users each, several per alarm run (`alarm`), the cursor (the last user id done) saved with each
- * step. An interruption or a failing step only delays the next alarm; the job goes on from its cursor. Rows are upserted in place, so the read
- * API keeps answering during a rebuild, and no side effect is fired.
+ * step. An interruption or a failing step only delays the next alarm; the job goes on from its
+ * cursor. Rows are upserted in place, so the read API keeps answering during a rebuild, and no side
+ * effect is fired.
  */
 export class ProjectionRebuild extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
