@@ -52,10 +52,23 @@ export async function rebuildUsers(
   userIds: readonly string[],
   projections: readonly Projection[] = PROJECTIONS,
 ): Promise<{ users: number; events: number }> {
+  const { read, erased } = await readUsers(env, userIds);
+  return projectStreams(env, read, projections, { erased });
+}
+
+/**
+ * The read half of `rebuildUsers`, which writes nothing: these users' streams and their erasure
+ * ledger's entries, for `projectStreams`. The rebuild job reads a page with it while the page
+ * before commits.
+ */
+export async function readUsers(
+  env: Env,
+  userIds: readonly string[],
+): Promise<{ read: UserStreamRead[]; erased: Map<string, ErasureEntry> }> {
   // The erasure ledger is asked while the streams are read: a step waited for it after them (46-90 ms
   // of a 200-user step, BENCHMARKS.md "First rebuild").
   const [read, erased] = await Promise.all([readStreams(env, userIds), erasedAmong(env, userIds)]);
-  return projectStreams(env, read, projections, { erased });
+  return { read, erased };
 }
 
 /**

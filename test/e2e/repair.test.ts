@@ -577,6 +577,38 @@ describe("full rebuild of the read model", () => {
     expect(await rows("sent_emails")).toEqual(mails);
   });
 
+  it("a page whose D1 batch fails while the next page is read ahead keeps the cursor before it; the retry redoes it once", async () => {
+    // Three pages of 50 at least: the second one's batch fails while the third is being read.
+    const have = (await directoryIds()).length;
+    await Promise.all(Array.from({ length: Math.max(0, 160 - have) }, () => createUser()));
+    await settled();
+    const ids = await directoryIds();
+    const before = await rows("users");
+    for (const db of everyReadDb()) await db.prepare("DELETE FROM users").run();
+    // A user of the second page cannot be written back: its read database refuses its row.
+    const failing = ids[60]!;
+    const refuse = `CREATE TRIGGER refuse_rebuild BEFORE INSERT ON users WHEN NEW.id = '${failing}'
+      BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`;
+    await readDb(failing).prepare(refuse).run();
+
+    // The job's own alarm runs it until the failure.
+    await call("POST", "/admin/projections/rebuild?restart=true", { token: admin.token });
+    await vi.waitUntil(async () => (await progress()).last_error !== null, { timeout: 20_000, interval: 20 });
+    const failed = await progress();
+    expect(failed).toMatchObject({ status: "running", users_done: 50 });
+    expect(failed.last_error).toContain("refused by the test");
+    // The first page is back; the third, read while the second was written, wrote nothing.
+    expect(await d1Revision(ids[0]!)).toBeGreaterThan(0);
+    for (const id of ids.slice(100, 150)) expect(await d1Revision(id)).toBe(0);
+
+    await readDb(failing).prepare("DROP TRIGGER refuse_rebuild").run();
+    const done = await driveToDone();
+    expect(done).toMatchObject({ status: "done", users_done: ids.length, last_error: null });
+    // The failed page counted once: the events are exactly the streams'.
+    expect(done.events).toBe(eventsIn(before));
+    expect(await rows("users")).toEqual(before);
+  });
+
   it("is for admins only", async () => {
     const user = await createUser();
     const own = await tokenWithoutLogin(user.id);
