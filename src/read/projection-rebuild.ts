@@ -5,15 +5,16 @@ import { readDatabases } from "../shards";
 import { recountTrigrams } from "./search-index";
 import { listDirectory } from "../write/user-directory";
 import { PROJECTIONS, projectionNamed, type Projection } from "./projections";
-import { projectStreams, readUsers, removeMisplaced, scanRange, type RangeScan } from "./replay";
+import { projectStreams, readUsers, removeMisplaced, scanRange, streamCalls, type RangeScan } from "./replay";
 
 const RETRY_MS = 5_000;
 /**
- * An alarm run's budget: at most this many streams (each one RPC, a subrequest: an invocation has
- * 10,000 on the paid plan, and D1's calls and an erasure's re-read count too) and about this long
- * (well within a run's 30 s of CPU, so a run never ends mid-page on a limit).
+ * An alarm run's budget: at most about this many calls reading streams (a stream of up to 500
+ * events is one, each a subrequest: an invocation has 10,000 on the paid plan, and D1's calls and
+ * an erasure's re-read count too) and about this long (well within a run's 30 s of CPU, so a run
+ * never ends mid-page on a limit).
  */
-const RUN_STREAMS = 2_000;
+const RUN_CALLS = 2_000;
 const RUN_MS = 10_000;
 
 interface Job extends Record<string, SqlStorageValue> {
@@ -131,13 +132,13 @@ export class ProjectionRebuild extends DurableObject<Env> {
     if (job?.status !== "running") return;
     const perStep = config(this.env).REBUILD_USERS_PER_STEP;
     const ends = Date.now() + RUN_MS;
-    let streams = 0;
+    let calls = 0;
     let reading = this.readPage(job.cursor, perStep);
     try {
       for (;;) {
         const page = await reading;
-        streams += page.streams.read.length;
-        const more = !page.finished && streams + perStep <= RUN_STREAMS && Date.now() < ends;
+        calls += streamCalls(page.streams.read);
+        const more = !page.finished && calls + perStep <= RUN_CALLS && Date.now() < ends;
         if (more) {
           reading = this.readPage(page.last!, perStep);
           // Seen when awaited; until then a failure of the write below must not leave it unhandled.

@@ -14,6 +14,11 @@ const STREAM_PAGE = 500;
  */
 const STREAMS_IN_FLIGHT = 50;
 
+/** The calls reading these streams whole took: one per page of `STREAM_PAGE` events, and a last, shorter one. */
+export function streamCalls(read: readonly UserStreamRead[]): number {
+  return read.reduce((calls, stream) => calls + Math.floor(stream.events.length / STREAM_PAGE) + 1, 0);
+}
+
 /** A user's whole stream, redacted, paged through the object's RPC. */
 export async function readWholeStream(env: Env, userId: string): Promise<PublicEvent[]> {
   const stream = userStream(env, userId);
