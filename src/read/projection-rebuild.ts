@@ -39,9 +39,12 @@ interface Page {
   ghosts: string[];
   misplaced: RangeScan["misplaced"];
   streams: Awaited<ReturnType<typeof readUsers>>;
-  /** The projections it was read for (null: all), which its write rebuilds. */
+  /** The projection it was read for (null: all), which its write rebuilds. */
   projection: string | null;
-  projections: readonly Projection[];
+}
+
+function projectionsFor(projection: string | null): readonly Projection[] {
+  return projection === null ? PROJECTIONS : [projectionNamed(projection)!];
 }
 
 /**
@@ -179,7 +182,7 @@ export class ProjectionRebuild extends DurableObject<Env> {
    */
   private async readPage(cursor: string, perStep: number): Promise<Page> {
     const { projection } = this.scope();
-    const projections = projection === null ? PROJECTIONS : [projectionNamed(projection)!];
+    const projections = projectionsFor(projection);
     const page = await listDirectory(this.env, cursor, perStep);
     const finished = page.ids.length < perStep;
     // Rows of users the directory does not list, in the id range this step covers (the last step
@@ -199,7 +202,6 @@ export class ProjectionRebuild extends DurableObject<Env> {
       misplaced,
       streams,
       projection,
-      projections,
     };
   }
 
@@ -208,7 +210,8 @@ export class ProjectionRebuild extends DurableObject<Env> {
    * new job meanwhile (nothing of this job's is saved then).
    */
   private async commitPage(job: Job, page: Page): Promise<boolean> {
-    const { projection, projections } = page;
+    const { projection } = page;
+    const projections = projectionsFor(projection);
     const { read, erased } = page.streams;
     const done = await projectStreams(this.env, read, projections, { erased });
     // Then the rows a re-shard left in a read database that is no longer their user's: only once
